@@ -1,0 +1,3 @@
+from plexcache.cli import main
+
+main()

@@ -1,0 +1,416 @@
+"""The `plexcache-r` command line: parse, call, print. The work lives in the modules it calls."""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import click
+
+from plexcache import __version__
+from plexcache import config as cfg
+from plexcache.errors import NotYetAvailable, PlexCacheError, SettingsError, UsageError
+from plexcache.render import human_bytes
+
+
+@dataclass
+class Context:
+    config_file: Optional[str]
+    as_json: bool
+    verbose: int
+    quiet: bool
+    _settings: Optional[cfg.Settings] = field(default=None, repr=False)
+
+    @property
+    def path(self) -> Path:
+        return cfg.config_path(self.config_file)
+
+    @property
+    def settings(self) -> cfg.Settings:
+        if self._settings is None:
+            self._settings = cfg.load(self.path)
+            from plexcache.logsetup import configure
+
+            configure(self._settings, verbose=self.verbose, quiet=self.quiet)
+        return self._settings
+
+    def emit(self, document: dict[str, Any], text: str | Callable[[], str]) -> None:
+        """Print the JSON document with --json, else the human text (unless --quiet)."""
+        if self.as_json:
+            click.echo(json.dumps({"schema": 1, "ok": True, **document}, indent=1, default=str))
+        elif not self.quiet:
+            click.echo(text() if callable(text) else text)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--config", "config_file", metavar="PATH",
+              help="Settings file [default: $PLEXCACHE_CONFIG or /boot/config/plugins/plexcache-r/settings.yaml].")
+@click.option("--json", "as_json", is_flag=True, help="Machine output: one JSON document on stdout.")
+@click.option("-v", "--verbose", count=True, help="More detail (twice for debug; tracebacks on errors).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
+@click.version_option(__version__, prog_name="plexcache-r")
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None, as_json: bool, verbose: int, quiet: bool) -> None:
+    """Keep the media your Plex users are about to watch on the Unraid cache pool."""
+    ctx.obj = Context(config_file, as_json, verbose, quiet)
+
+
+def not_yet(name: str) -> NotYetAvailable:
+    return NotYetAvailable(f"`{name}` is not yet available in this version of plexcache-r")
+
+
+# --- the cycle ----------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Plan and report, but move nothing.")
+@pass_ctx
+def run(ctx: Context, dry_run: bool) -> None:
+    """One full cycle: recover, discover, plan, move, write state and the mover ignore list, notify."""
+    from plexcache import engine
+    from plexcache.render import render_report, terminal_progress
+
+    settings = ctx.settings
+    show_bar = not ctx.as_json and not ctx.quiet and sys.stderr.isatty()
+    report = engine.run_cycle(settings, dry_run=dry_run or settings.dry_run,
+                              on_progress=terminal_progress() if show_bar else None)
+    ctx.emit(report.to_json(), lambda: render_report(report))
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+@cli.command()
+@pass_ctx
+def plan(ctx: Context) -> None:
+    """What `run` would do now, each item with its reasons. Changes nothing."""
+    from plexcache import engine
+    from plexcache.render import render_plan
+
+    document = engine.plan_document(ctx.settings)
+    ctx.emit(document, lambda: render_plan(document))
+    if document.get("exit_code"):
+        sys.exit(document["exit_code"])
+
+
+@cli.command()
+@pass_ctx
+def status(ctx: Context) -> None:
+    """Running or idle, progress, the last run, cache usage and counts."""
+    from plexcache import engine
+    from plexcache.render import render_status
+
+    document = engine.status(ctx.settings)
+    ctx.emit(document, lambda: render_status(document))
+
+
+@cli.command("list")
+@click.option("--sort", type=click.Choice(["size", "cached_at", "title", "path"]), default="path",
+              show_default=True)
+@click.option("--filter", "text", metavar="TEXT", help="Only files whose path, title or user contains TEXT.")
+@pass_ctx
+def list_cmd(ctx: Context, sort: str, text: str | None) -> None:
+    """The files plexcache-r manages."""
+    from plexcache import engine
+    from plexcache.render import render_list
+
+    document = engine.list_files(ctx.settings, sort=sort, text=text)
+    ctx.emit(document, lambda: render_list(document))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Move every managed file back and leave no trace.")
+@pass_ctx
+def evict(ctx: Context, paths: tuple[str, ...], everything: bool) -> None:
+    """Move the given managed files (or all of them) back to the array now."""
+    from plexcache import engine
+    from plexcache.render import render_report
+
+    if bool(paths) == everything:
+        raise UsageError("give the paths of managed files, or --all (see `plexcache-r list`)")
+    report = engine.evict(ctx.settings, None if everything else list(paths))
+    ctx.emit(report.to_json(), lambda: render_report(report))
+    if report.exit_code:
+        sys.exit(report.exit_code)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--off", is_flag=True, help="Unpin: let the usual rules decide again.")
+@pass_ctx
+def pin(ctx: Context, paths: tuple[str, ...], off: bool) -> None:
+    """Keep the given files cached regardless of policy (takes effect at the next run)."""
+    from plexcache import engine
+
+    changed = engine.pin(ctx.settings, list(paths), on=not off)
+    verb = "Unpinned" if off else "Pinned"
+    ctx.emit({"changed": changed}, f"{verb} {len(changed)} file(s).")
+
+
+@cli.command()
+@pass_ctx
+def live(ctx: Context) -> None:
+    """Follow Plex activity and cache next episodes as playback starts."""
+    try:
+        from plexcache import live as live_mode
+    except ImportError:
+        raise not_yet("live") from None
+    live_mode.serve(ctx.settings)
+
+
+@cli.command()
+@pass_ctx
+def stop(ctx: Context) -> None:
+    """Ask a running run or maintenance job to stop after the current file."""
+    from plexcache.runctl import StopFlag
+
+    settings = ctx.settings
+    running = StopFlag(Path(settings.paths.volatile_dir)).request()
+    ctx.emit({"running": running},
+             "Asked the running job to stop after the current file." if running else "Nothing is running.")
+
+
+@cli.command()
+@click.option("--fix", "fixes", multiple=True, metavar="KIND", help="Apply a fix (repeatable).")
+@pass_ctx
+def audit(ctx: Context, fixes: tuple[str, ...]) -> None:
+    """Cache health: unprotected, orphaned backups, stale entries, duplicates; and their fixes."""
+    try:
+        from plexcache import audit as audit_mod
+    except ImportError:
+        raise not_yet("audit") from None
+    from plexcache.render import render_audit
+
+    document = audit_mod.audit(ctx.settings, fixes=list(fixes))
+    ctx.emit(document, lambda: render_audit(document))
+
+
+@cli.command("import")
+@click.argument("source", type=click.Path(exists=True, file_okay=False))
+@click.option("--dry-run", is_flag=True, help="Show what would be adopted; change nothing.")
+@pass_ctx
+def import_cmd(ctx: Context, source: str, dry_run: bool) -> None:
+    """Adopt an existing PlexCache-R installation's settings and cached files."""
+    try:
+        from plexcache import importer
+    except ImportError:
+        raise not_yet("import") from None
+    document = importer.import_installation(ctx.settings, ctx.path, Path(source), dry_run=dry_run)
+    ctx.emit(document, document.get("message", ""))
+
+
+@cli.command()
+@pass_ctx
+def recover(ctx: Context) -> None:
+    """Finish or roll back operations a crash interrupted (also done at the start of every run)."""
+    from plexcache import engine
+
+    document = engine.recover_only(ctx.settings)
+    ctx.emit(document, document["message"])
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Show, change and document the settings."""
+
+
+@config_group.command("show")
+@pass_ctx
+def config_show(ctx: Context) -> None:
+    """Print the settings, secrets masked."""
+    import yaml
+
+    data = cfg.to_mapping(ctx.settings, mask=True)
+    ctx.emit({"settings": data}, lambda: yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+@config_group.command("set")
+@click.option("--merge", is_flag=True, help="Merge a partial document into the current settings.")
+@click.option("--check", is_flag=True, help="Validate only; write nothing.")
+@pass_ctx
+def config_set(ctx: Context, merge: bool, check: bool) -> None:
+    """Validate settings (YAML or JSON) from stdin and write them atomically."""
+    incoming = cfg.parse_text(sys.stdin.read(), "the settings on stdin")
+    current = cfg.to_mapping(cfg.load(ctx.path))
+    if not isinstance(incoming, dict):
+        raise SettingsError([("(top level)", "expected a mapping of settings on stdin")])
+    document = cfg.merge(current, incoming) if merge else incoming
+    settings = cfg.from_mapping(cfg.unmask(document, current))
+    if not check:
+        cfg.save(settings, ctx.path)
+    verb = "valid" if check else f"saved to {ctx.path}"
+    ctx.emit({"written": not check, "path": str(ctx.path)}, f"Settings {verb}.")
+
+
+@config_group.command("defaults")
+@pass_ctx
+def config_defaults(ctx: Context) -> None:
+    """Print the default settings file."""
+    ctx.emit({"settings": cfg.to_mapping(cfg.Settings())}, cfg.dump_yaml(cfg.Settings()).rstrip())
+
+
+@config_group.command("reference")
+@pass_ctx
+def config_reference(ctx: Context) -> None:
+    """Print the settings reference (Markdown), generated from the schema."""
+    ctx.emit({"rows": cfg.reference_rows()}, cfg.reference_markdown().rstrip())
+
+
+# --- Plex helpers for the settings page -----------------------------------------------------------
+
+
+@cli.group("plex")
+def plex_group() -> None:
+    """Connection check, pickers for the settings page, PIN sign-in."""
+
+
+@plex_group.command("test")
+@pass_ctx
+def plex_test(ctx: Context) -> None:
+    """Check the connection and the token."""
+    from plexcache import plex
+
+    result = plex.test_connection(ctx.settings)
+    server = result["server"]
+    ctx.emit(result, f"Connected to {server['name']} (Plex {server['version']}) as {result['owner']}; "
+                     f"{result['libraries']} libraries.")
+
+
+@plex_group.command("libraries")
+@pass_ctx
+def plex_libraries(ctx: Context) -> None:
+    """The server's libraries (id, title, type, locations)."""
+    from plexcache import plex
+
+    libraries = plex.list_libraries(ctx.settings)
+    ctx.emit({"libraries": libraries}, lambda: "\n".join(
+        f"{lib['id']:>4}  {lib['type']:<6} {lib['title']}  ({', '.join(lib['locations'])})" for lib in libraries))
+
+
+@plex_group.command("users")
+@pass_ctx
+def plex_users(ctx: Context) -> None:
+    """The owner, home users and friends."""
+    from plexcache import plex
+
+    users = plex.list_users(ctx.settings)
+    ctx.emit({"users": users}, lambda: "\n".join(f"{u['kind']:<8} {u['name']}" for u in users))
+
+
+@plex_group.command("login")
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the code to be entered.")
+@pass_ctx
+def plex_login(ctx: Context, timeout: int) -> None:
+    """Sign in with a PIN at plex.tv/link and store the token."""
+    from plexcache import plex
+
+    token = plex.login_with_pin(ctx.settings, timeout=timeout,
+                                show=lambda code, url: click.echo(
+                                    f"Go to {url} and enter the code {code}", err=ctx.as_json))
+    document = cfg.merge(cfg.to_mapping(ctx.settings), {"plex": {"token": token}})
+    cfg.save(cfg.from_mapping(document), ctx.path)
+    ctx.emit({"signed_in": True}, "Signed in; the token is stored in the settings (never shown).")
+
+
+# --- plugin plumbing ------------------------------------------------------------------------------
+
+
+@cli.group("schedule")
+def schedule_group() -> None:
+    """The plugin's cron schedule."""
+
+
+@schedule_group.command("apply")
+@pass_ctx
+def schedule_apply(ctx: Context) -> None:
+    """Write the plugin's .cron from the settings and reload Unraid's cron."""
+    from plexcache import schedule
+
+    result = schedule.apply_schedule(ctx.settings)
+    document = result.to_json() if hasattr(result, "to_json") else dict(result)
+    ctx.emit(document, document.get("message", "Schedule applied."))
+
+
+@cli.command()
+@click.option("--keep", metavar="DIR", type=click.Path(file_okay=False),
+              help="Leave the simulated world, Unraid tree and settings in DIR to explore.")
+@click.option("--scenario", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+              help="Scenario YAML (default: the built-in household).")
+@pass_ctx
+def demo(ctx: Context, keep: str | None, scenario: str | None) -> None:
+    """Run a real cycle against a simulated Plex and a temporary Unraid tree."""
+    from plexcache import demo as demo_mod
+
+    code = demo_mod.run_demo(keep=Path(keep) if keep else None, scenario=Path(scenario) if scenario else None,
+                             as_json=ctx.as_json)
+    if code:
+        sys.exit(code)
+
+
+@cli.group("sim")
+def sim_group() -> None:
+    """The embedded Plex simulator."""
+
+
+@sim_group.command("serve")
+@click.option("--world", "world", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Scenario/world YAML.")
+@click.option("--port", default=0, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
+def sim_serve(world: str, port: int) -> None:
+    """Run the Plex simulator in the foreground until Ctrl-C."""
+    from plexcache.sim import server
+
+    server.serve(Path(world), port)
+
+
+# --- entry point ----------------------------------------------------------------------------------
+
+
+def _fail(exc: BaseException, code: int, as_json: bool, problems: list | None = None) -> None:
+    message = str(exc) or exc.__class__.__name__
+    click.echo(f"plexcache-r: {message}", err=True)
+    if problems and len(problems) > 1:
+        for key, text in problems[1:]:
+            click.echo(f"plexcache-r: invalid setting {key}: {text}", err=True)
+    if as_json:
+        document: dict[str, Any] = {"schema": 1, "ok": False, "error": message, "exit_code": code}
+        if problems:
+            document["problems"] = [{"key": k, "message": m} for k, m in problems]
+        click.echo(json.dumps(document, indent=1))
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    as_json, verbose = "--json" in args, any(a in ("-v", "-vv", "--verbose") for a in args)
+    try:
+        cli.main(args=args, prog_name="plexcache-r", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("plexcache-r: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(exc.ctx.get_usage(), err=True)
+        _fail(Exception(exc.format_message()), 2, as_json)
+    except PlexCacheError as exc:
+        if verbose:
+            traceback.print_exc()
+        _fail(exc, exc.exit_code, as_json, getattr(exc, "problems", None))
+    except KeyboardInterrupt:
+        click.echo("plexcache-r: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: one clear line, traceback only with -v
+        if verbose:
+            traceback.print_exc()
+        _fail(Exception(f"unexpected error: {exc.__class__.__name__}: {exc} (run with -v for details)"),
+              1, as_json)

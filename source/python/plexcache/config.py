@@ -1,0 +1,487 @@
+"""Settings: one YAML file, schema-versioned, loaded into typed objects.
+
+The schema is the dataclasses below. Each field's metadata carries its documentation, so the reference
+table in docs/settings.md is generated from the same source that validates (it cannot drift).
+Validation collects every problem, each naming the key, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+
+from plexcache.errors import SettingsError, UsageError
+from plexcache.fsutil import atomic_write_text
+
+SCHEMA_VERSION = 2
+DEFAULT_CONFIG_PATH = "/boot/config/plugins/plexcache-r/settings.yaml"
+MASK = "********"
+
+Level = Literal["summary", "activity", "warnings", "errors"]
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1024**3, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def doc(text: str, *, secret: bool = False, minimum: float | None = None,
+        maximum: float | None = None, size: bool = False) -> dict[str, Any]:
+    """Field metadata: documentation and the constraints validation applies."""
+    return {"doc": text, "secret": secret, "min": minimum, "max": maximum, "size": size}
+
+
+@dataclass
+class PathMapping:
+    plex: str = field(metadata=doc("Path prefix as Plex sees it (e.g. /data/tv)."))
+    share: str = field(metadata=doc("The same folder as an Unraid user-share path (e.g. /mnt/user/tv)."))
+    cacheable: bool = field(default=True, metadata=doc(
+        "Whether files under this mapping may be cached (false for e.g. a remote NAS)."))
+
+
+@dataclass
+class PlexSettings:
+    url: str = field(default="http://127.0.0.1:32400", metadata=doc("Plex Media Server address."))
+    token: str = field(default="", metadata=doc(
+        "Plex token of the server owner (set it with `plex login` or paste it).", secret=True))
+    timeout: float = field(default=30.0, metadata=doc("Seconds to wait for one Plex request.",
+                                                       minimum=1, maximum=600))
+    libraries: list[str] = field(default_factory=list, metadata=doc(
+        "Library titles or section ids to watch; empty means every movie and show library."))
+    path_mappings: list[PathMapping] = field(default_factory=list, metadata=doc(
+        "How Plex paths translate to Unraid share paths; the longest matching prefix wins."))
+
+
+@dataclass
+class UserToggles:
+    on_deck: bool = field(default=True, metadata=doc("Cache what is On Deck (and next episodes)."))
+    watchlist: bool = field(default=True, metadata=doc("Cache what is on the watchlist."))
+
+
+@dataclass
+class UserOverride:
+    name: str = field(metadata=doc("Plex user name or title."))
+    on_deck: bool = field(default=True, metadata=doc("Cache this user's On Deck."))
+    watchlist: bool = field(default=True, metadata=doc("Cache this user's watchlist."))
+
+
+@dataclass
+class UserSettings:
+    owner: UserToggles = field(default_factory=UserToggles, metadata=doc("The server owner."))
+    home: UserToggles = field(default_factory=UserToggles, metadata=doc(
+        "Plex Home and managed users (read with their own tokens)."))
+    friends: UserToggles = field(default_factory=lambda: UserToggles(on_deck=True, watchlist=False),
+                                 metadata=doc("Friends the server is shared with."))
+    remote_watchlist_rss: bool = field(default=False, metadata=doc(
+        "Read friends' watchlists through the owner's RSS feed (all friends or none, as Plex allows)."))
+    rss_url: str = field(default="", metadata=doc(
+        "The friends' watchlist RSS feed address (from Plex Web, Watchlist, RSS).", secret=True))
+    overrides: list[UserOverride] = field(default_factory=list, metadata=doc(
+        "Per-user toggles that win over the group defaults."))
+    skip: list[str] = field(default_factory=list, metadata=doc("Users ignored entirely."))
+
+
+@dataclass
+class DemandSettings:
+    on_deck_items: int = field(default=10, metadata=doc(
+        "On Deck items taken per user.", minimum=0, maximum=1000))
+    next_episodes: int = field(default=5, metadata=doc(
+        "Episodes taken after each On Deck or in-progress episode.", minimum=0, maximum=100))
+    include_specials: bool = field(default=False, metadata=doc("Count season 0 (specials) as next episodes."))
+    watchlist_episodes: int = field(default=3, metadata=doc(
+        "First unwatched episodes taken from a watchlisted show.", minimum=0, maximum=100))
+    days_to_monitor: int = field(default=183, metadata=doc(
+        "Ignore On Deck items not watched within this many days (0 = no limit).", minimum=0, maximum=36500))
+    max_item_size: str = field(default="", metadata=doc(
+        "Skip items larger than this (e.g. 40GB); empty means no limit.", size=True))
+
+
+@dataclass
+class CacheSettings:
+    retention_hours: float = field(default=12.0, metadata=doc(
+        "Minimum hours a file stays cached before it may move back.", minimum=0, maximum=87600))
+    move_back_watched: bool = field(default=True, metadata=doc(
+        "Move files back to the array once no user wants them any more."))
+    eviction: Literal["priority", "age", "none"] = field(default="priority", metadata=doc(
+        "When space runs short: move back the lowest priority first (priority), the oldest first (age), "
+        "or never move back for space (none)."))
+    size_limit: str = field(default="", metadata=doc(
+        "Most space cached files may take (e.g. 500GB or 40%); empty means no limit.", size=True))
+    min_free: str = field(default="10%", metadata=doc(
+        "Free space always left on the pool (e.g. 100GB or 10%).", size=True))
+    backups: bool = field(default=True, metadata=doc(
+        "Keep the array original as NAME.plexcached while cached (fast, safe move back)."))
+    sidecar_extensions: list[str] = field(default_factory=lambda: [
+        ".srt", ".ass", ".ssa", ".sub", ".idx", ".vtt", ".sup", ".smi"], metadata=doc(
+        "Files next to a video whose name starts with the video's name and ends with one of these travel with it."))
+    verify: bool = field(default=False, metadata=doc("Hash every copy and compare (slower, paranoid)."))
+    hardlinks: Literal["skip", "copy"] = field(default="skip", metadata=doc(
+        "Files with more than one hard link (e.g. still seeding): skip and report, or copy anyway."))
+    workers: int = field(default=2, metadata=doc(
+        "Parallel copies (never more than one per array disk).", minimum=1, maximum=16))
+
+
+@dataclass
+class ScheduleSettings:
+    mode: Literal["off", "interval", "cron", "before_mover"] = field(default="before_mover", metadata=doc(
+        "When runs happen: never on their own, every N hours, a cron expression, or shortly before the mover."))
+    interval_hours: int = field(default=4, metadata=doc("Hours between runs (interval mode).",
+                                                         minimum=1, maximum=168))
+    cron: str = field(default="0 */4 * * *", metadata=doc("Cron expression (cron mode)."))
+    minutes_before_mover: int = field(default=30, metadata=doc(
+        "How long before the mover to start (before_mover mode).", minimum=5, maximum=720))
+
+
+@dataclass
+class Webhook:
+    url: str = field(metadata=doc("Discord or Slack webhook address (the kind is told by the address).",
+                                  secret=True))
+    levels: list[Level] = field(default_factory=lambda: ["summary", "warnings", "errors"],
+                                metadata=doc("What is sent: summary, activity, warnings, errors."))
+
+
+@dataclass
+class NotifySettings:
+    unraid_levels: list[Level] = field(default_factory=lambda: ["warnings", "errors"], metadata=doc(
+        "What goes to Unraid's notifications: summary, activity, warnings, errors."))
+    webhooks: list[Webhook] = field(default_factory=list, metadata=doc("Discord/Slack webhooks."))
+
+
+@dataclass
+class LiveSettings:
+    enabled: bool = field(default=False, metadata=doc(
+        "Follow Plex activity and cache the next episodes as soon as playback starts."))
+    poll_seconds: int = field(default=15, metadata=doc(
+        "Seconds between checks when Plex's notification channel is unavailable.", minimum=2, maximum=3600))
+    recently_added: bool = field(default=False, metadata=doc(
+        "Also cache newly added episodes of shows someone has On Deck."))
+
+
+@dataclass
+class PathSettings:
+    pool_root: str = field(default="/mnt", metadata=doc("Where pools are mounted (/mnt/POOL)."))
+    disks_glob: str = field(default="/mnt/disk[0-9]*", metadata=doc("Array disks."))
+    user_root: str = field(default="/mnt/user", metadata=doc("The user-share union view."))
+    shares_config_dir: str = field(default="/boot/config/shares", metadata=doc("Share .cfg files."))
+    emhttp_state_dir: str = field(default="/var/local/emhttp", metadata=doc(
+        "Unraid's runtime state (var.ini: array and parity-check state)."))
+    mover_pid: str = field(default="/var/run/mover.pid", metadata=doc("Present while the mover runs."))
+    notify_script: str = field(default="/usr/local/emhttp/webGui/scripts/notify", metadata=doc(
+        "Unraid's notify command."))
+    state_dir: str = field(default="/boot/config/plugins/plexcache-r/state", metadata=doc(
+        "Durable state: registry, history, journal."))
+    volatile_dir: str = field(default="/tmp/plexcache-r", metadata=doc("Progress, lock and stop flag."))
+    log_dir: str = field(default="/var/log/plexcache-r", metadata=doc("Log files."))
+    exclusion_list: str = field(default="/boot/config/plugins/plexcache-r/mover_exclude.txt", metadata=doc(
+        "The list CA Mover Tuning ignores (pool-side paths, one per line)."))
+    manual_exclusions: str = field(default="/boot/config/plugins/plexcache-r/mover_exclude_manual.txt",
+                                   metadata=doc("Your own entries, copied into the exclusion list."))
+    cron_file: str = field(default="/boot/config/plugins/plexcache-r/plexcache-r.cron", metadata=doc(
+        "The plugin's schedule."))
+    update_cron: str = field(default="/usr/local/sbin/update_cron", metadata=doc(
+        "Unraid's command that reloads plugin schedules."))
+    plugins_config_dir: str = field(default="/boot/config/plugins", metadata=doc(
+        "Where other plugins keep settings (to read CA Mover Tuning's)."))
+
+
+@dataclass
+class Settings:
+    schema: int = field(default=SCHEMA_VERSION, metadata=doc("Settings format version."))
+    plex: PlexSettings = field(default_factory=PlexSettings, metadata=doc("Plex connection."))
+    users: UserSettings = field(default_factory=UserSettings, metadata=doc("Whose demand counts."))
+    demand: DemandSettings = field(default_factory=DemandSettings, metadata=doc("What counts as demand."))
+    cache: CacheSettings = field(default_factory=CacheSettings, metadata=doc("Caching and space."))
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings, metadata=doc("When runs happen."))
+    notify: NotifySettings = field(default_factory=NotifySettings, metadata=doc("Notifications."))
+    live: LiveSettings = field(default_factory=LiveSettings, metadata=doc("Live mode."))
+    paths: PathSettings = field(default_factory=PathSettings, metadata=doc("Unraid paths."))
+    dry_run: bool = field(default=False, metadata=doc("Plan and report, but never move a file."))
+    log_level: Literal["debug", "info", "warning", "error"] = field(default="info", metadata=doc(
+        "How much goes to the log."))
+
+
+# --- sizes --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Size:
+    """An absolute byte count or a share of the pool's total."""
+
+    bytes: Optional[int] = None
+    percent: Optional[float] = None
+
+    def resolve(self, total: int) -> int:
+        if self.percent is not None:
+            return int(total * self.percent / 100)
+        return self.bytes or 0
+
+
+def parse_size(text: str) -> Optional[Size]:
+    """'500GB', '1.5T', '40%' or a bare number of GB; '' means unset. ValueError on anything else."""
+    if not text.strip():
+        return None
+    match = SIZE_RE.match(text)
+    if not match:
+        raise ValueError("expected a size like 500GB, 1.5TB, 800MB or a share like 10%")
+    number, unit = float(match.group(1)), (match.group(2) or "").upper()
+    if unit == "%":
+        if number > 100:
+            raise ValueError("a share cannot be over 100%")
+        return Size(percent=number)
+    return Size(bytes=int(number * _UNITS[unit[:1]]))
+
+
+# --- loading and validation ----------------------------------------------------------------------
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(tp)[0])}"
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "text"}.get(tp, str(tp))
+
+
+class _Validator:
+    def __init__(self) -> None:
+        self.problems: list[tuple[str, str]] = []
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append((key, message))
+
+    def build(self, cls: type, data: Any, prefix: str) -> Any:
+        if not isinstance(data, dict):
+            self.bad(prefix or "(top level)", f"got {_show(data)}, expected a mapping")
+            return None
+        hints = _hints(cls)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key in data:
+            if key not in fields:
+                close = difflib.get_close_matches(str(key), fields, n=1)
+                hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+                self.bad(f"{prefix}{key}", f"unknown setting{hint}")
+        kwargs = {}
+        for name, f in fields.items():
+            key = f"{prefix}{name}"
+            if name in data:
+                kwargs[name] = self.value(hints[name], data[name], key, f.metadata)
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                self.bad(key, "is required")
+        try:
+            return cls(**kwargs)
+        except TypeError:
+            return None
+
+    def value(self, tp: Any, raw: Any, key: str, meta: Any) -> Any:
+        origin = typing.get_origin(tp)
+        if dataclasses.is_dataclass(tp):
+            return self.build(tp, raw, key + ".")
+        if origin is list:
+            if not isinstance(raw, list):
+                self.bad(key, f"got {_show(raw)}, expected {_type_name(tp)}")
+                return []
+            inner = typing.get_args(tp)[0]
+            return [self.value(inner, item, f"{key}[{i}]", {}) for i, item in enumerate(raw)]
+        if origin is Literal:
+            allowed = typing.get_args(tp)
+            if raw not in allowed:
+                self.bad(key, f"got {_show(raw)}, expected {_type_name(tp)}")
+            return raw
+        return self.scalar(tp, raw, key, meta)
+
+    def scalar(self, tp: Any, raw: Any, key: str, meta: Any) -> Any:
+        ok = (isinstance(raw, bool) if tp is bool else
+              isinstance(raw, int) and not isinstance(raw, bool) if tp is int else
+              isinstance(raw, (int, float)) and not isinstance(raw, bool) if tp is float else
+              isinstance(raw, str))
+        if not ok:
+            self.bad(key, f"got {_show(raw)}, expected {_type_name(tp)}")
+            return raw
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is not None and raw < lo or hi is not None and raw > hi:
+            self.bad(key, f"got {raw}, expected a value from {lo:g} to {hi:g}")
+        if meta.get("size"):
+            try:
+                parse_size(raw)
+            except ValueError as exc:
+                self.bad(key, f"got {raw!r}, {exc}")
+        return float(raw) if tp is float else raw
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_semantics(settings: Settings, v: _Validator) -> None:
+    """Rules that span fields or need more than a type."""
+    if not re.match(r"^https?://[^\s/]+", settings.plex.url):
+        v.bad("plex.url", f"got {settings.plex.url!r}, expected an address like http://192.168.1.10:32400")
+    seen: set[str] = set()
+    for i, mapping in enumerate(settings.plex.path_mappings):
+        for side in ("plex", "share"):
+            if not getattr(mapping, side).startswith("/"):
+                v.bad(f"plex.path_mappings[{i}].{side}", "must be an absolute path starting with /")
+        if mapping.plex.rstrip("/") in seen:
+            v.bad(f"plex.path_mappings[{i}].plex", f"{mapping.plex!r} is mapped twice")
+        seen.add(mapping.plex.rstrip("/"))
+    for i, ext in enumerate(settings.cache.sidecar_extensions):
+        if not re.match(r"^\.[A-Za-z0-9.]+$", ext):
+            v.bad(f"cache.sidecar_extensions[{i}]", f"got {ext!r}, expected an extension like .srt")
+    if settings.schedule.mode == "cron" and len(settings.schedule.cron.split()) != 5:
+        v.bad("schedule.cron", f"got {settings.schedule.cron!r}, expected five fields like '0 */4 * * *'")
+    for i, hook in enumerate(settings.notify.webhooks):
+        if not hook.url.startswith("https://"):
+            v.bad(f"notify.webhooks[{i}].url", "expected an https:// webhook address")
+
+
+def _migrate(data: dict[str, Any]) -> dict[str, Any]:
+    """Bring an older settings document up to SCHEMA_VERSION; unknown versions are refused."""
+    version = data.get("schema", 1)
+    if not isinstance(version, int) or version < 1 or version > SCHEMA_VERSION:
+        raise SettingsError([("schema", f"got {version!r}, this version reads 1 to {SCHEMA_VERSION}")])
+    if version == 1:
+        # Version 1 kept the eviction mode and limits at the top level; they now live under cache.
+        data = dict(data)
+        cache = dict(data.get("cache") or {})
+        for old, new in (("eviction_mode", "eviction"), ("cache_limit", "size_limit"),
+                         ("min_free_space", "min_free")):
+            if old in data:
+                cache.setdefault(new, data.pop(old))
+        if cache:
+            data["cache"] = cache
+        data["schema"] = 2
+    return data
+
+
+def from_mapping(data: Any) -> Settings:
+    """Validate a settings document (already parsed) into Settings; SettingsError lists every problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise SettingsError([("(top level)", f"got {_show(data)}, expected a mapping of settings")])
+    validator = _Validator()
+    settings = validator.build(Settings, _migrate(data), "")
+    if settings is not None and not validator.problems:
+        _check_semantics(settings, validator)
+    if validator.problems:
+        raise SettingsError(validator.problems)
+    return settings
+
+
+def parse_text(text: str, source: str = "settings") -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"{source} is not valid YAML or JSON{where}: fix the file or run "
+                         "`plexcache-r config show` to see the current settings") from None
+
+
+def config_path(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("PLEXCACHE_CONFIG") or DEFAULT_CONFIG_PATH)
+
+
+def load(path: Path) -> Settings:
+    """Read and validate the settings file. A missing file gives the defaults, so a fresh install works."""
+    if not path.exists():
+        return Settings()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read settings {path}: {getattr(exc, 'strerror', exc)}") from None
+    return from_mapping(parse_text(text, str(path)))
+
+
+def to_mapping(settings: Settings, *, mask: bool = False) -> dict[str, Any]:
+    """Plain data for YAML/JSON; with mask, every secret that is set becomes MASK."""
+    return _dump(settings, mask)
+
+
+def _dump(obj: Any, mask: bool) -> Any:
+    if dataclasses.is_dataclass(obj):
+        out = {}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            out[f.name] = MASK if mask and f.metadata.get("secret") and value else _dump(value, mask)
+        return out
+    if isinstance(obj, list):
+        return [_dump(item, mask) for item in obj]
+    return obj
+
+
+def unmask(new: Any, old: Any) -> Any:
+    """Put back secrets a page sent as MASK, so saving a masked form keeps the stored token."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        return {k: (old.get(k) if v == MASK else unmask(v, old.get(k))) for k, v in new.items()}
+    if isinstance(new, list) and isinstance(old, list):
+        return [unmask(n, old[i]) if i < len(old) else n for i, n in enumerate(new)]
+    return new
+
+
+def merge(base: Any, patch: Any) -> Any:
+    """Deep-merge patch into base (mappings merge, everything else replaces)."""
+    if isinstance(base, dict) and isinstance(patch, dict):
+        out = dict(base)
+        for key, value in patch.items():
+            out[key] = merge(base.get(key), value)
+        return out
+    return patch
+
+
+def dump_yaml(settings: Settings) -> str:
+    header = "# plexcache-r settings; see docs/settings.md. Change them on the Settings page or with `config set`.\n"
+    return header + yaml.safe_dump(to_mapping(settings), sort_keys=False, allow_unicode=True)
+
+
+def save(settings: Settings, path: Path) -> None:
+    atomic_write_text(path, dump_yaml(settings), mode=0o600)
+
+
+def reference_rows() -> list[tuple[str, str, str, str]]:
+    """(key, type, default, description) for every setting, for the generated reference table."""
+    rows: list[tuple[str, str, str, str]] = []
+    _walk(Settings, "", rows)
+    return rows
+
+
+def _walk(cls: type, prefix: str, rows: list[tuple[str, str, str, str]]) -> None:
+    hints = _hints(cls)
+    defaults = cls() if all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+                            for f in dataclasses.fields(cls)) else None
+    for f in dataclasses.fields(cls):
+        tp, key = hints[f.name], f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(tp):
+            rows.append((key, "section", "", f.metadata["doc"]))
+            _walk(tp, key + ".", rows)
+            continue
+        default = getattr(defaults, f.name) if defaults is not None else "(required)"
+        rows.append((key, _type_name(tp), _dump(default, False) if default != "" else '""', f.metadata["doc"]))
+        inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+        if inner is not None and dataclasses.is_dataclass(inner):
+            _walk(inner, key + "[].", rows)
+
+
+def reference_markdown() -> str:
+    lines = ["# Settings reference", "",
+             "Generated from the schema in `source/python/plexcache/config.py` by "
+             "`plexcache-r config reference`; do not edit by hand.", "",
+             "| key | type | default | what it does |", "|---|---|---|---|"]
+    for key, tp, default, text in reference_rows():
+        shown = "" if tp == "section" else f"`{yaml.safe_dump(default, default_flow_style=True).strip()}`"
+        shown = shown.replace("\n...", "").replace("|", "\\|")
+        lines.append(f"| `{key}` | {tp} | {shown} | {text} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,107 @@
+"""What users will watch next: the data handed from Plex discovery to the planner.
+
+A Demand is produced by plexcache.plex and is pure data. The rule that matters most lives here:
+a part of the demand that could not be read is *unknown*, never empty, and the planner must not move
+anything back on the strength of an unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+Source = Literal["playing", "on_deck", "next_episode", "watchlist", "pinned"]
+
+# How soon a file will be watched, soonest first: a lower number is a higher priority.
+PRIORITY: dict[str, int] = {"pinned": 0, "playing": 1, "on_deck": 2, "next_episode": 3, "watchlist": 4}
+SERVER = "(server)"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why one user wants one item."""
+
+    user: str
+    source: Source
+    last_active: Optional[float] = None  # epoch seconds: lastViewedAt, watchlistedAt or session start
+    detail: str = ""  # human words, e.g. "2nd episode after S01E04"
+    rank: int = 0  # position in that user's queue for this source (0 = watched soonest)
+
+    @property
+    def priority(self) -> int:
+        return PRIORITY[self.source]
+
+    def to_json(self) -> dict[str, object]:
+        return {"user": self.user, "source": self.source, "last_active": self.last_active,
+                "detail": self.detail, "rank": self.rank}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Reason:
+        return cls(user=data["user"], source=data["source"], last_active=data.get("last_active"),
+                   detail=data.get("detail", ""), rank=data.get("rank", 0))
+
+
+@dataclass
+class DemandItem:
+    """One Plex item (a movie or an episode) some user wants, with every file of every version."""
+
+    rating_key: str
+    title: str
+    kind: Literal["movie", "episode"]
+    library: str
+    plex_files: tuple[str, ...]
+    size: int
+    reasons: list[Reason] = field(default_factory=list)
+    added_at: Optional[float] = None
+
+    @property
+    def users(self) -> list[str]:
+        return sorted({r.user for r in self.reasons})
+
+    @property
+    def best_priority(self) -> int:
+        return min((r.priority for r in self.reasons), default=len(PRIORITY))
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """A part of the demand that could not be read. `scope` is a user name, or SERVER for all of it."""
+
+    scope: str
+    source: str
+    error: str
+
+
+@dataclass(frozen=True)
+class WantedFile:
+    """A demanded file translated to its Unraid user-share path (/mnt/user/SHARE/REL)."""
+
+    path: str
+    share: str
+    rel: str
+    plex_path: str
+    item: DemandItem
+
+
+@dataclass
+class Demand:
+    items: dict[str, DemandItem] = field(default_factory=dict)
+    unknown: list[Unknown] = field(default_factory=list)
+    playing: set[str] = field(default_factory=set)  # Plex paths of files being played now
+    users: list[str] = field(default_factory=list)  # every user considered, known or not
+    requests: int = 0
+    generated_at: float = 0.0
+
+    @property
+    def server_unknown(self) -> bool:
+        return any(u.scope == SERVER for u in self.unknown)
+
+    def user_unknown(self, user: str) -> bool:
+        """True when anything of this user's demand could not be read (or nothing could be)."""
+        return self.server_unknown or any(u.scope == user for u in self.unknown)
+
+    def add(self, item: DemandItem, reason: Reason) -> None:
+        """Record that `reason.user` wants `item`, merging with what is already known of it."""
+        known = self.items.setdefault(item.rating_key, item)
+        if reason not in known.reasons:
+            known.reasons.append(reason)

@@ -1,0 +1,53 @@
+"""Errors that end a command, each tied to the exit code the CLI contract gives it."""
+
+from __future__ import annotations
+
+
+class PlexCacheError(Exception):
+    """Base: a failure the user can act on. The message is one clear line."""
+
+    exit_code = 1
+
+
+class UsageError(PlexCacheError):
+    """Bad usage, invalid settings, a bad scenario or world file."""
+
+    exit_code = 2
+
+
+class SettingsError(UsageError):
+    """Invalid settings: carries every problem found, each naming its key."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        first_key, first_msg = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"invalid setting {first_key}: {first_msg}{more}")
+
+
+class NotYetAvailable(UsageError):
+    """A command of the contract whose work is not built yet."""
+
+
+class PlexUnavailable(PlexCacheError):
+    """Plex (or plex.tv) could not be read; nothing is evicted on its account."""
+
+    exit_code = 3
+
+
+class LockHeld(PlexCacheError):
+    """Another run holds the lock."""
+
+    exit_code = 4
+
+
+class StopRequested(PlexCacheError):
+    """A stop was asked for; the run ended cleanly after the current file."""
+
+    exit_code = 5
+
+
+class EnvironmentRefuses(PlexCacheError):
+    """The mover or a parity check is running, or the array is stopped."""
+
+    exit_code = 6

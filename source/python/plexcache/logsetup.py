@@ -1,0 +1,78 @@
+"""Logging: a rotating file under paths.log_dir, secrets scrubbed from every record."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+
+from plexcache.config import Settings
+
+LOG_NAME = "plexcache-r.log"
+_TOKEN_PATTERNS = [
+    re.compile(r"(X-Plex-Token=)[^&\s'\"]+", re.IGNORECASE),
+    re.compile(r"(authenticationToken=|authToken=|accessToken=)[\"']?[^&\s'\"]+", re.IGNORECASE),
+    re.compile(r"(https://(?:discord(?:app)?\.com/api/webhooks|hooks\.slack\.com/services)/)\S+"),
+]
+
+
+class RedactSecrets(logging.Filter):
+    """Replace configured secrets and anything token-shaped with ****, whatever logged it."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact(message, self.secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "****")
+    for pattern in _TOKEN_PATTERNS:
+        text = pattern.sub(r"\1****", text)
+    return text
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    return [settings.plex.token, settings.users.rss_url, *(hook.url for hook in settings.notify.webhooks)]
+
+
+def configure(settings: Settings, *, verbose: int = 0, quiet: bool = False) -> None:
+    """Log to the rotating file (if its folder can be made) and warnings to stderr."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_plexcache", False):
+            root.removeHandler(handler)
+    scrub = RedactSecrets(secrets_of(settings))
+    level = logging.DEBUG if verbose > 1 else getattr(logging, settings.log_level.upper())
+    root.setLevel(min(level, logging.INFO if verbose else level))
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    try:
+        log_dir = Path(settings.paths.log_dir)
+        log_dir.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(log_dir / LOG_NAME, maxBytes=2_000_000,
+                                                            backupCount=4, encoding="utf-8")
+        _add(root, file_handler, level, fmt, scrub)
+    except OSError:
+        pass  # a read-only or missing log folder must not stop the command
+    console = logging.StreamHandler()
+    console_level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
+    _add(root, console, console_level, logging.Formatter("plexcache-r: %(message)s"), scrub)
+    for noisy in ("urllib3", "plexapi"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _add(root: logging.Logger, handler: logging.Handler, level: int, fmt: logging.Formatter,
+         scrub: logging.Filter) -> None:
+    handler.setLevel(level)
+    handler.setFormatter(fmt)
+    handler.addFilter(scrub)
+    handler._plexcache = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
