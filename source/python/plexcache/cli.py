@@ -14,7 +14,6 @@ import click
 from plexcache import __version__
 from plexcache import config as cfg
 from plexcache.errors import NotYetAvailable, PlexCacheError, SettingsError, UsageError
-from plexcache.render import human_bytes
 
 
 @dataclass

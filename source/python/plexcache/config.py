@@ -310,7 +310,7 @@ class _Validator:
             self.bad(key, f"got {_show(raw)}, expected {_type_name(tp)}")
             return raw
         lo, hi = meta.get("min"), meta.get("max")
-        if lo is not None and raw < lo or hi is not None and raw > hi:
+        if (lo is not None and raw < lo) or (hi is not None and raw > hi):
             self.bad(key, f"got {raw}, expected a value from {lo:g} to {hi:g}")
         if meta.get("size"):
             try:
@@ -331,6 +331,8 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
         v.bad("plex.url", f"got {settings.plex.url!r}, expected an address like http://192.168.1.10:32400")
     seen: set[str] = set()
     for i, mapping in enumerate(settings.plex.path_mappings):
+        if mapping is None:
+            continue
         for side in ("plex", "share"):
             if not getattr(mapping, side).startswith("/"):
                 v.bad(f"plex.path_mappings[{i}].{side}", "must be an absolute path starting with /")
@@ -374,8 +376,12 @@ def from_mapping(data: Any) -> Settings:
         raise SettingsError([("(top level)", f"got {_show(data)}, expected a mapping of settings")])
     validator = _Validator()
     settings = validator.build(Settings, _migrate(data), "")
-    if settings is not None and not validator.problems:
-        _check_semantics(settings, validator)
+    if settings is not None:
+        try:
+            _check_semantics(settings, validator)
+        except (TypeError, AttributeError, ValueError):
+            pass  # a field of the wrong type is already reported; its cross-checks cannot run
+
     if validator.problems:
         raise SettingsError(validator.problems)
     return settings

@@ -1,0 +1,143 @@
+"""Settings: defaults, validation messages that name key and reason, migration, masking, the reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from plexcache import config as cfg
+from plexcache.errors import SettingsError, UsageError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def problems_of(document: object) -> dict[str, str]:
+    with pytest.raises(SettingsError) as caught:
+        cfg.from_mapping(document)
+    return dict(caught.value.problems)
+
+
+def test_empty_document_gives_defaults():
+    assert cfg.from_mapping({}) == cfg.Settings()
+    assert cfg.from_mapping(None) == cfg.Settings()
+
+
+def test_defaults_round_trip_through_yaml():
+    text = cfg.dump_yaml(cfg.Settings())
+    assert cfg.from_mapping(yaml.safe_load(text)) == cfg.Settings()
+
+
+def test_unknown_key_suggests_the_close_one():
+    problems = problems_of({"plex": {"tokne": "abc"}})
+    assert problems == {"plex.tokne": "unknown setting; did you mean plex.token?"}
+
+
+def test_wrong_types_name_key_value_and_allowed():
+    problems = problems_of({"cache": {"workers": "two", "backups": "yes", "eviction": "random"}})
+    assert problems["cache.workers"] == "got 'two', expected a whole number"
+    assert problems["cache.backups"] == "got 'yes', expected true or false"
+    assert problems["cache.eviction"].startswith("got 'random', expected one of 'priority', 'age', 'none'")
+
+
+def test_bool_is_not_a_number():
+    assert "cache.workers" in problems_of({"cache": {"workers": True}})
+
+
+def test_ranges_and_sizes():
+    problems = problems_of({"cache": {"workers": 0, "min_free": "lots", "size_limit": "120%"}})
+    assert problems["cache.workers"] == "got 0, expected a value from 1 to 16"
+    assert "expected a size like 500GB" in problems["cache.min_free"]
+    assert "over 100%" in problems["cache.size_limit"]
+
+
+def test_every_problem_is_reported_at_once():
+    problems = problems_of({"plex": {"url": "plex.local"}, "demand": {"next_episodes": -1}, "bogus": 1})
+    assert set(problems) == {"plex.url", "demand.next_episodes", "bogus"}
+
+
+def test_path_mappings_validated():
+    problems = problems_of({"plex": {"path_mappings": [
+        {"plex": "/data/tv", "share": "/mnt/user/tv"},
+        {"plex": "/data/tv/", "share": "mnt/user/tv2"},
+        {"share": "/mnt/user/x"},
+    ]}})
+    assert problems["plex.path_mappings[1].plex"] == "'/data/tv/' is mapped twice"
+    assert problems["plex.path_mappings[1].share"] == "must be an absolute path starting with /"
+    assert problems["plex.path_mappings[2].plex"] == "is required"
+
+
+def test_list_items_typed():
+    problems = problems_of({"notify": {"unraid_levels": ["summary", "loud"]}})
+    assert "notify.unraid_levels[1]" in problems
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("500GB", 500 * 1024**3), ("1.5T", int(1.5 * 1024**4)), ("800 MB", 800 * 1024**2), ("20", 20 * 1024**3),
+])
+def test_parse_size_absolute(text, expected):
+    assert cfg.parse_size(text).resolve(0) == expected
+
+
+def test_parse_size_percent_and_empty():
+    assert cfg.parse_size("10%").resolve(2000) == 200
+    assert cfg.parse_size("") is None
+    with pytest.raises(ValueError):
+        cfg.parse_size("ten")
+
+
+def test_schema_1_is_migrated_not_dropped():
+    settings = cfg.from_mapping({"schema": 1, "eviction_mode": "age", "cache_limit": "200GB",
+                                 "min_free_space": "5%"})
+    assert (settings.schema, settings.cache.eviction, settings.cache.size_limit, settings.cache.min_free) == \
+        (2, "age", "200GB", "5%")
+
+
+def test_future_schema_refused():
+    assert "schema" in problems_of({"schema": 99})
+
+
+def test_mask_and_unmask_keep_stored_secret():
+    settings = cfg.from_mapping({"plex": {"token": "secret-token"},
+                                 "notify": {"webhooks": [{"url": "https://discord.com/api/webhooks/1/x"}]}})
+    shown = cfg.to_mapping(settings, mask=True)
+    assert shown["plex"]["token"] == cfg.MASK
+    assert shown["notify"]["webhooks"][0]["url"] == cfg.MASK
+    assert "secret-token" not in str(shown)
+    restored = cfg.from_mapping(cfg.unmask(shown, cfg.to_mapping(settings)))
+    assert restored == settings
+
+
+def test_empty_secret_is_not_masked():
+    assert cfg.to_mapping(cfg.Settings(), mask=True)["plex"]["token"] == ""
+
+
+def test_load_missing_file_gives_defaults(tmp_path):
+    assert cfg.load(tmp_path / "none.yaml") == cfg.Settings()
+
+
+def test_load_bad_yaml_is_a_usage_error(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("plex: [unclosed\n")
+    with pytest.raises(UsageError, match="not valid YAML or JSON at line"):
+        cfg.load(path)
+
+
+def test_save_is_atomic_and_private(tmp_path):
+    path = tmp_path / "sub" / "settings.yaml"
+    cfg.save(cfg.Settings(), path)
+    assert cfg.load(path) == cfg.Settings()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == ["settings.yaml"]
+
+
+def test_reference_covers_every_leaf_setting():
+    keys = {row[0] for row in cfg.reference_rows()}
+    assert {"plex.token", "cache.min_free", "paths.exclusion_list", "plex.path_mappings[].cacheable",
+            "notify.webhooks[].levels", "schedule.mode", "live.poll_seconds"} <= keys
+
+
+def test_reference_doc_is_current():
+    """docs/settings.md is generated from the schema; regenerate with `plexcache-r config reference`."""
+    assert (ROOT / "docs" / "settings.md").read_text() == cfg.reference_markdown()
