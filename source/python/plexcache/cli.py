@@ -70,15 +70,17 @@ def not_yet(name: str) -> NotYetAvailable:
 
 @cli.command()
 @click.option("--dry-run", is_flag=True, help="Plan and report, but move nothing.")
+@click.option("--before-mover", is_flag=True,
+              help="Called by CA Mover Tuning just before it moves: a running mover is expected, not refused.")
 @pass_ctx
-def run(ctx: Context, dry_run: bool) -> None:
+def run(ctx: Context, dry_run: bool, before_mover: bool) -> None:
     """One full cycle: recover, discover, plan, move, write state and the mover ignore list, notify."""
     from plexcache import engine
     from plexcache.render import render_report, terminal_progress
 
     settings = ctx.settings
     show_bar = not ctx.as_json and not ctx.quiet and sys.stderr.isatty()
-    report = engine.run_cycle(settings, dry_run=dry_run or settings.dry_run,
+    report = engine.run_cycle(settings, dry_run=dry_run or settings.dry_run, before_mover=before_mover,
                               on_progress=terminal_progress() if show_bar else None)
     ctx.emit(report.to_json(), lambda: render_report(report))
     if report.exit_code:

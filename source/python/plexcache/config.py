@@ -114,6 +114,9 @@ class CacheSettings:
         "Most space cached files may take (e.g. 500GB or 40%); empty means no limit.", size=True))
     min_free: str = field(default="10%", metadata=doc(
         "Free space always left on the pool (e.g. 100GB or 10%).", size=True))
+    pool_size: str = field(default="", metadata=doc(
+        "The pool's usable size, for ZFS pools whose reported size moves with use; empty means as reported.",
+        size=True))
     backups: bool = field(default=True, metadata=doc(
         "Keep the array original as NAME.plexcached while cached (fast, safe move back)."))
     sidecar_extensions: list[str] = field(default_factory=lambda: [
