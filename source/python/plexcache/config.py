@@ -68,6 +68,8 @@ class UserOverride:
     name: str = field(metadata=doc("Plex user name or title."))
     on_deck: bool = field(default=True, metadata=doc("Cache this user's On Deck."))
     watchlist: bool = field(default=True, metadata=doc("Cache this user's watchlist."))
+    pin: str = field(default="", metadata=doc(
+        "The user's Plex Home PIN, when the profile is protected by one (needed to read it).", secret=True))
 
 
 @dataclass

@@ -35,7 +35,7 @@ def describe_reasons(reasons: list[dict[str, Any]]) -> str:
     parts = []
     for reason in reasons:
         words = SOURCE_WORDS.get(reason.get("source", ""), reason.get("source", ""))
-        detail = f" ({reason['detail']})" if reason.get("detail") else ""
+        detail = f" ({reason['detail']})" if reason.get("detail", "").lower() not in ("", words.lower()) else ""
         parts.append(f"{reason.get('user', '?')}: {words}{detail}")
     return "; ".join(parts)
 
