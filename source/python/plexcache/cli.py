@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ import click
 from plexcache import __version__
 from plexcache import config as cfg
 from plexcache.errors import NotYetAvailable, PlexCacheError, SettingsError, UsageError
+from plexcache.fsutil import atomic_write_text
 
 
 @dataclass
@@ -309,18 +311,46 @@ def plex_users(ctx: Context) -> None:
 
 
 @plex_group.command("login")
-@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the code to be entered.")
+@click.option("--start", "mode", flag_value="start", help="Only ask for a PIN and print it (for the settings page).")
+@click.option("--poll", "mode", flag_value="poll", help="Check once whether the PIN from --start was entered.")
+@click.option("--timeout", default=300, show_default=True, help="Seconds to wait for the code (interactive).")
 @pass_ctx
-def plex_login(ctx: Context, timeout: int) -> None:
-    """Sign in with a PIN at plex.tv/link and store the token."""
-    from plexcache import plex
+def plex_login(ctx: Context, mode: str | None, timeout: int) -> None:
+    """Sign in with a PIN at plex.tv/link and store the token (never shown)."""
+    from plexcache import plexauth
 
-    token = plex.login_with_pin(ctx.settings, timeout=timeout,
-                                show=lambda code, url: click.echo(
-                                    f"Go to {url} and enter the code {code}", err=ctx.as_json))
-    document = cfg.merge(cfg.to_mapping(ctx.settings), {"plex": {"token": token}})
+    settings = ctx.settings
+    pending = Path(settings.paths.volatile_dir) / "pin.json"
+    if mode == "poll":
+        if not pending.exists():
+            raise UsageError("no sign-in is waiting; start one with `plexcache-r plex login --start`")
+        token = plexauth.poll_pin(plexauth.PinLogin.from_json(json.loads(pending.read_text())))
+        if token:
+            _store_token(ctx, token)
+            pending.unlink()
+        ctx.emit({"signed_in": bool(token)}, "Signed in." if token else "Still waiting for the code.")
+        return
+    pin = plexauth.start_pin_login()
+    if mode == "start":
+        atomic_write_text(pending, json.dumps(pin.to_json()), mode=0o600)
+        ctx.emit({"code": pin.code, "link": pin.link, "expires_at": pin.expires_at},
+                 f"Go to {pin.link} and enter the code {pin.code}")
+        return
+    click.echo(f"Go to {pin.link} and enter the code {pin.code}", err=ctx.as_json)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        token = plexauth.poll_pin(pin)
+        if token:
+            _store_token(ctx, token)
+            ctx.emit({"signed_in": True}, "Signed in; the token is stored in the settings.")
+            return
+        time.sleep(2)
+    raise UsageError(f"the code was not entered within {timeout} s; run `plexcache-r plex login` again")
+
+
+def _store_token(ctx: Context, token: str) -> None:
+    document = cfg.merge(cfg.to_mapping(cfg.load(ctx.path)), {"plex": {"token": token}})
     cfg.save(cfg.from_mapping(document), ctx.path)
-    ctx.emit({"signed_in": True}, "Signed in; the token is stored in the settings (never shown).")
 
 
 # --- plugin plumbing ------------------------------------------------------------------------------

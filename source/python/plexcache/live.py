@@ -1,0 +1,266 @@
+"""Live mode: react when someone presses play, instead of hours later at the next scheduled run.
+
+A small loop polls Plex's `/status/sessions` (one request a poll) and, every few minutes, the recently
+added list. A change worth acting on (a playback starts, moves on to another item, or ends; new episodes
+arrive) triggers an ordinary cycle: the same discovery, planner, lock, journal and space floors as a
+scheduled run, so live mode can do nothing a run could not. It never busy-loops: every wait is at least the
+poll interval, and failures back off exponentially up to BACKOFF_MAX.
+
+Plex's notification websocket would save the polls, but it needs a websocket client that is not among
+the plugin's dependencies; one small request every `live.poll_seconds` is cheap for a home server.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from plexapi.server import PlexServer
+
+from plexcache import engine
+from plexcache.config import Settings
+from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, UsageError
+from plexcache.fsutil import atomic_write_text, write_json_if_changed
+from plexcache.plexread import READ_ERRORS, CountingSession, default_session_factory, describe_error
+
+log = logging.getLogger(__name__)
+
+SETTLE_SECONDS = 3.0  # let a burst of changes (a user skipping through episodes) settle into one cycle
+RECENT_EVERY_SECONDS = 300.0
+BACKOFF_MAX = 300.0
+BUSY_RETRY = 30.0  # another run holds the lock: it will do the work; look again shortly
+STATE_FILE = "live.json"
+
+
+@dataclass(frozen=True)
+class Playback:
+    """One playback session as far as caching cares: who plays what."""
+
+    user: str
+    rating_key: str
+    kind: str
+    title: str
+
+
+@dataclass
+class LiveState:
+    sessions: dict[str, Playback] = field(default_factory=dict)
+    newest_added: Optional[float] = None
+    pending: list[str] = field(default_factory=list)  # why a cycle is wanted, oldest first
+    pending_since: Optional[float] = None
+    failures: int = 0
+    next_poll: float = 0.0
+    next_recent: float = 0.0
+    cycles: int = 0
+    last_cycle: Optional[dict[str, Any]] = None
+
+
+def session_changes(before: dict[str, Playback], after: dict[str, Playback]) -> list[str]:
+    """Why the sessions changed in a way caching cares about (pure)."""
+    reasons = []
+    for key, now in after.items():
+        was = before.get(key)
+        if was is None:
+            reasons.append(f"{now.user} started {now.title}")
+        elif was.rating_key != now.rating_key:
+            reasons.append(f"{now.user} moved on to {now.title}")
+    reasons.extend(f"{was.user} stopped {was.title}" for key, was in before.items() if key not in after)
+    return reasons
+
+
+def read_sessions(server: Any) -> dict[str, Playback]:
+    sessions = {}
+    for item in server.sessions():
+        users = getattr(item, "usernames", None) or ["?"]
+        key = str(getattr(item, "sessionKey", "") or id(item))
+        title = item.title
+        if item.type == "episode":
+            title = f"{item.grandparentTitle} S{item.parentIndex or 0:02d}E{item.index or 0:02d}"
+        sessions[key] = Playback(user=users[0], rating_key=str(item.ratingKey), kind=item.type, title=title)
+    return sessions
+
+
+def newest_added(server: Any) -> Optional[float]:
+    items = server.library.recentlyAdded()
+    stamps = [item.addedAt.timestamp() for item in items if getattr(item, "addedAt", None)]
+    return max(stamps, default=None)
+
+
+class LiveWatcher:
+    """The loop's state machine; `tick()` does at most one poll and at most one cycle, then says how long
+    to wait. Tests drive `tick()` with a fake clock; `serve()` drives it for real."""
+
+    def __init__(self, settings: Settings, *, cycle: Callable[..., Any] = engine.run_cycle,
+                 session_factory: Callable[[float], Any] = default_session_factory,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.cycle = cycle
+        self.clock = clock
+        self.counter = CountingSession(session_factory(settings.plex.timeout))
+        self.state = LiveState()
+        self.server: Any = None
+        self.first_poll = True
+
+    @property
+    def poll_seconds(self) -> float:
+        return float(self.settings.live.poll_seconds)
+
+    def tick(self) -> float:
+        """One step; returns the seconds to sleep before the next (never less than a second)."""
+        now = self.clock()
+        if now >= self.state.next_poll:
+            self._poll(now)
+        if self.state.pending and now - (self.state.pending_since or now) >= SETTLE_SECONDS:
+            self._run_cycle(now)
+        wake = self.state.next_poll
+        if self.state.pending:
+            wake = min(wake, (self.state.pending_since or now) + SETTLE_SECONDS)
+        return max(1.0, wake - self.clock())
+
+    # ---------------------------------------------------------------- polling
+
+    def _poll(self, now: float) -> None:
+        try:
+            server = self._connect()
+            sessions = read_sessions(server)
+            reasons = [] if self.first_poll else session_changes(self.state.sessions, sessions)
+            self.state.sessions = sessions
+            if self.settings.live.recently_added and now >= self.state.next_recent:
+                reasons += self._check_recent(server)
+                self.state.next_recent = now + RECENT_EVERY_SECONDS
+        except READ_ERRORS as exc:
+            self._back_off(now, f"Plex could not be read: {describe_error(exc)}")
+            self.server = None
+            return
+        if self.first_poll and sessions:
+            reasons = [f"{p.user} is playing {p.title}" for p in sessions.values()]
+        self.first_poll = False
+        self.state.failures = 0
+        self.state.next_poll = now + self.poll_seconds
+        self._want(now, reasons)
+
+    def _connect(self) -> Any:
+        if self.server is None:
+            plex = self.settings.plex
+            self.server = PlexServer(plex.url, plex.token, session=self.counter.session, timeout=plex.timeout)
+        return self.server
+
+    def _check_recent(self, server: Any) -> list[str]:
+        newest = newest_added(server)
+        seen, self.state.newest_added = self.state.newest_added, newest
+        if seen is not None and newest is not None and newest > seen:
+            return ["new media was added to Plex"]
+        return []
+
+    def _want(self, now: float, reasons: list[str]) -> None:
+        for reason in reasons:
+            log.info("live: %s", reason)
+        if reasons and not self.state.pending:
+            self.state.pending_since = now
+        self.state.pending.extend(reasons)
+
+    # ---------------------------------------------------------------- acting
+
+    def _run_cycle(self, now: float) -> None:
+        why = "; ".join(self.state.pending)
+        try:
+            report = self.cycle(self.settings)
+        except LockHeld:
+            log.info("live: a run is in progress; looking again in %.0f s", BUSY_RETRY)
+            self.state.pending_since = now + BUSY_RETRY - SETTLE_SECONDS
+            return
+        except EnvironmentRefuses as exc:
+            self._back_off(now, str(exc), keep_pending=True)
+            return
+        except PlexCacheError as exc:
+            self._back_off(now, str(exc), keep_pending=True)
+            return
+        self.state.cycles += 1
+        document = report.to_json() if hasattr(report, "to_json") else {}
+        self.state.last_cycle = {"why": why, "at": time.time(), "cached": document.get("cached", 0),
+                                 "moved_back": document.get("moved_back", 0), "exit_code": document.get("exit_code")}
+        log.info("live: cycle after %s: cached %s, moved back %s", why, document.get("cached", 0),
+                 document.get("moved_back", 0))
+        self.state.pending, self.state.pending_since = [], None
+
+    def _back_off(self, now: float, why: str, keep_pending: bool = False) -> None:
+        self.state.failures += 1
+        delay = min(BACKOFF_MAX, self.poll_seconds * 2 ** min(self.state.failures, 10))
+        log.warning("live: %s; trying again in %.0f s", why, delay)
+        self.state.next_poll = now + delay
+        if keep_pending and self.state.pending:
+            self.state.pending_since = now + delay - SETTLE_SECONDS
+
+    def status(self) -> dict[str, Any]:
+        return {"schema": 1, "pid": os.getpid(), "updated_at": time.time(), "cycles": self.state.cycles,
+                "sessions": [vars(p) for p in self.state.sessions.values()], "failures": self.state.failures,
+                "pending": self.state.pending, "last_cycle": self.state.last_cycle,
+                "plex_requests": self.counter.count}
+
+
+# -------------------------------------------------------------------- the daemon
+
+
+def state_path(settings: Settings) -> Path:
+    return Path(settings.paths.volatile_dir) / STATE_FILE
+
+
+def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None:
+    """Run until SIGTERM/SIGINT (or `stop` is set). One instance: a second one is refused (exit 4)."""
+    if not settings.live.enabled:
+        raise UsageError("live mode is off: turn on live.enabled in the settings first")
+    stop = stop or threading.Event()
+    lock = _single_instance(Path(settings.paths.volatile_dir))
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    watcher = LiveWatcher(settings)
+    log.info("live: watching Plex every %s s", settings.live.poll_seconds)
+    try:
+        while not stop.is_set():
+            wait = watcher.tick()
+            write_json_if_changed(state_path(settings), watcher.status())
+            stop.wait(wait)
+    finally:
+        state_path(settings).unlink(missing_ok=True)
+        os.close(lock)
+    log.info("live: stopped")
+
+
+def _single_instance(volatile: Path) -> int:
+    import fcntl
+
+    volatile.mkdir(parents=True, exist_ok=True)
+    fd = os.open(volatile / "live.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise LockHeld("live mode is already running") from None
+    atomic_write_text(volatile / "live.pid", f"{os.getpid()}\n")
+    return fd
+
+
+def running(settings: Settings) -> bool:
+    """True while a live watcher holds its lock (for status and the Dashboard)."""
+    import fcntl
+
+    path = Path(settings.paths.volatile_dir) / "live.lock"
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -1,0 +1,148 @@
+"""Live mode against the simulator: playback starting triggers a real cycle; failures back off."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from plexcache import config as cfg
+from plexcache import engine, live
+from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
+from plexcache.live import LiveWatcher, Playback, session_changes
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def settings_for(sandbox, sim, **live_settings) -> cfg.Settings:
+    document = sandbox.settings_dict(sim.url, sim.owner_token)
+    document["live"] = {"enabled": True, "poll_seconds": 10, **live_settings}
+    return cfg.from_mapping(document)
+
+
+def step(watcher: LiveWatcher, clock: Clock, seconds: float) -> None:
+    clock.now += seconds
+    watcher.tick()
+
+
+def test_session_changes_are_pure_and_named():
+    a = Playback("alice", "1", "episode", "Show S01E01")
+    b = Playback("alice", "2", "episode", "Show S01E02")
+    assert session_changes({}, {"s": a}) == ["alice started Show S01E01"]
+    assert session_changes({"s": a}, {"s": b}) == ["alice moved on to Show S01E02"]
+    assert session_changes({"s": a}, {}) == ["alice stopped Show S01E01"]
+    assert session_changes({"s": a}, {"s": a}) == []
+
+
+def test_play_start_caches_the_next_episodes(sim, sandbox):
+    settings = settings_for(sandbox, sim)
+    engine.run_cycle(settings)  # the nightly run has happened
+    before = {f["path"] for f in engine.list_files(settings)["files"]}
+    clock = Clock()
+    watcher = LiveWatcher(settings, clock=clock)
+    watcher.tick()  # first poll: learns what already plays and acts on it once
+    step(watcher, clock, live.SETTLE_SECONDS)
+    cycles = watcher.state.cycles
+
+    sim.add_session("bob", "Severance S01E01")
+    step(watcher, clock, 10)  # next poll sees the new session
+    assert watcher.state.pending == ["bob started Severance S01E01"]
+    assert watcher.state.cycles == cycles  # settles before acting
+    step(watcher, clock, live.SETTLE_SECONDS)
+    assert watcher.state.cycles == cycles + 1 and watcher.state.pending == []
+
+    after = {f["path"] for f in engine.list_files(settings)["files"]}
+    new = sorted(p.rsplit("/", 1)[-1] for p in after - before)
+    assert any("S01E02" in name for name in new), new
+    assert not any("S01E01" in name and "Severance" in name for name in new), "the playing file is never moved"
+
+
+def test_quiet_polls_cost_one_request_and_trigger_nothing(sim, sandbox):
+    settings = settings_for(sandbox, sim)
+    clock = Clock()
+    calls = []
+    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s: calls.append(s))
+    watcher.tick()
+    step(watcher, clock, live.SETTLE_SECONDS)
+    calls.clear()
+    sim.reset_log()
+    for _ in range(5):
+        step(watcher, clock, 10)
+    assert calls == []
+    assert sim.count("/status/sessions") == 5 and sim.count() == 5
+
+
+@pytest.mark.sim_errors_ok
+def test_plex_down_backs_off_and_recovers(sim, sandbox):
+    settings = settings_for(sandbox, sim)
+    clock = Clock()
+    calls = []
+    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s: calls.append(s))
+    watcher.tick()
+    sim.inject("/status/sessions", 500, times=3)
+    waits = []
+    for _ in range(3):
+        clock.now = watcher.state.next_poll
+        waits.append(watcher.tick())
+    assert watcher.state.failures == 3
+    assert waits == sorted(waits) and waits[-1] > waits[0] >= 10, "waits grow, never a busy loop"
+    sim.add_session("bob", "Severance S01E01")
+    clock.now = watcher.state.next_poll
+    watcher.tick()
+    assert watcher.state.failures == 0 and watcher.state.pending
+
+
+def test_mover_running_defers_the_cycle(sim, sandbox):
+    settings = settings_for(sandbox, sim)
+    clock = Clock()
+    outcomes = [EnvironmentRefuses("the mover is running"), LockHeld("busy"), None]
+
+    def cycle(_settings):
+        outcome = outcomes.pop(0)
+        if outcome:
+            raise outcome
+        return None
+
+    watcher = LiveWatcher(settings, clock=clock, cycle=cycle)
+    watcher.tick()
+    sim.add_session("bob", "Severance S01E01")
+    step(watcher, clock, 10)
+    step(watcher, clock, live.SETTLE_SECONDS)  # refused: backs off, keeps the wish
+    assert watcher.state.pending and watcher.state.failures == 1
+    for _ in range(100):
+        if not outcomes:
+            break
+        clock.now += watcher.tick()
+    assert outcomes == [] and watcher.state.pending == [] and watcher.state.cycles == 1
+
+
+def test_serve_refuses_when_disabled(sandbox, sim):
+    settings = settings_for(sandbox, sim, enabled=False)
+    with pytest.raises(UsageError, match="live mode is off"):
+        live.serve(settings)
+
+
+def test_serve_runs_once_and_stops_cleanly(sandbox, sim):
+    settings = settings_for(sandbox, sim, poll_seconds=2)
+    stop = threading.Event()
+    thread = threading.Thread(target=live.serve, args=(settings,), kwargs={"stop": stop})
+    thread.start()
+    try:
+        for _ in range(100):
+            if live.running(settings) and live.state_path(settings).exists():
+                break
+            stop.wait(0.05)
+        assert live.running(settings)
+        with pytest.raises(LockHeld):
+            live.serve(settings, stop=threading.Event())
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive() and not live.running(settings)
+    assert not live.state_path(settings).exists()
