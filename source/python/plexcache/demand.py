@@ -15,6 +15,9 @@ Source = Literal["playing", "on_deck", "next_episode", "watchlist", "pinned"]
 # How soon a file will be watched, soonest first: a lower number is a higher priority.
 PRIORITY: dict[str, int] = {"pinned": 0, "playing": 1, "on_deck": 2, "next_episode": 3, "watchlist": 4}
 SERVER = "(server)"
+# plex.tv's user list could not be read: nobody but the owner can be named, so every other user's demand
+# is unknown while the owner's own stays trusted.
+OTHER_USERS = "(other users)"
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,9 @@ class Demand:
     users: list[str] = field(default_factory=list)  # every user considered, known or not
     requests: int = 0
     generated_at: float = 0.0
+    owner: str = ""
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (title, why) left out by a filter
+    warnings: list[str] = field(default_factory=list)  # e.g. a chosen library the server does not have
 
     @property
     def server_unknown(self) -> bool:
@@ -98,7 +104,9 @@ class Demand:
 
     def user_unknown(self, user: str) -> bool:
         """True when anything of this user's demand could not be read (or nothing could be)."""
-        return self.server_unknown or any(u.scope == user for u in self.unknown)
+        if self.server_unknown or any(u.scope == user for u in self.unknown):
+            return True
+        return user != self.owner and any(u.scope == OTHER_USERS for u in self.unknown)
 
     def add(self, item: DemandItem, reason: Reason) -> None:
         """Record that `reason.user` wants `item`, merging with what is already known of it."""

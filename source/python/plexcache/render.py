@@ -116,13 +116,18 @@ def render_list(document: dict[str, Any]) -> str:
 
 def render_audit(document: dict[str, Any]) -> str:
     findings = document.get("findings", [])
-    if not findings:
-        return "Cache health: no problems found."
-    lines = [f"Cache health: {len(findings)} finding(s)"]
+    lines = [document["message"]] if document.get("message") else []
+    if findings:
+        lines.append(f"Cache health: {len(findings)} finding(s)")
+    elif not document.get("fixes"):
+        lines.append("Cache health: no problems found.")
     for finding in findings:
         lines.append(f"  [{finding.get('kind')}] {finding.get('message', '')}")
         if finding.get("fix"):
             lines.append(f"      fix: plexcache-r audit --fix {finding['fix']}")
+    for outcome in document.get("fixes", []):
+        lines.append(f"  [{outcome.get('result')}] {outcome.get('fix')} {outcome.get('action', '')}: "
+                     f"{outcome.get('path', '')} - {outcome.get('message', '')}")
     return "\n".join(lines)
 
 
