@@ -1,0 +1,631 @@
+"""Discover the demand: what each Plex user is about to watch, with the reason for every item.
+
+Sources, per user and each toggled in the settings: On Deck (and the next episodes after each On Deck
+episode), the watchlist (discover API for the owner and home users, the RSS feed for friends), and what
+is playing now. Two rules shape the code:
+
+* A failure is not an empty answer. Whatever cannot be read (server, plex.tv, one user's token, one
+  show) is recorded as an Unknown with its scope, and the rest carries on.
+* Few requests. Everything that does not change within a run is read once: the user list, the friends'
+  tokens, each library's listing (for watchlist matching) and each (user, show) episode list.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import requests
+from plexapi import exceptions as plexexc
+from plexapi.myplex import MyPlexAccount
+from plexapi.server import PlexServer
+
+from plexcache.config import Settings, parse_size
+from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, Unknown
+from plexcache.errors import PlexUnavailable
+from plexcache.pathmap import MappingResult, map_paths
+from plexcache.plexauth import PinLogin, poll_pin, start_pin_login
+from plexcache.plexread import (
+    READ_ERRORS,
+    CountingSession,
+    SessionFactory,
+    Video,
+    default_session_factory,
+    describe_error,
+    element_record,
+    elements,
+    quiet,
+    server_as,
+    video_record,
+)
+from plexcache.watchlist import GuidIndex, discover_watchlist, first_unwatched, ordered, parse_rss
+
+__all__ = ["MappingResult", "PinLogin", "discover", "list_libraries", "list_users", "map_paths", "poll_pin",
+           "start_pin_login", "test_connection"]
+
+log = logging.getLogger(__name__)
+
+FRIEND_TOKENS = "https://plex.tv/api/servers/{machine}/shared_servers"
+HOME_SWITCH = "https://plex.tv/api/home/users/{id}/switch"
+WORKERS = 4  # users read side by side; PMS serves a handful of concurrent clients without strain
+
+
+@dataclass
+class _Findings:
+    wants: list[tuple[DemandItem, Reason]] = field(default_factory=list)
+    unknown: list[Unknown] = field(default_factory=list)
+
+
+@dataclass
+class PlexUser:
+    """A user whose demand counts, with the tokens read for them (never logged)."""
+
+    name: str
+    kind: str  # owner | home | managed | friend
+    id: Optional[int]
+    on_deck: bool
+    watchlist: bool
+    pms_token: Optional[str] = None  # reads this user's view of the server
+    tv_token: Optional[str] = None  # reads this user's plex.tv data (watchlist)
+    sections: Optional[set[int]] = None  # friends: the libraries shared with them (None = all)
+    aliases: set[str] = field(default_factory=set)  # lower-case username/title/email for settings lookups
+    protected: bool = False  # a Plex Home PIN guards switching to this user
+    pin: str = ""  # that PIN, from the user's override (a secret: never logged)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+class Discovery:
+    """One discovery run: its session, its caches, and the Demand it fills."""
+
+    def __init__(self, settings: Settings, session_factory: SessionFactory, now: float) -> None:
+        self.settings = settings
+        self.now = now
+        self.counter = CountingSession(session_factory(settings.plex.timeout))
+        self.session = self.counter.session
+        self.demand = Demand(generated_at=now)
+        self.server: Any = None
+        self.account: Any = None
+        self.sections: dict[int, str] = {}  # chosen section id -> title
+        self.section_kinds: dict[int, str] = {}
+        self.owner: Optional[PlexUser] = None
+        self.users_by_id: dict[int, PlexUser] = {}
+        self.account_name: dict[int, str] = {}  # PMS account id -> name (sessions carry the id)
+        self._servers: dict[str, Any] = {}
+        self._leaves: dict[tuple[str, str], list[Video]] = {}
+        self._index: Optional[GuidIndex] = None
+        self._index_error: Optional[str] = None
+        self._index_lock = threading.Lock()
+        self._local = threading.local()
+        self.findings = _Findings()
+        limit = parse_size(settings.demand.max_item_size)
+        self.max_size = limit.bytes if limit is not None and limit.bytes else None
+
+    # -------------------------------------------------------------- recording
+
+    def unknown(self, scope: str, source: str, exc: BaseException | str) -> None:
+        error = exc if isinstance(exc, str) else describe_error(exc)
+        log.warning("could not read %s for %s: %s", source, scope, error)
+        self._out().unknown.append(Unknown(scope=scope, source=source, error=error))
+
+    def want(self, video: Video, reason: Reason) -> None:
+        if video.section_id is not None and video.section_id not in self.sections:
+            return
+        if not video.files:
+            return
+        if self.max_size is not None and video.size > self.max_size and reason.source != "playing":
+            log.info("skipping %s: %d bytes is over demand.max_item_size", video.label, video.size)
+            self.demand.skipped.append((video.label, "larger than demand.max_item_size"))
+            return
+        item = DemandItem(rating_key=video.rk, title=video.label, kind=video.kind,  # type: ignore[arg-type]
+                          library=self.sections.get(video.section_id or -1, ""), plex_files=video.files,
+                          size=video.size, added_at=video.added_at)
+        self._out().wants.append((item, reason))
+
+    def _out(self) -> _Findings:
+        """Where findings go: the current user's buffer inside a worker, else the run's own."""
+        return getattr(self._local, "findings", None) or self.findings
+
+    def merge(self, findings: _Findings) -> None:
+        for item, reason in findings.wants:
+            self.demand.add(item, reason)
+        self.demand.unknown.extend(findings.unknown)
+        findings.wants.clear()
+        findings.unknown.clear()
+
+    # -------------------------------------------------------------- server and libraries
+
+    def connect(self) -> bool:
+        plex = self.settings.plex
+        try:
+            self.server = PlexServer(plex.url, plex.token, session=self.session, timeout=plex.timeout)
+            if not getattr(self.server, "machineIdentifier", None):
+                raise ValueError("the server did not give its identity")
+            sections = self.server.library.sections()
+        except READ_ERRORS as exc:
+            self.unknown(SERVER, "server", exc)
+            return False
+        wanted = {str(x).strip().lower() for x in plex.libraries}
+        for section in sections:
+            quiet(section)
+            key = int(section.key)
+            if section.type not in ("movie", "show"):
+                continue
+            if wanted and str(key) not in wanted and (section.title or "").lower() not in wanted:
+                continue
+            self.sections[key] = section.title
+            self.section_kinds[key] = section.type
+        missing = wanted - {str(k) for k in self.sections} - {t.lower() for t in self.sections.values()}
+        for name in sorted(missing):
+            log.warning("plex.libraries names %r, which this server does not have (or is not movies/TV)", name)
+            self.demand.warnings.append(f"plex.libraries names {name!r}, which this server does not have "
+                                        "(or is not a movie or TV library)")
+        return True
+
+    def server_for(self, token: str) -> Any:
+        if token == self.settings.plex.token:
+            return self.server
+        if token not in self._servers:
+            self._servers[token] = server_as(self.server, token)
+        return self._servers[token]
+
+    # -------------------------------------------------------------- users
+
+    def toggles(self, kind: str, aliases: set[str]) -> Optional[tuple[bool, bool]]:
+        """(on_deck, watchlist) for a user, or None when the user is skipped."""
+        users = self.settings.users
+        if aliases & {s.strip().lower() for s in users.skip}:
+            return None
+        group = users.owner if kind == "owner" else users.friends if kind == "friend" else users.home
+        on_deck, watch = group.on_deck, group.watchlist
+        if kind == "friend":
+            watch = watch or users.remote_watchlist_rss
+        for override in users.overrides:
+            if override.name.strip().lower() in aliases:
+                on_deck, watch = override.on_deck, override.watchlist
+        return on_deck, watch
+
+    def resolve_users(self) -> list[PlexUser]:
+        """The owner, then the other users; a damaged answer anywhere in the list makes them all unknown."""
+        users = self.owner_and_account()
+        if self.account is not None and self.need_others():
+            try:
+                users += self.other_users()
+            except READ_ERRORS as exc:
+                self.unknown(OTHER_USERS, "users", exc)
+        return users
+
+    def need_others(self) -> bool:
+        s = self.settings.users
+        return (s.home.on_deck or s.home.watchlist or s.friends.on_deck or s.friends.watchlist
+                or s.remote_watchlist_rss or any(o.on_deck or o.watchlist for o in s.overrides))
+
+    def owner_and_account(self) -> list[PlexUser]:
+        """The owner, and the owner's plex.tv account when anything needs plex.tv."""
+        token = self.settings.plex.token
+        name = self.account_names()
+        owner_toggles = self.toggles("owner", {name.lower(), "owner"}) or (False, False)
+        self.owner = PlexUser(name=name, kind="owner", id=None, on_deck=owner_toggles[0],
+                              watchlist=owner_toggles[1], pms_token=token, tv_token=token,
+                              aliases={name.lower(), "owner"})
+        self.demand.owner = name
+        need_others = self.need_others()
+        if not (need_others or self.owner.watchlist):
+            return [self.owner]
+        try:
+            self.account = MyPlexAccount(token=token, session=self.session, timeout=self.settings.plex.timeout)
+        except READ_ERRORS as exc:
+            # Without plex.tv nobody but the owner can be listed: every other user's demand is unknown.
+            if self.owner.watchlist:
+                self.unknown(self.owner.name, "watchlist", exc)
+            if need_others:
+                self.unknown(OTHER_USERS, "users", exc)
+        return [self.owner]
+
+    def other_users(self) -> list[PlexUser]:
+        """Home users and friends of this server, each with the token that reads them."""
+        users = []
+        for user in self.account.users():
+            quiet(user)
+            other = self.plex_user(user, self.server.machineIdentifier)
+            if other is not None:
+                users.append(other)
+        s = self.settings.users
+        rss = s.remote_watchlist_rss and bool(s.rss_url)
+        self.friend_tokens([u for u in users if u.kind == "friend" and (u.on_deck or (u.watchlist and rss))])
+        self.home_tokens([u for u in users if u.kind in ("home", "managed")])
+        return users
+
+    def account_names(self) -> str:
+        """The owner's stable name (whether or not plex.tv can be read), and every account's name by id."""
+        return owner_name(self.server, self.account_name)
+
+    def plex_user(self, user: Any, machine: str) -> Optional[PlexUser]:
+        restricted = str(user.restricted or "0") not in ("0", "false", "")
+        kind = ("managed" if restricted or not user.username else "home") if user.home else "friend"
+        if kind == "friend" and not any(s.machineIdentifier == machine for s in user.servers or []):
+            return None  # a friend of the account, but this server is not shared with them
+        name = user.title or user.username or str(user.id)
+        # The RSS feed names a friend by plex.tv id or uuid; the uuid is only visible in the avatar address.
+        uuid = re.search(r"/users/([0-9a-f]+)/avatar", user.thumb or "")
+        aliases = {a.lower() for a in (user.title, user.username, user.email, str(user.id),
+                                       uuid.group(1) if uuid else "") if a}
+        toggles = self.toggles(kind, aliases)
+        if toggles is None:
+            return None
+        pin = next((o.pin for o in self.settings.users.overrides
+                    if o.name.strip().lower() in aliases and getattr(o, "pin", "")), "")
+        plex_user = PlexUser(name=name, kind=kind, id=user.id, on_deck=toggles[0], watchlist=toggles[1],
+                             aliases=aliases, protected=bool(user.protected), pin=pin)
+        self.users_by_id[user.id] = plex_user
+        return plex_user
+
+    def friend_tokens(self, friends: list[PlexUser]) -> None:
+        """Every friend's PMS token from ONE shared_servers listing (plexapi reads it once per user)."""
+        if not friends:
+            return
+        url = FRIEND_TOKENS.format(machine=self.server.machineIdentifier)
+        try:
+            data = self.account.query(url)
+            shares = {int(e.attrib["userID"]): e for e in data if e.attrib.get("userID")}
+        except READ_ERRORS as exc:
+            for friend in friends:
+                self.unknown(friend.name, "token", exc)
+            return
+        for friend in friends:
+            share = shares.get(friend.id or -1)
+            if share is None or not share.attrib.get("accessToken"):
+                self.unknown(friend.name, "token", "no access token for this server in shared_servers")
+                continue
+            friend.pms_token = share.attrib["accessToken"]
+            listed = [s for s in share.iter("Section")]
+            if listed and share.attrib.get("allLibraries") not in ("1", "true"):
+                friend.sections = {int(s.attrib["key"]) for s in listed
+                                   if s.attrib.get("shared") in ("1", "true") and s.attrib.get("key", "").isdigit()}
+
+    def home_tokens(self, home: list[PlexUser]) -> None:
+        """Switch to each home user once: the token serves both their server view and their watchlist."""
+        for user in home:
+            if not (user.on_deck or user.watchlist):
+                continue
+            params = {"pin": user.pin} if user.pin else None
+            try:
+                data = self.account.query(HOME_SWITCH.format(id=user.id), self.session.post, params=params)
+                token = data.attrib.get("authenticationToken") if data is not None else None
+            except READ_ERRORS as exc:
+                if user.protected and isinstance(exc, plexexc.Unauthorized):
+                    why = "the Plex Home PIN in its override was refused" if user.pin else \
+                        "protected by a Plex Home PIN; set it in the user's override to read it"
+                    self.unknown(user.name, "token", why)
+                else:
+                    self.unknown(user.name, "token", exc)
+                continue
+            if not token:
+                self.unknown(user.name, "token", "the home-user switch returned no token")
+                continue
+            user.pms_token = user.tv_token = token
+
+    # -------------------------------------------------------------- On Deck and next episodes
+
+    def episodes(self, token: str, show_rk: str) -> list[Video]:
+        """A show's episodes as one user sees them (their viewCount), one request per (user, show)."""
+        key = (token, show_rk)
+        if key not in self._leaves:
+            found = elements(self.server_for(token), f"/library/metadata/{show_rk}/allLeaves")
+            self._leaves[key] = [v for v in (element_record(e) for e in found) if v is not None]
+        return self._leaves[key]
+
+    def on_deck(self, user: PlexUser) -> None:
+        server = self.server_for(user.pms_token or "")
+        deck: list[Video] = []
+        for section_id in self.sections:
+            if user.sections is not None and section_id not in user.sections:
+                continue
+            try:
+                found = elements(server, f"/library/sections/{section_id}/onDeck")
+            except READ_ERRORS as exc:
+                self.unknown(user.name, "on_deck", exc)
+                return
+            deck.extend(v for v in (element_record(e, section_id) for e in found) if v is not None)
+        # PMS lists each section newest first; across sections the same order decides who gets a slot.
+        deck.sort(key=lambda v: -(v.last_viewed or 0))
+        taken = 0
+        for video in deck:
+            if taken >= self.settings.demand.on_deck_items:
+                break
+            active = self.activity(user, video)
+            if active is False:
+                continue
+            taken += 1
+            self.on_deck_item(user, video, taken - 1, active if isinstance(active, float) else None)
+
+    def activity(self, user: PlexUser, video: Video) -> float | bool:
+        """When the user was last active on this item (or its show); False when too long ago."""
+        last = video.last_viewed
+        if last is None and video.kind == "episode" and video.show_rk:
+            try:
+                eps = self.episodes(user.pms_token or "", video.show_rk)
+                last = max((e.last_viewed for e in eps if e.last_viewed), default=None)
+            except READ_ERRORS:
+                last = None  # the next-episode step reports the failure
+        days = self.settings.demand.days_to_monitor
+        if days and last is not None and last < self.now - days * 86400:
+            return False
+        return last if last is not None else True
+
+    def on_deck_item(self, user: PlexUser, video: Video, rank: int, active: Optional[float]) -> None:
+        detail = "On Deck, in progress" if video.view_offset else "On Deck"
+        self.want(video, Reason(user=user.name, source="on_deck", last_active=active, detail=detail, rank=rank))
+        self.next_episodes(user, video, active)
+
+    def next_episodes(self, user: PlexUser, video: Video, active: Optional[float]) -> None:
+        """The episodes after an On Deck or playing episode, in order, skipping what the user has watched."""
+        wanted = self.settings.demand.next_episodes
+        if video.kind != "episode" or not video.show_rk or wanted <= 0:
+            return
+        try:
+            eps = ordered(self.episodes(user.pms_token or "", video.show_rk))
+        except READ_ERRORS as exc:
+            self.unknown(user.name, "next_episode", exc)
+            return
+        position = next((i for i, e in enumerate(eps) if e.rk == video.rk), None)
+        if position is None:
+            return
+        n = 0
+        for ep in eps[position + 1:]:
+            if n >= wanted:
+                break
+            if (ep.season == 0 and not self.settings.demand.include_specials) or ep.view_count > 0:
+                continue
+            n += 1
+            self.want(ep, Reason(user=user.name, source="next_episode", last_active=active,
+                                 detail=f"{_ordinal(n)} episode after {video.code}", rank=n - 1))
+
+    # -------------------------------------------------------------- watchlists
+
+    def index(self) -> Optional[GuidIndex]:
+        """The GUID index of the chosen libraries, built on first use; None if a listing failed."""
+        with self._index_lock:
+            return self._build_index()
+
+    def _build_index(self) -> Optional[GuidIndex]:
+        if self._index is None and self._index_error is None:
+            index = GuidIndex()
+            try:
+                for section_id, kind in self.section_kinds.items():
+                    index.add_section(self.server, section_id, kind)
+                self._index = index
+            except READ_ERRORS as exc:
+                self._index_error = f"library listing: {describe_error(exc)}"
+        return self._index
+
+    def watchlist_entries(self, user: PlexUser, entries: list[Any], token: Optional[str], detail: str) -> None:
+        index = self.index()
+        if index is None:
+            self.unknown(user.name, "watchlist", self._index_error or "library listing failed")
+            return
+        count = self.settings.demand.watchlist_episodes
+        for rank, entry in enumerate(entries):
+            found = index.match(entry)
+            if found is None:
+                continue  # not on this server (or not in a chosen library): nothing to cache
+            reason = Reason(user=user.name, source="watchlist", last_active=entry.added_at, detail=detail,
+                            rank=rank)
+            if found.video is not None:
+                self.want(found.video, reason)
+                continue
+            if count <= 0:
+                continue
+            try:
+                eps = self.episodes(token or self.settings.plex.token, found.rk)
+            except READ_ERRORS as exc:
+                self.unknown(user.name, "watchlist", exc)
+                continue
+            for n, ep in enumerate(first_unwatched(eps, count, self.settings.demand.include_specials)):
+                self.want(ep, Reason(user=user.name, source="watchlist", last_active=entry.added_at,
+                                     detail=f"{detail}: {_ordinal(n + 1)} unwatched episode", rank=rank))
+
+    def own_watchlist(self, user: PlexUser) -> None:
+        if self.account is None or not user.tv_token:
+            return
+        try:
+            entries = discover_watchlist(self.account, user.tv_token)
+        except READ_ERRORS as exc:
+            self.unknown(user.name, "watchlist", exc)
+            return
+        self.watchlist_entries(user, entries, user.pms_token, "Watchlist")
+
+    def rss_watchlists(self, friends: list[PlexUser]) -> None:
+        """Friends' watchlists from the owner's RSS feed: all friends or none, as Plex offers it."""
+        users = self.settings.users
+        readers = [f for f in friends if f.watchlist]
+        if not (users.remote_watchlist_rss and users.rss_url and readers):
+            return
+        entries: list[Any] = []
+        url: Optional[str] = users.rss_url
+        try:
+            for _page in range(20):  # a feed holds ~50 items; the bound only guards against a loop
+                if not url:
+                    break
+                response = self.session.get(url, timeout=self.settings.plex.timeout)
+                if response.status_code != 200:
+                    raise requests.HTTPError(f"HTTP {response.status_code}")
+                page, url = parse_rss(response.text, response.headers.get("Content-Type", ""))
+                entries.extend(page)
+        except (*READ_ERRORS, requests.HTTPError) as exc:
+            error = str(exc) if isinstance(exc, requests.HTTPError) else describe_error(exc)
+            for friend in readers:
+                self.unknown(friend.name, "watchlist", f"RSS feed: {error}")
+            return
+        by_author: dict[str, list[Any]] = {}
+        for entry in entries:
+            by_author.setdefault(entry.author, []).append(entry)
+        aliases = {a: f for f in readers for a in ({str(f.id)} | f.aliases)}
+        for author, items in by_author.items():
+            friend = aliases.get(author.lower())
+            if friend is None:
+                # A feed entry by someone not listed as a friend of this server (or skipped): ignore it.
+                log.info("RSS watchlist: %d item(s) by an unknown or skipped user", len(items))
+                continue
+            self.watchlist_entries(friend, items, friend.pms_token, "Watchlist (RSS)")
+
+    # -------------------------------------------------------------- sessions
+
+    def sessions(self) -> None:
+        try:
+            playing = self.server.sessions()
+        except READ_ERRORS as exc:
+            self.unknown(SERVER, "playing", exc)
+            return
+        readers = dict(self.users_by_id)
+        if self.owner is not None:
+            readers[1] = self.owner
+        names = dict(self.account_name)
+        names.update({uid: u.name for uid, u in self.users_by_id.items()})
+        names[1] = self.owner.name if self.owner else names.get(1, "owner")
+        for session in playing:
+            video = video_record(session)
+            if video is None:
+                continue
+            self.demand.playing.update(video.files)
+            user_id = getattr(session, "_userId", None)
+            titles = getattr(session, "usernames", None) or []
+            name = names.get(user_id or -1) or (titles[0] if titles else "someone")
+            player = getattr(getattr(session, "player", None), "title", None) or "a player"
+            self.want(video, Reason(user=name, source="playing", last_active=self.now,
+                                    detail=f"playing on {player}", rank=0))
+            # A playing episode is in progress: its next episodes are wanted as much as an On Deck one's.
+            viewer = readers.get(user_id or -1)
+            if video.kind == "episode" and viewer is not None and viewer.on_deck and viewer.pms_token:
+                self.next_episodes(viewer, video, self.now)
+
+    # -------------------------------------------------------------- the run
+
+    def user_demand(self, user: PlexUser) -> _Findings:
+        """One user's On Deck, next episodes and own watchlist, gathered in a buffer of their own."""
+        self._local.findings = _Findings()
+        try:
+            if user.on_deck and user.pms_token:
+                try:
+                    self.on_deck(user)
+                except READ_ERRORS as exc:  # a damaged answer the finer guards did not expect
+                    self.unknown(user.name, "on_deck", exc)
+            if user.watchlist and user.kind != "friend":
+                try:
+                    self.own_watchlist(user)
+                except READ_ERRORS as exc:
+                    self.unknown(user.name, "watchlist", exc)
+            return self._local.findings
+        finally:
+            self._local.findings = None
+
+    def run(self) -> Demand:
+        if self.connect():
+            users = self.resolve_users()
+            users = [u for u in users if u.on_deck or u.watchlist or u.kind == "owner"]
+            self.demand.users = [u.name for u in users]
+            self.merge(self.findings)
+            # Users are independent: read them side by side (Plex answers each request in milliseconds but
+            # the round trips add up), then merge in user order so the result does not depend on timing.
+            with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="plex-user") as pool:
+                for findings in pool.map(self.user_demand, users):
+                    self.merge(findings)
+            try:
+                self.rss_watchlists([u for u in users if u.kind == "friend"])
+            except READ_ERRORS as exc:
+                for friend in (u for u in users if u.kind == "friend" and u.watchlist):
+                    self.unknown(friend.name, "watchlist", exc)
+            self.sessions()
+        self.merge(self.findings)
+        self.demand.requests = self.counter.count
+        return self.demand
+
+
+def discover(settings: Settings, *, session_factory: Optional[SessionFactory] = None,
+             now: Optional[float] = None) -> Demand:
+    """Read everything Plex says users are about to watch. Failures become Unknowns, never exceptions."""
+    factory = session_factory or default_session_factory
+    return Discovery(settings, factory, time.time() if now is None else now).run()
+
+
+# ------------------------------------------------------------------ settings-page helpers
+
+
+def owner_name(server: Any, names: Optional[dict[int, str]] = None) -> str:
+    """The owner's name as PMS gives it (account 1 of /accounts), which needs no plex.tv; falls back to
+    the sign-in name. Fills `names` (PMS account id -> name) when given: sessions name users by id."""
+    names = {} if names is None else names
+    try:
+        for account in server.systemAccounts():
+            if account.id and account.name:
+                names[int(account.id)] = account.name
+    except READ_ERRORS as exc:
+        log.info("cannot read the server's accounts (%s); using the sign-in name", describe_error(exc))
+    return names.get(1) or getattr(server, "myPlexUsername", None) or "owner"
+
+
+def _connect(settings: Settings, factory: SessionFactory) -> Any:
+    session = factory(settings.plex.timeout)
+    try:
+        return PlexServer(settings.plex.url, settings.plex.token, session=session, timeout=settings.plex.timeout)
+    except READ_ERRORS as exc:
+        raise PlexUnavailable(f"cannot read Plex at {settings.plex.url}: {describe_error(exc)}; check plex.url "
+                              "and plex.token (run `plexcache-r plex login` for a new token)") from None
+
+
+def test_connection(settings: Settings, *, session_factory: Optional[SessionFactory] = None) -> dict[str, Any]:
+    """Server identity, owner and library count; raises PlexUnavailable (one line) when Plex cannot be read."""
+    server = _connect(settings, session_factory or default_session_factory)
+    try:
+        sections = server.library.sections()
+    except READ_ERRORS as exc:
+        raise PlexUnavailable(f"Plex answered but its libraries cannot be read: {describe_error(exc)}") from None
+    return {"ok": True, "server": {"name": server.friendlyName, "version": server.version,
+                                   "machine_identifier": server.machineIdentifier},
+            "owner": owner_name(server), "libraries": len(sections)}
+
+
+test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
+
+
+def list_libraries(settings: Settings, *, session_factory: Optional[SessionFactory] = None) -> list[dict[str, Any]]:
+    """Every movie and show library: id, title, type and the folders Plex reads (for the path mappings)."""
+    server = _connect(settings, session_factory or default_session_factory)
+    try:
+        sections = server.library.sections()
+    except READ_ERRORS as exc:
+        raise PlexUnavailable(f"cannot list Plex libraries: {describe_error(exc)}") from None
+    return [{"id": str(s.key), "title": s.title, "type": s.type, "locations": list(s.locations or [])}
+            for s in (quiet(x) for x in sections) if s.type in ("movie", "show")]
+
+
+def list_users(settings: Settings, *, session_factory: Optional[SessionFactory] = None) -> list[dict[str, Any]]:
+    """The owner, home/managed users and friends of this server, for the per-user toggles."""
+    factory = session_factory or default_session_factory
+    server = _connect(settings, factory)
+    try:
+        account = MyPlexAccount(token=settings.plex.token, session=server._session, timeout=settings.plex.timeout)
+        listed = account.users()
+    except READ_ERRORS as exc:
+        raise PlexUnavailable(f"cannot read the user list from plex.tv: {describe_error(exc)}") from None
+    owner = owner_name(server)
+    out = [{"name": owner, "kind": "owner", "id": str(account.id)}]
+    machine = server.machineIdentifier
+    for user in listed:
+        quiet(user)
+        restricted = str(user.restricted or "0") not in ("0", "false", "")
+        kind = ("managed" if restricted or not user.username else "home") if user.home else "friend"
+        if kind == "friend" and not any(s.machineIdentifier == machine for s in user.servers or []):
+            continue
+        out.append({"name": user.title or user.username, "kind": kind, "id": str(user.id)})
+    return out
+
+
