@@ -172,10 +172,12 @@ def live(ctx: Context) -> None:
 @pass_ctx
 def stop(ctx: Context) -> None:
     """Ask a running run or maintenance job to stop after the current file."""
-    from plexcache.runctl import StopFlag
+    from plexcache.runctl import RunLock, StopFlag
 
     settings = ctx.settings
-    running = StopFlag(Path(settings.paths.volatile_dir)).request()
+    running = RunLock(settings.paths.volatile_dir).held_by() is not None
+    if running:
+        StopFlag(settings.paths.volatile_dir).request()
     ctx.emit({"running": running},
              "Asked the running job to stop after the current file." if running else "Nothing is running.")
 

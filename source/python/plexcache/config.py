@@ -276,7 +276,7 @@ class _Validator:
             if key not in fields:
                 close = difflib.get_close_matches(str(key), fields, n=1)
                 hint = f"; did you mean {prefix}{close[0]}?" if close else ""
-                self.bad(f"{prefix}{key}", f"unknown setting{hint}")
+                self.bad(f"{prefix}{_key_text(key)}", f"unknown setting{hint}")
         kwargs = {}
         for name, f in fields.items():
             key = f"{prefix}{name}"
@@ -323,6 +323,12 @@ class _Validator:
             except ValueError as exc:
                 self.bad(key, f"got {raw!r}, {exc}")
         return float(raw) if tp is float else raw
+
+
+def _key_text(key: Any) -> str:
+    """A key as it can be shown on one line: plain names as they are, anything odd quoted."""
+    text = str(key)
+    return text if re.fullmatch(r"[\w.\-]+", text) else repr(key)
 
 
 def _show(value: Any) -> str:

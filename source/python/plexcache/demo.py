@@ -25,6 +25,7 @@ from plexcache.render import SOURCE_WORDS, human_bytes, render_list, render_repo
 from plexcache.sim import SimServer, load
 from plexcache.sim.sandbox import build_tree
 
+DEMO_BUDGET = "40GB"
 KEEP_PORT = 32499  # the port `sim serve` is told to use for a kept demo (32400 is Plex's own)
 REDIRECT_ENV = "PLEXCACHE_PLEX_REDIRECT"
 
@@ -50,7 +51,11 @@ def run_demo(keep: Optional[Path] = None, scenario: Optional[Path] = None, as_js
         with SimServer(world) as server:
             os.environ[REDIRECT_ENV] = server.url
             settings_path = workdir / "settings.yaml"
-            cfg.save(cfg.from_mapping(sandbox.settings_dict(server.url, server.owner_token)), settings_path)
+            document = sandbox.settings_dict(server.url, server.owner_token)
+            # The sandbox's pool is a folder on this machine's disk: give the demo a fixed budget so what it
+            # caches does not depend on how full that disk happens to be.
+            document["cache"] = {"size_limit": DEMO_BUDGET, "min_free": "0"}
+            cfg.save(cfg.from_mapping(document), settings_path)
             settings = cfg.load(settings_path)
             configure_logging(settings, quiet=True)  # the story is told on stdout; details go to the log
             code, summary = _story(settings, server, world, say)

@@ -12,8 +12,10 @@ Every path comes from settings, so tests point them into a temporary root.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -332,6 +334,28 @@ def apply_schedule(settings: Any, *, command: str = RUN_COMMAND) -> ScheduleResu
         result.changed = True
     result.update_cron = run_update_cron(settings.paths.update_cron, result.warnings)
     return result
+
+
+def next_run_time(settings: Any, now: Optional[float] = None) -> Optional[float]:
+    """When the schedule in the .cron file next fires (epoch seconds, local time), or None when unscheduled."""
+    try:
+        text = Path(settings.paths.cron_file).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    schedules = [parse_cron(" ".join(line.split()[:5])) for line in text.splitlines()
+                 if line.strip() and not line.lstrip().startswith("#")]
+    start = dt.datetime.fromtimestamp(now if now is not None else time.time()).replace(second=0, microsecond=0)
+    for step in range(1, 8 * 24 * 60 + 1):  # every schedule fires within a week
+        moment = start + dt.timedelta(minutes=step)
+        if any(_fires(fields, moment) for fields in schedules):
+            return moment.timestamp()
+    return None
+
+
+def _fires(fields: list[set[int]], moment: dt.datetime) -> bool:
+    minute, hour, dom, month, dow = fields
+    return (moment.minute in minute and moment.hour in hour and moment.month in month
+            and moment.day in dom and (moment.isoweekday() % 7) in dow)
 
 
 def refresh_if_stale(settings: Any, *, command: str = RUN_COMMAND) -> Optional[ScheduleResult]:

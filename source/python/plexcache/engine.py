@@ -1,0 +1,903 @@
+"""One cycle, end to end: lock, environment, recover, discover, reconcile, plan, move, record, notify.
+
+Also the other commands that read or change the registry: evict, pin, status, list, plan, recover.
+Data flows one way (docs/engine.md): plex -> pathmap -> unraid facts -> planner (pure) -> mover -> state,
+exclusion list and notifications. Every durable file is written at most once per command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from plexcache import exclusions, mover, plex
+from plexcache.config import Settings, parse_size
+from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
+from plexcache.errors import UsageError
+from plexcache.journal import Journal
+from plexcache.notify import Notifier, run_messages
+from plexcache.pathmap import MappingResult, map_paths
+from plexcache.planner import CACHE, MOVE_BACK, Facts, FileFacts, Plan, PoolFacts, plan
+from plexcache.runctl import PROGRESS_NAME, ProgressWriter, RunLock, StopFlag
+from plexcache.state import ActivityHistory, Entry, Registry, StateStore
+from plexcache.unraid import BACKUP_SUFFIX, Location, Unraid, check_environment, environment_problems
+
+log = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+SKIPPED_REFUSALS = ("hardlinked", "changed")
+WANTED_GRANULARITY = 86400.0  # refused for a reason that is not a failure: try next run
+
+
+def journal_dir(settings: Settings) -> Path:
+    return Path(settings.paths.state_dir) / "journal"
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class RunReport:
+    """What one command did; `summary()` is the last-run record, `to_json()` the `run --json` document."""
+
+    action: str = "run"
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    dry_run: bool = False
+    exit_code: int = 0
+    plan: Optional[Plan] = None
+    cached: int = 0
+    moved_back: int = 0
+    failed: int = 0
+    skipped: int = 0
+    bytes_cached: int = 0
+    bytes_moved_back: int = 0
+    plex_requests: int = 0
+    unknown: list[dict[str, str]] = field(default_factory=list)
+    unmapped: list[str] = field(default_factory=list)
+    filtered: list[dict[str, str]] = field(default_factory=list)  # left out by a demand filter, with why
+    warnings: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    activity: list[str] = field(default_factory=list)
+    message: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {"started_at": self.started_at, "finished_at": self.finished_at, "exit_code": self.exit_code,
+                "dry_run": self.dry_run, "cached": self.cached, "moved_back": self.moved_back,
+                "failed": self.failed, "bytes_cached": self.bytes_cached,
+                "bytes_moved_back": self.bytes_moved_back, "skipped": self.skipped,
+                "plex_requests": self.plex_requests, "unknown": self.unknown, "warnings": self.warnings,
+                "message": self.message}
+
+    def to_json(self) -> dict[str, Any]:
+        doc = plan_json(self.plan, self.dry_run, self.unknown, self.unmapped, self.filtered)
+        doc.update(self.summary())
+        doc.update({"action": self.action, "failures": self.failures})
+        return doc
+
+
+def plan_json(p: Optional[Plan], dry_run: bool, unknown: list[dict[str, str]],
+              unmapped: list[str], filtered: Optional[list[dict[str, str]]] = None) -> dict[str, Any]:
+    """The `plan --json` shape (docs/cli.md)."""
+    items = p.items if p else []
+    summary = p.summary() if p else Plan().summary()
+    return {"dry_run": dry_run, "actions": [i.to_json() for i in items], "unknown": unknown,
+            "unmapped": unmapped, "filtered": filtered or [], "summary": summary}
+
+
+# ---------------------------------------------------------------- progress
+
+
+class _Progress:
+    """ProgressWriter plus an optional callback (the CLI's terminal bar), throttled to ~5 a second."""
+
+    def __init__(self, writer: Optional[ProgressWriter], callback: Optional[ProgressCallback]) -> None:
+        self.writer = writer
+        self.callback = callback
+        self._last = 0.0
+
+    def _tell(self, force: bool = False) -> None:
+        if self.callback is None or self.writer is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last >= 0.2:
+            self._last = now
+            self.callback(dict(self.writer.doc))
+
+    def phase(self, name: str) -> None:
+        if self.writer:
+            self.writer.phase(name)
+        self._tell(force=True)
+
+    def totals(self, files: int, size: int) -> None:
+        if self.writer:
+            self.writer.totals(files, size)
+        self._tell(force=True)
+
+    def file_started(self, label: str) -> None:
+        if self.writer:
+            self.writer.file_started(label)
+        self._tell()
+
+    def on_bytes(self, label: str, done: int, total: int) -> None:
+        if self.writer:
+            self.writer.on_bytes(label, done, total)
+        self._tell()
+
+    def file_done(self, label: str, size: int) -> None:
+        if self.writer:
+            self.writer.file_done(label, size)
+        self._tell()
+
+    def close(self) -> None:
+        if self.writer:
+            self.writer.close()
+
+
+# ---------------------------------------------------------------- the cycle
+
+
+class Cycle:
+    """The state of one command: settings, layout, registry and history, and the report being built."""
+
+    def __init__(self, settings: Settings, *, now: Optional[float] = None, dry_run: bool = False,
+                 action: str = "run", progress: Optional[_Progress] = None,
+                 session_factory: Optional[Callable[..., Any]] = None) -> None:
+        self.settings = settings
+        self.now = time.time() if now is None else now
+        self.store = StateStore(settings)
+        self.registry: Registry = self.store.load_registry()
+        self.history: ActivityHistory = self.store.load_history()
+        self.unraid = Unraid.load(settings)
+        self.progress = progress or _Progress(None, None)
+        self.session_factory = session_factory
+        self.report = RunReport(action=action, started_at=self.now, dry_run=dry_run)
+        self._clock = time.monotonic()  # finished_at = started_at + elapsed, also when `now` is injected
+        self.locations: dict[str, Location] = {}
+        self.mapping = MappingResult()
+        self.demand = Demand()
+        self.unmounted: set[str] = set()
+
+    # -- recovery -------------------------------------------------------------------------------
+
+    def recover(self) -> list[mover.Recovered]:
+        """Finish or roll back interrupted operations and bring the registry in line with the outcome."""
+        if self.report.dry_run:
+            if not Journal(journal_dir(self.settings)).is_empty():
+                self.report.warnings.append("interrupted operations are waiting in the journal; a real run "
+                                            "(or `plexcache-r recover`) repairs them first")
+            return []
+        results = mover.recover(Journal(journal_dir(self.settings)))
+        for rec in results:
+            key = rec.key
+            if rec.outcome == "cached" and rec.files:
+                self.registry.add(self._entry_from_moved(key, rec.files, None, None))
+                self.history.add("recovered", key, self.now, detail="finished an interrupted cache")
+            elif rec.outcome == "restored":
+                self.registry.remove(key)
+                self.history.add("recovered", key, self.now, detail="finished an interrupted move back")
+            elif rec.outcome in ("failed", "mixed"):
+                # mixed: some files of the op ended on each side (another program deleted files meanwhile);
+                # every file still has its one complete copy, and `audit` shows where.
+                self.report.warnings.append(f"interrupted operation on {key} ({rec.outcome}): {rec.detail}")
+            else:
+                self.history.add("recovered", key, self.now, detail="rolled back an interrupted operation")
+        return results
+
+    # -- demand ---------------------------------------------------------------------------------
+
+    def discover(self) -> list[WantedFile]:
+        self.demand = plex.discover(self.settings, session_factory=self.session_factory, now=self.now) \
+            if self.session_factory else plex.discover(self.settings, now=self.now)
+        self.mapping = map_paths(self.demand, self.settings)
+        self.report.plex_requests = self.demand.requests
+        self.report.unknown = [{"scope": u.scope, "source": u.source, "error": u.error} for u in self.demand.unknown]
+        self.report.unmapped = list(self.mapping.unmapped)
+        self.report.filtered = [{"title": title, "why": why} for title, why in self.demand.skipped]
+        self.report.warnings.extend(self.demand.warnings)
+        for plex_path, why in self.mapping.not_cacheable:
+            log.info("not cacheable: %s (%s)", plex_path, why)
+        return self.mapping.wanted + self._pinned_wanted({w.path for w in self.mapping.wanted})
+
+    def _pinned_wanted(self, already: set[str]) -> list[WantedFile]:
+        """Pinned paths not cached yet become demand of the highest priority."""
+        out = []
+        for path in sorted(self.registry.pins - already - set(self.registry.entries)):
+            parts = path[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")
+            item = DemandItem(rating_key=f"pin:{path}", title=os.path.basename(path), kind="movie", library="",
+                              plex_files=(path,), size=0, reasons=[Reason("(pinned)", "pinned", self.now,
+                                                                          "pinned by you")])
+            out.append(WantedFile(path, parts[0], parts[2], path, item))
+        return out
+
+    @property
+    def unknown_users(self) -> frozenset[str]:
+        """Every user, named in the demand or in the registry, whose demand could not be read."""
+        named = {u.scope for u in self.demand.unknown if u.scope not in (SERVER, OTHER_USERS)}
+        named |= {user for entry in self.registry.entries.values() for user in entry.users}
+        return frozenset(user for user in named if self.demand.user_unknown(user))
+
+    # -- reconcile: the registry against the disks ------------------------------------------------
+
+    def reconcile(self, wanted: list[WantedFile]) -> None:
+        """Drop entries whose files left the pool behind our back, follow upgrades, refresh who wants what."""
+        by_path = {w.path: w for w in wanted}
+        by_key: dict[str, list[WantedFile]] = {}
+        for w in wanted:
+            by_key.setdefault(w.item.rating_key, []).append(w)
+        mounted = {e.pool for e in self.registry.entries.values()
+                   if (Path(self.settings.paths.pool_root) / e.pool).is_dir()}
+        self.unmounted = {e.pool for e in self.registry.entries.values()} - mounted
+        for entry in list(self.registry.entries.values()):
+            if entry.pool not in mounted:
+                continue  # a pool that is not mounted says nothing about its files
+            loc = self.locate(entry.path, entry.pool, entry.disk)
+            if not loc.on_pool:
+                self._gone_from_pool(entry, loc, by_key.get(entry.rating_key, []))
+                continue
+            self._check_changed(entry, loc)
+            self._refresh_demand(entry, by_path.get(entry.path))
+        for w in wanted:
+            if w.path not in self.registry:
+                self._adopt_interrupted(w)
+
+    def _adopt_interrupted(self, want: WantedFile) -> None:
+        """A wanted file on the pool with its .plexcached backup on the array, unknown to the registry: an
+        earlier run cached it and was killed before recording it. Take it back under management, backup and
+        all, so it moves back by renaming the backup (never left to the mover beside a stale backup)."""
+        loc = self.locate(want.path)
+        if not (loc.on_pool and loc.has_backup and not loc.on_array):
+            return
+        self.registry.add(Entry(path=want.path, share=want.share, rel=want.rel, pool=loc.pool, disk=loc.disk,
+                                size=_size(loc.pool_path), mtime=_mtime(loc.pool_path), cached_at=self.now,
+                                last_wanted_at=self.now, users=list(want.item.users),
+                                reasons=list(want.item.reasons), title=want.item.title,
+                                library=want.item.library, kind=want.item.kind, backup=True,
+                                rating_key=want.item.rating_key))
+        self.history.add("adopted", want.path, self.now, detail="found cached with its array backup "
+                         "(an earlier run was interrupted before recording it)")
+
+    def _gone_from_pool(self, entry: Entry, loc: Location, same_item: list[WantedFile]) -> None:
+        self.registry.remove(entry.path)
+        replacement = [w for w in same_item if w.path != entry.path]
+        if replacement:
+            new = replacement[0]
+            self.history.add("upgraded", entry.path, self.now, detail=f"replaced by {new.path}")
+            if loc.has_backup:
+                self._stale_backup(loc, new)
+            return
+        if loc.on_array:
+            self.history.add("dropped", entry.path, self.now, detail="back on the array (moved by someone else)")
+        elif loc.has_backup:
+            self.history.add("dropped", entry.path, self.now, detail=f"deleted outside plexcache-r; its array "
+                             f"backup {loc.backup_path} was left alone (`plexcache-r audit` can remove it)")
+        else:
+            self.history.add("dropped", entry.path, self.now, detail="deleted outside plexcache-r")
+
+    def _stale_backup(self, loc: Location, new: WantedFile) -> None:
+        """An upgrade left the old backup behind. It is never restored over the newer file; it is retired
+        only once the new file is complete (by the mover, when it offers that; until then: reported)."""
+        retire = mover.retire_stale_backup
+        new_loc = self.locate(new.path)
+        new_physical = new_loc.pool_path if new_loc.on_pool else new_loc.array_path
+        # "Complete" means the size Plex reports for it (a single-file item); the mover also refuses an open file.
+        size = new.item.size if len(new.item.plex_files) == 1 and new.item.size else _size(new_physical)
+        if new_loc.exists and not self.report.dry_run \
+                and retire(loc.backup_path, new_physical, size):
+            self.history.add("retired", loc.backup_path, self.now, detail=f"stale after upgrade to {new.path}")
+            return
+        self.report.warnings.append(f"stale backup {loc.backup_path} left after an upgrade to {new.path}; "
+                                    "`plexcache-r audit --fix orphaned` removes it")
+
+    def _check_changed(self, entry: Entry, loc: Location) -> None:
+        """A pool copy replaced in place (same name, new content) is adopted as it is. Its recorded facts
+        stay, so the mover copies it back and retires the stale backup instead of restoring the old one."""
+        try:
+            st = os.stat(loc.pool_path)
+        except OSError:
+            return
+        if st.st_size != entry.size or abs(st.st_mtime - entry.mtime) >= 1:
+            if entry.size or entry.mtime:
+                self.history.add("changed", entry.path, self.now,
+                                 detail=f"replaced on the pool ({entry.size} -> {st.st_size} bytes)")
+            entry.size, entry.mtime = st.st_size, st.st_mtime
+
+    def _refresh_demand(self, entry: Entry, want: Optional[WantedFile]) -> None:
+        if self.demand.server_unknown:
+            return
+        still_unknown = set(entry.users) & self.unknown_users
+        if want is None:
+            entry.users = sorted(still_unknown)
+            entry.reasons = [r for r in entry.reasons if r.user in still_unknown]
+            return
+        entry.reasons = list(want.item.reasons)
+        entry.users = sorted({r.user for r in want.item.reasons} | still_unknown)
+        # Refreshed at most daily: a timestamp bumped every run would rewrite the registry on the flash every run.
+        if entry.last_wanted_at is None or self.now - entry.last_wanted_at >= WANTED_GRANULARITY:
+            entry.last_wanted_at = self.now
+        entry.title, entry.library, entry.kind = want.item.title, want.item.library, want.item.kind
+        entry.rating_key = want.item.rating_key
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    def locate(self, path: str, pool: Optional[str] = None, disk: Optional[str] = None) -> Location:
+        loc = self.locations.get(path)
+        if loc is None or (pool and loc.pool != pool):
+            loc = self.locations[path] = self.unraid.locate(path, pool, disk)
+        return loc
+
+    def facts(self, wanted: list[WantedFile], open_now: frozenset[str] = frozenset()) -> Facts:
+        files: dict[str, FileFacts] = {}
+        for entry in self.registry.entries.values():
+            files[entry.path] = FileFacts(entry.path, entry.size, entry.pool, on_pool=True,
+                                          open=entry.path in open_now, mounted=entry.pool not in self.unmounted)
+        for w in wanted:
+            if w.path not in files:
+                files[w.path] = self._candidate_facts(w.path, w.path in open_now)
+        pools = {}
+        for pool in {f.pool for f in files.values() if f.pool}:
+            try:
+                override = _pool_size_override(self.settings)
+                space = self.unraid.pool_space(pool, override)
+                pools[pool] = PoolFacts(pool, space.total, space.free)
+            except OSError:
+                self.report.warnings.append(f"pool {pool} is not mounted at {self.settings.paths.pool_root}/{pool}")
+        return Facts(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown)
+
+    def _candidate_facts(self, path: str, is_open: bool) -> FileFacts:
+        cacheable, why = self.unraid.cacheable(path)
+        loc = self.locate(path)
+        size, hardlinked = 0, False
+        physical = loc.pool_path if loc.on_pool else loc.array_path
+        if physical:
+            try:
+                st = os.stat(physical)
+                size, hardlinked = st.st_size, st.st_nlink > 1
+            except OSError:
+                pass
+        if len(loc.disks) > 1:
+            cacheable, why = False, f"on more than one disk ({', '.join(loc.disks)}); run `plexcache-r audit`"
+        return FileFacts(path, size, loc.pool, on_pool=loc.on_pool, on_array=loc.on_array, cacheable=cacheable,
+                         why=why, hardlinked=hardlinked, open=is_open)
+
+    def plan(self, wanted: list[WantedFile]) -> Plan:
+        """Plan, then check only the files that would move for open handles, and re-plan if any are."""
+        first = plan(wanted, self.registry, self.facts(wanted), self.settings, self.now)
+        moving = {self._physical(i.path, i.action): i.path for i in first.items if i.action in (CACHE, MOVE_BACK)}
+        busy = mover.open_paths([p for p in moving if p])
+        if not busy:
+            return first
+        return plan(wanted, self.registry, self.facts(wanted, frozenset(moving[p] for p in busy)), self.settings,
+                    self.now)
+
+    def _physical(self, path: str, action: str) -> str:
+        entry = self.registry.get(path)
+        if action == MOVE_BACK and entry is not None:
+            return entry.pool_path(self.settings.paths.pool_root)
+        loc = self.locate(path)
+        return loc.array_path or loc.pool_path
+
+    # -- execution --------------------------------------------------------------------------------
+
+    def execute(self, p: Plan) -> None:
+        """Carry out the plan's move-backs (first: they free room) and caches through the mover."""
+        for item in p.of(MOVE_BACK):
+            if item.release:
+                self.registry.remove(item.path)
+                self._done("released", item.path, item.size, "released to the mover")
+        ops: list[mover.Op] = [op for op in (self._restore_op(i.path) for i in p.of(MOVE_BACK) if not i.release)
+                               if op is not None]
+        ops += [op for op in (self._cache_op(i.path, i.size) for i in p.of(CACHE)) if op is not None]
+        if not ops:
+            return
+        self.progress.phase("copying")
+        self.progress.totals(len(ops), sum(i.size for i in p.items if i.action in (CACHE, MOVE_BACK)))
+        engine_mover = mover.Mover(Journal(journal_dir(self.settings)), backups=self.settings.cache.backups,
+                                   verify=self.settings.cache.verify,
+                                   allow_hardlinked=self.settings.cache.hardlinks == "copy")
+        wanted = {i.path: i for i in p.of(CACHE)}
+        outcome = mover.run_ops(ops, self.settings.cache.workers, engine_mover,
+                                stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
+        for result in outcome.results:
+            self._apply(result, wanted)
+        if outcome.critical is not None:
+            self.report.warnings.append(f"stopped early: {outcome.critical}")
+        if outcome.stopped:
+            self.report.exit_code = 5
+
+    def _restore_op(self, path: str) -> Optional[mover.RestoreOp]:
+        entry = self.registry.get(path)
+        if entry is None or entry.disk is None:
+            return None
+        root = self.settings.paths.pool_root
+        array = self.unraid.disk_path(entry.disk, entry.share, entry.rel)
+        if not os.path.isdir(os.path.join(dict(self.unraid.disks).get(entry.disk, "/nonexistent"), entry.share)):
+            self._fail(path, f"array disk {entry.disk} (or its {entry.share} folder) is not there")
+            return None
+        sidecars = []
+        for side in entry.sidecars:
+            rel = side[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
+            sidecars.append((str(Path(root) / entry.pool / entry.share / rel),
+                             self.unraid.disk_path(entry.disk, entry.share, rel)))
+        recorded = {}
+        for user_path, facts in entry.recorded.items():
+            rel = user_path[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
+            recorded[str(Path(root) / entry.pool / entry.share / rel)] = mover.FileFacts(
+                facts["size"], facts["mtime_ns"], facts.get("blake2b"))
+        return mover.RestoreOp(entry.pool_path(root), array, mover.AUTO if entry.backup else None, sidecars,
+                               recorded, key=path, disk=entry.disk)
+
+    def _cache_op(self, path: str, size: int) -> Optional[mover.CacheOp]:
+        loc = self.locate(path)
+        if not (loc.on_array and loc.pool_path):
+            self._fail(path, "the array original is no longer where it was found")
+            return None
+        sidecars = [(a, p) for a, p in self._sidecars(loc) if not os.path.lexists(p)]
+        return mover.CacheOp(loc.array_path, loc.pool_path, sidecars, expected_size=size, key=path, disk=loc.disk)
+
+    def _sidecars(self, loc: Location) -> list[tuple[str, str]]:
+        """Subtitles next to the video on the same disk whose name is the video's stem plus '.' (strict, so
+        another episode's subtitles never ride along)."""
+        folder, name = os.path.split(loc.array_path)
+        stem = os.path.splitext(name)[0] + "."
+        exts = tuple(e.lower() for e in self.settings.cache.sidecar_extensions)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return []
+        pool_folder = os.path.dirname(loc.pool_path)
+        return [(os.path.join(folder, n), os.path.join(pool_folder, n)) for n in names
+                if n != name and n.startswith(stem) and n.lower().endswith(exts) and not n.endswith(BACKUP_SUFFIX)
+                and os.path.isfile(os.path.join(folder, n))]
+
+    def _apply(self, result: mover.OpResult, planned: dict[str, Any]) -> None:
+        key = result.op.key or result.op.array_path
+        if result.outcome == "cached":
+            item = planned.get(key)
+            entry = self._entry_from_moved(key, result.files, item, self.locate(key).disk)
+            self.registry.add(entry)
+            self.report.cached += 1
+            self.report.bytes_cached += entry.size
+            self._done("cached", key, entry.size, "cached")
+        elif result.outcome == "restored":
+            entry = self.registry.remove(key)
+            size = entry.size if entry else 0
+            self.report.moved_back += 1
+            self.report.bytes_moved_back += size
+            self._done("moved_back", key, size, "moved back to the array")
+        elif result.outcome == "refused" and getattr(result.error, "reason", "") in SKIPPED_REFUSALS:
+            self.report.skipped += 1
+            self.history.add("skipped", key, self.now, detail=str(result.error))
+        elif result.outcome in ("refused", "failed", "critical"):
+            self._fail(key, str(result.error))
+
+    def _entry_from_moved(self, key: str, files: list[mover.MovedFile], item: Any, disk: Optional[str]) -> Entry:
+        old = self.registry.get(key)
+        share, _, rel = key[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")
+        main = files[0]
+        pool = Path(main.pool_path).relative_to(self.settings.paths.pool_root).parts[0]
+        user_dir = os.path.dirname(key)
+        recorded = {}
+        sidecars = []
+        for i, f in enumerate(files):
+            user_path = key if i == 0 else os.path.join(user_dir, os.path.basename(f.pool_path))
+            if i:
+                sidecars.append(user_path)
+            recorded[user_path] = {"size": f.facts.size, "mtime_ns": f.facts.mtime_ns, "blake2b": f.facts.blake2b}
+        reasons = list(item.reasons) if item is not None else (old.reasons if old else [])
+        wanted = item.wanted if item is not None else None
+        return Entry(path=key, share=share, rel=rel, pool=pool,
+                     disk=disk or _disk_of(main.array_path, self.unraid), size=main.facts.size,
+                     mtime=main.facts.mtime_ns / 1e9, cached_at=self.now, last_wanted_at=self.now if item else None,
+                     users=sorted({r.user for r in reasons}), reasons=reasons,
+                     title=wanted.item.title if wanted else (old.title if old else ""),
+                     library=wanted.item.library if wanted else (old.library if old else ""),
+                     kind=wanted.item.kind if wanted else (old.kind if old else ""),
+                     pinned=key in self.registry.pins, sidecars=sidecars, backup=main.backup_path is not None,
+                     rating_key=wanted.item.rating_key if wanted else (old.rating_key if old else ""),
+                     recorded=recorded)
+
+    def adopt(self, p: Plan) -> None:
+        """Files that were already on the pool and are wanted become managed (no file is touched)."""
+        for item in p.items:
+            if item.adopt and item.wanted is not None:
+                w = item.wanted
+                loc = self.locate(w.path)
+                self.registry.add(Entry(path=w.path, share=w.share, rel=w.rel, pool=loc.pool, disk=None,
+                                        size=item.size, mtime=_mtime(loc.pool_path), cached_at=self.now,
+                                        last_wanted_at=self.now, users=sorted({r.user for r in item.reasons}),
+                                        reasons=list(item.reasons), title=w.item.title, library=w.item.library,
+                                        kind=w.item.kind, rating_key=w.item.rating_key))
+                self.history.add("adopted", w.path, self.now, detail="already on the pool")
+
+    def _done(self, kind: str, path: str, size: int, words: str) -> None:
+        self.history.add(kind, path, self.now, size=size)
+        self.report.activity.append(f"{words}: {path}")
+
+    def _fail(self, path: str, why: str) -> None:
+        self.report.failed += 1
+        self.report.failures.append(f"{path}: {why}")
+        self.history.add("failed", path, self.now, detail=why)
+
+    # -- finishing --------------------------------------------------------------------------------
+
+    def save(self, protect: Optional[Plan] = None) -> None:
+        """Write registry, history and exclusion list (each only if changed)."""
+        if self.report.dry_run:
+            return
+        self.store.save_registry(self.registry)
+        self.store.save_history(self.history)
+        exclusions.write(self.settings, self.registry)
+
+    def protect_planned(self, p: Plan) -> None:
+        """Before copying, list the pool paths about to appear, so a mover starting mid-run leaves them be."""
+        if self.report.dry_run or not p.of(CACHE):
+            return
+        future = self.registry.copy()
+        for item in p.of(CACHE):
+            loc = self.locate(item.path)
+            future.add(Entry(item.path, loc.share, loc.rel, loc.pool))
+        exclusions.write(self.settings, future)
+
+    def after_run(self) -> None:
+        """Cheap upkeep once the moves are done: the schedule follows a moved mover, and a health check."""
+        from plexcache import audit, schedule
+
+        try:
+            result = schedule.refresh_if_stale(self.settings)
+        except (OSError, UsageError, ValueError) as exc:
+            log.warning("could not refresh the schedule: %s", exc)
+        else:
+            for warning in result.warnings if result else []:
+                log.warning("schedule: %s", warning)
+        health = audit.audit(self.settings, fixes=[], cheap=True, registry=self.registry)
+        found = sum(health.get("summary", {}).values())
+        if found:
+            self.report.warnings.append(f"cache health: {found} finding(s); see `plexcache-r audit`")
+
+    def finish(self, notify: bool = True) -> RunReport:
+        report = self.report
+        report.finished_at = report.started_at + (time.monotonic() - self._clock)
+        report.exit_code = _exit_code(report, self.demand)
+        report.message = _message(report, self.registry)
+        self.store.save_last_run(report.summary())
+        if notify and _worth_telling(report):
+            Notifier(self.settings).send_all(run_messages(report.summary(), report.failures, report.activity))
+        return report
+
+
+def _exit_code(report: RunReport, demand: Demand) -> int:
+    if report.exit_code == 5:
+        return 5
+    if demand.server_unknown:
+        return 3
+    return 1 if report.failed else 0
+
+
+def _message(report: RunReport, registry: Registry) -> str:
+    dry = "dry run: " if report.dry_run else ""
+    if report.exit_code == 5:
+        return f"{dry}stopped on request after {report.cached} cached and {report.moved_back} moved back"
+    p = report.plan
+    if report.dry_run and p is not None:
+        s = p.summary()
+        return f"dry run: would cache {s['cache']} and move back {s['move_back']} file(s); nothing was moved"
+    if report.exit_code == 3:
+        lead = "Plex could not be read, so nothing was moved back"
+    elif not (report.cached or report.moved_back or report.failed or report.activity):
+        return f"nothing to do: {len(registry)} file(s) cached, all up to date"
+    else:
+        lead = f"cached {report.cached}, moved back {report.moved_back}"
+    return f"{dry}{lead}" + (f"; {report.failed} failed" if report.failed else "")
+
+
+def _worth_telling(report: RunReport) -> bool:
+    return bool(report.cached or report.moved_back or report.failed or report.exit_code or report.warnings
+                or report.unknown or report.activity)
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def _disk_of(array_path: str, unraid: Unraid) -> Optional[str]:
+    for name, mount in unraid.disks:
+        if array_path.startswith(mount.rstrip("/") + "/"):
+            return name
+    return None
+
+
+def _pool_size_override(settings: Settings) -> Optional[int]:
+    """cache.pool_size (when the setting exists): a fixed pool size, for ZFS datasets whose total floats."""
+    text = getattr(settings.cache, "pool_size", "") or ""
+    size = parse_size(text) if text else None
+    return size.bytes if size and size.bytes else None
+
+
+# ---------------------------------------------------------------- public commands
+
+
+def _begin(settings: Settings, action: str, on_progress: Optional[ProgressCallback], dry_run: bool,
+           before_mover: bool) -> tuple[RunLock, _Progress]:
+    lock = RunLock(settings.paths.volatile_dir)
+    lock.acquire()
+    try:
+        StopFlag(settings.paths.volatile_dir).clear()
+        if not dry_run:
+            _check(settings, before_mover)
+    except BaseException:
+        lock.release()
+        raise
+    return lock, _Progress(ProgressWriter(settings.paths.volatile_dir, action), on_progress)
+
+
+def _check(settings: Settings, before_mover: bool) -> None:
+    if not before_mover:
+        check_environment(settings)
+        return
+    # Called by the mover's own before-hook: the mover waits for us, so only the other checks apply.
+    problems = [p for p in environment_problems(settings) if "mover" not in p]
+    if problems:
+        from plexcache.errors import EnvironmentRefuses
+
+        raise EnvironmentRefuses(problems[0])
+
+
+def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = False,
+              on_progress: Optional[ProgressCallback] = None, progress: Optional[ProgressCallback] = None,
+              now: Optional[float] = None, before_mover: bool = False,
+              session_factory: Optional[Callable[..., Any]] = None) -> RunReport:
+    """One full cycle. Raises LockHeld (4) or EnvironmentRefuses (6) before touching anything; otherwise
+    returns the report, whose exit_code is 0, 1 (some failed), 3 (Plex unreadable) or 5 (stopped)."""
+    dry_run = dry_run or settings.dry_run or plan_only
+    if plan_only:
+        cycle = Cycle(settings, now=now, dry_run=True, action="plan", session_factory=session_factory)
+        wanted = cycle.discover()
+        cycle.reconcile(wanted)
+        cycle.report.plan = cycle.plan(wanted)
+        cycle.report.exit_code = 3 if cycle.demand.server_unknown else 0
+        return cycle.report
+    lock, prog = _begin(settings, "run", on_progress or progress, dry_run, before_mover)
+    try:
+        cycle = Cycle(settings, now=now, dry_run=dry_run, progress=prog, session_factory=session_factory)
+        prog.phase("recovering")
+        cycle.recover()
+        prog.phase("discovering")
+        wanted = cycle.discover()
+        prog.phase("planning")
+        cycle.reconcile(wanted)
+        p = cycle.report.plan = cycle.plan(wanted)
+        if not dry_run:
+            cycle.adopt(p)
+            cycle.protect_planned(p)
+            cycle.execute(p)
+        prog.phase("finishing")
+        cycle.save()
+        if not dry_run:
+            cycle.after_run()
+        return cycle.finish()
+    finally:
+        prog.close()
+        lock.release()
+
+
+def plan_document(settings: Settings, *, now: Optional[float] = None,
+                  session_factory: Optional[Callable[..., Any]] = None) -> dict[str, Any]:
+    """`plan --json`: what run would do now. Changes nothing (no lock, no writes)."""
+    report = run_cycle(settings, plan_only=True, now=now, session_factory=session_factory)
+    doc = plan_json(report.plan, True, report.unknown, report.unmapped, report.filtered)
+    doc.update(exit_code=report.exit_code, plex_requests=report.plex_requests, warnings=report.warnings)
+    return doc
+
+
+def _user_path(settings: Settings, path: str, registry: Registry) -> Optional[str]:
+    """Accept a user-share path, or a pool path of a managed file; None when neither."""
+    path = os.path.normpath(path)
+    if path in registry.entries or path.startswith(settings.paths.user_root.rstrip("/") + "/"):
+        return path
+    root = settings.paths.pool_root.rstrip("/") + "/"
+    for entry in registry.entries.values():
+        if path == entry.pool_path(settings.paths.pool_root) and path.startswith(root):
+            return entry.path
+    return None
+
+
+def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float] = None,
+          on_progress: Optional[ProgressCallback] = None) -> RunReport:
+    """Move the given managed files (None: all of them, and forget every pin) back to the array now."""
+    lock, prog = _begin(settings, "evict", on_progress, False, False)
+    try:
+        cycle = Cycle(settings, now=now, action="evict", progress=prog)
+        prog.phase("recovering")
+        cycle.recover()
+        targets = _evict_targets(settings, cycle.registry, paths)
+        if paths is None:
+            cycle.registry.pins.clear()
+        for path in targets:
+            entry = cycle.registry.get(path)
+            if entry is not None:
+                entry.pinned = False
+        from plexcache.planner import PlanItem
+
+        p = Plan([PlanItem(MOVE_BACK, t, cycle.registry.entries[t].size, cycle.registry.entries[t].pool,
+                           why="evicted on request", release=cycle.registry.entries[t].disk is None)
+                  for t in targets])
+        busy = mover.open_paths([cycle.registry.entries[t].pool_path(settings.paths.pool_root) for t in targets])
+        for item in p.items:
+            if cycle.registry.entries[item.path].pool_path(settings.paths.pool_root) in busy:
+                item.action, item.why = "skip", "open by another program; try again later"
+                cycle.report.skipped += 1
+        cycle.report.plan = p
+        cycle.execute(p)
+        prog.phase("finishing")
+        cycle.save()
+        return cycle.finish()
+    finally:
+        prog.close()
+        lock.release()
+
+
+def _evict_targets(settings: Settings, registry: Registry, paths: Optional[list[str]]) -> list[str]:
+    if paths is None:
+        return sorted(registry.entries)
+    targets = []
+    for raw in paths:
+        path = _user_path(settings, raw, registry)
+        if path is None or path not in registry:
+            raise UsageError(f"{raw} is not a file plexcache-r manages; see `plexcache-r list`")
+        targets.append(path)
+    return targets
+
+
+def pin(settings: Settings, paths: list[str], on: bool = True) -> list[str]:
+    """Pin (or unpin) files: pinned files are cached at the next run and never moved back. Returns the paths
+    whose pin changed."""
+    with RunLock(settings.paths.volatile_dir):
+        store = StateStore(settings)
+        registry = store.load_registry()
+        changed = []
+        for raw in paths:
+            path = _user_path(settings, raw, registry)
+            if path is None:
+                raise UsageError(f"{raw} is neither a path under {settings.paths.user_root} nor a managed file")
+            if (path in registry.pins) != on:
+                changed.append(path)
+            (registry.pins.add if on else registry.pins.discard)(path)
+            entry = registry.get(path)
+            if entry is not None:
+                entry.pinned = on
+        if changed:
+            store.save_registry(registry)
+            exclusions.write(settings, registry)
+        return changed
+
+
+def recover_only(settings: Settings) -> dict[str, Any]:
+    """`plexcache-r recover`: finish or roll back interrupted operations and record the outcome."""
+    with RunLock(settings.paths.volatile_dir):
+        cycle = Cycle(settings, action="recover")
+        results = cycle.recover()
+        cycle.save()
+    done = [{"op_id": r.op_id, "path": r.key, "outcome": r.outcome, "detail": r.detail}
+            for r in results]
+    failed = sum(1 for r in results if r.outcome == "failed")
+    message = (f"repaired {len(results) - failed} interrupted operation(s)" + (f", {failed} failed" if failed else "")
+               if results else "nothing to recover: no interrupted operations")
+    return {"message": message, "recovered": done}
+
+
+def list_files(settings: Settings, sort: str = "path", text: Optional[str] = None, *,
+               filter: Optional[str] = None) -> dict[str, Any]:
+    """`list --json`: the managed files, sorted by size|cached_at|title|path, filtered by path/title/user."""
+    registry = StateStore(settings).load_registry()
+    needle = (text or filter or "").lower()
+    entries = [e for e in registry.entries.values()
+               if not needle or needle in e.path.lower() or needle in e.title.lower()
+               or any(needle in u.lower() for u in e.users)]
+    keys: dict[str, Callable[[Entry], Any]] = {"size": lambda e: (-e.size, e.path),
+                                              "cached_at": lambda e: (-e.cached_at, e.path),
+                                              "title": lambda e: (e.title.lower(), e.path), "path": lambda e: e.path}
+    if sort not in keys:
+        raise UsageError(f"--sort {sort!r}: use one of size, cached_at, title, path")
+    return {"files": [e.list_document() for e in sorted(entries, key=keys[sort])]}
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """`status --json`: running or idle, progress, last run, cache usage, counts, warnings."""
+    store = StateStore(settings)
+    registry = store.load_registry()
+    running = RunLock(settings.paths.volatile_dir).held_by() is not None
+    progress = _read_progress(settings) if running else None
+    warnings = [{"code": "mover_tuning", "message": m} for m in _mover_tuning_problems(settings)]
+    if not Journal(journal_dir(settings)).is_empty() and not running:
+        warnings.append({"code": "interrupted", "message": "interrupted operations wait in the journal; the next "
+                                                             "run repairs them (or run `plexcache-r recover`)"})
+    return {"state": "running" if running else "idle", "progress": progress, "last_run": store.load_last_run(),
+            "cache": _cache_usage(settings, registry),
+            "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
+                       "bytes": registry.managed_bytes()},
+            "next_run": _next_run(settings), "live": _live_status(settings),
+            "mover_tuning": _mover_tuning(settings), "plugin_version": _plugin_version(),
+            "warnings": warnings}
+
+
+def _read_progress(settings: Settings) -> Optional[dict[str, Any]]:
+    try:
+        return json.loads((Path(settings.paths.volatile_dir) / PROGRESS_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _mover_tuning(settings: Settings) -> dict[str, Any]:
+    from plexcache.schedule import mover_tuning_status
+
+    try:
+        return mover_tuning_status(settings)
+    except OSError as exc:
+        return {"problems": [f"cannot read Mover Tuning's settings: {exc.strerror}"]}
+
+
+def _mover_tuning_problems(settings: Settings) -> list[str]:
+    return list(_mover_tuning(settings).get("problems", []))
+
+
+def _live_status(settings: Settings) -> dict[str, Any]:
+    from plexcache import live
+
+    doc: dict[str, Any] = {"enabled": settings.live.enabled, "running": live.running(settings)}
+    try:
+        doc["state"] = json.loads(live.state_path(settings).read_text()) if doc["running"] else None
+    except (OSError, ValueError):
+        doc["state"] = None
+    return doc
+
+
+def _next_run(settings: Settings) -> Optional[float]:
+    from plexcache.schedule import next_run_time
+
+    try:
+        return next_run_time(settings)
+    except (OSError, ValueError):
+        return None
+
+
+def _plugin_version(path: str = "/usr/local/lib/plexcache-r/VERSION") -> Optional[str]:
+    try:
+        return Path(path).read_text().strip() or None
+    except OSError:
+        return None
+
+
+def _cache_usage(settings: Settings, registry: Registry) -> dict[str, Any]:
+    unraid = Unraid.load(settings)
+    pools = [e.pool for e in registry.entries.values()] or [s.pool for s in unraid.shares.values() if s.cacheable]
+    pool = max(set(pools), key=pools.count) if pools else "cache"
+    doc: dict[str, Any] = {"pool": pool, "total_bytes": 0, "used_bytes": 0, "free_bytes": 0,
+                           "managed_bytes": registry.managed_bytes(pool), "limit_bytes": None, "floor_bytes": 0}
+    try:
+        space = unraid.pool_space(pool, _pool_size_override(settings))
+    except OSError:
+        return doc
+    limit, floor = parse_size(settings.cache.size_limit), parse_size(settings.cache.min_free)
+    doc.update(total_bytes=space.total, used_bytes=space.used, free_bytes=space.free,
+               limit_bytes=limit.resolve(space.total) if limit else None,
+               floor_bytes=floor.resolve(space.total) if floor else 0)
+    return doc
+
+
+__all__ = ["RunReport", "evict", "list_files", "pin", "plan_document", "recover_only", "run_cycle", "status"]

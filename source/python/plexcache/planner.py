@@ -1,0 +1,313 @@
+"""The planner: demand + registry + filesystem facts + policy -> a Plan. A pure function, no I/O.
+
+Every item carries its reasons (who wants it and why) or a `why` in plain words. The rules, in order:
+
+1. Protected files never move back: pinned, being played or open, wanted by a user whose demand could
+   not be read this run (or anything at all when Plex could not be read).
+2. A managed file nobody wants any more goes back once it has been cached for retention_hours
+   (if move_back_watched); files that never came from the array are released to the mover instead.
+3. Space: per pool, everything that may stay or arrive competes for the room left above the free-space
+   floor and under the size limit. Protected files are counted first; the rest is admitted best first
+   (priority mode: pinned > playing > on deck > next episode > watchlist, then the most recently active,
+   then queue rank; age mode: newest first). What does not fit is moved back (cached) or skipped (not
+   cached); a show's later episodes are not cached after an earlier one did not fit, so no gaps appear.
+
+Because the room is computed from free space plus the bytes of managed files, it is the same before and
+after the plan is carried out, which makes planning idempotent: a plan made right after applying a plan
+has nothing to do.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from plexcache.config import Settings, parse_size
+from plexcache.demand import PRIORITY, Reason, WantedFile
+from plexcache.state import Entry, Registry
+
+CACHE, KEEP, MOVE_BACK, SKIP = "cache", "keep", "move_back", "skip"
+UNWANTED = len(PRIORITY)  # priority of a file no one wants any more (lower number = wanted sooner)
+
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What the filesystem says about one user-share path (gathered by the engine through unraid)."""
+
+    path: str
+    size: int = 0
+    pool: str = ""
+    on_pool: bool = False
+    on_array: bool = False
+    cacheable: bool = True
+    why: str = ""  # why not cacheable
+    hardlinked: bool = False
+    open: bool = False
+    mounted: bool = True  # False: its pool is not mounted now, so nothing can be said or done about it
+
+
+@dataclass(frozen=True)
+class PoolFacts:
+    pool: str
+    total: int
+    free: int
+
+
+@dataclass
+class Facts:
+    files: dict[str, FileFacts] = field(default_factory=dict)
+    pools: dict[str, PoolFacts] = field(default_factory=dict)
+    playing: frozenset[str] = frozenset()  # user-share paths being played now
+    unknown_users: frozenset[str] = frozenset()
+    server_unknown: bool = False
+
+
+@dataclass
+class PlanItem:
+    action: str  # cache | keep | move_back | skip
+    path: str
+    size: int = 0
+    pool: str = ""
+    reasons: list[Reason] = field(default_factory=list)
+    why: str = ""
+    title: str = ""
+    priority: int = UNWANTED
+    wanted: Optional[WantedFile] = None
+    adopt: bool = False  # keep: already on the pool, not managed yet: take it into the registry
+    release: bool = False  # move_back: it never came from the array; drop it and leave it to the mover
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"action": self.action, "path": self.path, "size": self.size}
+        if self.reasons:
+            doc["reasons"] = [r.to_json() for r in self.reasons]
+        if self.why:
+            doc["why"] = self.why
+        if self.title:
+            doc["title"] = self.title
+        if self.wanted is not None:
+            item = self.wanted.item
+            doc.update(kind=item.kind, rating_key=item.rating_key, library=item.library, users=item.users)
+        return doc
+
+
+@dataclass
+class Plan:
+    items: list[PlanItem] = field(default_factory=list)
+
+    def of(self, action: str) -> list[PlanItem]:
+        return [i for i in self.items if i.action == action]
+
+    @property
+    def has_actions(self) -> bool:
+        return any(i.action in (CACHE, MOVE_BACK) for i in self.items)
+
+    def summary(self) -> dict[str, int]:
+        out = {a: len(self.of(a)) for a in (CACHE, MOVE_BACK, KEEP, SKIP)}
+        out["bytes_to_cache"] = sum(i.size for i in self.of(CACHE))
+        out["bytes_to_move_back"] = sum(i.size for i in self.of(MOVE_BACK))
+        return out
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _best(reasons: Iterable[Reason]) -> int:
+    return min((r.priority for r in reasons), default=UNWANTED)
+
+
+def _recency(reasons: Iterable[Reason]) -> float:
+    return max((r.last_active or 0.0 for r in reasons), default=0.0)
+
+
+def _rank(reasons: Iterable[Reason]) -> int:
+    return min((r.rank for r in reasons), default=0)
+
+
+def _show_folder(item: PlanItem) -> Optional[str]:
+    """Episodes of one show share the show folder: SHARE/FIRST-DIR."""
+    if item.wanted is None or item.wanted.item.kind != "episode":
+        return None
+    first = item.wanted.rel.split("/", 1)[0]
+    return f"{item.wanted.share}/{first}"
+
+
+def _merge_wanted(wanted: Iterable[WantedFile]) -> dict[str, tuple[WantedFile, list[Reason]]]:
+    """One record per path; a file two items point at keeps every reason."""
+    out: dict[str, tuple[WantedFile, list[Reason]]] = {}
+    for w in wanted:
+        if w.path in out:
+            reasons = out[w.path][1]
+            reasons.extend(r for r in w.item.reasons if r not in reasons)
+        else:
+            out[w.path] = (w, list(w.item.reasons))
+    return out
+
+
+@dataclass
+class _Occupant:
+    item: PlanItem
+    cached: bool  # in the registry now
+    fixed: bool  # counted before anything else (protected, or never evicted for space)
+    cached_at: float
+
+
+# ---------------------------------------------------------------- the plan
+
+
+def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Facts, settings: Settings,
+         now: float) -> Plan:
+    """Decide what to cache, keep, move back and skip. Pure: reads only its arguments."""
+    demand = _merge_wanted(wanted)
+    result = Plan()
+    occupants: list[_Occupant] = []
+    for entry in registry.entries.values():
+        _plan_entry(entry, demand.get(entry.path), facts, settings, now, result, occupants)
+    for path in sorted(demand):
+        if path not in registry:
+            _plan_candidate(demand[path], facts, settings, now, result, occupants)
+    _allocate(occupants, result, facts, settings)
+    order = {MOVE_BACK: 0, CACHE: 1, KEEP: 2, SKIP: 3}
+    result.items.sort(key=lambda i: (order[i.action], i.priority if i.action == CACHE else 0, i.path))
+    return result
+
+
+def _protection(entry: Entry, facts: Facts, file: Optional[FileFacts]) -> str:
+    if entry.pinned:
+        return "pinned"
+    if entry.path in facts.playing:
+        return "being played"
+    if file is not None and file.open:
+        return "open by another program"
+    if file is not None and not file.mounted:
+        return f"pool {entry.pool} is not mounted"
+    if facts.server_unknown:
+        return "Plex could not be read, so nothing is moved back this run"
+    unknown = sorted(set(entry.users) & facts.unknown_users)
+    if unknown:
+        return f"the demand of {', '.join(unknown)} could not be read, so it stays"
+    return ""
+
+
+def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], facts: Facts,
+                settings: Settings, now: float, result: Plan, occupants: list[_Occupant]) -> None:
+    reasons = want[1] if want else []
+    item = PlanItem(KEEP, entry.path, entry.size, entry.pool, reasons, title=entry.title,
+                    priority=_best(reasons), wanted=want[0] if want else None)
+    protected = _protection(entry, facts, facts.files.get(entry.path))
+    released = entry.disk is None and not entry.backup  # never came from the array
+    if protected:
+        item.why = protected
+        occupants.append(_Occupant(item, True, True, entry.cached_at))
+        return
+    if not want:
+        held = entry.cached_at + settings.cache.retention_hours * 3600 - now
+        if held > 0:
+            item.why = f"no one wants it now; kept {math.ceil(held / 3600)} h more (retention)"
+        elif settings.cache.move_back_watched:
+            item.action, item.release = MOVE_BACK, released
+            item.why = ("watched or no longer wanted" +
+                        ("; released to the mover (it never came from the array)" if released else ""))
+            result.items.append(item)
+            return
+        else:
+            item.why = "no one wants it now; move_back_watched is off"
+    # Files that never came from the array never move back for space: releasing them frees no room now.
+    fixed = settings.cache.eviction == "none" or released
+    occupants.append(_Occupant(item, True, fixed, entry.cached_at))
+
+
+def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Facts, settings: Settings, now: float,
+                    result: Plan, occupants: list[_Occupant]) -> None:
+    wanted, reasons = want
+    file = facts.files.get(wanted.path)
+    item = PlanItem(CACHE, wanted.path, file.size if file else 0, file.pool if file else "", reasons,
+                    title=wanted.item.title, priority=_best(reasons), wanted=wanted)
+    why = _skip_reason(wanted.path, file, facts, settings)
+    if why:
+        item.action, item.why = SKIP, why
+        result.items.append(item)
+        return
+    if file is not None and file.on_pool:
+        item.action, item.adopt, item.why = KEEP, True, "already on the pool; now managed"
+        occupants.append(_Occupant(item, False, True, now))
+        return
+    occupants.append(_Occupant(item, False, False, now))
+
+
+def _skip_reason(path: str, file: Optional[FileFacts], facts: Facts, settings: Settings) -> str:
+    if file is None or not (file.on_pool or file.on_array):
+        return "file not found on the pool or any array disk"
+    if not file.cacheable:
+        return file.why or "not cacheable"
+    if path in facts.playing:
+        return "being played"
+    if file.open:
+        return "open by another program"
+    if file.on_pool and file.on_array:
+        return "on the pool and on the array at once; run `plexcache-r audit` to resolve the duplicate"
+    if file.hardlinked and settings.cache.hardlinks == "skip" and not file.on_pool:
+        return "hard-linked (e.g. still seeding); set cache.hardlinks to copy to cache it anyway"
+    if file.pool not in facts.pools:
+        return f"pool {file.pool or '(none)'} is not mounted"
+    return ""
+
+
+def _budget(pool: PoolFacts, settings: Settings, occupied: int) -> tuple[float, float]:
+    """(room for managed files above the floor, size limit) on one pool."""
+    floor_size = parse_size(settings.cache.min_free)
+    limit_size = parse_size(settings.cache.size_limit)
+    floor = floor_size.resolve(pool.total) if floor_size else 0
+    limit = limit_size.resolve(pool.total) if limit_size else None
+    room = pool.free + occupied - floor
+    return room, limit if limit is not None else math.inf
+
+
+def _sort_key(occ: _Occupant, mode: str) -> tuple[Any, ...]:
+    item = occ.item
+    by_priority = (item.priority, -_recency(item.reasons), _rank(item.reasons), item.path)
+    if mode == "age":
+        return (-occ.cached_at, *by_priority)
+    return by_priority
+
+
+def _allocate(occupants: list[_Occupant], result: Plan, facts: Facts, settings: Settings) -> None:
+    """Fit what may stay or arrive into each pool, best first; what does not fit goes back or is skipped."""
+    freed_by_plan: dict[str, int] = {}
+    for item in result.of(MOVE_BACK):
+        if not item.release:
+            freed_by_plan[item.pool] = freed_by_plan.get(item.pool, 0) + item.size
+    pools = sorted({o.item.pool for o in occupants})
+    for pool in pools:
+        members = [o for o in occupants if o.item.pool == pool]
+        facts_pool = facts.pools.get(pool)
+        occupied = freed_by_plan.get(pool, 0) + sum(o.item.size for o in members if o.cached or o.item.adopt)
+        if facts_pool is None:
+            room, limit = sum(o.item.size for o in members if o.cached), math.inf
+        else:
+            room, limit = _budget(facts_pool, settings, occupied)
+        budget = min(room, limit)
+        used = sum(o.item.size for o in members if o.fixed)
+        blocked: set[str] = set()
+        for occ in sorted((o for o in members if not o.fixed), key=lambda o: _sort_key(o, settings.cache.eviction)):
+            show = _show_folder(occ.item)
+            if not occ.cached and show is not None and show in blocked:
+                occ.item.action, occ.item.why = SKIP, "an earlier episode of this show did not fit"
+            elif used + occ.item.size <= budget:
+                used += occ.item.size
+            else:
+                _no_room(occ, room <= limit)
+                if show is not None:
+                    blocked.add(show)
+        result.items.extend(o.item for o in members)
+
+
+def _no_room(occ: _Occupant, floor_bound: bool) -> None:
+    what = "the free-space floor (cache.min_free)" if floor_bound else "the size limit (cache.size_limit)"
+    if occ.cached:
+        occ.item.action = MOVE_BACK
+        occ.item.why = f"making room: keeping it would break {what}; higher-priority files come first"
+    else:
+        occ.item.action = SKIP
+        occ.item.why = f"not enough room: caching it would break {what}"

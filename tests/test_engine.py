@@ -1,0 +1,510 @@
+"""The engine end to end: the simulated Plex over HTTP, a sandbox Unraid tree, the real mover."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from plexcache import config, engine
+from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
+from plexcache.runctl import RunLock, StopFlag
+from plexcache.sim.scenario import from_dict
+from plexcache.state import StateStore
+
+WORLD = """
+now: 2026-01-15T20:00:00Z
+users:
+  - {name: admin, kind: owner, id: 1001, token: tok-admin}
+  - {name: alice, kind: friend, id: 2001, token: tok-alice, pmsToken: pms-alice}
+unraid:
+  disks: 2
+  pools: [cache]
+  shares:
+    movies: {useCache: "yes", pool: cache}
+    tv: {useCache: "yes", pool: cache}
+    old: {useCache: "no"}
+  pathMap:
+    /data/movies: movies
+    /data/tv: tv
+    /data/old: old
+libraries:
+  - id: 1
+    type: movie
+    title: Movies
+    locations: [/data/movies]
+    defaultSize: 300K
+    movies:
+      - {title: Arrival, year: 2016, guids: [imdb://tt2543164], disk: disk1, subtitles: [en.srt]}
+      - {title: Dune, year: 2021, guids: [imdb://tt1160419], disk: disk2}
+      - {title: Heat, year: 1995, guids: [imdb://tt0113277], disk: disk1}
+  - id: 2
+    type: show
+    title: TV Shows
+    locations: [/data/tv]
+    defaultSize: 200K
+    shows:
+      - title: Severance
+        year: 2022
+        guids: [tvdb://371980]
+        seasons: {1: 6}
+        disk: disk2
+  - id: 3
+    type: movie
+    title: Old Movies
+    locations: [/data/old]
+    defaultSize: 100K
+    movies:
+      - {title: Metropolis, year: 1927, guids: [imdb://tt0017136], disk: disk1}
+watch:
+  admin:
+    watched: ["Severance S01E01-S01E02"]
+    progress: {"Arrival": {offset: 40m, at: 2h}, "Metropolis": {offset: 10m, at: 3h}}
+    onDeck: auto
+  alice:
+    progress: {"Dune": {offset: 1h10m, at: 5h}}
+sessions:
+  - {user: alice, item: Heat, offset: 12m}
+"""
+
+ARRIVAL = "movies/Arrival (2016)/Arrival (2016).mkv"
+DUNE = "movies/Dune (2021)/Dune (2021).mkv"
+E04 = "tv/Severance (2022)/Season 01/Severance (2022) - S01E04.mkv"
+E05 = "tv/Severance (2022)/Season 01/Severance (2022) - S01E05.mkv"
+
+
+@pytest.fixture
+def scenario():
+    return from_dict(yaml.safe_load(WORLD), source="test_engine")
+
+
+@pytest.fixture
+def env(sim, sandbox, scenario):
+    """(settings, sandbox, sim, now): settings point into the sandbox and at the simulator."""
+    doc = sandbox.settings_dict(sim.url, sim.owner_token)
+    doc["demand"] = {"next_episodes": 2}
+    doc["cache"] = {"retention_hours": 0, "min_free": "0"}
+    doc["notify"] = {"unraid_levels": ["summary", "warnings", "errors"]}
+    return config.from_mapping(doc), sandbox, sim, float(scenario.now)
+
+
+def user(settings, rel: str) -> str:
+    return f"{settings.paths.user_root}/{rel}"
+
+
+def on_pool(sb, rel: str) -> Path:
+    return sb.mnt / "cache" / rel
+
+
+def on_disk(sb, disk: str, rel: str) -> Path:
+    return sb.mnt / disk / rel
+
+
+def run(settings, now, **kw):
+    return engine.run_cycle(settings, now=now, **kw)
+
+
+def registry(settings):
+    return StateStore(settings).load_registry()
+
+
+# ---------------------------------------------------------------- the main cycle
+
+
+def test_first_run_caches_what_is_wanted_with_backups_and_exclusions(env):
+    s, sb, _sim, now = env
+    report = run(s, now)
+    assert report.exit_code == 0, report.failures
+    reg = registry(s)
+    assert user(s, ARRIVAL) in reg and user(s, DUNE) in reg and user(s, E04) in reg and user(s, E05) in reg
+    assert on_pool(sb, ARRIVAL).is_file()
+    assert on_disk(sb, "disk1", ARRIVAL + ".plexcached").is_file()
+    assert not on_disk(sb, "disk1", ARRIVAL).exists()
+    arrival = reg.get(user(s, ARRIVAL))
+    assert arrival.disk == "disk1" and arrival.backup and arrival.users == ["admin"]
+    assert arrival.reasons[0].source == "on_deck"
+    assert arrival.sidecars == [user(s, "movies/Arrival (2016)/Arrival (2016).en.srt")]
+    assert reg.get(user(s, DUNE)).users == ["alice"]
+    lines = Path(s.paths.exclusion_list).read_text().splitlines()
+    assert str(on_pool(sb, ARRIVAL)) in lines
+    assert str(on_pool(sb, "movies/Arrival (2016)/Arrival (2016).en.srt")) in lines
+    assert all(line.startswith(str(sb.mnt / "cache") + "/") for line in lines)
+
+
+def test_second_run_does_nothing_and_says_so(env):
+    s, _sb, _sim, now = env
+    run(s, now)
+    store = StateStore(s)
+    before = {p: p.stat().st_mtime_ns for p in (store.registry_path, store.history_path,
+                                                Path(s.paths.exclusion_list))}
+    second = run(s, now + 60)
+    assert second.exit_code == 0 and second.cached == 0 and second.moved_back == 0
+    assert second.message.startswith("nothing to do")
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+
+
+def test_playing_file_is_not_touched_and_array_only_share_is_skipped(env):
+    s, sb, _sim, now = env
+    report = run(s, now)
+    why = {a["path"]: a.get("why", "") for a in report.to_json()["actions"]}
+    assert why[user(s, "movies/Heat (1995)/Heat (1995).mkv")] == "being played"
+    assert on_disk(sb, "disk1", "movies/Heat (1995)/Heat (1995).mkv").is_file()
+    assert "array only" in why[user(s, "old/Metropolis (1927)/Metropolis (1927).mkv")]
+
+
+def test_watched_file_moves_back_with_its_backup_renamed(env):
+    s, sb, sim, now = env
+    run(s, now)
+    sim.set_watched("admin", "Arrival (2016)")
+    report = run(s, now + 60)
+    assert report.exit_code == 0 and report.moved_back == 1, report.to_json()
+    assert on_disk(sb, "disk1", ARRIVAL).is_file() and not on_disk(sb, "disk1", ARRIVAL + ".plexcached").exists()
+    assert not on_pool(sb, ARRIVAL).exists()
+    assert on_disk(sb, "disk1", "movies/Arrival (2016)/Arrival (2016).en.srt").is_file()
+    assert user(s, ARRIVAL) not in registry(s)
+    assert str(on_pool(sb, ARRIVAL)) not in Path(s.paths.exclusion_list).read_text()
+
+
+def test_retention_keeps_an_unwanted_file_for_a_while(env):
+    s, sb, sim, now = env
+    s.cache.retention_hours = 12
+    run(s, now)
+    sim.set_watched("admin", "Arrival (2016)")
+    report = run(s, now + 3600)
+    assert report.moved_back == 0 and on_pool(sb, ARRIVAL).is_file()
+    assert run(s, now + 13 * 3600).moved_back == 1
+
+
+@pytest.mark.sim_errors_ok
+def test_plex_unreadable_moves_nothing_back_and_exits_3(env):
+    s, sb, sim, now = env
+    run(s, now)
+    sim.set_watched("admin", "Arrival (2016)")
+    sim.inject("/library/*", 500)
+    sim.inject("/status/*", 500)
+    sim.inject("/", 500)
+    report = run(s, now + 60)
+    assert report.exit_code == 3 and report.moved_back == 0
+    assert on_pool(sb, ARRIVAL).is_file() and user(s, ARRIVAL) in registry(s)
+    assert "nothing was moved back" in report.message
+
+
+@pytest.mark.sim_errors_ok
+def test_a_user_whose_demand_is_unknown_keeps_their_files(env):
+    s, sb, sim, now = env
+    run(s, now)
+    s.demand.next_episodes = 0  # admin's E04/E05 are no longer wanted
+    sim.set_offset("alice", "Dune (2021)", 0)  # and alice's Dune would not be either...
+    sim.inject("*", 500, token="pms-alice")  # ...but her demand cannot be read
+    report = run(s, now + 60)
+    assert any(u["scope"] == "alice" for u in report.unknown)
+    assert user(s, DUNE) in registry(s) and on_pool(sb, DUNE).is_file()
+    assert report.moved_back == 2 and not on_pool(sb, E04).exists()
+
+
+@pytest.mark.sim_errors_ok
+def test_unreadable_user_list_keeps_friends_files_but_trusts_the_owner(env):
+    s, sb, sim, now = env
+    run(s, now)
+    s.demand.next_episodes = 0  # the owner's E04/E05 are no longer wanted: they go back
+    sim.set_offset("alice", "Dune (2021)", 0)  # alice's Dune would go too, were her demand known
+    sim.inject("/api/users*", 503, host="plex.tv")  # plex.tv cannot list the friends
+    report = run(s, now + 60)
+    assert [u["scope"] for u in report.unknown] == ["(other users)"] and report.exit_code == 0
+    assert user(s, DUNE) in registry(s) and on_pool(sb, DUNE).is_file()
+    assert report.moved_back == 2 and not on_pool(sb, E04).exists()
+
+
+def test_pinned_file_is_cached_and_never_moved_back(env):
+    s, sb, _sim, now = env
+    heat_old = user(s, "old/Metropolis (1927)/Metropolis (1927).mkv")
+    e06 = user(s, "tv/Severance (2022)/Season 01/Severance (2022) - S01E06.mkv")
+    assert engine.pin(s, [e06]) == [e06]
+    run(s, now)
+    assert on_pool(sb, "tv/Severance (2022)/Season 01/Severance (2022) - S01E06.mkv").is_file()
+    assert registry(s).get(e06).pinned
+    s.demand.next_episodes = 0
+    run(s, now + 60)
+    assert e06 in registry(s)
+    assert engine.pin(s, [e06], on=False) == [e06]
+    assert run(s, now + 120).moved_back == 1
+    with pytest.raises(UsageError):
+        engine.pin(s, ["/elsewhere/x.mkv"])
+    assert heat_old not in registry(s)
+
+
+def test_dry_run_moves_nothing_and_writes_only_the_last_run(env):
+    s, sb, _sim, now = env
+    report = run(s, now, dry_run=True)
+    assert report.exit_code == 0 and report.dry_run and report.cached == 0
+    assert report.plan.summary()["cache"] == 5
+    assert not on_pool(sb, ARRIVAL).exists() and on_disk(sb, "disk1", ARRIVAL).is_file()
+    store = StateStore(s)
+    assert not store.registry_path.exists() and not Path(s.paths.exclusion_list).exists()
+    assert store.load_last_run()["dry_run"] is True
+
+
+def test_plan_document_changes_nothing(env):
+    s, sb, _sim, now = env
+    doc = engine.plan_document(s, now=now)
+    assert doc["dry_run"] is True and doc["exit_code"] == 0
+    assert {"actions", "unknown", "unmapped", "summary"} <= set(doc)
+    assert doc["summary"]["cache"] == 5
+    cache = [a for a in doc["actions"] if a["action"] == "cache"]
+    assert all(a["reasons"] and a["title"] for a in cache)
+    assert not StateStore(s).last_run_path.exists() and not on_pool(sb, ARRIVAL).exists()
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_mover_running_refuses_with_exit_6(env):
+    s, sb, _sim, now = env
+    sb.set_mover_running()
+    with pytest.raises(EnvironmentRefuses) as err:
+        run(s, now)
+    assert err.value.exit_code == 6 and "mover" in str(err.value)
+    assert not on_pool(sb, ARRIVAL).exists()
+    run(s, now, before_mover=True)  # the mover's own hook may run while it waits
+    assert on_pool(sb, ARRIVAL).exists()
+
+
+@pytest.mark.parametrize("keys, words", [({"mdResync": "1", "mdResyncPos": "12"}, "parity"),
+                                         ({"mdState": "STOPPED"}, "not started")])
+def test_parity_check_or_stopped_array_refuses(env, keys, words):
+    s, sb, _sim, now = env
+    sb.set_var(**keys)
+    with pytest.raises(EnvironmentRefuses, match=words):
+        run(s, now)
+
+
+def test_lock_held_refuses_with_exit_4(env):
+    s, _sb, _sim, now = env
+    with RunLock(s.paths.volatile_dir), pytest.raises(LockHeld) as err:
+        run(s, now)
+    assert err.value.exit_code == 4
+
+
+def test_stop_request_ends_the_run_with_exit_5(env):
+    s, sb, _sim, now = env
+
+    def on_progress(doc):
+        if doc.get("phase") == "copying":
+            StopFlag(s.paths.volatile_dir).request()
+
+    report = run(s, now, on_progress=on_progress)
+    assert report.exit_code == 5 and report.cached == 0
+    assert on_disk(sb, "disk1", ARRIVAL).is_file()
+    assert run(s, now + 60).cached == 5  # the next run carries on
+
+
+# ---------------------------------------------------------------- outside changes
+
+
+def test_upgrade_with_a_new_name_adopts_the_new_file_and_never_restores_the_old(env, scenario):
+    s, sb, sim, now = env
+    run(s, now)
+    old_pool = on_pool(sb, DUNE)
+    new_rel = "movies/Dune (2021)/Dune (2021) [1080p].mkv"
+    old_pool.unlink()  # Radarr replaced the file through /mnt/user: the new one lands on the pool
+    on_pool(sb, new_rel).write_bytes(b"x" * 400_000)
+    dune = next(i for i in scenario.items.values() if i.title == "Dune")
+    part = dune.parts()[0]
+    part.file, part.size = "/data/" + new_rel, 400_000
+    sim.world._reindex()
+    report = run(s, now + 60)
+    reg = registry(s)
+    assert user(s, DUNE) not in reg and user(s, new_rel) in reg
+    assert reg.get(user(s, new_rel)).disk is None
+    assert not on_disk(sb, "disk2", DUNE).exists()  # the old backup was not restored over anything
+    assert not on_disk(sb, "disk2", DUNE + ".plexcached").exists(), report.warnings  # retired: new one complete
+    assert str(on_pool(sb, new_rel)) in Path(s.paths.exclusion_list).read_text()
+    events = StateStore(s).load_history().events
+    assert any(e["kind"] == "retired" for e in events) and any(e["kind"] == "upgraded" for e in events)
+
+
+def test_upgrade_still_being_written_keeps_the_old_backup(env, scenario):
+    s, sb, sim, now = env
+    run(s, now)
+    new_rel = "movies/Dune (2021)/Dune (2021) [1080p].mkv"
+    on_pool(sb, DUNE).unlink()
+    on_pool(sb, new_rel).write_bytes(b"x" * 1000)  # Plex already knows it at 400,000 bytes: not complete yet
+    part = next(i for i in scenario.items.values() if i.title == "Dune").parts()[0]
+    part.file, part.size = "/data/" + new_rel, 400_000
+    sim.world._reindex()
+    report = run(s, now + 60)
+    assert on_disk(sb, "disk2", DUNE + ".plexcached").is_file()
+    assert any("stale backup" in w for w in report.warnings)
+
+
+def test_upgrade_in_place_is_copied_back_and_the_stale_backup_retired(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    newer = b"new release " * 40_000
+    on_pool(sb, E04).write_bytes(newer)
+    run(s, now + 60)
+    assert registry(s).get(user(s, E04)).size == len(newer)
+    report = engine.evict(s, [user(s, E04)], now=now + 120)
+    assert report.moved_back == 1, report.failures
+    assert on_disk(sb, "disk2", E04).read_bytes() == newer
+    assert not on_disk(sb, "disk2", E04 + ".plexcached").exists()
+
+
+def test_file_deleted_by_the_user_is_dropped_and_never_recreated(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    on_pool(sb, ARRIVAL).unlink()
+    report = run(s, now + 60)
+    assert user(s, ARRIVAL) not in registry(s)
+    assert not on_disk(sb, "disk1", ARRIVAL).exists() and not on_pool(sb, ARRIVAL).exists()
+    events = StateStore(s).load_history().events
+    assert any(e["kind"] == "dropped" and e["path"] == user(s, ARRIVAL) for e in events)
+    skipped = {a["path"]: a.get("why") for a in report.to_json()["actions"] if a["action"] == "skip"}
+    assert "not found" in skipped[user(s, ARRIVAL)]
+
+
+def test_file_already_on_the_pool_is_adopted(env):
+    s, sb, _sim, now = env
+    arrival_disk = on_disk(sb, "disk1", ARRIVAL)
+    on_pool(sb, ARRIVAL).parent.mkdir(parents=True, exist_ok=True)
+    arrival_disk.rename(on_pool(sb, ARRIVAL))  # e.g. a download that never left the pool
+    report = run(s, now)
+    entry = registry(s).get(user(s, ARRIVAL))
+    assert entry is not None and entry.disk is None and report.exit_code == 0
+    assert not arrival_disk.exists()
+
+
+def test_hard_linked_file_is_skipped(env):
+    s, sb, _sim, now = env
+    os.link(on_disk(sb, "disk2", DUNE), sb.root / "seeding.mkv")
+    report = run(s, now)
+    skipped = {a["path"]: a.get("why", "") for a in report.to_json()["actions"] if a["action"] == "skip"}
+    assert "hard-linked" in skipped[user(s, DUNE)]
+    assert on_disk(sb, "disk2", DUNE).is_file()
+
+
+def test_created_pool_dirs_follow_the_array_dirs_owner_and_mode(env):
+    s, sb, _sim, now = env
+    src_dir = on_disk(sb, "disk2", "tv/Severance (2022)/Season 01")
+    os.chmod(src_dir, 0o775)
+    run(s, now)
+    made = on_pool(sb, "tv/Severance (2022)/Season 01")
+    assert made.is_dir()
+    st_src, st_new = src_dir.stat(), made.stat()
+    assert (st_new.st_uid, st_new.st_gid) == (st_src.st_uid, st_src.st_gid)
+    assert st_new.st_mode & 0o7777 == 0o775
+
+
+def test_manual_exclusions_come_first(env):
+    s, _sb, _sim, now = env
+    Path(s.paths.manual_exclusions).write_text("# mine\n/mnt/cache/appdata/keep\n\n")
+    run(s, now)
+    lines = Path(s.paths.exclusion_list).read_text().splitlines()
+    assert lines[0] == "/mnt/cache/appdata/keep" and len(lines) == len(set(lines))
+
+
+# ---------------------------------------------------------------- evict, list, status, notify
+
+
+def test_evict_all_leaves_no_trace(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    report = engine.evict(s, None, now=now + 60)
+    assert report.exit_code == 0 and report.moved_back == 5, report.failures
+    assert len(registry(s)) == 0 and Path(s.paths.exclusion_list).read_text() == ""
+    assert on_disk(sb, "disk1", ARRIVAL).is_file() and not list((sb.mnt / "cache").rglob("*.mkv"))
+    assert not list(sb.mnt.rglob("*.plexcached"))
+    with pytest.raises(UsageError):
+        engine.evict(s, [user(s, ARRIVAL)])
+
+
+def test_list_and_status_documents(env):
+    s, _sb, _sim, now = env
+    run(s, now)
+    files = engine.list_files(s, sort="size")["files"]
+    assert len(files) == 5 and files[0]["size"] >= files[-1]["size"]
+    assert set(files[0]) >= {"path", "share", "pool", "disk", "size", "cached_at", "title", "library", "kind",
+                             "users", "reasons", "pinned", "sidecars"}
+    only = engine.list_files(s, text="alice")["files"]
+    assert [f["path"] for f in only] == [user(s, DUNE)]
+    st = engine.status(s)
+    assert st["state"] == "idle" and st["counts"]["files"] == 5
+    assert st["last_run"]["cached"] == 5 and st["cache"]["pool"] == "cache"
+    assert st["cache"]["managed_bytes"] == st["counts"]["bytes"] > 0
+    json.dumps(st)
+
+
+def test_a_run_that_did_something_notifies_unraid(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    calls = sb.notifications()
+    assert calls and any("-s" in c and "plexcache-r run finished" in c for c in calls)
+    run(s, now + 60)
+    assert len(sb.notifications()) == len(calls)  # a run that did nothing stays quiet
+
+
+def test_file_cached_by_an_interrupted_run_is_taken_back_with_its_backup(env):
+    s, sb, sim, now = env
+    run(s, now)
+    store = StateStore(s)
+    reg = store.load_registry()
+    reg.remove(user(s, ARRIVAL))  # as if the run died after the copy, before recording it
+    store.save_registry(reg)
+    run(s, now + 60)
+    entry = registry(s).get(user(s, ARRIVAL))
+    assert entry is not None and entry.disk == "disk1" and entry.backup
+    sim.set_watched("admin", "Arrival (2016)")
+    assert run(s, now + 120).moved_back == 1
+    assert on_disk(sb, "disk1", ARRIVAL).is_file() and not on_disk(sb, "disk1", ARRIVAL + ".plexcached").exists()
+
+
+def test_a_pool_that_is_not_mounted_keeps_its_entries(env):
+    s, sb, sim, now = env
+    run(s, now)
+    (sb.mnt / "cache").rename(sb.mnt / "cache-away")
+    sim.set_watched("admin", "Arrival (2016)")
+    report = run(s, now + 60)
+    assert report.moved_back == 0 and len(registry(s)) == 5
+    (sb.mnt / "cache-away").rename(sb.mnt / "cache")
+    assert run(s, now + 120).moved_back == 1
+
+
+def test_a_run_killed_mid_copy_is_repaired_by_the_next_one(env, tmp_path):
+    s, sb, _sim, now = env
+    settings_file = tmp_path / "settings.yaml"
+    config.save(s, settings_file)
+    code = ("import sys; from pathlib import Path; from plexcache import config, engine; "
+            f"engine.run_cycle(config.load(Path({str(settings_file)!r})), now={now})")
+    env_vars = dict(os.environ, PLEXCACHE_CRASH_AT="cache.retired:2")
+    killed = subprocess.run([sys.executable, "-c", code], env=env_vars, capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+    report = run(s, now + 60)
+    assert report.exit_code == 0, report.to_json()
+    reg = registry(s)
+    assert len(reg) == 5
+    events = StateStore(s).load_history().events
+    assert any(e["kind"] == "recovered" for e in events)  # the op killed after its commit was finished
+    for entry in reg.entries.values():
+        assert os.path.isfile(entry.pool_path(s.paths.pool_root))
+        assert not os.path.exists(os.path.join(str(sb.mnt / entry.disk), entry.share, entry.rel))
+    assert not list(sb.mnt.rglob("*.plexcache-tmp"))
+
+
+def test_a_file_that_fails_gives_exit_1_and_an_error_notification(env):
+    s, sb, _sim, now = env
+
+    def on_progress(doc):
+        if doc.get("phase") == "copying" and on_disk(sb, "disk2", DUNE).exists():
+            on_disk(sb, "disk2", DUNE).unlink()  # gone between planning and copying
+
+    report = run(s, now, on_progress=on_progress)
+    assert report.exit_code == 1 and report.failed == 1 and report.cached == 4
+    assert report.failures[0].startswith(user(s, DUNE))
+    assert user(s, DUNE) not in registry(s)
+    calls = sb.notifications()
+    assert any("PlexCache-R errors" in c for c in calls) and any("-i" in c and "alert" in c for c in calls)

@@ -1,0 +1,184 @@
+"""The planner's rules, one by one, on hand-made demand, registry and facts (no I/O)."""
+
+from __future__ import annotations
+
+from plexcache.config import Settings
+from plexcache.demand import DemandItem, Reason, WantedFile
+from plexcache.planner import CACHE, KEEP, MOVE_BACK, SKIP, Facts, FileFacts, PoolFacts, plan
+from plexcache.state import Entry, Registry
+
+GB = 1024**3
+NOW = 1_800_000_000.0
+
+
+def settings(**cache) -> Settings:
+    s = Settings()
+    s.cache.min_free = "0"
+    for key, value in cache.items():
+        setattr(s.cache, key, value)
+    return s
+
+
+def wanted(name: str, source: str = "on_deck", user: str = "alice", kind: str = "episode", rank: int = 0,
+           active: float = NOW - 60, share: str = "tv") -> WantedFile:
+    rel = f"{name}/Season 01/{name}.mkv" if kind == "episode" else f"{name}/{name}.mkv"
+    item = DemandItem(rating_key=name, title=name, kind=kind, library="TV", plex_files=(f"/data/{rel}",),
+                      size=GB, reasons=[Reason(user, source, active, rank=rank)])
+    return WantedFile(f"/mnt/user/{share}/{rel}", share, rel, f"/data/{rel}", item)
+
+
+def episode(show: str, n: int, user: str = "alice", rank: int = 0) -> WantedFile:
+    rel = f"{show}/Season 01/{show} - S01E{n:02d}.mkv"
+    item = DemandItem(rating_key=f"{show}{n}", title=f"{show} {n}", kind="episode", library="TV",
+                      plex_files=(f"/data/{rel}",), size=GB, reasons=[Reason(user, "next_episode", NOW, rank=rank)])
+    return WantedFile(f"/mnt/user/tv/{rel}", "tv", rel, f"/data/{rel}", item)
+
+
+def entry(path: str, size: int = GB, cached_at: float = NOW - 86400, users=("alice",), **kw) -> Entry:
+    share, rel = path.split("/", 4)[3], path.split("/", 4)[4]
+    return Entry(path=path, share=share, rel=rel, pool="cache", disk=kw.pop("disk", "disk1"), size=size,
+                 cached_at=cached_at, users=list(users), backup=kw.pop("backup", True), **kw)
+
+
+def facts(*paths: str, free: int = 100 * GB, total: int = 200 * GB, size: int = GB, on_pool=(), **kw) -> Facts:
+    files = {p: FileFacts(p, size, "cache", on_pool=p in on_pool, on_array=p not in on_pool) for p in paths}
+    return Facts(files=files, pools={"cache": PoolFacts("cache", total, free)}, **kw)
+
+
+def actions(p, action: str) -> list[str]:
+    return [i.path for i in p.of(action)]
+
+
+def test_wanted_file_on_array_is_cached_with_its_reasons():
+    w = wanted("A")
+    p = plan([w], Registry(), facts(w.path), settings(), NOW)
+    assert actions(p, CACHE) == [w.path]
+    assert p.of(CACHE)[0].reasons[0].user == "alice"
+
+
+def test_cached_and_still_wanted_is_kept():
+    w = wanted("A")
+    reg = Registry({w.path: entry(w.path)})
+    p = plan([w], reg, facts(w.path, on_pool=[w.path]), settings(), NOW)
+    assert actions(p, KEEP) == [w.path] and not p.has_actions
+
+
+def test_unwanted_moves_back_after_retention_only():
+    path = "/mnt/user/tv/Old/old.mkv"
+    s = settings(retention_hours=12)
+    fresh = Registry({path: entry(path, cached_at=NOW - 3600)})
+    assert actions(plan([], fresh, facts(path), s, NOW), KEEP) == [path]
+    old = Registry({path: entry(path, cached_at=NOW - 13 * 3600)})
+    p = plan([], old, facts(path), s, NOW)
+    assert actions(p, MOVE_BACK) == [path]
+    assert "no longer wanted" in p.of(MOVE_BACK)[0].why
+
+
+def test_move_back_watched_off_keeps_unwanted():
+    path = "/mnt/user/tv/Old/old.mkv"
+    p = plan([], Registry({path: entry(path)}), facts(path), settings(move_back_watched=False), NOW)
+    assert actions(p, KEEP) == [path]
+
+
+def test_pinned_and_playing_never_move_back():
+    pinned, playing = "/mnt/user/tv/P/p.mkv", "/mnt/user/tv/Q/q.mkv"
+    reg = Registry({pinned: entry(pinned, pinned=True), playing: entry(playing)})
+    p = plan([], reg, facts(pinned, playing, playing=frozenset({playing})), settings(), NOW)
+    assert sorted(actions(p, KEEP)) == sorted([pinned, playing])
+
+
+def test_playing_file_is_not_cached():
+    w = wanted("A", source="playing")
+    p = plan([w], Registry(), facts(w.path, playing=frozenset({w.path})), settings(), NOW)
+    assert actions(p, SKIP) == [w.path] and p.of(SKIP)[0].why == "being played"
+
+
+def test_unknown_user_keeps_their_files_but_others_move_back():
+    a, b = "/mnt/user/tv/A/a.mkv", "/mnt/user/tv/B/b.mkv"
+    reg = Registry({a: entry(a, users=["alice"]), b: entry(b, users=["bob"])})
+    p = plan([], reg, facts(a, b, unknown_users=frozenset({"alice"})), settings(), NOW)
+    assert actions(p, KEEP) == [a] and actions(p, MOVE_BACK) == [b]
+    assert "alice" in p.of(KEEP)[0].why
+
+
+def test_server_unknown_moves_nothing_back_but_still_caches():
+    a = "/mnt/user/tv/A/a.mkv"
+    w = wanted("N")
+    reg = Registry({a: entry(a, users=["bob"])})
+    p = plan([w], reg, facts(a, w.path, server_unknown=True), settings(), NOW)
+    assert actions(p, MOVE_BACK) == [] and actions(p, CACHE) == [w.path]
+
+
+def test_floor_is_never_broken_and_highest_priority_goes_first():
+    deck, wl = wanted("Deck", source="on_deck"), wanted("Watch", source="watchlist", kind="movie", share="movies")
+    s = settings(min_free="10GB")
+    p = plan([wl, deck], Registry(), facts(deck.path, wl.path, free=11 * GB), s, NOW)
+    assert actions(p, CACHE) == [deck.path] and actions(p, SKIP) == [wl.path]
+    assert "cache.min_free" in p.of(SKIP)[0].why
+
+
+def test_size_limit_moves_lowest_priority_back_for_a_higher_one():
+    low = "/mnt/user/movies/W/W.mkv"
+    reg = Registry({low: entry(low, reasons=[])})
+    hi = wanted("Deck")
+    low_w = wanted("W", source="watchlist", kind="movie", share="movies")
+    s = settings(size_limit="1GB")
+    p = plan([hi, low_w], reg, facts(hi.path, low, on_pool=[low]), s, NOW)
+    assert actions(p, CACHE) == [hi.path] and actions(p, MOVE_BACK) == [low]
+
+
+def test_eviction_none_never_moves_back_for_space():
+    low = "/mnt/user/movies/W/W.mkv"
+    low_w = wanted("W", source="watchlist", kind="movie", share="movies")
+    hi = wanted("Deck")
+    s = settings(size_limit="1GB", eviction="none")
+    p = plan([hi, low_w], Registry({low: entry(low)}), facts(hi.path, low, on_pool=[low]), s, NOW)
+    assert actions(p, MOVE_BACK) == [] and actions(p, SKIP) == [hi.path]
+
+
+def test_age_mode_moves_oldest_back_first():
+    old, new = "/mnt/user/tv/O/o.mkv", "/mnt/user/tv/N/n.mkv"
+    reg = Registry({old: entry(old, cached_at=NOW - 9 * 86400), new: entry(new, cached_at=NOW - 86400)})
+    s = settings(size_limit="1GB", eviction="age", move_back_watched=False)
+    p = plan([], reg, facts(old, new, on_pool=[old, new]), s, NOW)
+    assert actions(p, MOVE_BACK) == [old]
+
+
+def test_no_gap_after_an_episode_that_does_not_fit():
+    e1, e2, e3 = episode("Show", 1, rank=0), episode("Show", 2, rank=1), episode("Show", 3, rank=2)
+    f = facts(e1.path, e2.path, e3.path, free=3 * GB)
+    f.files[e2.path] = FileFacts(e2.path, 5 * GB, "cache", on_array=True)
+    p = plan([e1, e2, e3], Registry(), f, settings(), NOW)
+    assert actions(p, CACHE) == [e1.path]
+    assert "earlier episode" in next(i.why for i in p.items if i.path == e3.path)
+
+
+def test_not_cacheable_and_hardlinked_and_duplicate_are_skipped():
+    a, b, c = wanted("A"), wanted("B"), wanted("C")
+    f = facts(a.path, b.path, c.path)
+    f.files[a.path] = FileFacts(a.path, GB, "", on_array=True, cacheable=False, why="share tv is array only")
+    f.files[b.path] = FileFacts(b.path, GB, "cache", on_array=True, hardlinked=True)
+    f.files[c.path] = FileFacts(c.path, GB, "cache", on_array=True, on_pool=True)
+    p = plan([a, b, c], Registry(), f, settings(), NOW)
+    why = {i.path: i.why for i in p.of(SKIP)}
+    assert "array only" in why[a.path] and "hard-linked" in why[b.path] and "duplicate" in why[c.path]
+    s = settings(hardlinks="copy")
+    assert b.path in actions(plan([b], Registry(), f, s, NOW), CACHE)
+
+
+def test_file_already_on_pool_is_adopted_and_released_when_unwanted():
+    w = wanted("A")
+    p = plan([w], Registry(), facts(w.path, on_pool=[w.path]), settings(), NOW)
+    assert p.of(KEEP)[0].adopt and not p.has_actions
+    reg = Registry({w.path: entry(w.path, disk=None, backup=False)})
+    p = plan([], reg, facts(w.path, on_pool=[w.path]), settings(retention_hours=0), NOW)
+    assert p.of(MOVE_BACK)[0].release
+
+
+def test_plan_json_shapes():
+    w = wanted("A")
+    p = plan([w], Registry(), facts(w.path), settings(), NOW)
+    doc = p.of(CACHE)[0].to_json()
+    assert doc["action"] == "cache" and doc["size"] == GB and doc["reasons"][0]["source"] == "on_deck"
+    assert p.summary() == {"cache": 1, "move_back": 0, "keep": 0, "skip": 0, "bytes_to_cache": GB,
+                           "bytes_to_move_back": 0}
