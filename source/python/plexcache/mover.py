@@ -1,0 +1,995 @@
+"""The only code that touches media files: journaled copy-to-pool and move-back operations, and recovery.
+
+Every operation works on explicit physical paths (`/mnt/diskN/...` and `/mnt/<pool>/...`, resolved by the
+caller; never `/mnt/user`). Its shape, in order (docs/safety.md has the full story and the proofs):
+
+cache   journal intent -> make pool dirs -> copy each file to a hidden temp name on the pool -> fsync ->
+        verify -> rename into place -> fsync dir -> journal commit -> rename each array original to
+        NAME.plexcached (or unlink it) -> fsync dir -> journal finish
+restore journal intent -> per file: rename the intact backup back, or copy the pool file to a hidden temp
+        name on the array disk, fsync, verify, rename into place -> fsync dir -> journal commit ->
+        remove stale backups -> remove pool copies -> journal finish
+
+Before the commit nothing on the source side has been touched, so recovery rolls back (removes what was
+made). After the commit every new copy is complete and durable, so recovery finishes. Either way the same
+functions run, in-process after an error or in `recover()` after a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import errno
+import hashlib
+import os
+import signal
+import stat
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional, Union
+
+from plexcache import fastcopy
+from plexcache.errors import PlexCacheError
+from plexcache.fsutil import fsync_dir
+from plexcache.journal import Journal
+
+BACKUP_SUFFIX = ".plexcached"
+TMP_SUFFIX = ".plexcache-tmp"
+AUTO = "auto"  # RestoreOp.backup_path default: NAME.plexcached next to the array path, if it exists
+CRASH_ENV = "PLEXCACHE_CRASH_AT"
+TRACE_ENV = "PLEXCACHE_CRASH_TRACE"
+CRITICAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
+NAME_MAX = 255
+
+# (label of the file, bytes done, bytes total)
+ProgressFn = Callable[[str, int, int], None]
+
+
+# ----------------------------------------------------------------------------------------------- errors
+
+class MoveError(PlexCacheError):
+    """A file operation did not happen. Whatever it had started was undone; the original is untouched."""
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class MoveRefused(MoveError):
+    """The operation was refused before anything was touched (or undone at once), for `reason`:
+
+    hardlinked, not_a_file, source_missing, size_mismatch, changed (the file changed while being copied),
+    target_exists, backup_exists, no_share_dir, name_too_long, lost (no copy left to restore from).
+    """
+
+    def __init__(self, message: str, path: str, reason: str) -> None:
+        super().__init__(message, path)
+        self.reason = reason
+
+
+class MoveFailed(MoveError):
+    """An unexpected I/O error or a failed verification; the operation was rolled back."""
+
+    def __init__(self, message: str, path: str, errno_: Optional[int] = None) -> None:
+        super().__init__(message, path)
+        self.errno = errno_
+
+
+class CriticalIOError(MoveError):
+    """Disk full, permission denied, read-only or failing disk: the run must stop (and notify).
+
+    The partial copy was removed and the original left untouched before this was raised.
+    """
+
+    def __init__(self, message: str, path: str, errno_: int) -> None:
+        super().__init__(message, path)
+        self.errno = errno_
+
+
+# -------------------------------------------------------------------------------------------- operations
+
+@dataclass(frozen=True)
+class FileFacts:
+    """What a file looked like when it was cached: restore compares the backup and the pool copy to it."""
+
+    size: int
+    mtime_ns: int
+    blake2b: Optional[str] = None
+
+    def matches(self, st: os.stat_result) -> bool:
+        # exact: the copy got the original's mtime to the nanosecond (every pool filesystem keeps ns), and
+        # an in-place edit within the same second must still count as a change
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+
+
+@dataclass(frozen=True)
+class CacheOp:
+    """Copy a video (and its sidecars) from an array disk to the pool.
+
+    sidecars: (array_path, pool_path) pairs, in the same order as the main paths.
+    expected_size: refuse if the array file has another size (e.g. still being written).
+    key: the caller's identity for the item (e.g. its /mnt/user path); echoed in results and progress.
+    disk: the array disk (e.g. "disk3") for scheduling; derived from the device number when None.
+    """
+
+    array_path: str
+    pool_path: str
+    sidecars: Sequence[tuple[str, str]] = ()
+    expected_size: Optional[int] = None
+    key: Optional[str] = None
+    disk: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sidecars", tuple((str(a), str(p)) for a, p in self.sidecars))
+
+    @property
+    def label(self) -> str:
+        return self.key or self.array_path
+
+
+@dataclass(frozen=True)
+class RestoreOp:
+    """Move a cached video (and its sidecars) back from the pool to its array disk.
+
+    backup_path: where the array original was kept; AUTO (default) means array_path + ".plexcached" for
+    every file of the op, used if present; None means no backups are expected (any file there is left
+    alone). sidecars: (pool_path, array_path) pairs, in the same order as the main paths.
+    recorded: FileFacts returned when the files were cached, keyed by pool path. The backup is renamed
+    back only when it and the pool copy both still match them; without them, when the two match each other.
+    """
+
+    pool_path: str
+    array_path: str
+    backup_path: Optional[str] = AUTO
+    sidecars: Sequence[tuple[str, str]] = ()
+    recorded: Mapping[str, FileFacts] = field(default_factory=dict)
+    key: Optional[str] = None
+    disk: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sidecars", tuple((str(p), str(a)) for p, a in self.sidecars))
+
+    @property
+    def label(self) -> str:
+        return self.key or self.array_path
+
+
+Op = Union[CacheOp, RestoreOp]
+
+
+@dataclass
+class MovedFile:
+    """One file of a finished operation, for the registry.
+
+    For a cache: where it now lives on the pool, where the original was kept (backup_path, None when
+    backups are off) and the FileFacts to hand back in RestoreOp.recorded. For a restore: the array path
+    it is back at; backup_path is None, or names a backup deliberately left in place (it differed from
+    the pool copy and no record said which one is newer: `audit` reports it as an orphaned backup).
+    """
+
+    array_path: str
+    pool_path: str
+    backup_path: Optional[str]
+    facts: FileFacts
+    how: str = "copy"  # copy | rename (restore from the backup)
+
+
+@dataclass
+class OpResult:
+    """Outcome of one operation run by run_ops (Mover.cache/restore return it on success, raise otherwise).
+
+    outcome: cached | restored | refused | failed | critical | not_started (stop requested or run halted).
+    """
+
+    op: Op
+    outcome: str
+    files: list[MovedFile] = field(default_factory=list)
+    bytes_copied: int = 0
+    seconds: float = 0.0
+    error: Optional[MoveError] = None
+
+
+@dataclass
+class Recovered:
+    """What recovery did with one interrupted operation.
+
+    outcome: cached (finished: the files are on the pool), restored (finished: back on the array),
+    rolled_back (undone: the files are where they were before the op started), mixed (some files each
+    side; `files` lists all, detail names the ones at the destination), failed (could not be repaired now;
+    the journal record stays and the next recovery tries again; detail says why).
+    """
+
+    op_id: str
+    op: Optional[Op]  # None only for an unreadable journal record
+    outcome: str
+    files: list[MovedFile] = field(default_factory=list)
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """The op's key, else its array path, else (unreadable record) the op id."""
+        if self.op is None:
+            return self.op_id
+        return self.op.key or self.op.array_path
+
+
+@dataclass
+class RunReport:
+    """What run_ops did: one OpResult per op (input order), and why it ended early, if it did."""
+
+    results: list[OpResult]
+    stopped: bool = False
+    critical: Optional[CriticalIOError] = None
+
+
+# ---------------------------------------------------------------------------------------- crash points
+
+_crash_lock = threading.Lock()
+_crash_counts: dict[str, int] = {}
+
+
+def crash_point(step: str) -> None:
+    """Test hook: PLEXCACHE_CRASH_AT=<step>[:<n>] SIGKILLs this process the n-th time (default 1st) `step`
+    is reached. PLEXCACHE_CRASH_TRACE=<file> appends every step reached as `step:n` (tests enumerate the
+    steps with it). Both unset in production: one dict lookup per step."""
+    spec = os.environ.get(CRASH_ENV)
+    trace = os.environ.get(TRACE_ENV)
+    if not spec and not trace:
+        return
+    with _crash_lock:
+        n = _crash_counts[step] = _crash_counts.get(step, 0) + 1
+    if trace:
+        with open(trace, "a", encoding="utf-8") as handle:
+            handle.write(f"{step}:{n}\n")
+    if spec:
+        name, _, count = spec.partition(":")
+        if name == step and n == int(count or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+# ------------------------------------------------------------------------------------------ the mover
+
+class Mover:
+    """Runs cache and restore operations, each a journaled transaction. Thread-safe: run_ops calls it from
+    one thread per disk lane.
+
+    backups: keep the array original as NAME.plexcached while cached (else unlink it after the verified,
+    durable pool copy is in place). verify: also hash every copy (blake2b; the copy is read back from the
+    device). allow_hardlinked: copy files with more than one hard link (refused otherwise).
+    min_free: bytes that must stay free on the destination after a copy (a last guard; the planner plans).
+    """
+
+    def __init__(self, journal: Journal, *, backups: bool = True, verify: bool = False,
+                 allow_hardlinked: bool = False, chunk_size: int = fastcopy.CHUNK, min_free: int = 0) -> None:
+        self.journal = journal
+        self.backups = backups
+        self.verify = verify
+        self.allow_hardlinked = allow_hardlinked
+        self.chunk_size = chunk_size
+        self.min_free = min_free
+
+    # public ----------------------------------------------------------------------------------------
+
+    def run(self, op: Op, progress: Optional[ProgressFn] = None) -> OpResult:
+        """Run one op; returns its OpResult (cached or restored) or raises MoveRefused, MoveFailed or
+        CriticalIOError after undoing whatever it had started."""
+        if isinstance(op, CacheOp):
+            return self.cache(op, progress)
+        return self.restore(op, progress)
+
+    def cache(self, op: CacheOp, progress: Optional[ProgressFn] = None) -> OpResult:
+        """Copy op's files to the pool; afterwards the pool holds them and the array originals are backups
+        (or gone, backups off). See the module docstring for the steps."""
+        started = time.monotonic()
+        files = [self._plan_cache_file(a, p, op.expected_size if i == 0 else None)
+                 for i, (a, p) in enumerate(((op.array_path, op.pool_path), *op.sidecars))]
+        _check_free(files, self.min_free)
+        made_dirs = _missing_dirs(files)
+        intent = {"kind": "cache", "op": _op_to_json(op), "backups": self.backups, "verify": self.verify,
+                  "files": files, "made_dirs": made_dirs}
+        return self._transact("cache", op, intent, progress, started)
+
+    def restore(self, op: RestoreOp, progress: Optional[ProgressFn] = None) -> OpResult:
+        """Put op's files back on their array disk and remove the pool copies. A backup is renamed back
+        only if it is intact and the pool copy unchanged; a changed (upgraded) pool copy is copied back and
+        the stale backup removed after that copy is durable."""
+        started = time.monotonic()
+        pairs = [(op.pool_path, op.array_path, _backup_for(op, op.array_path, op.backup_path))]
+        pairs += [(p, a, _backup_for(op, a, None if op.backup_path is None else AUTO)) for p, a in op.sidecars]
+        files = [self._plan_restore_file(p, a, b, op.recorded.get(p)) for p, a, b in pairs]
+        _check_free([f for f in files if f["how"] == "copy"], self.min_free)
+        made_dirs = _missing_dirs(files)
+        intent = {"kind": "restore", "op": _op_to_json(op), "verify": self.verify, "files": files,
+                  "made_dirs": made_dirs}
+        return self._transact("restore", op, intent, progress, started)
+
+    def recover(self) -> list[Recovered]:
+        """Finish or roll back every operation left in the journal. See the module-level recover()."""
+        return recover(self.journal)
+
+    # planning (no side effects) -------------------------------------------------------------------
+
+    def _plan_cache_file(self, src: str, dst: str, expected_size: Optional[int]) -> dict[str, Any]:
+        st = _source_stat(src, self.allow_hardlinked)
+        if expected_size is not None and st.st_size != expected_size:
+            raise MoveRefused(f"{src} is {st.st_size} bytes, expected {expected_size}; is it still being "
+                              "written? skipped", src, "size_mismatch")
+        if os.path.lexists(dst):
+            raise MoveRefused(f"{dst} already exists on the pool; not overwriting it (run `plexcache-r "
+                              "audit` to sort out the duplicate)", dst, "target_exists")
+        backup = src + BACKUP_SUFFIX if self.backups else None
+        if backup is not None:
+            _check_name(backup)
+            if os.path.lexists(backup):
+                raise MoveRefused(f"{backup} already exists; not caching {src} over an older backup (run "
+                                  "`plexcache-r audit`)", backup, "backup_exists")
+        return {"src": src, "dst": dst, "tmp": _tmp_name(dst), "backup": backup, "how": "copy",
+                "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+    def _plan_restore_file(self, src: str, dst: str, backup: Optional[str],
+                           recorded: Optional[FileFacts]) -> dict[str, Any]:
+        if os.path.lexists(dst):
+            raise MoveRefused(f"{dst} already exists on the array; not overwriting it (run `plexcache-r "
+                              "audit`)", dst, "target_exists")
+        bst = _lstat(backup) if backup else None
+        if bst is not None and not stat.S_ISREG(bst.st_mode):
+            bst = None
+        pst = _lstat(src)
+        if pst is None:
+            if bst is None:
+                raise MoveRefused(f"{src} is gone from the pool and there is no backup of it; nothing to "
+                                  "move back", src, "lost")
+            # the pool copy vanished: the backup is the only copy left, put it back
+            return _restore_record(src, dst, backup, "rename", bst)
+        # a hard-linked pool copy is fine to move back: removing one of its names loses nothing
+        pst = _source_stat(src, allow_hardlinked=True)
+        if bst is not None:
+            reference = recorded or FileFacts(bst.st_size, bst.st_mtime_ns)
+            if reference.matches(bst) and reference.matches(pst) and self._same_content(src, recorded):
+                return _restore_record(src, dst, backup, "rename", bst)
+        _check_name(_tmp_name(dst))
+        record = _restore_record(src, dst, backup, "copy", pst)
+        # Without what was recorded at caching time, a backup that differs from the pool copy may be the
+        # good one (the pool copy could be a truncated leftover of another tool): copy the pool file back
+        # but keep the backup for `audit` and a human to decide. With a record, the pool copy is known to
+        # have been replaced after caching (an upgrade) and the backup is retired.
+        record["keep_backup"] = bst is not None and recorded is None
+        return record
+
+    def _same_content(self, pool_path: str, recorded: Optional[FileFacts]) -> bool:
+        """With verify on and a recorded hash, also hash the pool copy (a fast SSD read) before trusting
+        that it is unchanged; the backup on the spinning disk is trusted by size and mtime."""
+        if not self.verify or recorded is None or recorded.blake2b is None:
+            return True
+        return fastcopy.hash_file(pool_path, drop_cache=False) == recorded.blake2b
+
+    # the transaction ------------------------------------------------------------------------------
+
+    def _transact(self, kind: str, op: Op, intent: dict[str, Any], progress: Optional[ProgressFn],
+                  started: float) -> OpResult:
+        op_id = self.journal.begin(intent)
+        crash_point(f"{kind}.journaled")
+        copied = 0
+        op_total = sum(f["size"] for f in intent["files"] if f["how"] == "copy")
+        try:
+            _make_dirs(intent["made_dirs"], intent["files"], kind)
+            for f in intent["files"]:
+                if f["how"] == "rename":
+                    _rename_noreplace(f["backup"], f["dst"])
+                    fsync_dir(os.path.dirname(f["dst"]))
+                    crash_point(f"{kind}.renamed")
+                else:
+                    self._copy(kind, f, _op_progress(progress, op.label, copied, op_total))
+                    copied += f["size"]
+            for d in {os.path.dirname(f["dst"]) for f in intent["files"]}:
+                fsync_dir(d)
+        except BaseException as exc:
+            _undo(op_id, intent, self.journal)
+            raise _as_move_error(exc, intent["files"][0]["src"]) from (None if isinstance(exc, MoveError)
+                                                                       else exc)
+        self.journal.commit(op_id, {"facts": [_facts_of(f) for f in intent["files"]]})
+        crash_point(f"{kind}.committed")
+        try:
+            _finish(intent)
+        except OSError as exc:
+            # past the point of no return: the journal stays, the next recover() finishes the op
+            raise _as_move_error(exc, intent["files"][0]["src"], pending=True) from exc
+        self.journal.finish(op_id)
+        crash_point(f"{kind}.done")
+        return OpResult(op, "cached" if kind == "cache" else "restored", _moved_files(intent),
+                        bytes_copied=copied, seconds=time.monotonic() - started)
+
+    def _copy(self, kind: str, f: dict[str, Any], progress: Optional[fastcopy.ByteProgress]) -> None:
+        """Copy f.src to f.tmp durably and verified, then rename it to f.dst."""
+        size = f["size"]
+        hasher = fastcopy.new_hasher() if self.verify else None
+        sfd = os.open(f["src"], os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            st = os.fstat(sfd)
+            if st.st_size != size or st.st_mtime_ns != f["mtime_ns"]:
+                raise MoveRefused(f"{f['src']} changed since the operation was planned; skipped", f["src"],
+                                  "changed")
+            with _dirs_lock:
+                _unlink_quiet(f["tmp"])  # a leftover of ours from an earlier crash (recover removes them too)
+                dfd = os.open(f["tmp"], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                try:
+                    done = fastcopy.copy_fd(sfd, dfd, size, chunk=self.chunk_size, progress=progress,
+                                            on_chunk=lambda _n: crash_point(f"{kind}.chunk"), hasher=hasher,
+                                            sparse=fastcopy.looks_sparse(st))
+                except OSError as exc:
+                    # the copy calls name no file: say which copy failed (the destination first: that is
+                    # the disk that is full or refuses)
+                    raise OSError(exc.errno, exc.strerror, f["dst"], None, f["src"]) from exc
+                after = os.fstat(sfd)
+                if done != size or after.st_size != size or after.st_mtime_ns != st.st_mtime_ns:
+                    raise MoveRefused(f"{f['src']} changed while it was being copied; skipped", f["src"],
+                                      "changed")
+                fastcopy.copy_metadata(sfd, dfd, st)
+                os.fsync(dfd)
+                fastcopy.advise_dontneed(dfd)
+            finally:
+                os.close(dfd)
+            fastcopy.advise_dontneed(sfd)
+        finally:
+            os.close(sfd)
+        crash_point(f"{kind}.copied")
+        self._verify(f, hasher)
+        crash_point(f"{kind}.verified")
+        _rename_noreplace(f["tmp"], f["dst"])
+        crash_point(f"{kind}.placed")
+
+    def _verify(self, f: dict[str, Any], hasher: Optional[hashlib._Hash]) -> None:
+        st = os.lstat(f["tmp"])
+        if st.st_size != f["size"]:
+            raise MoveFailed(f"copy of {f['src']} has {st.st_size} bytes instead of {f['size']}; removed it, "
+                             "the original is untouched", f["src"])
+        if hasher is not None:
+            f["blake2b"] = hasher.hexdigest()
+            if fastcopy.hash_file(f["tmp"]) != f["blake2b"]:
+                raise MoveFailed(f"copy of {f['src']} differs from the original (checksum); removed it, the "
+                                 "original is untouched", f["src"])
+
+
+# ------------------------------------------------------------------------------- finishing / undoing
+
+def recover(journal: Journal) -> list[Recovered]:
+    """Finish (committed) or roll back (not committed) every operation in the journal.
+
+    Idempotent and safe to interrupt: it only ever removes a file after checking that a complete copy
+    exists at another path the journal names. Call it at the start of every run, holding the run lock.
+    """
+    results = []
+    for entry in journal.pending():
+        if entry.error is not None:
+            results.append(Recovered(entry.op_id, None, "failed", [], entry.error))
+            continue
+        intent = entry.intent
+        op = _op_from_json(intent)
+        try:
+            if entry.committed:
+                _finish(intent)
+            else:
+                _rollback(intent)
+            outcome, detail = _where(intent)
+            journal.finish(entry.op_id)
+        except OSError as exc:
+            results.append(Recovered(entry.op_id, op, "failed", [], f"{exc}; will retry at the next run"))
+            continue
+        files = [] if outcome == "rolled_back" else _moved_files(intent)
+        results.append(Recovered(entry.op_id, op, outcome, files, detail))
+    return results
+
+
+def _where(intent: dict[str, Any]) -> tuple[str, str]:
+    """Where the op's files really are now: all at the source (rolled_back), all at the destination
+    (cached / restored), or some of each (mixed, e.g. a roll back that had to keep a new copy because it
+    was the only complete one left). Reported from the files themselves, not from the journal."""
+    at_dst = [_has_size(f["dst"], f["size"]) and not _exists(f["src"]) for f in intent["files"]]
+    if all(at_dst):
+        return ("cached" if intent["kind"] == "cache" else "restored"), ""
+    if not any(at_dst):
+        return "rolled_back", ""
+    kept = [f["dst"] for f, here in zip(intent["files"], at_dst) if here]
+    return "mixed", "only copy kept at " + ", ".join(kept)
+
+
+def _undo(op_id: str, intent: dict[str, Any], journal: Journal) -> None:
+    """In-process roll back after an error before the commit. New empty directories stay (another worker
+    may be about to use them; recover() removes them). If even this fails, the journal keeps the record
+    for recover()."""
+    try:
+        _rollback(intent, remove_dirs=False)
+    except OSError:
+        return
+    journal.finish(op_id)
+
+
+def _rollback(intent: dict[str, Any], remove_dirs: bool = True) -> None:
+    """Undo an uncommitted op: remove temps and new copies, put renamed backups back. Sources untouched."""
+    for f in intent["files"]:
+        _unlink_quiet(f["tmp"])
+        crash_point("undo.step")
+        if intent["kind"] == "restore" and f["how"] == "rename":
+            # the backup was renamed to the array path; name it back while the pool copy is there
+            if _exists(f["src"]) and _exists(f["dst"]) and not os.path.lexists(f["backup"]):
+                _rename_noreplace(f["dst"], f["backup"])
+                fsync_dir(os.path.dirname(f["dst"]))
+            continue
+        if not _exists(f["dst"]):
+            continue
+        if _has_size(f["src"], f["size"]):
+            # the source is complete: the new copy (made only via a verified rename) is redundant
+            os.unlink(f["dst"])
+        elif intent["kind"] == "cache" and f["backup"] and _has_size(f["backup"], f["size"]) \
+                and not os.path.lexists(f["src"]):
+            _rename_noreplace(f["backup"], f["src"])
+            fsync_dir(os.path.dirname(f["src"]))
+            os.unlink(f["dst"])
+        # else: the new copy is the only complete one left: keep it
+        fsync_dir(os.path.dirname(f["dst"]))
+        crash_point("undo.step")
+    if remove_dirs:
+        _remove_made_dirs(intent.get("made_dirs", []))
+
+
+def _finish(intent: dict[str, Any]) -> None:
+    """Complete a committed op: retire the sources, each only once its new copy is confirmed in place."""
+    for f in intent["files"]:
+        _unlink_quiet(f["tmp"])
+        if not _has_size(f["dst"], f["size"]):
+            raise OSError(errno.ENOENT, f"expected the complete copy at {f['dst']}; left everything else as is")
+        if intent["kind"] == "cache":
+            _retire_array_original(f)
+        else:
+            if f["how"] == "copy" and f["backup"] and not f.get("keep_backup") and _exists(f["backup"]):
+                os.unlink(f["backup"])  # stale: the pool copy changed since caching, and is now on the array
+                fsync_dir(os.path.dirname(f["backup"]))
+                crash_point("restore.retired")
+            if _exists(f["src"]):
+                os.unlink(f["src"])
+                fsync_dir(os.path.dirname(f["src"]))
+                crash_point("restore.removed")
+
+
+def _retire_array_original(f: dict[str, Any]) -> None:
+    if not os.path.lexists(f["src"]):
+        return
+    if f["backup"]:
+        _rename_noreplace(f["src"], f["backup"])
+    else:
+        os.unlink(f["src"])
+    fsync_dir(os.path.dirname(f["src"]))
+    crash_point("cache.retired")
+
+
+def _moved_files(intent: dict[str, Any]) -> list[MovedFile]:
+    out = []
+    for f in intent["files"]:
+        facts = FileFacts(f["size"], f["mtime_ns"], f.get("blake2b"))
+        if intent["kind"] == "cache":
+            out.append(MovedFile(f["src"], f["dst"], f["backup"], facts, "copy"))
+        else:
+            kept = f["backup"] if f.get("keep_backup") else None
+            out.append(MovedFile(f["dst"], f["src"], kept, facts, f["how"]))
+    return out
+
+
+def _op_progress(progress: Optional[ProgressFn], label: str, base: int,
+                 total: int) -> Optional[fastcopy.ByteProgress]:
+    """Report a file's progress as the op's: bytes of the files before it plus its own."""
+    if progress is None:
+        return None
+    return lambda done, _size: progress(label, base + done, total)
+
+
+def _facts_of(f: dict[str, Any]) -> dict[str, Any]:
+    return {"path": f["dst"], "size": f["size"], "mtime_ns": f["mtime_ns"], "blake2b": f.get("blake2b")}
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _source_stat(path: str, allow_hardlinked: bool) -> os.stat_result:
+    st = _lstat(path)
+    if st is None:
+        raise MoveRefused(f"{path} does not exist; skipped", path, "source_missing")
+    if not stat.S_ISREG(st.st_mode):
+        raise MoveRefused(f"{path} is not a regular file; skipped", path, "not_a_file")
+    if st.st_nlink > 1 and not allow_hardlinked:
+        raise MoveRefused(f"{path} has {st.st_nlink} hard links (still seeding?); skipped as set by "
+                          "cache.hardlinks", path, "hardlinked")
+    return st
+
+
+def _restore_record(src: str, dst: str, backup: Optional[str], how: str, st: os.stat_result) -> dict[str, Any]:
+    return {"src": src, "dst": dst, "tmp": _tmp_name(dst), "backup": backup, "how": how,
+            "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _backup_for(op: RestoreOp, array_path: str, backup: Optional[str]) -> Optional[str]:
+    if backup is None:
+        return None
+    return array_path + BACKUP_SUFFIX if backup == AUTO else backup
+
+
+def _tmp_name(path: str) -> str:
+    """Hidden temp name in the same directory (so the rename is atomic); hashed when the name is long."""
+    directory, name = os.path.split(path)
+    tmp = f".{name}{TMP_SUFFIX}"
+    if len(os.fsencode(tmp)) > NAME_MAX:
+        tmp = f".{hashlib.blake2b(os.fsencode(name), digest_size=12).hexdigest()}{TMP_SUFFIX}"
+    return os.path.join(directory, tmp)
+
+
+def _check_name(path: str) -> None:
+    if len(os.fsencode(os.path.basename(path))) > NAME_MAX:
+        raise MoveRefused(f"{path}: the name would be too long for the filesystem; skipped", path,
+                          "name_too_long")
+
+
+def _lstat(path: Optional[str]) -> Optional[os.stat_result]:
+    if path is None:
+        return None
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _exists(path: Optional[str]) -> bool:
+    st = _lstat(path)
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def _has_size(path: Optional[str], size: int) -> bool:
+    st = _lstat(path)
+    return st is not None and stat.S_ISREG(st.st_mode) and st.st_size == size
+
+
+def _unlink_quiet(path: Optional[str]) -> None:
+    if path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _check_free(files: list[dict[str, Any]], min_free: int) -> None:
+    need: dict[int, tuple[int, str]] = {}
+    for f in files:
+        parent = _existing_ancestor(os.path.dirname(f["dst"]))
+        dev = os.stat(parent).st_dev
+        total, _ = need.get(dev, (0, parent))
+        st = _lstat(f["src"])
+        # a sparse source is copied sparse: it needs only what it has allocated
+        size = st.st_blocks * 512 if st is not None and fastcopy.looks_sparse(st) else f["size"]
+        need[dev] = (total + size, parent)
+    for total, parent in need.values():
+        vfs = os.statvfs(parent)
+        free = vfs.f_bavail * vfs.f_frsize
+        if free < total + min_free:
+            raise CriticalIOError(f"not enough free space on {parent}: {total + min_free} bytes needed, "
+                                  f"{free} free; free up space or lower the cache limits", parent, errno.ENOSPC)
+
+
+def _existing_ancestor(path: str) -> str:
+    while not os.path.isdir(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+# ----------------------------------------------------------------------------------- directories
+
+_dirs_lock = threading.Lock()  # mkdir+create-temp vs rmdir of an empty new dir, across worker threads
+
+
+def _missing_dirs(files: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Destination directories to create, top-down, each with the source directory it mirrors."""
+    out: list[dict[str, str]] = []
+    seen = set()
+    for f in files:
+        chain = []
+        dst_dir, src_dir = os.path.dirname(f["dst"]), os.path.dirname(f["src"])
+        while not os.path.isdir(dst_dir):
+            if os.path.lexists(dst_dir):
+                raise MoveRefused(f"{dst_dir} exists and is not a directory; skipped", dst_dir, "not_a_file")
+            chain.append((dst_dir, src_dir))
+            dst_dir, src_dir = os.path.dirname(dst_dir), os.path.dirname(src_dir)
+        if chain:
+            top_dst, top_src = chain[-1]
+            # the topmost missing dir is the share itself when its parent is the pool/disk mount (the
+            # parents differ in name): never create a share's top-level dir (a ZFS dataset on ZFS pools)
+            if os.path.basename(os.path.dirname(top_dst)) != os.path.basename(os.path.dirname(top_src)):
+                raise MoveRefused(f"{top_dst} does not exist: the share has no folder on that volume yet; "
+                                  "create the share there in Unraid first", top_dst, "no_share_dir")
+        for d, s in reversed(chain):
+            if d not in seen:
+                seen.add(d)
+                out.append({"path": d, "like": s})
+    return out
+
+
+def _make_dirs(made: list[dict[str, str]], files: list[dict[str, Any]], kind: str) -> None:
+    """Create the missing destination dirs with the owner, group and mode of their source counterparts
+    (or of the parent, when there is no counterpart). Never root-owned when the source is not."""
+    with _dirs_lock:
+        for d in made:
+            try:
+                os.mkdir(d["path"], 0o700)
+            except FileExistsError:
+                continue  # another op made it meanwhile
+            like = d["like"] if os.path.isdir(d["like"]) else os.path.dirname(d["path"])
+            st = os.stat(like)
+            with contextlib.suppress(OSError):
+                os.chown(d["path"], st.st_uid, st.st_gid)
+            os.chmod(d["path"], stat.S_IMODE(st.st_mode))
+            fsync_dir(os.path.dirname(d["path"]))
+    if made:
+        crash_point(f"{kind}.dirs")
+
+
+def _remove_made_dirs(made: list[dict[str, str]]) -> None:
+    with _dirs_lock:
+        for d in reversed(made):
+            try:
+                os.rmdir(d["path"])
+            except OSError:
+                continue  # not empty (another op uses it) or already gone
+            with contextlib.suppress(OSError):
+                fsync_dir(os.path.dirname(d["path"]))
+
+
+# ------------------------------------------------------------------------------------------ renames
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+_libc: Any = None
+
+
+def _rename_noreplace(src: str, dst: str) -> None:
+    """rename(2) that fails with FileExistsError instead of replacing an existing target."""
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(None, use_errno=True)
+            _libc.renameat2  # noqa: B018 - probe: glibc >= 2.28
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        rc = _libc.renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
+        if rc == 0:
+            return
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), src, None, dst)
+    if os.path.lexists(dst):  # filesystem without RENAME_NOREPLACE: check, then rename
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst)
+    os.rename(src, dst)
+
+
+# ------------------------------------------------------------------------------------------ errors
+
+def _as_move_error(exc: BaseException, path: str, pending: bool = False) -> BaseException:
+    if isinstance(exc, MoveError) or not isinstance(exc, OSError):
+        return exc  # MoveRefused/MoveFailed as raised; KeyboardInterrupt and the like pass through
+    where = exc.filename or path
+    if exc.filename2:
+        where = f"{exc.filename} (copying from {exc.filename2})"
+    tail = ("; the operation will be finished by the next recovery" if pending
+            else "; the partial copy was removed, the original is untouched")
+    if exc.errno in CRITICAL_ERRNOS:
+        what = {errno.ENOSPC: "disk full", errno.EDQUOT: "quota exceeded", errno.EROFS: "read-only filesystem",
+                errno.EIO: "I/O error (failing disk?)"}.get(exc.errno, "permission denied")
+        return CriticalIOError(f"{what} at {where}{tail}", str(exc.filename or path), exc.errno)
+    return MoveFailed(f"{exc.strerror or exc} at {where}{tail}", str(exc.filename or path), exc.errno)
+
+
+# ---------------------------------------------------------------------------------- (de)serialising
+
+def _op_to_json(op: Op) -> dict[str, Any]:
+    doc = dataclasses.asdict(op)
+    doc["sidecars"] = [list(p) for p in op.sidecars]
+    if isinstance(op, RestoreOp):
+        doc["recorded"] = {k: dataclasses.asdict(v) for k, v in op.recorded.items()}
+    return doc
+
+
+def _op_from_json(intent: dict[str, Any]) -> Op:
+    doc = dict(intent["op"])
+    doc["sidecars"] = [tuple(p) for p in doc.get("sidecars", [])]
+    if intent["kind"] == "cache":
+        return CacheOp(**doc)
+    doc["recorded"] = {k: FileFacts(**v) for k, v in doc.get("recorded", {}).items()}
+    return RestoreOp(**doc)
+
+
+# ---------------------------------------------------------------------------------- small helpers
+
+def journal_dir(settings: Any) -> str:
+    """Where the journal lives for these settings: <paths.state_dir>/journal (durable, survives reboots)."""
+    return os.path.join(settings.paths.state_dir, "journal")
+
+
+def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
+    """Delete a backup made stale by an upgrade under another name, once the new file is complete.
+
+    True if deleted. Refused (False) unless: backup_path ends in .plexcached and is a regular file; new_path
+    is a regular file of exactly new_size bytes, is not the backup itself, and nobody has it open (an
+    import still being written). A single unlink needs no journal: it either happened or it did not.
+    """
+    if not backup_path.endswith(BACKUP_SUFFIX):
+        return False
+    bst, nst = _lstat(backup_path), _lstat(new_path)
+    if bst is None or nst is None or not stat.S_ISREG(bst.st_mode) or not stat.S_ISREG(nst.st_mode):
+        return False
+    if nst.st_size != new_size or (bst.st_dev, bst.st_ino) == (nst.st_dev, nst.st_ino) or is_open(new_path):
+        return False
+    os.unlink(backup_path)
+    fsync_dir(os.path.dirname(backup_path))
+    return True
+
+
+# ------------------------------------------------------------------------------ open-file check
+
+def open_paths(paths: Iterable[str]) -> set[str]:
+    """Which of `paths` some process has open (best effort: scans /proc/*/fd; unreadable ones skipped).
+
+    Candidates are fds whose target has the same file name (of the path or of what it resolves to);
+    they match by device and inode, so a file opened through another directory (a container's bind
+    mount) is seen too. A file read through /mnt/user is seen via shfs's own handle on the disk path.
+    A hard link under another name is not seen.
+    """
+    wanted: dict[str, list[tuple[str, int, int]]] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        for name in {os.path.basename(path), os.path.basename(os.path.realpath(path))}:
+            wanted.setdefault(name, []).append((path, st.st_dev, st.st_ino))
+    found: set[str] = set()
+    if not wanted:
+        return found
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return found
+    for pid in pids:
+        fd_dir = f"/proc/{pid}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:
+            continue
+        for fd in fds:
+            _match_fd(f"{fd_dir}/{fd}", wanted, found)
+    return found
+
+
+def _match_fd(link: str, wanted: dict[str, list[tuple[str, int, int]]], found: set[str]) -> None:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return
+    name = os.path.basename(target.removesuffix(" (deleted)"))
+    candidates = wanted.get(name)
+    if not candidates:
+        return
+    try:
+        st = os.stat(link)
+    except OSError:
+        return
+    for path, dev, ino in candidates:
+        if st.st_dev == dev and st.st_ino == ino:
+            found.add(path)
+
+
+def is_open(path: str, *aliases: str) -> bool:
+    """True if any process has `path` (or one of its aliases, e.g. its /mnt/user path) open."""
+    return bool(open_paths((path, *aliases)))
+
+
+# -------------------------------------------------------------------------------------- scheduling
+
+def disk_of(op: Op) -> str:
+    """The array disk an op reads from or writes to: op.disk, else the device number of its array dir."""
+    if op.disk:
+        return op.disk
+    try:
+        return f"dev{os.stat(_existing_ancestor(os.path.dirname(op.array_path))).st_dev}"
+    except OSError:
+        return "unknown"
+
+
+def _op_bytes(op: Op) -> int:
+    path = op.array_path if isinstance(op, CacheOp) else op.pool_path
+    st = _lstat(path)
+    return st.st_size if st else 0
+
+
+def schedule_by_disk(ops: Sequence[Op], workers: int) -> list[list[Op]]:
+    """Split ops into at most `workers` lanes, run in parallel, each lane one op after another.
+
+    All ops of one array disk share a lane (a spinning disk copies fastest one file at a time), in their
+    given order (the planner's priority). Disks go to the least-loaded lane by bytes, biggest disk first.
+    """
+    return [[op for _i, op in lane] for lane in _lanes(list(enumerate(ops)), workers)]
+
+
+def _lanes(items: list[tuple[int, Op]], workers: int) -> list[list[tuple[int, Op]]]:
+    by_disk: dict[str, list[tuple[int, Op]]] = {}
+    for item in items:
+        by_disk.setdefault(disk_of(item[1]), []).append(item)
+    weights = {d: sum(_op_bytes(op) for _i, op in q) for d, q in by_disk.items()}
+    lanes: list[list[tuple[int, Op]]] = [[] for _ in range(max(1, min(workers, len(by_disk))))]
+    loads = [0] * len(lanes)
+    for disk in sorted(by_disk, key=lambda d: -weights[d]):
+        i = loads.index(min(loads))
+        lanes[i].extend(by_disk[disk])
+        loads[i] += weights[disk]
+    return [lane for lane in lanes if lane]
+
+
+class _Halt:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.critical: Optional[CriticalIOError] = None
+        self.stopped = False
+
+
+def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] = None,
+            progress: Optional[Any] = None) -> RunReport:
+    """Run ops with schedule_by_disk lanes, one thread per lane.
+
+    stop: a runctl.StopFlag (anything with requested()), checked before each op: once set, the remaining
+    ops end as not_started and RunReport.stopped is True (the caller raises StopRequested). A
+    CriticalIOError halts every lane the same way (RunReport.critical). progress: a runctl.ProgressWriter.
+    Never raises for a single op's failure: each OpResult says what happened.
+    """
+    results: dict[int, OpResult] = {}
+    halt = _Halt()
+
+    def lane_worker(lane: list[tuple[int, Op]]) -> None:
+        for i, op in lane:
+            results[i] = _run_one(op, mover, stop, progress, halt)
+
+    lanes = _lanes(list(enumerate(ops)), workers)
+    with ThreadPoolExecutor(max_workers=max(1, len(lanes)), thread_name_prefix="plexcache-lane") as pool:
+        for future in [pool.submit(lane_worker, lane) for lane in lanes]:
+            future.result()
+    return RunReport([results[i] for i in range(len(ops))], halt.stopped, halt.critical)
+
+
+def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any], halt: _Halt) -> OpResult:
+    if not halt.event.is_set() and stop is not None and stop.requested():
+        halt.stopped = True
+        halt.event.set()
+    if halt.event.is_set():
+        return OpResult(op, "not_started")
+    if progress is not None:
+        progress.file_started(op.label)
+    started = time.monotonic()
+    try:
+        result = mover.run(op, progress.on_bytes if progress is not None else None)
+    except MoveRefused as exc:
+        result = OpResult(op, "refused", error=exc)
+    except CriticalIOError as exc:
+        halt.critical = halt.critical or exc
+        halt.event.set()
+        result = OpResult(op, "critical", error=exc)
+    except MoveFailed as exc:
+        result = OpResult(op, "failed", error=exc)
+    except OSError as exc:  # e.g. a planning stat that failed: report, keep going
+        result = OpResult(op, "failed", error=MoveFailed(str(exc), op.array_path, exc.errno))
+    result.seconds = time.monotonic() - started
+    if progress is not None:
+        progress.file_done(op.label, _op_bytes_done(result))
+    return result
+
+
+def _op_bytes_done(result: OpResult) -> int:
+    return sum(f.facts.size for f in result.files)
