@@ -1,0 +1,271 @@
+"""The live simulated world: a loaded Scenario plus the indexes and per-user views the server answers from.
+
+Everything a response needs is looked up by key (rating key, guid, token) so a response costs time in
+proportion to its own size, even for a world of 100,000 episodes. Mutations (watch state, sessions, new
+episodes, the clock) go through methods here, under one lock, and drop only the caches they affect.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Optional
+
+from plexcache.sim.scenario import (
+    Item,
+    Scenario,
+    Session,
+    User,
+    WatchState,
+    _LibDefaults,
+    add_season,
+    episodes_of,
+    parse_duration,
+    parse_time,
+    resolve_ref,
+    stable_hex,
+)
+
+
+class World:
+    def __init__(self, scenario: Scenario) -> None:
+        self.sc = scenario
+        self.lock = threading.RLock()
+        self.pms_tokens: dict[str, str] = {}
+        self.tv_tokens: dict[str, str] = {}
+        for u in scenario.users.values():
+            self.pms_tokens[u.pms_token] = u.name
+            self.pms_tokens[u.token] = u.name  # a plex.tv token of a server member also works on PMS
+            self.tv_tokens[u.token] = u.name
+        self.users_by_id = {u.id: u for u in scenario.users.values()}
+        self.pins: dict[int, dict[str, Any]] = {}
+        self._section_eps: dict[int, list[int]] = {}
+        self._recent: dict[Optional[int], list[int]] = {}
+        self._viewed: dict[str, dict[int, int]] = {}
+        self._leaf: dict[int, int] = {}
+        self._show_pos: dict[int, dict[int, int]] = {}
+        self._by_plex_id: dict[str, int] = {}
+        self._reindex()
+
+    # ------------------------------------------------------------ indexes
+
+    def _reindex(self) -> None:
+        self._section_eps.clear()
+        self._recent.clear()
+        self._leaf.clear()
+        self._show_pos.clear()
+        self._by_plex_id = {}
+        for it in self.sc.items.values():
+            if it.type in ("movie", "show"):
+                self._by_plex_id[it.plex_id] = it.rk
+        self.guid_map = self.sc.by_guid()
+
+    @property
+    def now(self) -> int:
+        return self.sc.now
+
+    def item(self, rk: int) -> Optional[Item]:
+        return self.sc.items.get(rk)
+
+    def by_plex_id(self, plex_id: str) -> Optional[int]:
+        return self._by_plex_id.get(plex_id)
+
+    def section_episodes(self, section: int) -> list[int]:
+        eps = self._section_eps.get(section)
+        if eps is None:
+            eps = [e for show in self.sc.libraries[section].items for e in episodes_of(self.sc, show)]
+            self._section_eps[section] = eps
+        return eps
+
+    def recently_added(self, section: Optional[int] = None) -> list[int]:
+        """Movies and episodes, newest addedAt first (cached until the library changes)."""
+        rks = self._recent.get(section)
+        if rks is None:
+            libs = [self.sc.libraries[section]] if section is not None else list(self.sc.libraries.values())
+            rks = []
+            for lib in libs:
+                rks.extend(lib.items if lib.type == "movie" else self.section_episodes(lib.id))
+            rks.sort(key=lambda rk: -self.sc.items[rk].added_at)
+            self._recent[section] = rks
+        return rks
+
+    def leaf_count(self, rk: int) -> int:
+        """Episodes under a show or season."""
+        n = self._leaf.get(rk)
+        if n is None:
+            it = self.sc.items[rk]
+            n = len(it.children) if it.type == "season" else sum(len(self.sc.items[s].children) for s in it.children)
+            self._leaf[rk] = n
+        return n
+
+    def viewed_leaf_count(self, user: str, rk: int) -> int:
+        counts = self._viewed.get(user)
+        if counts is None:
+            counts = {}
+            for erk, st in self.sc.views[user].state.items():
+                ep = self.sc.items.get(erk)
+                if ep is None or ep.type != "episode" or st.view_count <= 0:
+                    continue
+                counts[ep.parent] = counts.get(ep.parent, 0) + 1
+                counts[ep.grandparent] = counts.get(ep.grandparent, 0) + 1
+            self._viewed[user] = counts
+        return counts.get(rk, 0)
+
+    def show_position(self, show_rk: int, ep_rk: int) -> tuple[list[int], int]:
+        pos = self._show_pos.get(show_rk)
+        if pos is None:
+            pos = {e: i for i, e in enumerate(episodes_of(self.sc, show_rk))}
+            self._show_pos[show_rk] = pos
+        return episodes_of(self.sc, show_rk), pos[ep_rk]
+
+    # ------------------------------------------------------------ per-user views
+
+    def state(self, user: str, rk: int) -> Optional[WatchState]:
+        return self.sc.views[user].state.get(rk)
+
+    def on_deck(self, user: str, section: Optional[int] = None) -> list[int]:
+        """Explicit list from the scenario, or 'auto': in-progress items plus each show's next episode."""
+        view = self.sc.views[user]
+        rks = list(view.on_deck) if view.on_deck != "auto" else self._auto_deck(user)
+        if section is not None:
+            rks = [rk for rk in rks if self.sc.items[rk].section == section]
+        return rks
+
+    def _auto_deck(self, user: str) -> list[int]:
+        entries: list[tuple[int, int]] = []  # (lastViewedAt, rk)
+        latest: dict[int, tuple[int, int]] = {}  # show rk -> (lastViewedAt, episode rk)
+        for rk, st in self.sc.views[user].state.items():
+            it = self.sc.items.get(rk)
+            if it is None or st.last_viewed_at is None:
+                continue
+            if it.type == "movie":
+                if st.view_offset > 0:
+                    entries.append((st.last_viewed_at, rk))
+            elif it.type == "episode":
+                cur = latest.get(it.grandparent)
+                if cur is None or st.last_viewed_at > cur[0]:
+                    latest[it.grandparent] = (st.last_viewed_at, rk)
+        for show_rk, (at, rk) in latest.items():
+            nxt = self._deck_episode(user, show_rk, rk)
+            if nxt is not None:
+                entries.append((at, nxt))
+        entries.sort(key=lambda e: (-e[0], e[1]))
+        return [rk for _, rk in entries]
+
+    def _deck_episode(self, user: str, show_rk: int, last_rk: int) -> Optional[int]:
+        """The show's deck entry: the last episode if part-watched, else the next unwatched regular episode."""
+        st = self.sc.views[user].state[last_rk]
+        if st.view_offset > 0:
+            return last_rk
+        eps, pos = self.show_position(show_rk, last_rk)
+        for rk in eps[pos + 1:]:
+            ep = self.sc.items[rk]
+            if self.sc.items[ep.parent].index == 0:
+                continue  # specials never come up as the next episode
+            nst = self.sc.views[user].state.get(rk)
+            if nst is None or nst.view_count == 0 or nst.view_offset > 0:
+                return rk
+        return None
+
+    def sessions_for(self, user: Optional[str]) -> list[Session]:
+        """The owner sees every session; other users see their own."""
+        if user is None or self.sc.users[user].kind == "owner":
+            return list(self.sc.sessions)
+        return [s for s in self.sc.sessions if s.user == user]
+
+    # ------------------------------------------------------------ mutations
+
+    def _touch(self, user: str) -> None:
+        self._viewed.pop(user, None)
+
+    def set_watched(self, user: str, ref: Any, watched: bool = True, at: Any = None) -> list[int]:
+        with self.lock:
+            self._need_user(user)
+            rks = resolve_ref(self.sc, ref)
+            when = self.now if at is None else parse_time(at, self.now)
+            view = self.sc.views[user]
+            for rk in rks:
+                if watched:
+                    old = view.state.get(rk, WatchState())
+                    view.state[rk] = WatchState(view_count=old.view_count + 1, view_offset=0, last_viewed_at=when)
+                else:
+                    view.state.pop(rk, None)
+            self._touch(user)
+            return rks
+
+    def set_offset(self, user: str, ref: Any, offset_ms: int, at: Any = None) -> int:
+        with self.lock:
+            self._need_user(user)
+            rks = resolve_ref(self.sc, ref)
+            if len(rks) != 1:
+                raise ValueError("an offset needs a single movie or episode")
+            when = self.now if at is None else parse_time(at, self.now)
+            view = self.sc.views[user]
+            old = view.state.get(rks[0], WatchState())
+            view.state[rks[0]] = WatchState(view_count=old.view_count, view_offset=int(offset_ms),
+                                            last_viewed_at=when)
+            self._touch(user)
+            return rks[0]
+
+    def add_session(self, user: str, ref: Any, offset: Any = "5m", state: str = "playing",
+                    player: str = "Living Room TV", session_id: Optional[str] = None) -> str:
+        with self.lock:
+            self._need_user(user)
+            rks = resolve_ref(self.sc, ref)
+            if len(rks) != 1:
+                raise ValueError("a session plays a single movie or episode")
+            sid = session_id or stable_hex("session", len(self.sc.sessions), user, rks[0], self.now)
+            offset_ms = offset if isinstance(offset, int) else parse_duration(offset) * 1000
+            self.sc.sessions.append(Session(id=sid, user=user, rk=rks[0], view_offset=offset_ms, state=state,
+                                            player=player))
+            return sid
+
+    def remove_session(self, session_id: Optional[str] = None) -> int:
+        """Remove one session by id, or all when id is None; returns how many were removed."""
+        with self.lock:
+            before = len(self.sc.sessions)
+            self.sc.sessions = [s for s in self.sc.sessions if session_id is not None and s.id != session_id]
+            return before - len(self.sc.sessions)
+
+    def add_episodes(self, show_ref: Any, season: int, count: int) -> list[int]:
+        """Grow season `season` of a show to `count` episodes (creating the season if needed)."""
+        with self.lock:
+            rks = resolve_ref(self.sc, show_ref)
+            first = self.sc.items[rks[0]]
+            show = first if first.type == "show" else self.sc.items[first.grandparent]
+            if show.type != "show":
+                raise ValueError(f"{show_ref!r} is not a show")
+            sample = self.sc.items[rks[0]] if first.type == "episode" else None
+            size = sample.parts()[0].size if sample else 1536 * 1024 * 1024
+            disk = sample.parts()[0].disk if sample else None
+            dfl = _LibDefaults(size=size, duration=(sample.duration if sample else 45 * 60000), disk=disk,
+                               added=self.now)
+            new = add_season(self.sc, show, season, count, show.template, dfl)
+            self._reindex()
+            return new
+
+    def advance(self, seconds: Any) -> int:
+        with self.lock:
+            self.sc.now += parse_duration(seconds)
+            return self.sc.now
+
+    def _need_user(self, user: str) -> User:
+        if user not in self.sc.users:
+            raise ValueError(f"unknown user {user!r}")
+        return self.sc.users[user]
+
+    # ------------------------------------------------------------ PIN sign-in
+
+    def new_pin(self, client_id: str) -> dict[str, Any]:
+        with self.lock:
+            pid = 100000 + len(self.pins) + 1
+            pin = {"id": pid, "code": stable_hex("pin", pid, n=4).upper(), "clientIdentifier": client_id,
+                   "authToken": None, "createdAt": self.now, "expiresAt": self.now + 900}
+            self.pins[pid] = pin
+            return pin
+
+    def authorise_pin(self, pid: int, user: Optional[str] = None) -> None:
+        with self.lock:
+            if pid not in self.pins:
+                raise ValueError(f"no PIN {pid}")
+            u = self.sc.users[user] if user else self.sc.owner
+            self.pins[pid]["authToken"] = u.token

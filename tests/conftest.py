@@ -1,0 +1,99 @@
+"""Shared fixtures: a simulated Plex (`sim`), a sandbox Unraid tree (`sandbox`), and environment hygiene.
+
+Hygiene (applied at import, before any test imports plexapi, which reads its config at import time):
+PLEXAPI_* variables are cleared and PLEXAPI_CONFIG_PATH points at an empty temp file, so a developer's
+real plexapi config cannot leak in; HTTPS_PROXY points at a closed loopback port, and every requests
+adapter refuses non-loopback hosts, so nothing reaches the internet even if a session was not redirected.
+
+Scenario choice: `@pytest.mark.scenario("name-or-path")` (a name is looked up in plexcache/sim/scenarios/,
+default "demo"). `sim` records requests; at teardown it fails the test if any request got an error status
+that was not injected (mark `@pytest.mark.sim_errors_ok` when a test provokes errors on purpose).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+_CFG = tempfile.NamedTemporaryFile(prefix="plexapi-", suffix=".ini", delete=False)  # noqa: SIM115
+_CFG.close()
+for _k in [k for k in os.environ if k.startswith("PLEXAPI_")]:
+    del os.environ[_k]
+os.environ["PLEXAPI_CONFIG_PATH"] = _CFG.name
+os.environ.pop("PLEXCACHE_PLEX_REDIRECT", None)
+for _k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+    os.environ[_k] = "http://127.0.0.1:9"  # discard port: nothing listens, fails at once
+for _k in ("HTTP_PROXY", "http_proxy"):
+    os.environ.pop(_k, None)
+os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+import pytest  # noqa: E402
+import requests.adapters  # noqa: E402
+
+from plexcache.sim.scenario import Scenario, load  # noqa: E402
+
+SCENARIOS = Path(__file__).resolve().parents[1] / "source" / "python" / "plexcache" / "sim" / "scenarios"
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+_real_send = requests.adapters.HTTPAdapter.send
+
+
+def _guarded_send(self, request, *args, **kwargs):
+    host = requests.utils.urlparse(request.url).hostname or ""
+    if host not in _LOOPBACK:
+        raise requests.exceptions.ConnectionError(f"tests may not reach {host} (not redirected to the simulator)")
+    return _real_send(self, request, *args, **kwargs)
+
+
+requests.adapters.HTTPAdapter.send = _guarded_send
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "scenario(name): scenario for the sim/sandbox fixtures")
+    config.addinivalue_line("markers", "sim_errors_ok: the test provokes error responses from the simulator")
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+
+
+def scenario_path(name: str) -> Path:
+    p = Path(name)
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        return p
+    return SCENARIOS / f"{name}.yaml"
+
+
+@pytest.fixture
+def scenario(request) -> Scenario:
+    """A freshly loaded scenario (each test gets its own; the server mutates it)."""
+    mark = request.node.get_closest_marker("scenario")
+    return load(scenario_path(mark.args[0] if mark else "demo"))
+
+
+@pytest.fixture
+def sim(request, scenario, monkeypatch):
+    """A running simulator for `scenario`; PLEXCACHE_PLEX_REDIRECT points at it for make_session()."""
+    from plexcache.sim.server import SimServer
+
+    server = SimServer(scenario, timeout_sleep=1.5)
+    url = server.start()
+    monkeypatch.setenv("PLEXCACHE_PLEX_REDIRECT", url)
+    yield server
+    server.stop()
+    if request.node.get_closest_marker("sim_errors_ok") is None:
+        bad = server.errors()
+        assert not bad, "unexpected error responses from the simulator:\n" + "\n".join(map(str, bad))
+
+
+@pytest.fixture
+def plex_session(sim):
+    """A make_session() session redirected to `sim` (short timeout)."""
+    from plexcache.http import make_session
+
+    return make_session(timeout=5)
+
+
+@pytest.fixture
+def sandbox(tmp_path, scenario):
+    """The Unraid tree for `scenario` under tmp_path/root."""
+    from plexcache.sim.sandbox import build_tree
+
+    return build_tree(tmp_path / "root", scenario)
