@@ -1,0 +1,102 @@
+<?php
+/* plexcache-r: helpers shared by the pages and the endpoint.
+ *
+ * Everything the web UI knows about the backend goes through pcr_cli(): the `plexcache-r` command with
+ * `--json`, every argument passed through escapeshellarg. Nothing here writes a file of the backend.
+ */
+
+const PCR_MASK = '********';
+
+/** The backend command. PLEXCACHE_CLI overrides (tests, development); the plugin installs it in sbin. */
+function pcr_cli_path(): string {
+  $env = getenv('PLEXCACHE_CLI');
+  if ($env) return $env;
+  foreach (['/usr/local/sbin/plexcache-r', '/usr/local/emhttp/plugins/plexcache-r/scripts/plexcache-r'] as $p) {
+    if (is_executable($p)) return $p;
+  }
+  return 'plexcache-r';
+}
+
+/** The settings file; the CLI's own default applies when PLEXCACHE_CONFIG is unset. */
+function pcr_config_path(): string {
+  return getenv('PLEXCACHE_CONFIG') ?: '/boot/config/plugins/plexcache-r/settings.yaml';
+}
+
+/** Where Unraid keeps var.ini (csrf_token). */
+function pcr_emhttp_state(): string {
+  return getenv('PCR_EMHTTP_STATE') ?: '/var/local/emhttp';
+}
+
+/** The command line prefix: CLI, --config, --json. */
+function pcr_base_cmd(?string $config = null): string {
+  return escapeshellarg(pcr_cli_path()).' --config '.escapeshellarg($config ?? pcr_config_path()).' --json';
+}
+
+/**
+ * Run the CLI and decode its one JSON document.
+ * Returns ['code'=>int, 'doc'=>array, 'stderr'=>string]. A command that printed no JSON (crash, missing
+ * binary) gets a document {ok:false, error:...} so callers have one shape to handle.
+ */
+function pcr_cli(array $args, ?string $stdin = null, ?string $config = null, int $timeout = 60): array {
+  $cmd = pcr_base_cmd($config);
+  foreach ($args as $a) $cmd .= ' '.escapeshellarg((string)$a);
+  if ($timeout > 0 && is_executable('/usr/bin/timeout')) $cmd = '/usr/bin/timeout '.(int)$timeout.' '.$cmd;
+  $spec = [0 => ['pipe', 'r'], 1 => ['pipe', 'w'], 2 => ['pipe', 'w']];
+  $proc = @proc_open($cmd, $spec, $pipes);
+  if (!is_resource($proc)) {
+    return ['code' => 127, 'doc' => ['ok' => false, 'error' => 'cannot start plexcache-r'], 'stderr' => ''];
+  }
+  if ($stdin !== null) fwrite($pipes[0], $stdin);
+  fclose($pipes[0]);
+  $out = stream_get_contents($pipes[1]);
+  $err = stream_get_contents($pipes[2]);
+  fclose($pipes[1]); fclose($pipes[2]);
+  $code = proc_close($proc);
+  $doc = json_decode((string)$out, true);
+  if (!is_array($doc)) {
+    $line = trim(strtok(trim((string)$err) ?: '', "\n") ?: '');
+    $msg = $code == 124 ? 'plexcache-r did not answer in time' : ($line ?: 'plexcache-r gave no answer (exit '.$code.')');
+    $doc = ['ok' => false, 'error' => preg_replace('/^plexcache-r: /', '', $msg), 'exit_code' => $code];
+  }
+  return ['code' => $code, 'doc' => $doc, 'stderr' => (string)$err];
+}
+
+/** True when the CLI said the command exists in the contract but is not built yet. */
+function pcr_not_yet(array $res): bool {
+  return $res['code'] == 2 && stripos((string)($res['doc']['error'] ?? ''), 'not yet available') !== false;
+}
+
+/** The settings with secrets masked (cached for the request). */
+function pcr_settings(): array {
+  static $settings = null;
+  if ($settings === null) {
+    $res = pcr_cli(['config', 'show']);
+    $settings = ($res['doc']['ok'] ?? false) ? ($res['doc']['settings'] ?? []) : [];
+  }
+  return $settings;
+}
+
+/** A path setting, with the product default when the settings cannot be read. */
+function pcr_path_setting(string $key): string {
+  $defaults = [
+    'volatile_dir' => '/tmp/plexcache-r', 'log_dir' => '/var/log/plexcache-r',
+    'state_dir' => '/boot/config/plugins/plexcache-r/state',
+  ];
+  $paths = pcr_settings()['paths'] ?? [];
+  return (string)($paths[$key] ?? $defaults[$key]);
+}
+
+function pcr_log_file(): string {
+  return rtrim(pcr_path_setting('log_dir'), '/').'/plexcache-r.log';
+}
+
+/** The CSRF token emhttp wrote to var.ini (pages may also get it from $var). */
+function pcr_csrf_token(): string {
+  $ini = @parse_ini_file(pcr_emhttp_state().'/var.ini');
+  return (string)($ini['csrf_token'] ?? '');
+}
+
+/** Escape for HTML text and attributes. */
+function pcr_h($text): string {
+  return htmlspecialchars((string)$text, ENT_QUOTES, 'UTF-8');
+}

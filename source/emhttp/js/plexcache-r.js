@@ -1,0 +1,885 @@
+/* plexcache-r web UI: one script for every tab of Settings → User Utilities → PlexCache-R.
+ * Talks only to include/exec.php: GET reads, POST (with Unraid's csrf_token) changes. No framework:
+ * Unraid pages carry jQuery, but nothing here needs it. */
+(function () {
+  'use strict';
+  if (window.PCR) return;
+  var PCR = window.PCR = {};
+  var ENDPOINT = '/plugins/plexcache-r/include/exec.php';
+  var EXIT_WORDS = {
+    0: 'finished', 1: 'finished, some files failed', 2: 'refused: bad usage or invalid settings',
+    3: 'Plex could not be read; nothing was moved back because of it', 4: 'another run is in progress',
+    5: 'stopped on request', 6: 'refused: the mover or a parity check is running, or the array is stopped'
+  };
+  var REASONS = { playing: 'Playing now', on_deck: 'On Deck', next_episode: 'Next episode', watchlist: 'Watchlist',
+    pinned: 'Pinned', retention: 'Retention' };
+
+  // --- plumbing -------------------------------------------------------------------------------------
+
+  function $(id) { return document.getElementById(id); }
+  function esc(s) {
+    return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+  function answer(r) {
+    return r.json().catch(function () { return { ok: false, error: 'the server answered HTTP ' + r.status }; });
+  }
+  function failed(e) { return { ok: false, error: 'cannot reach the server (' + e + ')' }; }
+  PCR.get = function (action, params) {
+    var q = new URLSearchParams(Object.assign({ action: action }, params || {}));
+    return fetch(ENDPOINT + '?' + q, { credentials: 'same-origin', cache: 'no-store' }).then(answer, failed);
+  };
+  PCR.post = function (action, data) {
+    var body = new URLSearchParams();
+    body.append('action', action);
+    body.append('csrf_token', window.csrf_token || '');
+    Object.keys(data || {}).forEach(function (k) {
+      var v = data[k];
+      if (Array.isArray(v)) v.forEach(function (x) { body.append(k + '[]', x); }); else body.append(k, v);
+    });
+    return fetch(ENDPOINT, { method: 'POST', credentials: 'same-origin', body: body }).then(answer, failed);
+  };
+  PCR.bytes = function (n) {
+    if (n == null || isNaN(n)) return '-';
+    var u = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'], i = 0, v = Number(n);
+    while (Math.abs(v) >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return (i ? v.toFixed(v < 10 ? 2 : 1) : v.toFixed(0)) + ' ' + u[i];
+  };
+  PCR.ago = function (t) {
+    if (!t) return 'never';
+    var d = Math.max(0, Date.now() / 1000 - t);
+    if (d < 60) return 'just now';
+    if (d < 3600) return Math.round(d / 60) + ' min ago';
+    if (d < 86400) return Math.round(d / 3600) + ' h ago';
+    return Math.round(d / 86400) + ' d ago';
+  };
+  PCR.when = function (t) { return t ? new Date(t * 1000).toLocaleString() : '-'; };
+  PCR.duration = function (s) {
+    if (s == null || !isFinite(s)) return '-';
+    s = Math.round(s);
+    if (s < 60) return s + ' s';
+    if (s < 3600) return Math.floor(s / 60) + ' min ' + (s % 60) + ' s';
+    return Math.floor(s / 3600) + ' h ' + Math.round((s % 3600) / 60) + ' min';
+  };
+  function message(el, text, kind) {
+    if (!el) return;
+    el.textContent = text || '';
+    el.className = el.className.replace(/\bpcr-(ok|err|busy)\b/g, '').trim() + (kind ? ' pcr-' + kind : '');
+  }
+  function errorText(doc) {
+    var t = (doc && doc.error) || 'unknown error';
+    return doc && doc.not_yet ? t.replace(/`/g, '') : t;
+  }
+  function confirmAsk(title, text, then) {
+    if (typeof window.swal === 'function') {
+      window.swal({ title: title, text: text, type: 'warning', showCancelButton: true, confirmButtonText: 'Proceed' },
+        function (ok) { if (ok) then(); });
+    } else if (window.confirm(title + '\n\n' + text)) then();
+  }
+  /** Run init once, the first time the element is on screen (its tab is chosen). */
+  function whenShown(el, init) {
+    if (!el) return;
+    if (!('IntersectionObserver' in window)) { init(); return; }
+    var io = new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; })) { io.disconnect(); init(); }
+    });
+    io.observe(el);
+  }
+  function visible(el) { return !!el && el.offsetParent !== null && !document.hidden; }
+  function reasonKey(f) {
+    if (f.pinned) return 'pinned';
+    return (f.reasons && f.reasons[0] && f.reasons[0].source) || 'retention';
+  }
+  function reasonText(f) {
+    if (f.pinned) return REASONS.pinned;
+    var r = f.reasons || [];
+    if (!r.length) return REASONS.retention;
+    var first = r[0].detail || REASONS[r[0].source] || r[0].source;
+    return r.length > 1 ? first + ' +' + (r.length - 1) : first;
+  }
+
+  // --- shared data: the managed files, fetched once and refreshed on demand ----------------------------
+
+  var filesPromise = null, filesListeners = [];
+  PCR.files = function (refresh) {
+    if (!filesPromise || refresh) {
+      filesPromise = PCR.get('list').then(function (doc) {
+        if (doc.ok) {
+          (doc.files || []).forEach(function (f, i) {
+            f._i = i; f._reason = reasonKey(f); f._reasonText = reasonText(f);
+            f._users = (f.users || []).join(', ');
+            f._hay = [f.title, f.path, f._users, f._reasonText, f.disk, f.library].join('\u0001').toLowerCase();
+          });
+        }
+        return doc;
+      });
+      if (refresh) filesPromise.then(function (doc) { filesListeners.forEach(function (fn) { fn(doc); }); });
+    }
+    return filesPromise;
+  };
+  function onFiles(fn) { filesListeners.push(fn); }
+
+  // --- jobs: a detached CLI run the page follows until it ends -----------------------------------------
+
+  PCR.followJob = function (name, onDone, onTick) {
+    var tries = 0;
+    (function poll() {
+      PCR.get('job', { name: name }).then(function (info) {
+        tries++;
+        if (onTick) onTick(info);
+        if (info.ok && (info.running || (info.exit_code == null && tries < 5))) setTimeout(poll, 1000);
+        else onDone(info);
+      });
+    })();
+  };
+  function jobSummary(info) {
+    var r = info.result || {}, code = info.exit_code;
+    if (info.error && code) return info.error;
+    if (r.message) return r.message;
+    return EXIT_WORDS[code] || ('ended with exit code ' + code);
+  }
+
+  // --- Dashboard ------------------------------------------------------------------------------------
+
+  var statusTimer = null, fastUntil = 0, lastState = null;
+  function pollStatus() {
+    clearTimeout(statusTimer);
+    PCR.get('status').then(function (doc) {
+      renderStatus(doc);
+      var running = doc.ok && doc.state === 'running';
+      if (lastState === 'running' && !running) PCR.files(true);
+      lastState = doc.ok ? doc.state : lastState;
+      statusTimer = setTimeout(pollStatus, running || Date.now() < fastUntil ? 1500 : 10000);
+    });
+  }
+  PCR.pollSoon = function () { fastUntil = Date.now() + 15000; setTimeout(pollStatus, 400); };
+
+  function renderStatus(doc) {
+    var warn = $('pcr-warnings');
+    if (!doc.ok) {
+      warn.innerHTML = '<div class="pcr-warning pcr-warning-error"><i class="fa fa-exclamation-circle"></i> ' +
+        esc(doc.not_yet ? 'The status is not yet available in this version of plexcache-r.' : 'Cannot read the status: ' + errorText(doc)) + '</div>';
+      return;
+    }
+    var ws = (doc.warnings || []).slice();
+    var lr = doc.last_run || null;
+    (lr && lr.unknown || []).forEach(function (u) {
+      ws.push({ code: 'plex_unreadable', message: 'Plex could not be read for ' + (u.scope || 'a user') +
+        (u.source ? ' (' + u.source + ')' : '') + ': ' + (u.error || '') + '. Nothing of theirs was moved back.' });
+    });
+    warn.innerHTML = ws.map(function (w) {
+      return '<div class="pcr-warning" data-code="' + esc(w.code) + '"><i class="fa fa-exclamation-triangle"></i> ' + esc(w.message) + '</div>';
+    }).join('');
+    renderBanner(doc);
+    renderPool(doc.cache || {});
+    var c = doc.counts || {};
+    $('pcr-count').textContent = c.files != null ? c.files : '-';
+    $('pcr-bytes').textContent = PCR.bytes(c.bytes);
+    $('pcr-pinned').textContent = c.pinned != null ? c.pinned : '-';
+    $('pcr-next-run').textContent = doc.next_run ? PCR.when(doc.next_run) + ' (next run)' : 'not scheduled';
+    var live = doc.live || {};
+    $('pcr-live').innerHTML = live.enabled ? (live.running ? '<span class="green-text">running</span>' :
+      '<span class="orange-text">enabled, not running</span>') : 'disabled';
+    renderLastRun(lr);
+    renderActivity(doc);
+  }
+
+  function renderBanner(doc) {
+    var b = $('pcr-banner'), p = doc.progress, running = doc.state === 'running';
+    b.hidden = !running;
+    $('pcr-run').disabled = running; $('pcr-dry').disabled = running;
+    if (!running) return;
+    p = p || {};
+    var pct = p.bytes_total ? Math.min(100, 100 * p.bytes_done / p.bytes_total) :
+      (p.files_total ? Math.min(100, 100 * p.files_done / p.files_total) : 0);
+    $('pcr-banner-action').textContent = ({ run: 'Run in progress', evict: 'Moving files back', 'audit-fix': 'Fixing' })[p.action] || 'Working';
+    $('pcr-banner-phase').textContent = p.phase ? '(' + p.phase + ')' : '';
+    $('pcr-banner-bar').style.width = pct.toFixed(1) + '%';
+    $('pcr-banner-pct').textContent = pct.toFixed(0) + '%';
+    $('pcr-banner-file').textContent = p.current_file || '';
+    $('pcr-banner-file').title = p.current_file || '';
+    $('pcr-banner-bytes').textContent = (p.files_total ? p.files_done + ' / ' + p.files_total + ' files, ' : '') +
+      PCR.bytes(p.bytes_done) + ' / ' + PCR.bytes(p.bytes_total);
+    $('pcr-banner-rate').textContent = p.rate_bps ? PCR.bytes(p.rate_bps) + '/s' : '';
+    $('pcr-banner-eta').textContent = p.eta_seconds != null ? 'ETA ' + PCR.duration(p.eta_seconds) : '';
+  }
+
+  function renderPool(c) {
+    var total = c.total_bytes || 0, used = c.used_bytes || 0, managed = Math.min(c.managed_bytes || 0, used);
+    var pct = function (v) { return total ? Math.max(0, Math.min(100, 100 * v / total)) : 0; };
+    var root = $('pcr-pool');
+    $('pcr-pool-name').textContent = c.pool ? c.pool + (total ? ' - ' + PCR.bytes(total) : '') : '';
+    root.querySelector('.pcr-seg-managed').style.width = pct(managed) + '%';
+    var other = root.querySelector('.pcr-seg-other');
+    other.style.left = pct(managed) + '%';
+    other.style.width = pct(used - managed) + '%';
+    var lim = root.querySelector('.pcr-mark-limit'), floor = root.querySelector('.pcr-mark-floor');
+    lim.hidden = !c.limit_bytes; lim.style.left = pct(c.limit_bytes) + '%';
+    floor.hidden = !c.floor_bytes; floor.style.left = (100 - pct(c.floor_bytes)) + '%';
+    $('pcr-managed').textContent = PCR.bytes(c.managed_bytes);
+    $('pcr-other').textContent = PCR.bytes(Math.max(0, used - managed));
+    $('pcr-free').textContent = PCR.bytes(c.free_bytes);
+    $('pcr-limit').textContent = c.limit_bytes ? 'Limit for cached files: ' + PCR.bytes(c.limit_bytes) + '.' : 'No limit for cached files.';
+    $('pcr-floor').textContent = c.floor_bytes ? 'Always kept free: ' + PCR.bytes(c.floor_bytes) + '.' : '';
+    root.setAttribute('aria-label', 'Cache pool: ' + PCR.bytes(used) + ' used of ' + PCR.bytes(total) + ', ' + PCR.bytes(managed) + ' cached by PlexCache-R');
+  }
+
+  function renderLastRun(lr) {
+    var el = $('pcr-last');
+    if (!lr || !lr.started_at) { el.textContent = 'No run yet.'; $('pcr-last-when').textContent = ''; return; }
+    $('pcr-last-when').textContent = PCR.ago(lr.finished_at || lr.started_at);
+    var code = lr.exit_code, cls = code === 0 ? 'green-text' : (code === 5 ? 'orange-text' : 'red-text');
+    el.className = 'pcr-last';
+    el.innerHTML = '<div class="' + cls + '"><b>' + esc((lr.dry_run ? 'Dry run ' : '') + (EXIT_WORDS[code] || 'exit ' + code)) + '</b></div>' +
+      '<div>' + esc(lr.cached || 0) + ' cached (' + esc(PCR.bytes(lr.bytes_cached)) + '), ' + esc(lr.moved_back || 0) +
+      ' moved back (' + esc(PCR.bytes(lr.bytes_moved_back)) + '), ' + esc(lr.skipped || 0) + ' skipped, ' +
+      '<span class="' + (lr.failed ? 'red-text' : '') + '">' + esc(lr.failed || 0) + ' failed</span></div>' +
+      '<div class="grey-text pcr-small">' + esc(PCR.when(lr.started_at)) + ', took ' +
+      esc(PCR.duration((lr.finished_at || lr.started_at) - lr.started_at)) + (lr.message ? ' - ' + esc(lr.message) : '') + '</div>';
+  }
+
+  function renderActivity(doc) {
+    var ul = $('pcr-activity');
+    if (Array.isArray(doc.activity) && doc.activity.length) {
+      ul.innerHTML = doc.activity.slice(0, 12).map(function (a) {
+        return '<li><span class="grey-text">' + esc(PCR.ago(a.at || a.time)) + '</span> ' +
+          esc(a.message || ((a.action || '') + ' ' + (a.title || a.path || ''))) + '</li>';
+      }).join('');
+      return;
+    }
+    PCR.files().then(function (list) {
+      if (!list.ok || !(list.files || []).length) return;
+      var recent = list.files.slice().sort(function (a, b) { return (b.cached_at || 0) - (a.cached_at || 0); }).slice(0, 10);
+      ul.innerHTML = recent.map(function (f) {
+        return '<li><span class="grey-text">' + esc(PCR.ago(f.cached_at)) + '</span> Cached <b>' + esc(f.title || f.path) +
+          '</b> <span class="grey-text">for ' + esc(f._users || 'nobody') + ' - ' + esc(f._reasonText) + ', ' + esc(PCR.bytes(f.size)) + '</span></li>';
+      }).join('');
+    });
+  }
+
+  function startRun(dry) {
+    var msg = $('pcr-run-msg');
+    message(msg, 'Starting...', 'busy');
+    PCR.post('run', dry ? { dry_run: 1 } : {}).then(function (r) {
+      if (!r.ok) { message(msg, errorText(r), 'err'); return; }
+      message(msg, (dry ? 'Dry run' : 'Run') + ' started in the background.', 'busy');
+      PCR.pollSoon();
+      PCR.followJob('run', function (info) {
+        var ok = info.exit_code === 0;
+        message(msg, (dry ? 'Dry run ' : 'Run ') + jobSummary(info) + '.', ok ? 'ok' : 'err');
+        pollStatus(); PCR.files(true);
+      });
+    });
+  }
+
+  function initDashboard() {
+    if (!$('pcr-dashboard')) return;
+    $('pcr-run').addEventListener('click', function () { startRun(false); });
+    $('pcr-dry').addEventListener('click', function () { startRun(true); });
+    $('pcr-stop').addEventListener('click', function () {
+      this.disabled = true;
+      var btn = this;
+      PCR.post('stop').then(function (r) {
+        btn.disabled = false;
+        message($('pcr-run-msg'), r.ok ? (r.running ? 'Stopping after the current file...' : 'Nothing is running.') : errorText(r), r.ok ? 'busy' : 'err');
+        PCR.pollSoon();
+      });
+    });
+    pollStatus();
+    PCR.get('plex_test').then(function (t) {
+      var el = $('pcr-plex');
+      if (t.ok && t.server) {
+        el.innerHTML = '<span class="green-text"><i class="fa fa-check-circle"></i> ' + esc(t.server.name) + '</span> ' +
+          '<span class="grey-text">Plex ' + esc(t.server.version) + ', signed in as ' + esc(t.owner) + ', ' + esc(t.libraries) + ' libraries</span>';
+      } else {
+        el.innerHTML = '<span class="red-text"><i class="fa fa-times-circle"></i> ' + esc(errorText(t)) + '</span>';
+      }
+    });
+  }
+
+  // --- Settings -------------------------------------------------------------------------------------
+
+  var LEVELS = ['summary', 'activity', 'warnings', 'errors'];
+  var settingsLoaded = null, knownUsers = [];
+
+  function getPath(obj, key) {
+    return key.split('.').reduce(function (o, k) { return o == null ? undefined : o[k]; }, obj);
+  }
+  function setPath(obj, key, value) {
+    var parts = key.split('.'), o = obj;
+    parts.slice(0, -1).forEach(function (k) { o = o[k] = o[k] || {}; });
+    o[parts[parts.length - 1]] = value;
+  }
+  function checklist(el, values, options, labels) {
+    var all = [];
+    (options || []).concat(values || []).forEach(function (v) { if (all.indexOf(v) < 0) all.push(v); });
+    el.innerHTML = all.length ? all.map(function (v) {
+      return '<label class="pcr-inline"><input type="checkbox" value="' + esc(v) + '"' + ((values || []).indexOf(v) >= 0 ? ' checked' : '') +
+        '> ' + esc(labels && labels[v] || v) + '</label>';
+    }).join('') : '<span class="grey-text">' + esc(el.dataset.empty || 'none') + '</span>';
+  }
+  var ROW_TEMPLATES = {
+    'pcr-mappings': function (r) {
+      return '<td><input type="text" data-field="plex" value="' + esc(r.plex) + '" placeholder="/data/tv"></td>' +
+        '<td><input type="text" data-field="share" value="' + esc(r.share) + '" placeholder="/mnt/user/tv"></td>' +
+        '<td><input type="checkbox" data-field="cacheable"' + (r.cacheable !== false ? ' checked' : '') + '></td>';
+    },
+    'pcr-overrides': function (r) {
+      return '<td><input type="text" data-field="name" list="pcr-user-names" value="' + esc(r.name) + '"></td>' +
+        '<td><input type="checkbox" data-field="on_deck"' + (r.on_deck !== false ? ' checked' : '') + '></td>' +
+        '<td><input type="checkbox" data-field="watchlist"' + (r.watchlist !== false ? ' checked' : '') + '></td>';
+    },
+    'pcr-webhooks': function (r) {
+      var lv = r.levels || ['summary', 'warnings', 'errors'];
+      return '<td><input type="password" data-field="url" data-type="secret" value="' + esc(r.url) + '" placeholder="https://discord.com/api/webhooks/..." autocomplete="new-password"></td>' +
+        '<td data-field="levels">' + LEVELS.map(function (l) {
+          return '<label class="pcr-inline"><input type="checkbox" value="' + l + '"' + (lv.indexOf(l) >= 0 ? ' checked' : '') + '> ' + l + '</label>';
+        }).join('') + '</td>';
+    }
+  };
+  function addRow(table, r) {
+    var tr = document.createElement('tr');
+    tr.innerHTML = ROW_TEMPLATES[table.id](r || {}) +
+      '<td><a href="#" class="pcr-del-row" title="Remove"><i class="fa fa-trash"></i></a></td>';
+    table.tBodies[0].appendChild(tr);
+  }
+  function readRows(table) {
+    return Array.prototype.map.call(table.tBodies[0].rows, function (tr) {
+      var o = {};
+      tr.querySelectorAll('[data-field]').forEach(function (f) {
+        var k = f.dataset.field;
+        if (f.tagName === 'TD') o[k] = Array.prototype.map.call(f.querySelectorAll('input:checked'), function (c) { return c.value; });
+        else o[k] = f.type === 'checkbox' ? f.checked : f.value.trim();
+      });
+      return o;
+    });
+  }
+
+  function fillSettings(s, keepSecrets) {
+    var form = $('pcr-settings');
+    form.querySelectorAll('[data-key]').forEach(function (el) {
+      var key = el.dataset.key, type = el.dataset.type, v = getPath(s, key);
+      if (keepSecrets && (type === 'secret' || /^paths\.|^plex\.url$|^notify\.webhooks$/.test(key))) return;
+      if (type === 'bool') { if (el.type === 'checkbox') el.checked = !!v; else el.value = v ? 'true' : 'false'; }
+      else if (type === 'csv') el.value = (v || []).join(', ');
+      else if (type === 'checklist') checklist(el, v || [], Array.prototype.map.call(el.querySelectorAll('input'), function (i) { return i.value; }));
+      else if (type === 'levels') checklist(el, v || [], LEVELS);
+      else if (type === 'rows') { el.tBodies[0].innerHTML = ''; (v || []).forEach(function (r) { addRow(el, r); }); }
+      else el.value = v == null ? '' : v;
+    });
+    showMode();
+  }
+
+  function readSettings() {
+    var out = {};
+    $('pcr-settings').querySelectorAll('[data-key]').forEach(function (el) {
+      var key = el.dataset.key, type = el.dataset.type, v;
+      if (type === 'bool') v = el.type === 'checkbox' ? el.checked : el.value === 'true';
+      else if (type === 'int' || type === 'float') {
+        var t = el.value.trim(), n = Number(t);
+        v = t !== '' && isFinite(n) ? n : t;   // a non-number goes as typed, so the CLI names the problem
+      } else if (type === 'csv') v = el.value.split(',').map(function (x) { return x.trim(); }).filter(Boolean);
+      else if (type === 'checklist' || type === 'levels') v = Array.prototype.map.call(el.querySelectorAll('input:checked'), function (c) { return c.value; });
+      else if (type === 'rows') v = readRows(el);
+      else v = el.value.trim();
+      setPath(out, key, v);
+    });
+    return out;
+  }
+
+  function clearProblems() {
+    document.querySelectorAll('#pcr-settings .pcr-problem').forEach(function (e) { e.remove(); });
+    document.querySelectorAll('#pcr-settings .pcr-invalid').forEach(function (e) { e.classList.remove('pcr-invalid'); });
+  }
+  /** Put each problem from `config set` next to its field: "cache.min_free", "plex.path_mappings[0].share". */
+  function showProblems(problems) {
+    var form = $('pcr-settings'), loose = [];
+    problems.forEach(function (p) {
+      var m = /^(.*?)\[(\d+)\](?:\.(\w+))?/.exec(p.key), target = null;
+      if (m) {
+        var table = form.querySelector('[data-key="' + m[1] + '"]');
+        var row = table && table.tBodies && table.tBodies[0].rows[+m[2]];
+        target = row ? (m[3] && row.querySelector('[data-field="' + m[3] + '"]')) || row.querySelector('input') : table;
+      } else target = form.querySelector('[data-key="' + p.key + '"]');
+      if (!target) { loose.push(p.key + ': ' + p.message); return; }
+      target.classList.add('pcr-invalid');
+      var note = document.createElement('div');
+      note.className = 'pcr-problem red-text';
+      note.setAttribute('role', 'alert');
+      note.dataset.key = p.key;
+      note.innerHTML = '<i class="fa fa-exclamation-circle"></i> ' + esc(p.message);
+      var cell = target.closest('td') || target.closest('dd') || target.parentNode;
+      cell.appendChild(note);
+    });
+    var first = form.querySelector('.pcr-invalid');
+    if (first && first.scrollIntoView) first.scrollIntoView({ block: 'center' });
+    return loose;
+  }
+
+  function dirty(on) { $('pcr-apply').disabled = !on; }
+
+  function loadSettings() {
+    var msg = $('pcr-settings-msg');
+    return PCR.get('config').then(function (doc) {
+      if (!doc.ok) { message(msg, 'Cannot read the settings: ' + errorText(doc), 'err'); return; }
+      settingsLoaded = doc.settings;
+      fillSettings(doc.settings, false);
+      dirty(false);
+    });
+  }
+
+  function applySettings() {
+    var msg = $('pcr-settings-msg');
+    clearProblems();
+    $('pcr-apply').disabled = true;
+    message(msg, 'Saving...', 'busy');
+    PCR.post('config_set', { settings: JSON.stringify(readSettings()) }).then(function (r) {
+      if (r.ok) {
+        var sched = r.schedule || {};
+        message(msg, 'Saved.' + (sched.ok === false && !/not yet/.test(sched.error || '') ? ' Schedule not applied: ' + sched.error : ''), 'ok');
+        loadSettings();
+        PCR.pollSoon();
+        return;
+      }
+      $('pcr-apply').disabled = false;
+      var loose = r.problems ? showProblems(r.problems) : [errorText(r)];
+      message(msg, 'Nothing was saved: ' + (r.problems ? r.problems.length + ' setting(s) need attention' : '') +
+        (loose.length ? (r.problems ? '; ' : '') + loose.join('; ') : '') + '.', 'err');
+    });
+  }
+
+  function showMode() {
+    var mode = ($('pcr-mode') || {}).value;
+    document.querySelectorAll('#pcr-settings .pcr-mode').forEach(function (dl) {
+      dl.hidden = !dl.classList.contains('pcr-mode-' + mode);
+    });
+  }
+
+  function loadLibraries(suggest) {
+    var msg = $('pcr-lib-msg');
+    message(msg, 'Asking Plex...', 'busy');
+    return PCR.get('plex_libraries').then(function (doc) {
+      if (!doc.ok) { message(msg, errorText(doc), 'err'); return; }
+      var el = $('pcr-libraries'), chosen = readSettings().plex.libraries, labels = {};
+      var titles = (doc.libraries || []).filter(function (l) { return l.type === 'movie' || l.type === 'show'; })
+        .map(function (l) { labels[l.title] = l.title + ' (' + l.type + ')'; return l.title; });
+      checklist(el, chosen, titles, labels);
+      message(msg, titles.length + ' libraries', 'ok');
+      if (suggest) {
+        var table = $('pcr-mappings'), have = readRows(table).map(function (r) { return r.plex.replace(/\/+$/, ''); }), added = 0;
+        (doc.libraries || []).forEach(function (l) {
+          (l.locations || []).forEach(function (loc) {
+            var p = loc.replace(/\/+$/, '');
+            var covered = have.some(function (h) { return h && (p === h || p.indexOf(h + '/') === 0); });
+            if (!covered) { addRow(table, { plex: p, share: '/mnt/user/' + p.split('/').pop(), cacheable: true }); have.push(p); added++; }
+          });
+        });
+        message(msg, added ? added + ' mapping(s) suggested: check the share paths, then Apply' : 'every library folder is already mapped', 'ok');
+        if (added) dirty(true);
+      }
+    });
+  }
+
+  function loadUsers() {
+    var msg = $('pcr-user-msg');
+    message(msg, 'Asking Plex...', 'busy');
+    return PCR.get('plex_users').then(function (doc) {
+      if (!doc.ok) { message(msg, errorText(doc), 'err'); return; }
+      var labels = {};
+      knownUsers = (doc.users || []).map(function (u) { labels[u.name] = u.name + ' (' + u.kind + ')'; return u.name; });
+      checklist($('pcr-skip'), readSettings().users.skip, knownUsers, labels);
+      var dl = $('pcr-user-names') || document.body.appendChild(Object.assign(document.createElement('datalist'), { id: 'pcr-user-names' }));
+      dl.innerHTML = knownUsers.map(function (n) { return '<option value="' + esc(n) + '">'; }).join('');
+      message(msg, knownUsers.length + ' users', 'ok');
+    });
+  }
+
+  function signIn() {
+    var box = $('pcr-pin'), state = $('pcr-pin-state'), btn = $('pcr-signin');
+    btn.disabled = true;
+    box.hidden = false;
+    $('pcr-pin-code').textContent = '....';
+    message(state, 'asking plex.tv for a code...', 'busy');
+    PCR.post('plex_login').then(function (r) {
+      if (!r.ok) { btn.disabled = false; message(state, errorText(r), 'err'); return; }
+      $('pcr-pin-code').textContent = r.code;
+      var a = $('pcr-pin-link'); a.href = r.link; a.textContent = r.link.replace(/^https?:\/\//, '');
+      message(state, 'waiting for the code to be entered...', 'busy');
+      var until = r.expires_at ? r.expires_at * 1000 : Date.now() + 300000;
+      (function poll() {
+        PCR.post('plex_login_poll').then(function (p) {
+          if (p.ok && p.signed_in) {
+            btn.disabled = false;
+            message(state, 'Signed in. The token is stored (never shown).', 'ok');
+            loadSettings();
+          } else if (!p.ok || Date.now() > until) {
+            btn.disabled = false;
+            message(state, 'Not signed in: ' + (p.ok ? 'the code expired; press Sign in again' : errorText(p)), 'err');
+          } else setTimeout(poll, 2000);
+        });
+      })();
+    });
+  }
+
+  function initSettings() {
+    var form = $('pcr-settings');
+    if (!form) return;
+    $('pcr-libraries').dataset.empty = 'press Load from Plex to choose; none ticked means every movie and TV library';
+    $('pcr-skip').dataset.empty = 'nobody ignored';
+    form.addEventListener('input', function () { dirty(true); });
+    form.addEventListener('change', function (e) { dirty(true); if (e.target.id === 'pcr-mode') showMode(); });
+    form.addEventListener('click', function (e) {
+      var add = e.target.closest('.pcr-add-row'), del = e.target.closest('.pcr-del-row');
+      if (add) { addRow($(add.dataset.for)); dirty(true); }
+      if (del) { e.preventDefault(); del.closest('tr').remove(); dirty(true); }
+    });
+    $('pcr-apply').addEventListener('click', applySettings);
+    $('pcr-default').addEventListener('click', function () {
+      PCR.get('defaults').then(function (doc) {
+        if (!doc.ok) { message($('pcr-settings-msg'), errorText(doc), 'err'); return; }
+        clearProblems();
+        fillSettings(doc.settings, true);
+        dirty(true);
+        message($('pcr-settings-msg'), 'Defaults loaded (Plex address, token, webhooks and paths kept). Press Apply to save them.', 'busy');
+      });
+    });
+    $('pcr-test').addEventListener('click', function () {
+      var m = $('pcr-test-msg');
+      message(m, $('pcr-apply').disabled ? 'Connecting...' : 'Testing the saved settings (Apply first to test your changes)...', 'busy');
+      PCR.get('plex_test').then(function (t) {
+        if (t.ok && t.server) message(m, 'Connected to ' + t.server.name + ' (Plex ' + t.server.version + ') as ' + t.owner + '.', 'ok');
+        else message(m, errorText(t), 'err');
+      });
+    });
+    $('pcr-signin').addEventListener('click', signIn);
+    $('pcr-load-libraries').addEventListener('click', function () { loadLibraries(false); });
+    $('pcr-suggest-mappings').addEventListener('click', function () { loadLibraries(true); });
+    $('pcr-load-users').addEventListener('click', loadUsers);
+    $('pcr-adv-toggle').addEventListener('click', function (e) {
+      e.preventDefault();
+      var adv = $('pcr-advanced');
+      adv.hidden = !adv.hidden;
+      this.textContent = adv.hidden ? 'Show' : 'Hide';
+    });
+    loadSettings();
+  }
+
+  // --- Cached files ---------------------------------------------------------------------------------
+
+  var F = { all: [], shown: [], sort: 'cached_at', dir: -1, page: 0, size: 100, selected: new Set() };
+  var SORTERS = {
+    title: function (f) { return (f.title || f.path).toLowerCase(); }, users: function (f) { return f._users.toLowerCase(); },
+    reason: function (f) { return f._reasonText.toLowerCase(); }, size: function (f) { return f.size || 0; },
+    cached_at: function (f) { return f.cached_at || 0; }, disk: function (f) { return f.disk || ''; }
+  };
+
+  function filesApply() {
+    var q = $('pcr-filter').value.trim().toLowerCase(), reason = $('pcr-filter-reason').value;
+    var words = q ? q.split(/\s+/) : [];
+    F.shown = F.all.filter(function (f) {
+      if (reason && f._reason !== reason && !(reason === 'pinned' && f.pinned)) return false;
+      for (var i = 0; i < words.length; i++) if (f._hay.indexOf(words[i]) < 0) return false;
+      return true;
+    });
+    var key = SORTERS[F.sort], dir = F.dir;
+    F.shown.sort(function (a, b) { var x = key(a), y = key(b); return x < y ? -dir : x > y ? dir : a._i - b._i; });
+    F.page = Math.min(F.page, Math.max(0, Math.ceil(F.shown.length / F.size) - 1));
+    filesRender();
+  }
+
+  function filesRender() {
+    var start = F.page * F.size, rows = F.shown.slice(start, start + F.size), body = $('pcr-files-body');
+    if (!F.shown.length) {
+      body.innerHTML = '<tr><td colspan="8" class="grey-text">' + (F.all.length ? 'No file matches the filter.' : 'No files are cached yet.') + '</td></tr>';
+    } else {
+      body.innerHTML = rows.map(function (f) {
+        var p = esc(f.path);
+        return '<tr data-path="' + p + '"' + (F.selected.has(f.path) ? ' class="pcr-selected"' : '') + '>' +
+          '<td class="pcr-col-check"><input type="checkbox" class="pcr-row-check"' + (F.selected.has(f.path) ? ' checked' : '') + ' aria-label="Select"></td>' +
+          '<td class="pcr-title" title="' + p + '">' + (f.pinned ? '<i class="fa fa-thumb-tack orange-text" title="Pinned"></i> ' : '') + esc(f.title || f.path) +
+          '<div class="grey-text pcr-small pcr-ellipsis"><span class="pcr-phone-only">' + esc(f._reasonText + ' - ') + '</span>' +
+          esc(f.library ? f.library + ' - ' : '') + p + '</div></td>' +
+          '<td class="pcr-hide-phone">' + esc(f._users || '-') + '</td>' +
+          '<td class="pcr-hide-phone">' + esc(f._reasonText) + '</td>' +
+          '<td class="pcr-num">' + esc(PCR.bytes(f.size)) + '</td>' +
+          '<td class="pcr-hide-phone" title="' + esc(PCR.when(f.cached_at)) + '">' + esc(PCR.ago(f.cached_at)) + '</td>' +
+          '<td class="pcr-hide-phone">' + esc(f.disk || '-') + '</td>' +
+          '<td class="pcr-col-act"><a href="#" class="pcr-act" data-act="' + (f.pinned ? 'unpin' : 'pin') + '" title="' + (f.pinned ? 'Unpin' : 'Pin') + '">' +
+          '<i class="fa fa-thumb-tack"></i></a> <a href="#" class="pcr-act" data-act="evict" title="Move back to the array"><i class="fa fa-reply"></i></a></td></tr>';
+      }).join('');
+    }
+    var pages = Math.max(1, Math.ceil(F.shown.length / F.size));
+    $('pcr-page-info').textContent = F.shown.length ? (start + 1) + '-' + (start + rows.length) + ' of ' + F.shown.length +
+      (F.shown.length !== F.all.length ? ' (filtered from ' + F.all.length + ')' : '') + ' - page ' + (F.page + 1) + ' of ' + pages : '';
+    $('pcr-prev').disabled = F.page === 0; $('pcr-next').disabled = F.page >= pages - 1;
+    document.querySelectorAll('#pcr-files-table .pcr-sortable').forEach(function (td) {
+      td.classList.toggle('pcr-sorted', td.dataset.sort === F.sort);
+      td.setAttribute('aria-sort', td.dataset.sort === F.sort ? (F.dir > 0 ? 'ascending' : 'descending') : 'none');
+    });
+    $('pcr-check-all').checked = rows.length > 0 && rows.every(function (f) { return F.selected.has(f.path); });
+    selectionChanged();
+  }
+
+  function selectionChanged() {
+    var n = F.selected.size;
+    $('pcr-sel-info').textContent = n ? n + ' selected' : '';
+    ['pcr-bulk-pin', 'pcr-bulk-unpin', 'pcr-bulk-evict'].forEach(function (id) { $(id).disabled = !n; });
+  }
+
+  function filesAct(act, paths) {
+    var msg = $('pcr-files-msg');
+    if (!paths.length) return;
+    var go = function () {
+      message(msg, (act === 'evict' ? 'Moving back ' : (act === 'pin' ? 'Pinning ' : 'Unpinning ')) + paths.length + ' file(s)...', 'busy');
+      PCR.post(act, { paths: paths }).then(function (r) {
+        if (!r.ok) { message(msg, errorText(r), 'err'); return; }
+        if (act !== 'evict') {
+          message(msg, (act === 'pin' ? 'Pinned ' : 'Unpinned ') + ((r.changed || paths).length) + ' file(s).', 'ok');
+          PCR.files(true);
+          return;
+        }
+        PCR.pollSoon();
+        PCR.followJob('evict', function (info) {
+          var res = info.result || {};
+          message(msg, info.exit_code === 0 ? 'Moved back ' + (res.moved_back != null ? res.moved_back : paths.length) + ' file(s).' :
+            'Move back ' + jobSummary(info) + '.', info.exit_code === 0 ? 'ok' : 'err');
+          paths.forEach(function (p) { F.selected.delete(p); });
+          PCR.files(true);
+        });
+      });
+    };
+    if (act === 'evict') {
+      confirmAsk('Move back ' + paths.length + ' file(s)?', 'They are copied back to the array now; the next run caches them again if someone still wants them (pin to prevent that).', go);
+    } else go();
+  }
+
+  function initFiles() {
+    if (!$('pcr-files')) return;
+    var body = $('pcr-files-body'), timer = null;
+    var load = function (doc) {
+      if (!doc.ok) {
+        body.innerHTML = '<tr><td colspan="8" class="red-text">' + esc(doc.not_yet ? 'The list of cached files is not yet available in this version.' : 'Cannot read the cached files: ' + errorText(doc)) + '</td></tr>';
+        return;
+      }
+      F.all = doc.files || [];
+      var known = new Set(F.all.map(function (f) { return f.path; }));
+      F.selected.forEach(function (p) { if (!known.has(p)) F.selected.delete(p); });
+      filesApply();
+    };
+    onFiles(load);
+    $('pcr-filter').addEventListener('input', function () { clearTimeout(timer); timer = setTimeout(function () { F.page = 0; filesApply(); }, 120); });
+    $('pcr-filter-reason').addEventListener('change', function () { F.page = 0; filesApply(); });
+    $('pcr-page-size').addEventListener('change', function () { F.size = +this.value; F.page = 0; filesRender(); });
+    $('pcr-prev').addEventListener('click', function () { F.page--; filesRender(); });
+    $('pcr-next').addEventListener('click', function () { F.page++; filesRender(); });
+    $('pcr-refresh-files').addEventListener('click', function () { PCR.files(true); });
+    document.querySelector('#pcr-files-table thead').addEventListener('click', function (e) {
+      var td = e.target.closest('.pcr-sortable');
+      if (!td) return;
+      if (F.sort === td.dataset.sort) F.dir = -F.dir; else { F.sort = td.dataset.sort; F.dir = td.dataset.sort === 'title' || td.dataset.sort === 'users' ? 1 : -1; }
+      filesApply();
+    });
+    $('pcr-check-all').addEventListener('change', function () {
+      var on = this.checked, start = F.page * F.size;
+      F.shown.slice(start, start + F.size).forEach(function (f) { if (on) F.selected.add(f.path); else F.selected.delete(f.path); });
+      filesRender();
+    });
+    body.addEventListener('change', function (e) {
+      if (!e.target.classList.contains('pcr-row-check')) return;
+      var tr = e.target.closest('tr'), p = tr.dataset.path;
+      if (e.target.checked) F.selected.add(p); else F.selected.delete(p);
+      tr.classList.toggle('pcr-selected', e.target.checked);
+      selectionChanged();
+    });
+    body.addEventListener('click', function (e) {
+      var a = e.target.closest('.pcr-act');
+      if (!a) return;
+      e.preventDefault();
+      filesAct(a.dataset.act, [a.closest('tr').dataset.path]);
+    });
+    $('pcr-bulk-pin').addEventListener('click', function () { filesAct('pin', Array.from(F.selected)); });
+    $('pcr-bulk-unpin').addEventListener('click', function () { filesAct('unpin', Array.from(F.selected)); });
+    $('pcr-bulk-evict').addEventListener('click', function () { filesAct('evict', Array.from(F.selected)); });
+    whenShown($('pcr-files'), function () { PCR.files().then(load); });
+  }
+
+  // --- Storage --------------------------------------------------------------------------------------
+
+  /** A horizontal bar chart as inline SVG: one labelled bar per group, largest first. */
+  function barChart(groups, total) {
+    var rows = Object.keys(groups).map(function (k) { return [k, groups[k]]; }).sort(function (a, b) { return b[1] - a[1]; });
+    if (!rows.length) return '<p class="grey-text">Nothing cached yet.</p>';
+    var more = rows.slice(8), max = rows[0][1] || 1, h = 26;
+    rows = rows.slice(0, 8);
+    if (more.length) rows.push([more.length + ' more', more.reduce(function (s, r) { return s + r[1]; }, 0)]);
+    var svg = '<svg class="pcr-bars" viewBox="0 0 400 ' + rows.length * h + '" width="100%" role="img" preserveAspectRatio="xMinYMin meet">';
+    rows.forEach(function (r, i) {
+      var w = Math.max(2, 250 * r[1] / max), y = i * h;
+      var pct = total ? ' (' + (100 * r[1] / total).toFixed(0) + '%)' : '';
+      svg += '<g><title>' + esc(r[0] + ': ' + PCR.bytes(r[1]) + pct) + '</title>' +
+        '<text x="0" y="' + (y + 11) + '" class="pcr-bar-label">' + esc(r[0].length > 34 ? r[0].slice(0, 33) + '\u2026' : r[0]) + '</text>' +
+        '<rect x="0" y="' + (y + 14) + '" width="' + w.toFixed(1) + '" height="8" rx="2" class="pcr-bar pcr-bar-' + (i % 6) + '"></rect>' +
+        '<text x="' + (w + 6).toFixed(1) + '" y="' + (y + 22) + '" class="pcr-bar-value">' + esc(PCR.bytes(r[1]) + pct) + '</text></g>';
+    });
+    return svg + '</svg>';
+  }
+
+  function renderStorage(doc) {
+    if (!doc.ok) {
+      $('pcr-by-library').innerHTML = '<p class="red-text">' + esc(doc.not_yet ? 'Not yet available in this version.' : errorText(doc)) + '</p>';
+      return;
+    }
+    var files = doc.files || [], total = 0, lib = {}, user = {}, reason = {}, disk = {};
+    var add = function (m, k, v) { m[k] = (m[k] || 0) + v; };
+    files.forEach(function (f) {
+      var s = f.size || 0;
+      total += s;
+      add(lib, f.library || 'Unknown library', s);
+      add(reason, REASONS[f._reason] || f._reason, s);
+      add(disk, f.disk || 'unknown', s);
+      var us = f.users && f.users.length ? f.users : ['nobody (retained or pinned)'];
+      us.forEach(function (u) { add(user, u, s / us.length); });   // a shared file's size is split between its users
+    });
+    $('pcr-by-library').innerHTML = barChart(lib, total);
+    $('pcr-by-user').innerHTML = barChart(user, total) + '<p class="grey-text pcr-small">A file several users want counts a share for each.</p>';
+    $('pcr-by-reason').innerHTML = barChart(reason, total);
+    $('pcr-by-disk').innerHTML = barChart(disk, total);
+    var row = function (f, third) {
+      return '<tr><td class="pcr-title" title="' + esc(f.path) + '">' + esc(f.title || f.path) + '</td><td class="pcr-hide-phone">' + esc(f._users || '-') + '</td><td' + (third === 'size' ? ' class="pcr-num">' + esc(PCR.bytes(f.size)) : ' title="' + esc(PCR.when(f.cached_at)) + '">' + esc(PCR.ago(f.cached_at))) + '</td></tr>';
+    };
+    var empty = '<tr><td colspan="3" class="grey-text">Nothing cached yet.</td></tr>';
+    $('pcr-largest').innerHTML = files.slice().sort(function (a, b) { return (b.size || 0) - (a.size || 0); }).slice(0, 10).map(function (f) { return row(f, 'size'); }).join('') || empty;
+    $('pcr-oldest').innerHTML = files.slice().sort(function (a, b) { return (a.cached_at || 0) - (b.cached_at || 0); }).slice(0, 10).map(function (f) { return row(f, 'age'); }).join('') || empty;
+  }
+
+  function initStorage() {
+    if (!$('pcr-storage')) return;
+    onFiles(renderStorage);
+    whenShown($('pcr-storage'), function () { PCR.files().then(renderStorage); });
+  }
+
+  // --- Maintenance ----------------------------------------------------------------------------------
+
+  var KIND_WORDS = { interrupted: 'Interrupted operations', unprotected: 'Unprotected cached files', orphaned: 'Orphaned backups',
+    stale: 'Stale entries', duplicate: 'Duplicates', untracked: 'Untracked copies on the pool', mismatch: 'Copies that differ',
+    'all-safe': 'every finding with a safe fix' };
+
+  function renderAudit(doc) {
+    var box = $('pcr-findings'), msg = $('pcr-audit-msg');
+    $('pcr-audit').disabled = false;
+    if (!doc.ok) {
+      if (doc.not_yet) {
+        box.innerHTML = '<div class="pcr-notice"><i class="fa fa-info-circle"></i> The health check is not yet available in this version of plexcache-r. It arrives with a later update; nothing to do meanwhile.</div>';
+        message(msg, '');
+      } else { box.innerHTML = ''; message(msg, 'The check failed: ' + errorText(doc), 'err'); }
+      return;
+    }
+    message(msg, 'Checked ' + new Date().toLocaleTimeString() + '.', 'ok');
+    var findings = doc.findings || [], groups = {};
+    findings.forEach(function (f) { (groups[f.kind] = groups[f.kind] || []).push(f); });
+    var kinds = Object.keys(groups);
+    box.innerHTML = kinds.length ? kinds.map(function (k) {
+      var list = groups[k], fixable = list.some(function (f) { return !!f.fix; });
+      return '<div class="pcr-finding" data-kind="' + esc(k) + '"><div class="title"><span class="left"><i class="fa fa-exclamation-triangle orange-text title"></i>' +
+        esc(KIND_WORDS[k] || k) + ' <span class="grey-text">(' + list.length + ')</span></span>' +
+        '<span class="right">' + (fixable ? '<input type="button" class="pcr-fix" data-kind="' + esc(k) + '" value="Fix">' : '') + '</span></div>' +
+        '<ul class="pcr-activity">' + list.slice(0, 50).map(function (f) {
+          var msg = f.message || f.detail || '', showPath = f.path && msg.indexOf(f.path) < 0;
+          return '<li title="' + esc(f.path || '') + '">' + esc(msg) + (showPath ? ' <span class="grey-text">' + esc(f.path) + '</span>' : '') +
+            (f.fix ? ' <span class="grey-text">- fix: ' + esc(f.fix) + '</span>' : '') + '</li>';
+        }).join('') + (list.length > 50 ? '<li class="grey-text">and ' + (list.length - 50) + ' more</li>' : '') + '</ul></div>';
+    }).join('') : '<div class="pcr-notice pcr-good"><i class="fa fa-check-circle green-text"></i> All good: every cached file is protected and accounted for.</div>';
+    if (kinds.length > 1 && findings.some(function (f) { return f.fix && f.fix !== 'delete-redundant'; })) {
+      box.insertAdjacentHTML('afterbegin', '<div class="pcr-toolbar"><input type="button" class="pcr-fix" data-kind="all-safe" value="Fix all safely">' +
+        '<span class="grey-text">recover, protect, sync and restore; nothing is deleted</span></div>');
+    }
+    var hist = doc.history || [];
+    if (hist.length) {
+      $('pcr-history').innerHTML = hist.slice().reverse().slice(0, 50).map(function (h) {
+        var bad = h.result && h.result !== 'ok';
+        return '<tr><td>' + esc(PCR.when(h.at || h.time || h.started_at)) + '</td><td>' + esc((h.action || h.kind || '') + (h.fix ? ' (' + h.fix + ')' : '')) +
+          '</td><td' + (bad ? ' class="orange-text"' : '') + '>' + esc((h.result ? h.result + ': ' : '') + (h.message || '')) + '</td></tr>';
+      }).join('');
+    }
+  }
+
+  function runAudit() {
+    $('pcr-audit').disabled = true;
+    message($('pcr-audit-msg'), 'Checking...', 'busy');
+    PCR.get('audit').then(renderAudit);
+  }
+
+  function initMaintenance() {
+    if (!$('pcr-maint')) return;
+    $('pcr-audit').addEventListener('click', runAudit);
+    $('pcr-findings').addEventListener('click', function (e) {
+      var b = e.target.closest('.pcr-fix');
+      if (!b) return;
+      var kind = b.dataset.kind, msg = $('pcr-audit-msg');
+      confirmAsk('Fix ' + (KIND_WORDS[kind] || kind) + '?', 'The fix runs in the background and is recorded in the maintenance history.', function () {
+        b.disabled = true;
+        message(msg, 'Fixing...', 'busy');
+        PCR.post('audit_fix', { kinds: [kind] }).then(function (r) {
+          if (!r.ok) { b.disabled = false; message(msg, errorText(r), 'err'); return; }
+          PCR.pollSoon();
+          PCR.followJob('audit_fix', function (info) {
+            message(msg, 'Fix ' + jobSummary(info) + '.', info.exit_code === 0 ? 'ok' : 'err');
+            if (info.result && info.result.findings) renderAudit(info.result); else runAudit();
+          });
+        });
+      });
+    });
+    whenShown($('pcr-maint'), runAudit);
+  }
+
+  // --- Logs -----------------------------------------------------------------------------------------
+
+  var L = { offset: null, timer: null, lines: [] };
+  function logParams(extra) {
+    return Object.assign({ level: $('pcr-log-level').value, q: $('pcr-log-q').value, lines: $('pcr-log-lines').value }, extra || {});
+  }
+  function logLine(line) {
+    var m = /^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b/.exec(line), lv = m ? m[1].toLowerCase() : '';
+    return '<span class="pcr-log-' + lv + '">' + esc(line) + '</span>';
+  }
+  function logRender(scroll) {
+    var pre = $('pcr-log'), atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
+    pre.innerHTML = L.lines.length ? L.lines.map(logLine).join('\n') : '<span class="grey-text">No log lines match.</span>';
+    if (scroll || atEnd) pre.scrollTop = pre.scrollHeight;
+  }
+  function logLoad() {
+    PCR.get('log', logParams()).then(function (d) {
+      if (!d.ok) { $('pcr-log-info').textContent = errorText(d); return; }
+      L.lines = d.lines || []; L.offset = d.offset;
+      logRender(true);
+      $('pcr-log-info').textContent = d.missing ? 'The log file does not exist yet: it appears with the first run.' :
+        'Showing the last ' + L.lines.length + ' matching line(s); the log is ' + PCR.bytes(d.size) + '.';
+    });
+  }
+  function logTail() {
+    clearTimeout(L.timer);
+    L.timer = setTimeout(logTail, 3000);
+    if (!$('pcr-log-live').checked || L.offset == null || !visible($('pcr-log'))) return;
+    PCR.get('log', logParams({ offset: L.offset })).then(function (d) {
+      if (!d.ok) return;
+      if (d.size < L.offset) { logLoad(); return; }   // the log was rotated
+      L.offset = d.offset;
+      if (d.lines && d.lines.length) {
+        L.lines = L.lines.concat(d.lines).slice(-Number($('pcr-log-lines').value));
+        logRender(false);
+      }
+    });
+  }
+  function initLogs() {
+    if (!$('pcr-logs')) return;
+    var t = null;
+    ['pcr-log-level', 'pcr-log-lines'].forEach(function (id) { $(id).addEventListener('change', logLoad); });
+    $('pcr-log-q').addEventListener('input', function () { clearTimeout(t); t = setTimeout(logLoad, 250); });
+    $('pcr-log-refresh').addEventListener('click', logLoad);
+    whenShown($('pcr-logs'), function () { logLoad(); logTail(); });
+  }
+
+  function init() { initDashboard(); initSettings(); initFiles(); initStorage(); initMaintenance(); initLogs(); }
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();
+})();

@@ -1,0 +1,123 @@
+"""The pages against the real `plexcache-r` and the Plex simulator: a sandbox Unraid tree built from the
+demo scenario (file sizes scaled from G to M so copies take a second), the page served by php -S, and
+Chromium pressing the buttons. Run now caches real (sparse) files; Move back returns one; settings are
+written by `config set`; the health check and the log are the real ones."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pages_harness.browser import ARGS, CHROMIUM, open_page, shot, tab
+from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
+    from plexcache import config as cfg
+    from plexcache.demo import default_scenario
+    from plexcache.sim import SimServer, load
+    from plexcache.sim.sandbox import build_tree
+
+    root = tmp_path_factory.mktemp("real")
+    world_file = root / "world.yaml"
+    world_file.write_text(re.sub(r"(\d+(?:\.\d+)?)\s*G\b", r"\1M", default_scenario().read_text()))
+    world = load(world_file)
+    tree = build_tree(root / "root", world)
+    with SimServer(world) as plex:
+        box = make_sandbox(root, cli=REAL_CLI, keep_settings=True)
+        settings = tree.settings_dict(plex.url, plex.owner_token)
+        # The sandbox pool is a folder on this machine's disk: its free space is whatever the disk has,
+        # so the floor is made tiny lest a busy disk decide the test.
+        settings["cache"] = {**settings.get("cache", {}), "min_free": "1MB"}
+        cfg.save(cfg.from_mapping(settings), box.config)
+        box.extra_env["PLEXCACHE_PLEX_REDIRECT"] = plex.url   # plex.tv calls (PIN sign-in) go to the simulator
+        box.plex = plex  # type: ignore[attr-defined]
+        with Server(box) as server:
+            yield box, server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    page = open_page(browser, server)
+    page.wait_for_selector("#pcr-plex .green-text")
+    assert "tower" in page.inner_text("#pcr-plex")
+    page.wait_for_function("document.getElementById('pcr-count').textContent === '0'")
+    page.click("#pcr-run")
+    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=60000)
+    cached = len(box.cli_json("list")["files"])
+    assert cached > 0 and f"Run cached {cached}" in page.inner_text("#pcr-run-msg")
+    page.wait_for_function(f"document.getElementById('pcr-count').textContent === '{cached}'")
+    assert f"{cached} cached" in page.inner_text("#pcr-last")
+    assert "Mover Tuning" in page.inner_text("#pcr-warnings")
+    shot(page, "real-dashboard")
+    tab(page, "files")
+    page.wait_for_selector("#pcr-files-body tr[data-path]")
+    assert page.locator("#pcr-files-body tr[data-path]").count() == cached
+    shot(page, "real-files")
+    tab(page, "storage")
+    page.wait_for_selector("#pcr-by-user svg")
+    shot(page, "real-storage")
+    Path(box.settings()["paths"]["exclusion_list"]).unlink()   # the mover would now move cached files back
+    tab(page, "maintenance")
+    finding = page.wait_for_selector('.pcr-finding[data-kind="unprotected"]', timeout=30000)
+    assert f"({cached})" in finding.inner_text() or "Unprotected" in finding.inner_text()
+    shot(page, "real-maintenance-findings")
+    page.click('.pcr-fix[data-kind="unprotected"]')
+    page.wait_for_selector("#pcr-findings .pcr-good", timeout=30000)
+    assert Path(box.settings()["paths"]["exclusion_list"]).exists()
+    page.wait_for_selector("#pcr-history td:has-text('protect')")
+    shot(page, "real-maintenance")
+    tab(page, "logs")
+    page.wait_for_function("document.getElementById('pcr-log-info').textContent !== ''")
+    shot(page, "real-logs")
+    assert page.errors == []
+    page.close()
+
+
+def test_move_back_and_settings_through_the_real_cli(browser: object, real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    files = box.cli_json("list")["files"]
+    if not files:
+        pytest.skip("needs the run of the test before")
+    page = open_page(browser, server)
+    tab(page, "files")
+    page.wait_for_selector("#pcr-files-body tr[data-path]")
+    path = page.get_attribute("#pcr-files-body tr[data-path]", "data-path")
+    page.click(f'#pcr-files-body tr[data-path="{path}"] [data-act="evict"]')
+    page.wait_for_selector("#pcr-files-msg.pcr-ok", timeout=30000)
+    assert path not in [f["path"] for f in box.cli_json("list")["files"]]
+    tab(page, "settings")
+    page.wait_for_function("document.querySelector('[data-key=\"plex.url\"]').value !== ''")
+    token = box.settings()["plex"]["token"]
+    assert page.input_value('[data-key="plex.token"]') == "********"
+    page.fill('[data-key="demand.next_episodes"]', "2")
+    page.click("#pcr-apply")
+    page.wait_for_selector("#pcr-settings-msg.pcr-ok")
+    saved = box.settings()
+    assert saved["demand"]["next_episodes"] == 2 and saved["plex"]["token"] == token
+    shot(page, "real-settings")
+    page.click("#pcr-signin")
+    page.wait_for_function("/^[0-9A-F]{4}$/.test(document.getElementById('pcr-pin-code').textContent)")
+    code = page.inner_text("#pcr-pin-code")
+    world = box.plex.world  # type: ignore[attr-defined]
+    pin = next(p for p in world.pins.values() if p["code"] == code)
+    world.authorise_pin(pin["id"], "partner")   # the code is entered at plex.tv/link (by the partner)
+    page.wait_for_selector("#pcr-pin-state.pcr-ok", timeout=20000)
+    assert box.settings()["plex"]["token"] == world.sc.users["partner"].token
+    assert world.sc.users["partner"].token not in page.content()
+    page.close()
