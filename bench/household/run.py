@@ -1,0 +1,568 @@
+"""Household replay: does plexcache-r keep the array asleep for a real household, and at what cost?
+
+    .venv/bin/python bench/household/run.py [--household FILE] [--days N] [--seed N]
+                                            [--policies no-tool,default,tuned,oracle] [--out DIR] [--no-chart]
+
+Each simulated night the tool runs as it would before the mover: a real `engine.run_cycle` against the Plex
+simulator (over HTTP, through plexapi) and a sandbox Unraid tree. Then the day's plays happen in the simulator
+(positions, watched marks, new episodes landing, watchlist changes), each a HIT when its file is on the pool
+when it starts, a MISS (the array disk holding it must be awake) otherwise. Every policy replays the same
+scripted month (bench/household/model.py). Figures: table on stdout, results/<name>.md, .json and .png.
+
+Sizes: the sandbox's files are `scale` times smaller than the household's (the real copy path writes every
+byte, holes included), and the pool's size is simulated at the same scale; every figure is scaled back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import model  # noqa: E402
+from model import Household, MovieKey, Play, Release, WatchlistChange  # noqa: E402
+
+GB = 1000**3
+
+
+# ------------------------------------------------------------------ array disks: spin-ups and awake time
+
+
+class Disks:
+    """Each array disk spins up when read while asleep and sleeps `spin_down` seconds after its last access."""
+
+    def __init__(self, spin_down: int) -> None:
+        self.spin_down = spin_down
+        self.awake_until: dict[str, float] = {}
+        self.spinups = {"playback": 0, "tool": 0}
+        self.awake_seconds = 0.0
+
+    def access(self, disk: str, start: float, end: float, cause: str) -> bool:
+        """Record a read/write of `disk` over [start, end]; True when it had to spin up."""
+        until = self.awake_until.get(disk, -1.0)
+        woke = start > until
+        if woke:
+            self.spinups[cause] += 1
+            self.awake_seconds += end + self.spin_down - start
+        else:
+            self.awake_seconds += max(0.0, end + self.spin_down - until)
+        self.awake_until[disk] = max(until, end + self.spin_down)
+        return woke
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class Night:
+    day: int
+    bytes_written: int = 0  # real-world bytes (scaled back)
+    requests: int = 0
+    seconds: float = 0.0
+    disks_touched: list[str] = field(default_factory=list)
+    exit_code: int = 0
+
+
+@dataclass
+class Result:
+    policy: str
+    days: int
+    plays: int = 0
+    hits: int = 0
+    predictable_plays: int = 0
+    predictable_hits: int = 0
+    nights: list[Night] = field(default_factory=list)
+    peak_pool: int = 0  # bytes the tool holds on the pool at most (scaled back)
+    spinups_playback: int = 0
+    spinups_tool: int = 0
+    awake_hours: float = 0.0
+    per_day_hits: list[float] = field(default_factory=list)
+    misses_by_user: dict[str, int] = field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+    @property
+    def hit_rate(self) -> float:
+        return self.hits / self.plays if self.plays else 0.0
+
+    def summary(self, watts: float) -> dict[str, Any]:
+        days = max(1, self.days)
+        runs = [n for n in self.nights if n.seconds or n.requests]
+        return {
+            "policy": self.policy,
+            "plays": self.plays,
+            "hit_rate": round(self.hit_rate, 3),
+            "hit_rate_predictable": round(self.predictable_hits / self.predictable_plays, 3)
+            if self.predictable_plays else 0.0,
+            "spinups_per_day": round((self.spinups_playback + self.spinups_tool) / days, 2),
+            "spinups_playback_per_day": round(self.spinups_playback / days, 2),
+            "spinups_tool_per_day": round(self.spinups_tool / days, 2),
+            "disk_hours_awake_per_day": round(self.awake_hours / days, 2),
+            "kwh_per_year_awake": round(self.awake_hours / days * watts * 365 / 1000, 1),
+            "gb_written_per_day": round(sum(n.bytes_written for n in self.nights) / GB / days, 1),
+            "peak_pool_gb": round(self.peak_pool / GB, 1),
+            "plex_requests_per_run": round(sum(n.requests for n in runs) / len(runs), 1) if runs else 0,
+            "run_seconds_mean": round(sum(n.seconds for n in runs) / len(runs), 2) if runs else 0,
+            "run_seconds_max": round(max((n.seconds for n in runs), default=0.0), 2),
+            "failed_runs": sum(1 for n in self.nights if n.exit_code not in (0,)),
+            "misses_by_user": self.misses_by_user,
+        }
+
+
+# ------------------------------------------------------------------ the replay
+
+
+class Replay:
+    """One policy over the scripted month."""
+
+    def __init__(self, h: Household, lib: model.Library, script: model.Script, policy: Policy) -> None:
+        from plexcache.sim.scenario import from_dict
+        from plexcache.sim.world import World
+
+        self.h, self.lib, self.script, self.policy = h, lib, script, policy
+        self.scenario = from_dict(model.scenario_document(h, lib, script), source="household")
+        self.world = World(self.scenario)  # a policy with a simulator swaps in the server's world
+        self.disks = Disks(int(h.server.get("spin_down_minutes", 30)) * 60)
+        self.result = Result(policy.name, h.days)
+        self.hdd_rate = float(h.server.get("hdd_mb_s", 200)) * 1e6
+        self.future: list[Play] = script.plays()
+
+    # ---- looking things up in the world
+
+    def part_of(self, key: model.Key) -> Any:
+        """The (first) media part a key plays; None when it does not exist (yet)."""
+        sc = self.world.sc
+        if isinstance(key, MovieKey):
+            it = next((i for i in sc.items.values() if i.type == "movie" and i.title == key.title), None)
+            return (it.rk, it.parts()[0]) if it else None
+        show = self._show(key.show)
+        season = next((sc.items[c] for c in show.children if sc.items[c].index == key.season), None)
+        if season is None:
+            return None
+        ep = next((sc.items[c] for c in season.children if sc.items[c].index == key.episode), None)
+        return (ep.rk, ep.parts()[0]) if ep else None
+
+    def _show(self, title: str) -> Any:
+        cache = self.__dict__.setdefault("_shows", {})
+        if title not in cache:
+            cache[title] = next(i for i in self.world.sc.items.values() if i.type == "show" and i.title == title)
+        return cache[title]
+
+    # ---- the loop
+
+    def run(self) -> Result:
+        t0 = time.monotonic()
+        self.policy.setup(self)
+        try:
+            nights = [self.h.start + d * 86400 + self.h.nightly_at for d in range(self.h.days)]
+            events: list[tuple[int, int, Any]] = [(t, 0, ("night", d)) for d, t in enumerate(nights)]
+            for e in self.script.events:
+                events.append((model.event_time(e), 1, e))
+                if isinstance(e, Play):
+                    events.append((e.end, 2, ("end", e)))
+            events.sort(key=lambda x: (x[0], x[1]))
+            day_hits: dict[int, list[int]] = {}
+            for t, _, ev in events:
+                self.advance_to(t)
+                if isinstance(ev, tuple) and ev[0] == "night":
+                    self.night(ev[1], t)
+                elif isinstance(ev, tuple) and ev[0] == "end":
+                    self.end_play(ev[1])
+                elif isinstance(ev, Play):
+                    hit = self.start_play(ev)
+                    day_hits.setdefault((t - self.h.start) // 86400, []).append(hit)
+                elif isinstance(ev, Release):
+                    self.release(ev)
+                elif isinstance(ev, WatchlistChange):
+                    self.watchlist(ev)
+            self.result.per_day_hits = [sum(day_hits.get(d, [])) / len(day_hits[d]) if day_hits.get(d) else 1.0
+                                        for d in range(self.h.days)]
+        finally:
+            self.policy.teardown(self)
+        self.result.spinups_playback = self.disks.spinups["playback"]
+        self.result.spinups_tool = self.disks.spinups["tool"]
+        self.result.awake_hours = self.disks.awake_seconds / 3600
+        self.result.wall_seconds = time.monotonic() - t0
+        return self.result
+
+    def advance_to(self, t: int) -> None:
+        if t > self.world.now:
+            self.world.advance(t - self.world.now)
+
+    def night(self, day: int, t: int) -> None:
+        upcoming = [p for p in self.future if p.start >= t]
+        self.future = upcoming
+        night = self.policy.nightly(self, day, upcoming)
+        rate = self.hdd_rate
+        for disk in night.disks_touched:
+            # the run reads (or renames on) this disk; reading takes bytes / HDD rate, shared by touched disks
+            share = night.bytes_written / max(1, len(night.disks_touched))
+            self.disks.access(disk, t, t + share / rate + 5, "tool")
+        self.result.nights.append(night)
+        self.result.peak_pool = max(self.result.peak_pool, self.policy.pool_bytes(self))
+
+    def start_play(self, p: Play) -> bool:
+        found = self.part_of(p.key)
+        if found is None:
+            raise RuntimeError(f"script plays {p.key} before it exists")
+        rk, part = found
+        self.policy.on_play_start(self, p, rk)  # live-mode hook: a policy may react as playback starts
+        hit = self.policy.cached(self, part)
+        r = self.result
+        r.plays += 1
+        r.hits += hit
+        if p.predictable:
+            r.predictable_plays += 1
+            r.predictable_hits += hit
+        if not hit:
+            r.misses_by_user[p.user] = r.misses_by_user.get(p.user, 0) + 1
+            self.disks.access(part.disk, p.start, p.end, "playback")
+        return hit
+
+    def end_play(self, p: Play) -> None:
+        rk, _ = self.part_of(p.key)
+        if p.finish:
+            self.world.set_watched(p.user, rk)
+        else:
+            self.world.set_offset(p.user, rk, p.offset_ms)
+        self.policy.on_play_end(self, p, rk)
+
+    def release(self, e: Release) -> None:
+        new = self.world.add_episodes(f"{e.show}", e.season, e.count)
+        for rk in new:
+            self.policy.on_new_file(self, self.world.sc.items[rk].parts()[0])
+
+    def watchlist(self, e: WatchlistChange) -> None:
+        from plexcache.sim.scenario import WatchlistItem
+
+        with self.world.lock:
+            view = self.world.sc.views[e.user]
+            if e.remove:
+                view.watchlist = [w for w in view.watchlist if w.title != e.remove]
+            if e.add:
+                it = next(i for i in self.world.sc.items.values() if i.type == "movie" and i.title == e.add)
+                view.watchlist.append(WatchlistItem(guid=it.guid, type="movie", title=it.title, year=it.year,
+                                                    guids=list(it.guids), added_at=self.world.now, rk=it.rk))
+
+
+# ------------------------------------------------------------------ policies
+
+
+class Policy:
+    name = "policy"
+
+    def setup(self, replay: Replay) -> None:
+        pass
+
+    def teardown(self, replay: Replay) -> None:
+        pass
+
+    def nightly(self, replay: Replay, day: int, upcoming: list[Play]) -> Night:
+        return Night(day)
+
+    def cached(self, replay: Replay, part: Any) -> bool:
+        return False
+
+    def pool_bytes(self, replay: Replay) -> int:
+        return 0
+
+    # Live mode hooks: called as playback starts and ends; a live policy caches what comes next right away.
+    def on_play_start(self, replay: Replay, play: Play, rk: int) -> None:
+        pass
+
+    def on_play_end(self, replay: Replay, play: Play, rk: int) -> None:
+        pass
+
+    def on_new_file(self, replay: Replay, part: Any) -> None:
+        pass
+
+
+class NoTool(Policy):
+    name = "no tool"
+
+
+class Oracle(Policy):
+    """Knows every future play. Each night it keeps the files played soonest, as many as the same pool budget
+    holds (Belady's rule), copying only those it does not hold yet. An upper bound for any nightly tool."""
+
+    name = "oracle"
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.held: dict[str, int] = {}  # file -> size (real bytes)
+
+    def nightly(self, replay: Replay, day: int, upcoming: list[Play]) -> Night:
+        night = Night(day)
+        want: dict[str, tuple[int, Any]] = {}
+        for p in upcoming:
+            found = replay.part_of(p.key)
+            if found is None:
+                continue  # not downloaded yet: nobody can cache it tonight
+            part = found[1]
+            want.setdefault(part.file, (p.start, part))
+        keep: dict[str, int] = {}
+        used = 0
+        for file, (_, part) in sorted(want.items(), key=lambda kv: kv[1][0]):
+            size = part.size * replay.h.scale
+            if used + size <= self.budget:
+                keep[file] = size
+                used += size
+                if file not in self.held:
+                    night.bytes_written += size
+                    night.disks_touched.append(part.disk)
+        for file in self.held:
+            if file not in keep:
+                found = next((p for p in replay.scenario.all_parts() if p.file == file), None)
+                if found is not None:
+                    night.disks_touched.append(found.disk)  # the backup is renamed back
+        night.disks_touched = sorted(set(night.disks_touched))
+        self.held = keep
+        return night
+
+    def cached(self, replay: Replay, part: Any) -> bool:
+        return part.file in self.held
+
+    def pool_bytes(self, replay: Replay) -> int:
+        return sum(self.held.values())
+
+
+class PlexcacheR(Policy):
+    """The real thing: engine.run_cycle each night against the simulator and a sandbox tree."""
+
+    def __init__(self, name: str, overrides: dict[str, Any], workdir: Path) -> None:
+        self.name = f"plexcache-r {name}"
+        self.overrides = overrides
+        self.workdir = workdir
+        self.server: Any = None
+        self.sb: Any = None
+        self.settings: Any = None
+        self._restore: list[Any] = []
+
+    def setup(self, replay: Replay) -> None:
+        from plexcache import config as cfg
+        from plexcache.sim.sandbox import build_tree
+        from plexcache.sim.server import SimServer
+
+        self.server = SimServer(replay.scenario)
+        url = self.server.start()
+        replay.world = self.server.world
+        root = self.workdir / self.name.replace(" ", "-")
+        shutil.rmtree(root, ignore_errors=True)
+        self.sb = build_tree(root, replay.scenario)
+        os.environ["PLEXCACHE_PLEX_REDIRECT"] = url
+        doc = cfg.merge(self.sb.settings_dict(url, self.server.owner_token), {"log_level": "warning"})
+        doc = cfg.merge(doc, self.overrides)
+        self.settings = cfg.from_mapping(doc)
+        self._simulate_pool_size(replay)
+
+    def _simulate_pool_size(self, replay: Replay) -> None:
+        """The sandbox pool lives on the host disk; report the household's pool size (scaled) instead."""
+        from plexcache import unraid
+
+        total = replay.h.pool_bytes // replay.h.scale
+        other = replay.h.pool_other_bytes // replay.h.scale
+        pool_dir = self.sb.disk("cache")
+        original = unraid.Unraid.pool_space
+
+        def pool_space(layout: Any, pool: str, total_override: Optional[int] = None) -> Any:
+            used = other + _tree_bytes(pool_dir)
+            return unraid.PoolSpace(pool, total, max(0, total - used), used)
+
+        unraid.Unraid.pool_space = pool_space  # type: ignore[method-assign]
+        self._restore.append(lambda: setattr(unraid.Unraid, "pool_space", original))
+
+    def teardown(self, replay: Replay) -> None:
+        for undo in self._restore:
+            undo()
+        if self.server is not None:
+            self.server.stop()
+        os.environ.pop("PLEXCACHE_PLEX_REDIRECT", None)
+
+    def nightly(self, replay: Replay, day: int, upcoming: list[Play]) -> Night:
+        from plexcache import engine
+
+        night = Night(day)
+        pool_before = _tree_files(self.sb.disk("cache"))
+        arrays_before = {d: _names(self.sb.disk(d)) for d in _disk_names(self.sb)}
+        requests_before = len(self.server.requests)
+        t0 = time.monotonic()
+        report = engine.run_cycle(self.settings, dry_run=False, now=float(replay.world.now))
+        night.seconds = time.monotonic() - t0
+        night.exit_code = int(getattr(report, "exit_code", 0) or 0)
+        night.requests = len(self.server.requests) - requests_before
+        pool_after = _tree_files(self.sb.disk("cache"))
+        night.bytes_written = sum(size for path, size in pool_after.items()
+                                  if pool_before.get(path) != size) * replay.h.scale
+        night.disks_touched = sorted(d for d in arrays_before if _names(self.sb.disk(d)) != arrays_before[d])
+        return night
+
+    def cached(self, replay: Replay, part: Any) -> bool:
+        path = self.sb.physical_path(part, "cache")
+        try:
+            return path.stat().st_size == part.size
+        except OSError:
+            return False
+
+    def pool_bytes(self, replay: Replay) -> int:
+        return _tree_bytes(self.sb.disk("cache")) * replay.h.scale
+
+    def on_new_file(self, replay: Replay, part: Any) -> None:
+        from plexcache.sim.sandbox import write_media
+
+        write_media(self.sb.physical_path(part), part.size, part.file, replay.scenario.unraid.fill_limit)
+        self.sb.refresh_user_view()
+
+
+def _tree_files(root: Path) -> dict[str, int]:
+    out = {}
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(dirpath, n)
+            try:
+                out[p] = os.lstat(p).st_size
+            except OSError:
+                pass
+    return out
+
+
+def _tree_bytes(root: Path) -> int:
+    return sum(_tree_files(root).values())
+
+
+def _names(root: Path) -> frozenset[str]:
+    return frozenset(os.path.relpath(p, root) for p in _tree_files(root))
+
+
+def _disk_names(sb: Any) -> list[str]:
+    return [f"disk{i}" for i in range(1, sb.scenario.unraid.disks + 1)]
+
+
+# ------------------------------------------------------------------ reporting
+
+
+COLUMNS = [("policy", "policy"), ("hit rate", "hit_rate"), ("hit rate (predictable)", "hit_rate_predictable"),
+           ("spin-ups/day", "spinups_per_day"), ("of which by the tool", "spinups_tool_per_day"),
+           ("disk-hours awake/day", "disk_hours_awake_per_day"), ("GB written to pool/day", "gb_written_per_day"),
+           ("peak pool GB", "peak_pool_gb"), ("Plex requests/run", "plex_requests_per_run"),
+           ("run s (mean/max)", "run_seconds")]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = ["| " + " | ".join(c for c, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for r in rows:
+        cells = []
+        for _, key in COLUMNS:
+            if key == "run_seconds":
+                cells.append(f"{r['run_seconds_mean']}/{r['run_seconds_max']}" if r["run_seconds_max"] else "-")
+            elif key.startswith("hit_rate"):
+                cells.append(f"{r[key] * 100:.0f}%")
+            else:
+                cells.append(str(r[key]))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def chart(results: list[Result], rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+    names = [r["policy"] for r in rows]
+    axes[0].bar(names, [r["hit_rate"] * 100 for r in rows], color="#4c72b0")
+    axes[0].set_ylabel("plays served from the pool (%)")
+    axes[0].set_ylim(0, 100)
+    axes[1].bar(names, [r["spinups_playback_per_day"] for r in rows], label="by playback", color="#dd8452")
+    axes[1].bar(names, [r["spinups_tool_per_day"] for r in rows], bottom=[r["spinups_playback_per_day"] for r in rows],
+                label="by the nightly run", color="#55a868")
+    axes[1].set_ylabel("array disk spin-ups per day")
+    axes[1].legend(fontsize=8)
+    for res in results:
+        axes[2].plot(range(1, len(res.per_day_hits) + 1), [x * 100 for x in res.per_day_hits], label=res.policy)
+    axes[2].set_xlabel("day")
+    axes[2].set_ylabel("hit rate that day (%)")
+    axes[2].legend(fontsize=8)
+    for ax in axes[:2]:
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--household", default=str(HERE / "default.yaml"))
+    ap.add_argument("--days", type=int)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--policies", default="no-tool,default,tuned,oracle",
+                    help="comma list: no-tool, oracle, and the names under `policies:` in the household file")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--keep", help="keep the sandbox trees in this directory")
+    args = ap.parse_args(argv)
+
+    from plexcache.errors import UsageError
+
+    try:
+        h = model.load_household(args.household, days=args.days, seed=args.seed)
+    except UsageError as exc:
+        print(f"household: {exc}", file=sys.stderr)
+        return 2
+    lib = model.build_library(h)
+    script = model.write_script(h, lib)
+    from plexcache.config import parse_size
+
+    floor = parse_size(str(h.policies.get("default", {}).get("cache", {}).get("min_free", "10%")))
+    budget = h.pool_bytes - h.pool_other_bytes - (floor.resolve(h.pool_bytes) if floor else 0)
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-household-"))
+    results = []
+    for name in [p.strip() for p in args.policies.split(",") if p.strip()]:
+        if name == "no-tool":
+            policy: Policy = NoTool()
+        elif name == "oracle":
+            policy = Oracle(budget)
+        elif name in h.policies:
+            policy = PlexcacheR(name, h.policies[name], workdir)
+        else:
+            print(f"unknown policy {name!r} (no-tool, oracle, {', '.join(h.policies)})", file=sys.stderr)
+            return 2
+        res = Replay(h, lib, script, policy).run()
+        results.append(res)
+        print(f"  {res.policy}: {res.plays} plays, {res.hits} hits, {res.wall_seconds:.1f} s", file=sys.stderr)
+    if not args.keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    watts = float(h.server.get("watts_awake", 5.0))
+    rows = [r.summary(watts) for r in results]
+    n_plays = results[0].plays if results else 0
+    title = (f"{Path(h.source).stem}: {len(h.viewers)} users, {h.days} days, {n_plays} plays, "
+             f"{sum(sum(s.seasons.values()) for s in lib.shows)} episodes + {len(lib.movies)} movies, "
+             f"pool {h.pool_bytes / GB:.0f} GB ({h.pool_other_bytes / GB:.0f} GB other), seed {h.seed}")
+    text = table(rows)
+    print(title)
+    print(text)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(h.source).stem
+    (out / f"{stem}.md").write_text(f"{title}\n\n{text}\n")
+    (out / f"{stem}.json").write_text(json.dumps({"title": title, "rows": rows,
+                                                  "nights": {r.policy: [asdict(n) for n in r.nights]
+                                                             for r in results}}, indent=1))
+    if not args.no_chart:
+        chart(results, rows, out / f"{stem}.png", title)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

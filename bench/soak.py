@@ -1,0 +1,515 @@
+"""Fault soak: hundreds of real `plexcache-r run`s under abuse, and the no-loss invariants checked after each.
+
+    .venv/bin/python bench/soak.py [--runs 300] [--seed 1] [--no-tmpfs] [--keep DIR] [--json FILE]
+
+One world (a small household whose media files all hold real, hashable bytes) is served by the Plex simulator
+in this process; every run is a real CLI process (`plexcache-r --config ... --json run`). Before each run the
+household moves on (episodes watched, positions, playback sessions appearing and ending) and one or more
+faults are drawn:
+
+  kill      SIGKILL the run after a random delay
+  crash     PLEXCACHE_CRASH_AT=<step>[:n]: the mover kills itself at a named step (the steps are traced first)
+  plex      the simulator answers a random endpoint with 401/500/timeout/truncated/garbage/dropped connection
+  enospc    the pool (a tmpfs, when mount works) is filled so that little room is left
+  eperm     a random array or pool folder is made immutable (chattr +i) for the run
+  mover     a stand-in for Unraid's mover moves every pool file not on the ignore list to the array,
+            before or while the run goes
+  session   a playback session appears on a cached or about-to-be-cached file
+  rogue     the mover ignores the ignore list (CA Mover Tuning not set up) and moves cached files back to
+            the array behind the tool's back; the next (clean) run must sort it out
+
+After each run: `plexcache-r recover`, then the invariants (every media file exists exactly once as a live
+copy with its original bytes, plus at most one intact .plexcached backup; the registry, the ignore list and
+the disks agree). Everything is drawn from --seed; a violation prints the seed and run number to reproduce.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+FAULTS = ("kill", "crash", "plex", "enospc", "eperm", "mover", "session", "rogue")
+PLEX_FAULTS: tuple[Any, ...] = (401, 500, 503, "timeout", "truncated", "garbage", "drop")
+PLEX_PATHS = ("/", "/library/sections", "/library/sections/*/onDeck", "/library/metadata/*", "/status/sessions",
+              "/library/metadata/*/allLeaves", "/api/v2/*", "/api/*", "*")
+RESTORE_STEPS = ("restore.journaled", "restore.dirs", "restore.chunk", "restore.copied", "restore.verified",
+                 "restore.placed", "restore.renamed", "restore.retired", "restore.removed", "restore.committed",
+                 "restore.done", "undo.step")
+BACKUP = ".plexcached"
+POOL_MB = 48
+
+
+# ------------------------------------------------------------------ the world
+
+
+def world_document(seed: int) -> dict[str, Any]:
+    """Five users, four shows, a dozen movies; every file small enough to hold real bytes."""
+    rng = random.Random(f"soak-world-{seed}")
+    shows = [{"title": t, "year": 2010 + i, "seasons": {1: rng.randint(5, 9), 2: rng.randint(3, 8)},
+              "size": f"{rng.randint(200, 900)}K", "subtitles": ["en.srt"] if i % 2 else []}
+             for i, t in enumerate(["Harbor Lights", "Iron Valley", "Paper Moon", "Signal Fire"])]
+    movies = [{"title": f"Movie {i:02d}", "year": 1990 + i, "size": f"{rng.randint(300, 3000)}K",
+               **({"subtitles": ["en.srt", "fr.srt"]} if i % 3 == 0 else {})} for i in range(12)]
+    return {
+        "now": "2026-03-01T20:00:00Z",
+        "users": [{"name": "owner", "kind": "owner", "id": 1}, {"name": "pat", "kind": "home", "id": 2},
+                  {"name": "kid", "kind": "managed", "id": 3}, {"name": "fran", "kind": "friend", "id": 4},
+                  {"name": "gil", "kind": "friend", "id": 5}],
+        "unraid": {"disks": 3, "pools": ["cache"], "fillLimit": "8M",
+                   "shares": {"tv": {"useCache": "yes", "pool": "cache"},
+                              "movies": {"useCache": "yes", "pool": "cache"}},
+                   "pathMap": {"/data/tv": "tv", "/data/movies": "movies"}},
+        "libraries": [{"id": 1, "type": "show", "title": "TV", "locations": ["/data/tv"], "shows": shows},
+                      {"id": 2, "type": "movie", "title": "Movies", "locations": ["/data/movies"],
+                       "movies": movies}],
+        "watch": {"owner": {"watched": ["Harbor Lights S01E01-S01E02"]},
+                  "pat": {"watched": ["Iron Valley S01E01"], "progress": {"Movie 03": "20m"}},
+                  "fran": {"watched": ["Paper Moon S01E01-S01E03"]}},
+        "watchlists": {"owner": ["Movie 05", "Movie 07"], "pat": ["Movie 08"]},
+    }
+
+
+def sha(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ results
+
+
+@dataclass
+class Stats:
+    runs: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    exit_codes: dict[str, int] = field(default_factory=dict)
+    killed: int = 0
+    crashed_at: dict[str, int] = field(default_factory=dict)
+    recover_failures: int = 0
+    violations: list[str] = field(default_factory=list)  # loss, damage, two live copies, books disagreeing
+    duplicates: list[str] = field(default_factory=list)  # an extra identical backup left behind (no loss)
+    leftovers: list[str] = field(default_factory=list)  # temp files still on disk after recover (no data loss)
+    cached_seen_max: int = 0
+    moved_by_mover: int = 0
+    seconds: float = 0.0
+
+    def count(self, table: dict[str, int], key: str) -> None:
+        table[key] = table.get(key, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+# ------------------------------------------------------------------ the soak
+
+
+class Soak:
+    def __init__(self, seed: int, workdir: Path, use_tmpfs: bool = True, verbose: bool = False) -> None:
+        from plexcache import config as cfg
+        from plexcache.sim.sandbox import build_tree
+        from plexcache.sim.scenario import from_dict
+        from plexcache.sim.server import SimServer
+
+        self.seed, self.workdir, self.verbose = seed, workdir, verbose
+        self.rng = random.Random(seed)
+        self.scenario = from_dict(world_document(seed), source="soak")
+        self.sim = SimServer(self.scenario, timeout_sleep=1.0)
+        self.url = self.sim.start()
+        self.sb = build_tree(workdir / "root", self.scenario)
+        self.pool = self.sb.disk("cache")
+        self.tmpfs = use_tmpfs and _mount_tmpfs(self.pool, POOL_MB)
+        self.disks = [self.sb.disk(f"disk{i}") for i in range(1, self.scenario.unraid.disks + 1)]
+        backups = self.rng.random() < 0.8  # mostly the default; sometimes the no-backup path
+        doc = cfg.merge(self.sb.settings_dict(self.url, self.sim.owner_token), {
+            "plex": {"timeout": 2},
+            "users": {"friends": {"on_deck": True, "watchlist": False}},
+            "demand": {"next_episodes": 3, "days_to_monitor": 0},  # the CLI runs on wall-clock time
+            "cache": {"retention_hours": 0, "backups": backups, "min_free": "2MB",
+                      "verify": self.rng.random() < 0.3},
+            "log_level": "warning"})
+        self.settings = cfg.from_mapping(doc)
+        self.config = workdir / "settings.yaml"
+        cfg.save(self.settings, self.config)
+        self.manifest = self._manifest()
+        self.env = {**os.environ, "PLEXCACHE_PLEX_REDIRECT": self.url}
+        for k in ("PLEXCACHE_CRASH_AT", "PLEXCACHE_CRASH_TRACE"):
+            self.env.pop(k, None)
+        self.stats = Stats()
+        self.steps = self._trace_steps()
+        self.immutable: list[Path] = []
+        self._seen: set[str] = set()
+
+    # ---- setup helpers
+
+    def _manifest(self) -> dict[str, str]:
+        """share/rel -> sha256 of every media file and sidecar, as built."""
+        out = {}
+        for disk in self.disks:
+            for p in _files(disk):
+                out[str(p.relative_to(disk))] = sha(p)
+        return out
+
+    def _trace_steps(self) -> list[str]:
+        """One clean run with PLEXCACHE_CRASH_TRACE: the crash steps a run passes, each as step:n."""
+        trace = self.workdir / "trace.txt"
+        self._cli("run", extra_env={"PLEXCACHE_CRASH_TRACE": str(trace)})
+        self.check("trace run")
+        steps = trace.read_text().split() if trace.exists() else []
+        trace.unlink(missing_ok=True)
+        self._churn(force=True)
+        # A first run only caches; the move-back and undo steps are named in mover.py's crash_point calls.
+        names = {s.partition(":")[0] for s in steps} | set(RESTORE_STEPS)
+        return sorted(names)
+
+    def close(self) -> None:
+        self._release_immutable()
+        self.sim.stop()
+        if self.tmpfs:
+            subprocess.run(["umount", "-l", str(self.pool)], check=False)
+
+    # ---- running the CLI
+
+    def _cli(self, *args: str, extra_env: Optional[dict[str, str]] = None, kill_after: Optional[float] = None,
+             timeout: float = 120) -> tuple[Optional[int], str, str]:
+        env = dict(self.env, **(extra_env or {}))
+        cmd = [sys.executable, "-m", "plexcache", "--config", str(self.config), "--json", *args]
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if kill_after is not None:
+            try:
+                out, err = proc.communicate(timeout=kill_after)
+                return proc.returncode, out, err
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                out, err = proc.communicate()
+                self.stats.killed += 1
+                return None, out, err
+        out, err = proc.communicate(timeout=timeout)
+        return proc.returncode, out, err
+
+    # ---- one iteration
+
+    def iteration(self, n: int) -> None:
+        rng = random.Random(f"{self.seed}-{n}")
+        self._churn(rng=rng)
+        faults = [f for f in FAULTS if rng.random() < 0.35] or [rng.choice(FAULTS)]
+        if "rogue" in faults:
+            faults = ["rogue", *(f for f in faults if f in ("session", "mover"))]
+        for f in faults:
+            self.stats.count(self.stats.faults, f)
+        env: dict[str, str] = {}
+        kill_after = None
+        mover_thread = None
+        try:
+            if "plex" in faults:
+                for _ in range(rng.randint(1, 3)):
+                    self.sim.inject(rng.choice(PLEX_PATHS), rng.choice(PLEX_FAULTS), times=rng.choice([1, 2, None]))
+            if "crash" in faults:
+                env["PLEXCACHE_CRASH_AT"] = f"{rng.choice(self.steps)}:{rng.randint(1, 3)}"
+            if "kill" in faults:
+                kill_after = rng.uniform(0.05, 2.5)
+            if "enospc" in faults:
+                self._fill_pool(rng)
+            if "eperm" in faults:
+                self._make_immutable(rng)
+            if "session" in faults:
+                self._session(rng)
+            if "rogue" in faults:
+                self.mover_pass(honour_ignore_list=False)
+            if "mover" in faults:
+                if rng.random() < 0.5:
+                    self.mover_pass()
+                else:
+                    mover_thread = threading.Thread(target=self._mover_during, args=(rng.uniform(0.1, 1.5),))
+                    mover_thread.start()
+            code, _, err = self._cli("run", extra_env=env, kill_after=kill_after)
+            if mover_thread is not None:
+                mover_thread.join()
+            if code is None:
+                self.stats.count(self.stats.exit_codes, "killed")
+            elif code == -9 and env.get("PLEXCACHE_CRASH_AT"):
+                self.stats.count(self.stats.crashed_at, env["PLEXCACHE_CRASH_AT"])
+                self.stats.count(self.stats.exit_codes, "crashed")
+            else:
+                self.stats.count(self.stats.exit_codes, str(code))
+                if "Traceback" in err:
+                    self.violate(n, f"run printed a traceback: {err.strip().splitlines()[-1]}")
+        finally:
+            self._release_immutable()
+            self._drain_pool()
+            self.sim.clear_faults()
+        self.stats.runs += 1
+        code, _, err = self._cli("recover")
+        if code != 0:
+            self.stats.recover_failures += 1
+            self.violate(n, f"recover exited {code}: {err.strip()[-200:]}")
+        crash = f" {env['PLEXCACHE_CRASH_AT']}" if "crash" in faults else ""
+        self.check(f"run {n} ({', '.join(faults)}{crash})", n)
+
+    def _churn(self, rng: Optional[random.Random] = None, force: bool = False) -> None:
+        """The household moves on: episodes watched, positions set, sessions end, watchlists change."""
+        rng = rng or self.rng
+        w = self.sim.world
+        users = list(self.scenario.users)
+        self.sim.remove_session()  # yesterday's sessions are over
+        for _ in range(rng.randint(1, 4)):
+            user = rng.choice(users)
+            item = rng.choice([it for it in self.scenario.items.values() if it.type in ("episode", "movie")])
+            try:
+                if rng.random() < 0.7:
+                    w.set_watched(user, item.rk)
+                else:
+                    w.set_offset(user, item.rk, rng.randint(1, max(2, item.duration - 1)))
+            except ValueError:
+                pass
+        if rng.random() < 0.2:
+            w.advance("1d")
+
+    def _session(self, rng: random.Random) -> None:
+        items = [it for it in self.scenario.items.values() if it.type in ("episode", "movie")]
+        cached = [it for it in items if any(self.sb.physical_path(p, "cache").exists() for p in it.parts())]
+        item = rng.choice(cached or items)
+        self.sim.add_session(rng.choice(list(self.scenario.users)), item.rk, offset="3m")
+
+    def _fill_pool(self, rng: random.Random) -> None:
+        """Leave only a little room on the pool (a tmpfs: writes then really fail with ENOSPC)."""
+        free = shutil.disk_usage(self.pool).free
+        if not self.tmpfs or free < 1 << 20:
+            return
+        leave = rng.choice([0, 64 << 10, 512 << 10, 2 << 20, 4 << 20])
+        filler = self.pool / ".soak-filler"
+        with open(filler, "wb") as f:
+            try:
+                f.write(b"\0" * max(0, free - leave))
+            except OSError:
+                pass
+
+    def _drain_pool(self) -> None:
+        (self.pool / ".soak-filler").unlink(missing_ok=True)
+
+    def _make_immutable(self, rng: random.Random) -> None:
+        dirs = [Path(d) for root in [*self.disks, self.pool] for d, _, _ in os.walk(root)
+                if Path(d) != root]
+        for d in rng.sample(dirs, min(len(dirs), rng.randint(1, 3))):
+            if subprocess.run(["chattr", "+i", str(d)], capture_output=True).returncode == 0:
+                self.immutable.append(d)
+
+    def _release_immutable(self) -> None:
+        for d in self.immutable:
+            subprocess.run(["chattr", "-i", str(d)], capture_output=True)
+        self.immutable = []
+
+    # ---- the stand-in for Unraid's mover
+
+    def _ignored(self) -> set[str]:
+        try:
+            return {line.strip() for line in Path(self.settings.paths.exclusion_list).read_text().splitlines()}
+        except OSError:
+            return set()
+
+    def mover_pass(self, honour_ignore_list: bool = True) -> int:
+        """Move every pool file not on the ignore list to the array, as Unraid's mover (with CA Mover Tuning's
+        ignore file) does for a cache:yes share. Files already on the array are left alone (the mover skips
+        them); the move is copy-then-delete across filesystems, like the real one."""
+        ignored = self._ignored() if honour_ignore_list else set()
+        moved = 0
+        for p in _files(self.pool):
+            if str(p) in ignored or p.name == ".soak-filler" or p.name.endswith(".plexcache-tmp"):
+                continue  # the real mover skips files that are open; a temp name is one being written
+            rel = p.relative_to(self.pool)
+            if any((d / rel).exists() for d in self.disks):
+                continue
+            dest = self.disks[zlib.crc32(str(rel).encode()) % len(self.disks)] / rel
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(p, dest)
+                p.unlink()
+                moved += 1
+            except OSError:
+                continue
+        self.stats.moved_by_mover += moved
+        return moved
+
+    def _mover_during(self, delay: float) -> None:
+        time.sleep(delay)
+        self.mover_pass()
+
+    # ---- the invariants
+
+    def violate(self, n: Optional[int], text: str, kind: str = "violation") -> None:
+        """Record a problem once (a state that persists is not counted again on every later run)."""
+        problem = text.split(": ", 1)[-1]
+        if problem in self._seen:
+            return
+        self._seen.add(problem)
+        where = f"seed {self.seed} run {n}" if n is not None else f"seed {self.seed}"
+        (self.stats.duplicates if kind == "duplicate" else self.stats.violations).append(f"{where}: {text}")
+        print(f"{kind.upper()} {where}: {text}", file=sys.stderr)
+
+    def check(self, label: str, n: Optional[int] = None) -> None:
+        from plexcache.state import StateStore
+
+        pool_files = {str(p.relative_to(self.pool)): p for p in _files(self.pool) if p.name != ".soak-filler"}
+        disk_files = [{str(p.relative_to(d)): p for p in _files(d)} for d in self.disks]
+        for rel, digest in self.manifest.items():
+            live = [m[rel] for m in [pool_files, *disk_files] if rel in m]
+            backups = [m[rel + BACKUP] for m in disk_files if rel + BACKUP in m]
+            if len(live) != 1:
+                self.violate(n, f"{label}: {rel}: {len(live)} live copies ({[str(p) for p in live]})")
+            for p in live:
+                if sha(p) != digest:
+                    self.violate(n, f"{label}: {rel}: live copy {p} has changed content")
+            if len(backups) > 1:
+                self.violate(n, f"{label}: {rel}: {len(backups)} backups", "duplicate")
+            for b in backups:
+                if sha(b) != digest:
+                    self.violate(n, f"{label}: {rel}: backup {b} has changed content")
+                if rel not in pool_files:
+                    # a backup only makes sense while the live copy is on the pool (issue #63 upstream)
+                    self.violate(n, f"{label}: {rel}: backup {b} while the live copy is on the array",
+                                 "duplicate")
+        known = set(self.manifest) | {r + BACKUP for r in self.manifest}
+        for m in [pool_files, *disk_files]:
+            for rel, p in m.items():
+                if rel not in known:
+                    self.stats.leftovers.append(f"seed {self.seed} run {n}: {p}")
+        # registry <-> pool <-> ignore list
+        registry = StateStore(self.settings).load_registry()
+        pool_root = self.settings.paths.pool_root
+        registered = set()
+        for entry in registry.entries.values():
+            for user_path in (entry.path, *entry.sidecars):
+                rel = user_path[len(self.settings.paths.user_root.rstrip("/")) + 1:]
+                registered.add(rel)
+                if rel not in pool_files:
+                    self.violate(n, f"{label}: registry lists {rel} but it is not on the pool")
+            if Path(entry.pool_path(pool_root)).name != Path(entry.rel).name:
+                self.violate(n, f"{label}: registry entry {entry.path} has a strange pool path")
+        for rel in pool_files:
+            if rel in self.manifest and rel not in registered:
+                self.violate(n, f"{label}: {rel} is on the pool but not in the registry (the mover may take it)")
+        ignored = self._ignored()
+        expected = {str(self.pool / rel) for rel in registered}
+        if expected - ignored:
+            self.violate(n, f"{label}: on the pool and registered but not on the ignore list: "
+                            f"{sorted(expected - ignored)[:3]}")
+        stale = {line for line in ignored - expected if line}
+        if stale:
+            self.violate(n, f"{label}: ignore list names files that are not managed: {sorted(stale)[:3]}")
+        self.stats.cached_seen_max = max(self.stats.cached_seen_max, len(registered))
+
+
+def _files(root: Path) -> list[Path]:
+    out = []
+    for d, _, names in os.walk(root):
+        out.extend(Path(d) / n for n in names)
+    return out
+
+
+def _mount_tmpfs(path: Path, mb: int) -> bool:
+    """Put the pool on a small tmpfs (root only) so a full pool really fails writes with ENOSPC."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        return False
+    saved = path.with_name(path.name + ".seed")
+    shutil.move(str(path), str(saved))
+    path.mkdir()
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={mb}M,mode=0777", "tmpfs", str(path)],
+                        capture_output=True).returncode == 0
+    for item in saved.iterdir():
+        shutil.move(str(item), str(path / item.name))
+    saved.rmdir()
+    return ok
+
+
+def soak(runs: int, seed: int, workdir: Path, use_tmpfs: bool = True, sessions: int = 0,
+         verbose: bool = False) -> Stats:
+    """`runs` fault runs, in worlds of about `sessions` runs each (a fresh world per session, seed+k)."""
+    per_world = sessions or max(20, runs)
+    total = Stats()
+    t0 = time.monotonic()
+    done = 0
+    k = 0
+    while done < runs:
+        wd = workdir / f"world-{seed}-{k}"
+        wd.mkdir(parents=True, exist_ok=True)
+        s = Soak(seed * 1000 + k, wd, use_tmpfs, verbose)
+        try:
+            for n in range(min(per_world, runs - done)):
+                s.iteration(n)
+                if verbose:
+                    print(f"  world {k} run {n}: {s.stats.exit_codes}", file=sys.stderr)
+            s.mover_pass()  # and one last check after the mover has had its way with everything left
+            s._cli("recover")
+            s.check("final", None)
+        finally:
+            s.close()
+        _merge(total, s.stats)
+        done += s.stats.runs
+        k += 1
+    total.seconds = time.monotonic() - t0
+    return total
+
+
+def _merge(total: Stats, s: Stats) -> None:
+    for name in ("runs", "killed", "recover_failures", "moved_by_mover"):
+        setattr(total, name, getattr(total, name) + getattr(s, name))
+    for name in ("faults", "exit_codes", "crashed_at"):
+        for k, v in getattr(s, name).items():
+            getattr(total, name)[k] = getattr(total, name).get(k, 0) + v
+    total.violations += s.violations
+    total.duplicates += s.duplicates
+    total.leftovers += s.leftovers
+    total.cached_seen_max = max(total.cached_seen_max, s.cached_seen_max)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=300)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--per-world", type=int, default=50, help="runs before a fresh world is drawn")
+    ap.add_argument("--no-tmpfs", action="store_true", help="do not mount a tmpfs pool (no real ENOSPC)")
+    ap.add_argument("--keep", help="work in this directory and keep it")
+    ap.add_argument("--json", help="write the figures here")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--no-rogue", action="store_true", help="leave out the mover that ignores the ignore list")
+    args = ap.parse_args(argv)
+    if args.no_rogue:
+        global FAULTS
+        FAULTS = tuple(f for f in FAULTS if f != "rogue")
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-soak-"))
+    try:
+        stats = soak(args.runs, args.seed, workdir, not args.no_tmpfs, args.per_world, args.verbose)
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    doc = stats.to_json()
+    print(json.dumps({k: v for k, v in doc.items() if k not in ("leftovers",)}, indent=1))
+    print(f"runs {stats.runs}, faults {sum(stats.faults.values())}, violations {len(stats.violations)}, "
+          f"duplicate backups left {len(stats.duplicates)}, "
+          f"leftover temp files {len(stats.leftovers)}, {stats.seconds:.0f} s")
+    if args.json:
+        Path(args.json).write_text(json.dumps(doc, indent=1))
+    if stats.violations:
+        print(f"FAILED: reproduce with --seed {args.seed} --runs {args.runs} --per-world {args.per_world}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
