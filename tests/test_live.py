@@ -67,7 +67,7 @@ def test_quiet_polls_cost_one_request_and_trigger_nothing(sim, sandbox):
     settings = settings_for(sandbox, sim)
     clock = Clock()
     calls = []
-    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s: calls.append(s))
+    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: calls.append(kw))
     watcher.tick()
     step(watcher, clock, live.SETTLE_SECONDS)
     calls.clear()
@@ -76,6 +76,10 @@ def test_quiet_polls_cost_one_request_and_trigger_nothing(sim, sandbox):
         step(watcher, clock, 10)
     assert calls == []
     assert sim.count("/status/sessions") == 5 and sim.count() == 5
+    sim.add_session("bob", "Severance S01E01")
+    step(watcher, clock, 10)
+    step(watcher, clock, live.SETTLE_SECONDS)
+    assert calls == [{"add_only": True}], "live cycles only add: moving back waits for the scheduled run"
 
 
 @pytest.mark.sim_errors_ok
@@ -83,7 +87,7 @@ def test_plex_down_backs_off_and_recovers(sim, sandbox):
     settings = settings_for(sandbox, sim)
     clock = Clock()
     calls = []
-    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s: calls.append(s))
+    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: calls.append(kw))
     watcher.tick()
     sim.inject("/status/sessions", 500, times=3)
     waits = []
@@ -103,7 +107,7 @@ def test_mover_running_defers_the_cycle(sim, sandbox):
     clock = Clock()
     outcomes = [EnvironmentRefuses("the mover is running"), LockHeld("busy"), None]
 
-    def cycle(_settings):
+    def cycle(_settings, **_kw):
         outcome = outcomes.pop(0)
         if outcome:
             raise outcome

@@ -182,3 +182,22 @@ def test_plan_json_shapes():
     assert doc["action"] == "cache" and doc["size"] == GB and doc["reasons"][0]["source"] == "on_deck"
     assert p.summary() == {"cache": 1, "move_back": 0, "keep": 0, "skip": 0, "bytes_to_cache": GB,
                            "bytes_to_move_back": 0}
+
+
+def test_add_only_moves_nothing_back_and_adds_only_what_fits():
+    """Live mode: a watched file and a lower-priority one both stay; a new file is added only into free room."""
+    watched = "/mnt/user/movies/Old/Old.mkv"
+    low = "/mnt/user/movies/W/W.mkv"
+    reg = Registry({watched: entry(watched, reasons=[], cached_at=NOW - 30 * 86400),
+                    low: entry(low, reasons=[])})
+    hi, fits_not = wanted("Deck"), wanted("Next", source="next_episode")
+    low_w = wanted("W", source="watchlist", kind="movie", share="movies")
+    s = settings(size_limit="3GB", retention_hours=0)
+    full = plan([hi, fits_not, low_w], reg, facts(hi.path, fits_not.path, low, watched, on_pool=[low, watched]),
+                s, NOW)
+    assert watched in actions(full, MOVE_BACK) and actions(full, CACHE) == [hi.path, fits_not.path]
+    live = plan([hi, fits_not, low_w], reg, facts(hi.path, fits_not.path, low, watched, on_pool=[low, watched]),
+                s, NOW, add_only=True)
+    assert actions(live, MOVE_BACK) == []
+    assert actions(live, CACHE) == [hi.path] and actions(live, SKIP) == [fits_not.path]
+    assert {watched, low} <= set(actions(live, KEEP))

@@ -1,7 +1,7 @@
 """Household replay: does plexcache-r keep the array asleep for a real household, and at what cost?
 
     .venv/bin/python bench/household/run.py [--household FILE] [--days N] [--seed N]
-                                            [--policies no-tool,default,tuned,oracle] [--out DIR] [--no-chart]
+                                            [--policies no-tool,default,tuned,live,oracle] [--out DIR] [--no-chart]
 
 Each simulated night the tool runs as it would before the mover: a real `engine.run_cycle` against the Plex
 simulator (over HTTP, through plexapi) and a sandbox Unraid tree. Then the day's plays happen in the simulator
@@ -390,12 +390,16 @@ class PlexcacheR(Policy):
     def nightly(self, replay: Replay, day: int, upcoming: list[Play]) -> Night:
         from plexcache import engine
 
+        return self.measured(replay, day, lambda: engine.run_cycle(self.settings, now=float(replay.world.now)))
+
+    def measured(self, replay: Replay, day: int, cycle: Any) -> Night:
+        """Run one cycle and measure it: Plex requests, seconds, bytes written to the pool, disks touched."""
         night = Night(day)
         pool_before = _tree_files(self.sb.disk("cache"))
         arrays_before = {d: _names(self.sb.disk(d)) for d in _disk_names(self.sb)}
         requests_before = len(self.server.requests)
         t0 = time.monotonic()
-        report = engine.run_cycle(self.settings, dry_run=False, now=float(replay.world.now))
+        report = cycle()
         night.seconds = time.monotonic() - t0
         night.exit_code = int(getattr(report, "exit_code", 0) or 0)
         night.requests = len(self.server.requests) - requests_before
@@ -420,6 +424,64 @@ class PlexcacheR(Policy):
 
         write_media(self.sb.physical_path(part), part.size, part.file, replay.scenario.unraid.fill_limit)
         self.sb.refresh_user_view()
+
+
+class PlexcacheRLive(PlexcacheR):
+    """plexcache-r with live mode: the real LiveWatcher follows the simulator's sessions during the day and
+    runs an ordinary cycle when playback starts, moves on or stops, or new episodes land."""
+
+    def setup(self, replay: Replay) -> None:
+        from plexcache.live import LiveWatcher
+
+        super().setup(replay)
+        self.clock = [0.0]
+        self.sessions: dict[tuple[str, int], str] = {}
+        self.replay = replay
+        self.watcher = LiveWatcher(self.settings, clock=lambda: self.clock[0], cycle=self._cycle)
+        self.watcher.tick()
+
+    def _cycle(self, settings: Any, **options: Any) -> Any:
+        from plexcache import engine
+
+        replay = self.replay
+        report: dict[str, Any] = {}
+
+        def cycle() -> Any:
+            report["run"] = engine.run_cycle(settings, now=float(replay.world.now), **options)
+            return report["run"]
+
+        night = self.measured(replay, (replay.world.now - replay.h.start) // 86400, cycle)
+        now = replay.world.now
+        for disk in night.disks_touched:
+            replay.disks.access(disk, now, now + night.bytes_written / max(1, len(night.disks_touched))
+                                / replay.hdd_rate + 5, "tool")
+        replay.result.nights.append(night)
+        replay.result.peak_pool = max(replay.result.peak_pool, self.pool_bytes(replay))
+        return report["run"]
+
+    def _react(self) -> None:
+        """One poll now, then wait out the settle time so the watcher runs its cycle."""
+        from plexcache.live import SETTLE_SECONDS
+
+        self.clock[0] = max(self.clock[0], self.watcher.state.next_poll)
+        self.watcher.tick()
+        self.clock[0] += SETTLE_SECONDS
+        self.watcher.tick()
+
+    def on_play_start(self, replay: Replay, play: Play, rk: int) -> None:
+        self.sessions[(play.user, rk)] = self.server.add_session(play.user, rk)
+        self._react()
+
+    def on_play_end(self, replay: Replay, play: Play, rk: int) -> None:
+        sid = self.sessions.pop((play.user, rk), None)
+        if sid is not None:
+            self.server.remove_session(sid)
+        self._react()
+
+    def on_new_file(self, replay: Replay, part: Any) -> None:
+        super().on_new_file(replay, part)
+        self.watcher.state.next_recent = 0.0
+        self._react()
 
 
 def _tree_files(root: Path) -> dict[str, int]:
@@ -505,7 +567,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--household", default=str(HERE / "default.yaml"))
     ap.add_argument("--days", type=int)
     ap.add_argument("--seed", type=int)
-    ap.add_argument("--policies", default="no-tool,default,tuned,oracle",
+    ap.add_argument("--policies", default="no-tool,default,tuned,live,oracle",
                     help="comma list: no-tool, oracle, and the names under `policies:` in the household file")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--no-chart", action="store_true")
@@ -533,7 +595,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         elif name == "oracle":
             policy = Oracle(budget)
         elif name in h.policies:
-            policy = PlexcacheR(name, h.policies[name], workdir)
+            live = bool(h.policies[name].get("live", {}).get("enabled"))
+            policy = (PlexcacheRLive if live else PlexcacheR)(name, h.policies[name], workdir)
         else:
             print(f"unknown policy {name!r} (no-tool, oracle, {', '.join(h.policies)})", file=sys.stderr)
             return 2

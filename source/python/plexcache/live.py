@@ -170,7 +170,7 @@ class LiveWatcher:
     def _run_cycle(self, now: float) -> None:
         why = "; ".join(self.state.pending)
         try:
-            report = self.cycle(self.settings)
+            report = self.cycle(self.settings, add_only=True)
         except LockHeld:
             log.info("live: a run is in progress; looking again in %.0f s", BUSY_RETRY)
             self.state.pending_since = now + BUSY_RETRY - SETTLE_SECONDS

@@ -1,7 +1,7 @@
 """The only code that touches media files: journaled copy-to-pool and move-back operations, and recovery.
 
 Every operation works on explicit physical paths (`/mnt/diskN/...` and `/mnt/<pool>/...`, resolved by the
-caller; never `/mnt/user`). Its shape, in order (docs/safety.md has the full story and the proofs):
+caller; never `/mnt/user`). Its shape, in order (docs/safety.md explains why each step is where it is):
 
 cache   journal intent -> make pool dirs -> copy each file to a hidden temp name on the pool -> fsync ->
         verify -> rename into place -> fsync dir -> journal commit -> rename each array original to
@@ -22,6 +22,7 @@ import ctypes
 import dataclasses
 import errno
 import hashlib
+import logging
 import os
 import signal
 import stat
@@ -44,6 +45,7 @@ CRASH_ENV = "PLEXCACHE_CRASH_AT"
 TRACE_ENV = "PLEXCACHE_CRASH_TRACE"
 CRITICAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
 NAME_MAX = 255
+log = logging.getLogger(__name__)
 
 # (label of the file, bytes done, bytes total)
 ProgressFn = Callable[[str, int, int], None]
@@ -388,6 +390,7 @@ class Mover:
             for d in {os.path.dirname(f["dst"]) for f in intent["files"]}:
                 fsync_dir(d)
         except BaseException as exc:
+            log.debug("%s of %s interrupted (%r): rolling back", kind, op.label, exc)
             _undo(op_id, intent, self.journal)
             raise _as_move_error(exc, intent["files"][0]["src"]) from (None if isinstance(exc, MoveError)
                                                                        else exc)
@@ -466,6 +469,7 @@ def recover(journal: Journal) -> list[Recovered]:
     results = []
     for entry in journal.pending():
         if entry.error is not None:
+            log.error("%s", entry.error)
             results.append(Recovered(entry.op_id, None, "failed", [], entry.error))
             continue
         intent = entry.intent
@@ -478,8 +482,12 @@ def recover(journal: Journal) -> list[Recovered]:
             outcome, detail = _where(intent)
             journal.finish(entry.op_id)
         except OSError as exc:
+            log.error("recovery of %s %s (%s) failed: %s; will retry at the next run", intent["kind"],
+                      entry.op_id, op.label, exc)
             results.append(Recovered(entry.op_id, op, "failed", [], f"{exc}; will retry at the next run"))
             continue
+        log.warning("recovered an interrupted %s of %s: %s%s", intent["kind"], op.label,
+                    outcome.replace("_", " "), f" ({detail})" if detail else "")
         files = [] if outcome == "rolled_back" else _moved_files(intent)
         results.append(Recovered(entry.op_id, op, outcome, files, detail))
     return results

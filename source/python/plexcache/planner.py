@@ -156,14 +156,21 @@ class _Occupant:
 # ---------------------------------------------------------------- the plan
 
 
+ADD_ONLY = "live mode only adds; moving back waits for the scheduled run"
+
+
 def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Facts, settings: Settings,
-         now: float) -> Plan:
-    """Decide what to cache, keep, move back and skip. Pure: reads only its arguments."""
+         now: float, *, add_only: bool = False) -> Plan:
+    """Decide what to cache, keep, move back and skip. Pure: reads only its arguments.
+
+    add_only (live mode): everything cached stays, and only what fits in the room left is added, so a
+    reaction to playback during the day never wakes a disk to move something back."""
     demand = _merge_wanted(wanted)
     result = Plan()
     occupants: list[_Occupant] = []
     for entry in registry.entries.values():
-        _plan_entry(entry, demand.get(entry.path), facts, settings, now, result, occupants)
+        _plan_entry(entry, demand.get(entry.path), facts, settings, now, result, occupants,
+                    ADD_ONLY if add_only else "")
     for path in sorted(demand):
         if path not in registry:
             _plan_candidate(demand[path], facts, settings, now, result, occupants)
@@ -191,11 +198,12 @@ def _protection(entry: Entry, facts: Facts, file: Optional[FileFacts]) -> str:
 
 
 def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], facts: Facts,
-                settings: Settings, now: float, result: Plan, occupants: list[_Occupant]) -> None:
+                settings: Settings, now: float, result: Plan, occupants: list[_Occupant],
+                kept_because: str = "") -> None:
     reasons = want[1] if want else []
     item = PlanItem(KEEP, entry.path, entry.size, entry.pool, reasons, title=entry.title,
                     priority=_best(reasons), wanted=want[0] if want else None)
-    protected = _protection(entry, facts, facts.files.get(entry.path))
+    protected = _protection(entry, facts, facts.files.get(entry.path)) or kept_because
     released = entry.disk is None and not entry.backup  # never came from the array
     if protected:
         item.why = protected
