@@ -4,7 +4,8 @@ Each case runs the operation in a real subprocess that SIGKILLs itself at one cr
 (PLEXCACHE_CRASH_AT=<step>:<n>). The points are not listed here by hand: a first, uninterrupted run records
 every point it passes (PLEXCACHE_CRASH_TRACE), and the test then kills a fresh copy of the world at each of
 them. After recovery the whole tree must be exactly the state before the operation (rolled back) or exactly
-the state after it (finished): same paths, same bytes, same directories, no temp file, an empty journal.
+the state after it (finished): same paths, same bytes, same directories, no temp file, nothing unfinished
+in the journal, and once checkpointed an empty journal directory.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import pytest
 from plexcache import mover as mv
 from plexcache.journal import Journal
 from plexcache.mover import Mover, RestoreOp
+from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
 
 DRIVER = r"""
@@ -103,10 +105,12 @@ class Case:
             spec["op"] = mv._op_to_json(world.cache_op(video, subs))
             return world, spec
         result = Mover(Journal(root / "setup-journal"), backups=self.backups).cache(world.cache_op(video, subs))
+        assert result.made_dirs  # Show/ and Show/Season 01/ on the pool: the move back removes them again
         recorded = {f.pool_path: f.facts for f in result.files}
         if self.upgrade:
             Path(world.p(video)).write_bytes(_bytes(2 * CHUNK + 7, 99))
-        op = world.restore_op(video, subs, recorded=recorded, backup_path="auto" if self.backups else None)
+        op = world.restore_op(video, subs, recorded=recorded, backup_path="auto" if self.backups else None,
+                              made_dirs=result.made_dirs)
         spec["op"] = mv._op_to_json(op)
         return world, spec
 
@@ -149,8 +153,8 @@ def check_recovered(world: World, ref: Reference, outcomes: list[str], where: st
         state = "before"
     elif outcomes in (["cached"], ["restored"]):
         state = "after"
-    elif outcomes == []:  # killed before the intent was written, or after the journal was cleared
-        state = "after" if tree == ref.after else "before"
+    elif outcomes == []:  # killed before the intent was written
+        state = "before"
     else:
         raise AssertionError(f"{where}: unexpected recovery outcomes {outcomes}")
     want, want_dirs = (ref.before, ref.dirs_before) if state == "before" else (ref.after, ref.dirs_after)
@@ -159,7 +163,10 @@ def check_recovered(world: World, ref: Reference, outcomes: list[str], where: st
                          f"changed {sorted(k for k in want if k in tree and tree[k] != want[k])}"
     assert dirs == want_dirs, f"{where}: directories differ: {sorted(dirs ^ want_dirs)}"
     assert world.temps() == [], f"{where}: temp files left: {world.temps()}"
-    assert world.journal.is_empty(), f"{where}: journal not empty: {os.listdir(world.journal_dir)}"
+    assert world.journal.is_empty(), f"{where}: unfinished ops left: {os.listdir(world.journal_dir)}"
+    assert world.journal.has_done() == (state == "after"), f"{where}: a finished op must wait for a checkpoint"
+    world.journal.checkpoint()
+    assert os.listdir(world.journal_dir) == [], f"{where}: journal not empty after checkpoint"
     return state
 
 
@@ -167,12 +174,13 @@ EXPECTED_STEPS = {
     "cache": {"cache.journaled", "cache.dirs", "cache.chunk", "cache.copied", "cache.verified", "cache.placed",
               "cache.committed", "cache.retired", "cache.done"},
     "restore-rename-backups": {"restore.journaled", "restore.renamed", "restore.committed", "restore.removed",
-                               "restore.done"},
+                               "restore.pruned", "restore.done"},
     "restore-upgraded-pool-copy": {"restore.journaled", "restore.chunk", "restore.copied", "restore.verified",
                                    "restore.placed", "restore.renamed", "restore.committed", "restore.retired",
-                                   "restore.removed", "restore.done"},
+                                   "restore.removed", "restore.pruned", "restore.done"},
     "restore-no-backups": {"restore.journaled", "restore.chunk", "restore.copied", "restore.verified",
-                           "restore.placed", "restore.committed", "restore.removed", "restore.done"},
+                           "restore.placed", "restore.committed", "restore.removed", "restore.pruned",
+                           "restore.done"},
 }
 
 
@@ -303,7 +311,7 @@ def test_recovery_reports_where_files_really_are(root):
     [rec] = Mover(world.journal).recover()
     assert rec.outcome == "cached" and len(rec.files) == 3
     assert all(os.path.exists(f.pool_path) and not os.path.exists(f.array_path) for f in rec.files)
-    assert world.journal.is_empty()
+    assert world.journal.is_empty() and world.journal.has_done()
 
 
 def test_unreadable_journal_record_fails_recovery_of_that_op_only(root):
@@ -334,6 +342,7 @@ def test_kill_while_several_disks_copy_in_parallel(root):
         assert run_driver(spec, crash=crash).returncode == KILLED
         outcomes = [r.outcome for r in Mover(world.journal).recover()]
         assert outcomes and set(outcomes) <= {"rolled_back", "cached"}
+        world.journal.checkpoint()
         for op in ops:
             for a, p in ((op.array_path, op.pool_path), *op.sidecars):
                 on_pool = os.path.exists(p)
@@ -345,3 +354,106 @@ def test_kill_while_several_disks_copy_in_parallel(root):
                 Mover(world.journal).restore(RestoreOp(op.pool_path, op.array_path,
                                                        sidecars=[(p, a) for a, p in op.sidecars]))
         assert world.temps() == [] and world.journal.is_empty()
+        world.journal.checkpoint()
+
+
+# ------------------------------------------------------------------ done records wait for a checkpoint
+
+def _tree_and_journal(world: World) -> tuple[dict[str, str], list[str]]:
+    return world.tree(), sorted(os.listdir(world.journal_dir))
+
+
+@pytest.mark.parametrize("case,crash,outcome", [
+    (CASES[0], "cache.done:1", "cached"),
+    (CASES[3], "restore.done:1", "restored"),
+], ids=["cache.done", "restore.done"])
+def test_kill_after_done_is_reported_as_finished_until_checkpoint(case, crash, outcome, root):
+    """Killed right after the op finished, before the caller saved its registry: recovery reports the op
+    as if it had finished it itself (files, facts, made dirs), again on every call, until checkpoint()."""
+    ref = reference(case, root / "reference")
+    world, spec = case.setup(root / "w")
+    assert run_driver(spec, crash=crash).returncode == KILLED
+    assert world.tree() == ref.after  # the op did finish
+    assert world.journal.is_empty() and world.journal.has_done()
+
+    [rec] = Mover(world.journal).recover()
+    assert rec.outcome == outcome and rec.earlier and rec.op is not None
+    assert rec.key == spec["op"]["array_path"] and len(rec.files) == 3
+    for f in rec.files:
+        assert os.path.exists(f.pool_path if outcome == "cached" else f.array_path)
+        assert f.facts.size == os.path.getsize(f.pool_path if outcome == "cached" else f.array_path)
+    if outcome == "cached":
+        main = rec.files[0]
+        assert main.backup_path == main.array_path + ".plexcached" and os.path.exists(main.backup_path)
+        assert main.facts.blake2b is not None  # verify was on: the hash comes back from the commit record
+        assert main.facts.mtime_ns == os.stat(main.pool_path).st_mtime_ns
+        assert rec.made_dirs == [world.p("Show"), world.p(SHOW_DIR)]
+
+    snapshot = _tree_and_journal(world)
+    again = Mover(world.journal).recover()  # idempotent: same report, nothing touched
+    assert [(r.op_id, r.outcome, r.files) for r in again] == [(rec.op_id, rec.outcome, rec.files)]
+    assert _tree_and_journal(world) == snapshot
+
+    assert Mover(world.journal).checkpoint() == 1
+    assert os.listdir(world.journal_dir) == [] and Mover(world.journal).recover() == []
+    assert world.tree() == ref.after
+
+
+def test_finished_op_recovered_now_is_also_kept_until_checkpoint(root):
+    """recover() finishing a committed op marks it done: a kill before the registry save costs nothing."""
+    case = CASES[0]
+    world, spec = case.setup(root / "w")
+    assert run_driver(spec, crash="cache.committed").returncode == KILLED
+    [first] = Mover(world.journal).recover()
+    assert first.outcome == "cached" and not first.earlier and first.files[0].facts.blake2b is not None
+    [second] = Mover(world.journal).recover()  # the run was killed before saving: reported again
+    assert (second.op_id, second.outcome, second.files, second.earlier) == (first.op_id, "cached",
+                                                                          first.files, True)
+    world.journal.checkpoint()
+    assert os.listdir(world.journal_dir) == []
+
+
+def test_kill_during_a_later_copy_keeps_the_earlier_finished_ops(root):
+    """The soak's case: three ops in one lane, killed while copying the third. The two finished ones are
+    reported cached (the caller had not saved them yet), the third is rolled back."""
+    world = World(root / "lane")
+    ops = []
+    for name in ("E01", "E02", "E03"):
+        video, subs = world.episode(name=name, size=2 * CHUNK + 5)
+        ops.append(world.cache_op(video, subs))
+    spec = {"journal": str(world.journal_dir), "backups": True, "verify": False, "chunk": CHUNK,
+            "kind": "run_ops", "workers": 1, "ops": [mv._op_to_json(o) for o in ops]}
+    assert run_driver(spec, crash="cache.chunk:12").returncode == KILLED  # 5 chunks an op: in the 3rd
+    recovered = Mover(world.journal).recover()
+    assert [(r.key, r.outcome, r.earlier) for r in recovered] == [
+        (ops[0].array_path, "cached", True), (ops[1].array_path, "cached", True),
+        (ops[2].array_path, "rolled_back", False)]
+    assert all(os.path.exists(f.pool_path) and os.path.exists(f.backup_path)
+               for r in recovered[:2] for f in r.files)
+    assert not os.path.exists(ops[2].pool_path) and os.path.exists(ops[2].array_path)
+    assert world.journal.checkpoint() == 2 and os.listdir(world.journal_dir) == []
+
+
+def test_two_finished_ops_on_one_file_are_reported_in_the_order_they_ran(root):
+    """Cache then move back of one file, both before a checkpoint: the caller re-applies add, then
+    remove, and ends where the files are."""
+    world = World(root / "order")
+    video, subs = world.episode()
+    m = Mover(world.journal)
+    cached = m.cache(world.cache_op(video, subs))
+    m.restore(world.restore_op(video, subs, recorded={f.pool_path: f.facts for f in cached.files},
+                               made_dirs=cached.made_dirs))
+    assert [r.outcome for r in m.recover()] == ["cached", "restored"]
+    assert world.journal.checkpoint() == 2
+
+
+def test_unknown_operation_kind_fails_only_that_record(root):
+    world = World(root / "kinds")
+    world.journal.begin({"kind": "drop", "op": {"path": "/x"}, "files": []})
+    video, subs = world.episode()
+    Mover(world.journal).cache(world.cache_op(video, subs))
+    results = Mover(world.journal).recover()
+    assert [(r.outcome, r.op is None) for r in results] == [("failed", True), ("cached", False)]
+    assert "not one this version understands" in results[0].detail
+    world.journal.checkpoint()
+    assert len(os.listdir(world.journal_dir)) == 1  # the unknown record stays for a human

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 
-from plexcache.journal import COMMIT, INTENT, Journal
+import pytest
+
+from plexcache.journal import COMMIT, DONE, INTENT, Journal
 
 
 def test_begin_commit_finish_round_trip(tmp_path):
@@ -36,9 +38,9 @@ def test_pending_is_oldest_first_and_ids_unique(tmp_path):
     journal = Journal(tmp_path)
     ids = [journal.begin({"n": i}) for i in range(20)]
     assert len(set(ids)) == 20
-    # same-second ids are ordered by their random tail, so compare as sets, and check the time prefix sorts
-    assert {e.op_id for e in journal.pending()} == set(ids)
-    assert [e.op_id for e in journal.pending()] == sorted(ids)
+    # begin order, also within one second (ids of one second differ only by their random tail): a caller
+    # re-applying done operations must see two operations on one file in the order they happened
+    assert [e.op_id for e in journal.pending()] == ids
 
 
 def test_stray_temp_record_from_a_cut_short_write_is_ignored_and_removed(tmp_path):
@@ -69,3 +71,54 @@ def test_unreadable_record_is_reported_and_kept(tmp_path):
 def test_missing_directory_is_an_empty_journal(tmp_path):
     assert Journal(tmp_path / "nope").pending() == []
     assert Journal(tmp_path / "nope").is_empty()
+
+
+def test_done_op_stays_until_checkpoint_and_is_not_unfinished(tmp_path):
+    journal = Journal(tmp_path)
+    done_id = journal.begin({"kind": "cache"})
+    journal.commit(done_id)
+    journal.mark_done(done_id, "cached")
+    open_id = journal.begin({"kind": "restore"})
+    assert [e.op_id for e in journal.pending()] == [open_id]  # what recovery repairs, audit's "interrupted"
+    [done] = journal.finished()
+    assert done.op_id == done_id and done.finished and done.done["outcome"] == "cached"
+    assert [e.op_id for e in journal.entries()] == [done_id, open_id]
+    assert journal.has_done() and journal.has_unfinished() and not journal.is_empty()
+    assert journal.checkpoint() == 1
+    assert sorted(os.listdir(tmp_path)) == [open_id + INTENT]  # the unfinished op is untouched
+    journal.finish(open_id)
+    assert journal.is_empty() and not journal.has_done() and journal.checkpoint() == 0
+    assert os.listdir(tmp_path) == []
+
+
+def test_done_records_alone_leave_nothing_in_flight(tmp_path):
+    journal = Journal(tmp_path)
+    op_id = journal.begin({"kind": "cache"})
+    journal.mark_done(op_id, "cached")
+    assert journal.is_empty() and not journal.has_unfinished() and journal.has_done()
+    assert sorted(os.listdir(tmp_path)) == sorted([op_id + INTENT, op_id + DONE])
+
+
+def test_checkpoint_cut_short_after_the_intent_went_is_swept(tmp_path):
+    journal = Journal(tmp_path)
+    op_id = journal.begin({"kind": "cache"})
+    journal.commit(op_id)
+    journal.mark_done(op_id, "cached")
+    os.unlink(tmp_path / (op_id + INTENT))  # checkpoint() removes the intent first, then got killed
+    assert journal.entries() == [] and not journal.has_done()
+    assert os.listdir(tmp_path) == []
+
+
+def test_records_are_created_once_never_rewritten(tmp_path):
+    """Write-once (FAT flash drive): marking done adds a file, it does not touch the others."""
+    journal = Journal(tmp_path)
+    op_id = journal.begin({"kind": "cache"})
+    journal.commit(op_id)
+    before = {n: (tmp_path / n).stat().st_ino for n in os.listdir(tmp_path)}
+    journal.mark_done(op_id, "cached")
+    after = {n: (tmp_path / n).stat().st_ino for n in os.listdir(tmp_path)}
+    assert {k: after[k] for k in before} == before and set(after) - set(before) == {op_id + DONE}
+    with pytest.raises(FileExistsError):
+        journal.mark_done(op_id, "restored")
+    assert json.loads((tmp_path / (op_id + DONE)).read_text())["outcome"] == "cached"
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]

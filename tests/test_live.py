@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
 from plexcache import config as cfg
 from plexcache import engine, live
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
-from plexcache.live import LiveWatcher, Playback, session_changes
+from plexcache.live import LiveWatcher, Playback, pool_view, session_changes
 
 
 class Clock:
@@ -34,10 +35,24 @@ def step(watcher: LiveWatcher, clock: Clock, seconds: float) -> None:
 def test_session_changes_are_pure_and_named():
     a = Playback("alice", "1", "episode", "Show S01E01")
     b = Playback("alice", "2", "episode", "Show S01E02")
-    assert session_changes({}, {"s": a}) == ["alice started Show S01E01"]
-    assert session_changes({"s": a}, {"s": b}) == ["alice moved on to Show S01E02"]
-    assert session_changes({"s": a}, {}) == ["alice stopped Show S01E01"]
+    assert session_changes({}, {"s": a}) == ["alice started Show S01E01, which is not on the pool"]
+    assert session_changes({"s": a}, {"s": b}) == ["alice moved on to Show S01E02, which is not on the pool"]
+    assert session_changes({"s": a}, {}) == []
     assert session_changes({"s": a}, {"s": a}) == []
+
+
+def test_playback_served_from_the_pool_acts_only_when_it_is_the_last_cached_episode():
+    """A hit leaves the array asleep; only when nothing after it is cached is the disk worth waking now."""
+    a = Playback("alice", "1", "episode", "Show S01E01", "Show", (1, 1))
+    b = Playback("alice", "2", "episode", "Show S01E02", "Show", (1, 2))
+    entries = [SimpleNamespace(rating_key=str(n), title=f"Show - S01E0{n} - Part {n}", kind="episode")
+               for n in (1, 2)]
+    pool = pool_view(entries)
+    assert session_changes({}, {"s": a}, pool) == []
+    assert session_changes({"s": a}, {"s": b}, pool) == ["alice moved on to Show S01E02, the last of Show on the pool"]
+    movie = Playback("bob", "9", "movie", "Heat")
+    assert session_changes({}, {"m": movie}, pool_view([SimpleNamespace(rating_key="9", title="Heat",
+                                                                          kind="movie")])) == []
 
 
 def test_play_start_caches_the_next_episodes(sim, sandbox):
@@ -52,7 +67,7 @@ def test_play_start_caches_the_next_episodes(sim, sandbox):
 
     sim.add_session("bob", "Severance S01E01")
     step(watcher, clock, 10)  # next poll sees the new session
-    assert watcher.state.pending == ["bob started Severance S01E01"]
+    assert watcher.state.pending == ["bob started Severance S01E01, which is not on the pool"]
     assert watcher.state.cycles == cycles  # settles before acting
     step(watcher, clock, live.SETTLE_SECONDS)
     assert watcher.state.cycles == cycles + 1 and watcher.state.pending == []

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -28,6 +30,7 @@ from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, UsageError
 from plexcache.fsutil import atomic_write_text, write_json_if_changed
 from plexcache.plexread import READ_ERRORS, CountingSession, default_session_factory, describe_error
+from plexcache.state import StateStore
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +43,42 @@ STATE_FILE = "live.json"
 
 @dataclass(frozen=True)
 class Playback:
-    """One playback session as far as caching cares: who plays what."""
+    """One playback session as far as caching cares: who plays what (and, for an episode, where in its show)."""
 
     user: str
     rating_key: str
     kind: str
     title: str
+    show: str = ""
+    position: tuple[int, int] = (0, 0)  # (season, episode)
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """What is on the pool, as live mode needs it: rating keys, and cached episode positions per show."""
+
+    keys: frozenset[str] = frozenset()
+    episodes: dict[str, frozenset[tuple[int, int]]] = field(default_factory=dict)
+
+    def has_ahead(self, playing: Playback) -> bool:
+        """Is any later episode of the same show on the pool (so the viewer has something to go on to)?"""
+        return any(pos > playing.position for pos in self.episodes.get(playing.show, ()))
+
+
+EPISODE_TITLE = re.compile(r"^(?P<show>.+) - S(?P<season>\d+)E(?P<episode>\d+)\b")
+
+
+def pool_view(entries: Iterable[Any]) -> PoolView:
+    """Build the view from registry entries (titles read "Show - S01E02 - Name", as discovery writes them)."""
+    keys, episodes = set(), {}
+    for entry in entries:
+        if entry.rating_key:
+            keys.add(entry.rating_key)
+        match = EPISODE_TITLE.match(entry.title or "")
+        if entry.kind == "episode" and match:
+            position = (int(match["season"]), int(match["episode"]))
+            episodes.setdefault(match["show"], set()).add(position)
+    return PoolView(frozenset(keys), {show: frozenset(p) for show, p in episodes.items()})
 
 
 @dataclass
@@ -61,16 +94,24 @@ class LiveState:
     last_cycle: Optional[dict[str, Any]] = None
 
 
-def session_changes(before: dict[str, Playback], after: dict[str, Playback]) -> list[str]:
-    """Why the sessions changed in a way caching cares about (pure)."""
+def session_changes(before: dict[str, Playback], after: dict[str, Playback],
+                    pool: PoolView = PoolView()) -> list[str]:
+    """Why the sessions changed in a way caching should act on (pure).
+
+    Playback of something not on the pool counts: its array disk is awake anyway, and the next episodes
+    usually sit on the same disk, so caching them now costs no extra spin-up. So does an episode played
+    from the pool with nothing after it cached: the viewer is about to run out, and waking the disk now
+    spares them the wait later. Anything else is left to the nightly run: it would wake a disk for nothing."""
     reasons = []
     for key, now in after.items():
         was = before.get(key)
-        if was is None:
-            reasons.append(f"{now.user} started {now.title}")
-        elif was.rating_key != now.rating_key:
-            reasons.append(f"{now.user} moved on to {now.title}")
-    reasons.extend(f"{was.user} stopped {was.title}" for key, was in before.items() if key not in after)
+        if was is not None and was.rating_key == now.rating_key:
+            continue
+        verb = "started" if was is None else "moved on to"
+        if now.rating_key not in pool.keys:
+            reasons.append(f"{now.user} {verb} {now.title}, which is not on the pool")
+        elif now.kind == "episode" and not pool.has_ahead(now):
+            reasons.append(f"{now.user} {verb} {now.title}, the last of {now.show} on the pool")
     return reasons
 
 
@@ -79,10 +120,12 @@ def read_sessions(server: Any) -> dict[str, Playback]:
     for item in server.sessions():
         users = getattr(item, "usernames", None) or ["?"]
         key = str(getattr(item, "sessionKey", "") or id(item))
-        title = item.title
+        playback = Playback(user=users[0], rating_key=str(item.ratingKey), kind=item.type, title=item.title)
         if item.type == "episode":
-            title = f"{item.grandparentTitle} S{item.parentIndex or 0:02d}E{item.index or 0:02d}"
-        sessions[key] = Playback(user=users[0], rating_key=str(item.ratingKey), kind=item.type, title=title)
+            position = (int(item.parentIndex or 0), int(item.index or 0))
+            title = f"{item.grandparentTitle} S{position[0]:02d}E{position[1]:02d}"
+            playback = Playback(playback.user, playback.rating_key, "episode", title, item.grandparentTitle, position)
+        sessions[key] = playback
     return sessions
 
 
@@ -129,7 +172,8 @@ class LiveWatcher:
         try:
             server = self._connect()
             sessions = read_sessions(server)
-            reasons = [] if self.first_poll else session_changes(self.state.sessions, sessions)
+            pool = self.pool_view()
+            reasons = [] if self.first_poll else session_changes(self.state.sessions, sessions, pool)
             self.state.sessions = sessions
             if self.settings.live.recently_added and now >= self.state.next_recent:
                 reasons += self._check_recent(server)
@@ -138,12 +182,20 @@ class LiveWatcher:
             self._back_off(now, f"Plex could not be read: {describe_error(exc)}")
             self.server = None
             return
-        if self.first_poll and sessions:
-            reasons = [f"{p.user} is playing {p.title}" for p in sessions.values()]
+        if self.first_poll:
+            reasons = session_changes({}, sessions, pool)
         self.first_poll = False
         self.state.failures = 0
         self.state.next_poll = now + self.poll_seconds
         self._want(now, reasons)
+
+    def pool_view(self) -> PoolView:
+        """What is on the pool now (read each poll: runs change the registry)."""
+        try:
+            return pool_view(StateStore(self.settings).load_registry().entries.values())
+        except PlexCacheError as exc:
+            log.warning("live: cannot read the registry (%s); treating nothing as cached", exc)
+            return PoolView()
 
     def _connect(self) -> Any:
         if self.server is None:

@@ -5,10 +5,13 @@ caller; never `/mnt/user`). Its shape, in order (docs/safety.md explains why eac
 
 cache   journal intent -> make pool dirs -> copy each file to a hidden temp name on the pool -> fsync ->
         verify -> rename into place -> fsync dir -> journal commit -> rename each array original to
-        NAME.plexcached (or unlink it) -> fsync dir -> journal finish
+        NAME.plexcached (or unlink it) -> fsync dir -> journal done
 restore journal intent -> per file: rename the intact backup back, or copy the pool file to a hidden temp
         name on the array disk, fsync, verify, rename into place -> fsync dir -> journal commit ->
-        remove stale backups -> remove pool copies -> journal finish
+        remove stale backups -> remove pool copies -> remove the empty pool dirs caching made -> journal done
+
+A done operation's records stay in the journal (recover() reports it again) until the caller has saved its
+own bookkeeping and calls Journal.checkpoint().
 
 Before the commit nothing on the source side has been touched, so recovery rolls back (removes what was
 made). After the commit every new copy is complete and durable, so recovery finishes. Either way the same
@@ -36,7 +39,7 @@ from typing import Any, Callable, Optional, Union
 from plexcache import fastcopy
 from plexcache.errors import PlexCacheError
 from plexcache.fsutil import fsync_dir
-from plexcache.journal import Journal
+from plexcache.journal import Journal, JournalEntry
 
 BACKUP_SUFFIX = ".plexcached"
 TMP_SUFFIX = ".plexcache-tmp"
@@ -142,6 +145,10 @@ class RestoreOp:
     alone). sidecars: (pool_path, array_path) pairs, in the same order as the main paths.
     recorded: FileFacts returned when the files were cached, keyed by pool path. The backup is renamed
     back only when it and the pool copy both still match them; without them, when the two match each other.
+    made_dirs: pool directories plexcache-r created when caching (OpResult.made_dirs / Recovered.made_dirs,
+    of this op or of others). Once the pool copies are gone, each of them that is an ancestor of one of this
+    op's pool paths, below the share's own folder, not a mount point and empty, is removed (deepest first).
+    Passing more (e.g. every directory the caller ever saw created) is safe: the rest are ignored.
     """
 
     pool_path: str
@@ -151,9 +158,11 @@ class RestoreOp:
     recorded: Mapping[str, FileFacts] = field(default_factory=dict)
     key: Optional[str] = None
     disk: Optional[str] = None
+    made_dirs: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sidecars", tuple((str(p), str(a)) for p, a in self.sidecars))
+        object.__setattr__(self, "made_dirs", tuple(str(d) for d in self.made_dirs))
 
     @property
     def label(self) -> str:
@@ -185,6 +194,9 @@ class OpResult:
     """Outcome of one operation run by run_ops (Mover.cache/restore return it on success, raise otherwise).
 
     outcome: cached | restored | refused | failed | critical | not_started (stop requested or run halted).
+    made_dirs: (cache) pool directories this op created, top-down: keep them (e.g. in the registry) and
+    hand them back as RestoreOp.made_dirs so the move back can remove them once empty.
+    removed_dirs: (restore) the empty pool directories the move back removed.
     """
 
     op: Op
@@ -193,6 +205,8 @@ class OpResult:
     bytes_copied: int = 0
     seconds: float = 0.0
     error: Optional[MoveError] = None
+    made_dirs: list[str] = field(default_factory=list)
+    removed_dirs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -203,6 +217,10 @@ class Recovered:
     rolled_back (undone: the files are where they were before the op started), mixed (some files each
     side; `files` lists all, detail names the ones at the destination), failed (could not be repaired now;
     the journal record stays and the next recovery tries again; detail says why).
+
+    An operation that had already finished (its done record waits for Journal.checkpoint()) is reported
+    the same way as one recovery finishes now (`earlier` is True): apply it to the registry idempotently.
+    made_dirs: (cache) the pool directories the op created that still exist, as OpResult.made_dirs.
     """
 
     op_id: str
@@ -210,6 +228,8 @@ class Recovered:
     outcome: str
     files: list[MovedFile] = field(default_factory=list)
     detail: str = ""
+    earlier: bool = False  # finished before this recovery (a done record not yet checkpointed)
+    made_dirs: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> str:
@@ -306,12 +326,16 @@ class Mover:
         _check_free([f for f in files if f["how"] == "copy"], self.min_free)
         made_dirs = _missing_dirs(files)
         intent = {"kind": "restore", "op": _op_to_json(op), "verify": self.verify, "files": files,
-                  "made_dirs": made_dirs}
+                  "made_dirs": made_dirs, "prune_dirs": _prunable_dirs(op)}
         return self._transact("restore", op, intent, progress, started)
 
     def recover(self) -> list[Recovered]:
         """Finish or roll back every operation left in the journal. See the module-level recover()."""
         return recover(self.journal)
+
+    def checkpoint(self) -> int:
+        """= self.journal.checkpoint(): forget every done operation once the caller's state is saved."""
+        return self.journal.checkpoint()
 
     # planning (no side effects) -------------------------------------------------------------------
 
@@ -377,8 +401,9 @@ class Mover:
         crash_point(f"{kind}.journaled")
         copied = 0
         op_total = sum(f["size"] for f in intent["files"] if f["how"] == "copy")
+        created: list[str] = []
         try:
-            _make_dirs(intent["made_dirs"], intent["files"], kind)
+            created = _make_dirs(intent["made_dirs"], intent["files"], kind)
             for f in intent["files"]:
                 if f["how"] == "rename":
                     _rename_noreplace(f["backup"], f["dst"])
@@ -397,14 +422,16 @@ class Mover:
         self.journal.commit(op_id, {"facts": [_facts_of(f) for f in intent["files"]]})
         crash_point(f"{kind}.committed")
         try:
-            _finish(intent)
+            removed = _finish(intent)
         except OSError as exc:
             # past the point of no return: the journal stays, the next recover() finishes the op
             raise _as_move_error(exc, intent["files"][0]["src"], pending=True) from exc
-        self.journal.finish(op_id)
+        outcome = "cached" if kind == "cache" else "restored"
+        # the record stays (done) until the caller has saved its registry and calls checkpoint()
+        self.journal.mark_done(op_id, outcome)
         crash_point(f"{kind}.done")
-        return OpResult(op, "cached" if kind == "cache" else "restored", _moved_files(intent),
-                        bytes_copied=copied, seconds=time.monotonic() - started)
+        return OpResult(op, outcome, _moved_files(intent), bytes_copied=copied,
+                        seconds=time.monotonic() - started, made_dirs=created, removed_dirs=removed)
 
     def _copy(self, kind: str, f: dict[str, Any], progress: Optional[fastcopy.ByteProgress]) -> None:
         """Copy f.src to f.tmp durably and verified, then rename it to f.dst."""
@@ -461,36 +488,76 @@ class Mover:
 # ------------------------------------------------------------------------------- finishing / undoing
 
 def recover(journal: Journal) -> list[Recovered]:
-    """Finish (committed) or roll back (not committed) every operation in the journal.
+    """Finish (committed) or roll back (not committed) every unfinished operation in the journal, and
+    report every done operation not yet checkpointed, all in the order they began.
 
     Idempotent and safe to interrupt: it only ever removes a file after checking that a complete copy
-    exists at another path the journal names. Call it at the start of every run, holding the run lock.
+    exists at another path the journal names. An operation it finishes is marked done (not forgotten), so
+    calling recover() twice reports the same outcomes and touches nothing the second time; the caller
+    applies them to its registry, saves it, then calls journal.checkpoint(). One that it rolls back is
+    forgotten at once (nothing to record). Call it at the start of every run, holding the run lock.
     """
     results = []
-    for entry in journal.pending():
+    for entry in journal.entries():
         if entry.error is not None:
             log.error("%s", entry.error)
             results.append(Recovered(entry.op_id, None, "failed", [], entry.error))
             continue
-        intent = entry.intent
-        op = _op_from_json(intent)
         try:
-            if entry.committed:
-                _finish(intent)
-            else:
-                _rollback(intent)
-            outcome, detail = _where(intent)
-            journal.finish(entry.op_id)
-        except OSError as exc:
-            log.error("recovery of %s %s (%s) failed: %s; will retry at the next run", intent["kind"],
-                      entry.op_id, op.label, exc)
-            results.append(Recovered(entry.op_id, op, "failed", [], f"{exc}; will retry at the next run"))
+            op = _op_from_json(entry.intent)
+        except (KeyError, TypeError, ValueError) as exc:
+            detail = (f"journal record {entry.op_id} ({entry.intent.get('kind')!r}) is not one this version "
+                      f"understands ({exc!r}); left in place: check the files it names by hand")
+            log.error("%s", detail)
+            results.append(Recovered(entry.op_id, None, "failed", [], detail))
             continue
-        log.warning("recovered an interrupted %s of %s: %s%s", intent["kind"], op.label,
-                    outcome.replace("_", " "), f" ({detail})" if detail else "")
-        files = [] if outcome == "rolled_back" else _moved_files(intent)
-        results.append(Recovered(entry.op_id, op, outcome, files, detail))
+        if entry.finished:
+            results.append(_report_done(entry, op))
+        else:
+            results.append(_recover_one(journal, entry, op))
     return results
+
+
+def _report_done(entry: JournalEntry, op: Op) -> Recovered:
+    """A done operation, reported again until checkpointed: the files are not looked at (a later operation
+    in the journal may have moved them since; the caller applies both in order)."""
+    assert entry.done is not None
+    outcome = str(entry.done.get("outcome") or ("cached" if entry.intent["kind"] == "cache" else "restored"))
+    log.debug("%s %s of %s finished earlier (%s); waiting for a checkpoint", entry.intent["kind"], entry.op_id,
+              op.label, outcome)
+    return Recovered(entry.op_id, op, outcome, _moved_files(entry.intent, entry.commit),
+                     str(entry.done.get("detail") or ""), earlier=True, made_dirs=_made_dirs_of(entry.intent))
+
+
+def _recover_one(journal: Journal, entry: JournalEntry, op: Op) -> Recovered:
+    intent = entry.intent
+    try:
+        if entry.committed:
+            _finish(intent)
+        else:
+            _rollback(intent)
+        outcome, detail = _where(intent)
+        if outcome == "rolled_back":
+            journal.finish(entry.op_id)
+        else:
+            journal.mark_done(entry.op_id, outcome, detail)
+    except OSError as exc:
+        log.error("recovery of %s %s (%s) failed: %s; will retry at the next run", intent["kind"],
+                  entry.op_id, op.label, exc)
+        return Recovered(entry.op_id, op, "failed", [], f"{exc}; will retry at the next run")
+    log.warning("recovered an interrupted %s of %s: %s%s", intent["kind"], op.label,
+                outcome.replace("_", " "), f" ({detail})" if detail else "")
+    if outcome == "rolled_back":
+        return Recovered(entry.op_id, op, outcome, [], detail)
+    return Recovered(entry.op_id, op, outcome, _moved_files(intent, entry.commit), detail,
+                     made_dirs=_made_dirs_of(intent))
+
+
+def _made_dirs_of(intent: dict[str, Any]) -> list[str]:
+    """(cache) the directories the op's intent planned to create that exist now."""
+    if intent.get("kind") != "cache":
+        return []
+    return [d["path"] for d in intent.get("made_dirs", []) if os.path.isdir(d["path"])]
 
 
 def _where(intent: dict[str, Any]) -> tuple[str, str]:
@@ -545,8 +612,9 @@ def _rollback(intent: dict[str, Any], remove_dirs: bool = True) -> None:
         _remove_made_dirs(intent.get("made_dirs", []))
 
 
-def _finish(intent: dict[str, Any]) -> None:
-    """Complete a committed op: retire the sources, each only once its new copy is confirmed in place."""
+def _finish(intent: dict[str, Any]) -> list[str]:
+    """Complete a committed op: retire the sources, each only once its new copy is confirmed in place.
+    Returns the empty pool directories a move back removed."""
     for f in intent["files"]:
         _unlink_quiet(f["tmp"])
         if not _has_size(f["dst"], f["size"]):
@@ -562,6 +630,7 @@ def _finish(intent: dict[str, Any]) -> None:
                 os.unlink(f["src"])
                 fsync_dir(os.path.dirname(f["src"]))
                 crash_point("restore.removed")
+    return _prune_dirs(intent.get("prune_dirs", [])) if intent["kind"] == "restore" else []
 
 
 def _retire_array_original(f: dict[str, Any]) -> None:
@@ -575,10 +644,13 @@ def _retire_array_original(f: dict[str, Any]) -> None:
     crash_point("cache.retired")
 
 
-def _moved_files(intent: dict[str, Any]) -> list[MovedFile]:
+def _moved_files(intent: dict[str, Any], commit: Optional[dict[str, Any]] = None) -> list[MovedFile]:
+    # hashes are known only after the copy: in memory during the op, in the commit record afterwards
+    hashes = {fact.get("path"): fact.get("blake2b") for fact in (commit or {}).get("facts", [])
+              if isinstance(fact, dict)}
     out = []
     for f in intent["files"]:
-        facts = FileFacts(f["size"], f["mtime_ns"], f.get("blake2b"))
+        facts = FileFacts(f["size"], f["mtime_ns"], f.get("blake2b") or hashes.get(f["dst"]))
         if intent["kind"] == "cache":
             out.append(MovedFile(f["src"], f["dst"], f["backup"], facts, "copy"))
         else:
@@ -722,15 +794,18 @@ def _missing_dirs(files: list[dict[str, Any]]) -> list[dict[str, str]]:
     return out
 
 
-def _make_dirs(made: list[dict[str, str]], files: list[dict[str, Any]], kind: str) -> None:
+def _make_dirs(made: list[dict[str, str]], files: list[dict[str, Any]], kind: str) -> list[str]:
     """Create the missing destination dirs with the owner, group and mode of their source counterparts
-    (or of the parent, when there is no counterpart). Never root-owned when the source is not."""
+    (or of the parent, when there is no counterpart). Never root-owned when the source is not. Returns
+    the ones this call created (top-down)."""
+    created = []
     with _dirs_lock:
         for d in made:
             try:
                 os.mkdir(d["path"], 0o700)
             except FileExistsError:
-                continue  # another op made it meanwhile
+                continue  # another op made it meanwhile: not ours to report
+            created.append(d["path"])
             like = d["like"] if os.path.isdir(d["like"]) else os.path.dirname(d["path"])
             st = os.stat(like)
             with contextlib.suppress(OSError):
@@ -739,6 +814,54 @@ def _make_dirs(made: list[dict[str, str]], files: list[dict[str, Any]], kind: st
             fsync_dir(os.path.dirname(d["path"]))
     if made:
         crash_point(f"{kind}.dirs")
+    return created
+
+
+def _prunable_dirs(op: RestoreOp) -> list[str]:
+    """Of op.made_dirs, those a move back may remove once empty, deepest first: ancestors of one of the op's
+    pool paths, strictly below the share's own folder (never the share itself, never above it)."""
+    eligible: set[str] = set()
+    for pool, array in ((op.pool_path, op.array_path), *op.sidecars):
+        share_root = _share_root(pool, array)
+        d = os.path.dirname(os.path.normpath(pool))
+        while share_root is not None and d.startswith(share_root + os.sep):
+            eligible.add(d)
+            d = os.path.dirname(d)
+    wanted = {os.path.normpath(d) for d in op.made_dirs}
+    return sorted(eligible & wanted, key=lambda d: (-d.count(os.sep), d))
+
+
+def _share_root(pool: str, array: str) -> Optional[str]:
+    """The share's folder on the pool: /mnt/cache/tv for /mnt/cache/tv/A/b.mkv <-> /mnt/disk1/tv/A/b.mkv
+    (the pool path up to the first name of the longest common tail). None when the tails do not even
+    share a folder."""
+    p, a = os.path.normpath(pool).split(os.sep), os.path.normpath(array).split(os.sep)
+    common = 0
+    while common < min(len(p), len(a)) - 1 and p[-1 - common] == a[-1 - common]:
+        common += 1
+    if common < 2:  # not even the share folder and the file name in common
+        return None
+    return os.sep.join(p[: len(p) - common + 1])
+
+
+def _prune_dirs(dirs: list[str]) -> list[str]:
+    """Remove each of dirs (deepest first) that is an empty real directory and not a mount point. rmdir
+    itself refuses a directory that holds anything, so nothing in it can be lost."""
+    removed = []
+    with _dirs_lock:  # a cache op in another lane creates its temp file in an existing dir under this lock
+        for d in dirs:
+            st, parent = _lstat(d), _lstat(os.path.dirname(d))
+            if st is None or parent is None or not stat.S_ISDIR(st.st_mode) or st.st_dev != parent.st_dev:
+                continue  # gone already, replaced by something else, or a mount (a ZFS dataset)
+            try:
+                os.rmdir(d)
+            except OSError:
+                continue  # not empty (or busy): it stays
+            with contextlib.suppress(OSError):
+                fsync_dir(os.path.dirname(d))
+            removed.append(d)
+            crash_point("restore.pruned")
+    return removed
 
 
 def _remove_made_dirs(made: list[dict[str, str]]) -> None:
@@ -808,10 +931,13 @@ def _op_to_json(op: Op) -> dict[str, Any]:
 
 
 def _op_from_json(intent: dict[str, Any]) -> Op:
+    """The op of a journal intent; KeyError/TypeError/ValueError for a record this version cannot read."""
     doc = dict(intent["op"])
     doc["sidecars"] = [tuple(p) for p in doc.get("sidecars", [])]
     if intent["kind"] == "cache":
         return CacheOp(**doc)
+    if intent["kind"] != "restore":
+        raise ValueError(f"unknown operation kind {intent['kind']!r}")
     doc["recorded"] = {k: FileFacts(**v) for k, v in doc.get("recorded", {}).items()}
     return RestoreOp(**doc)
 
@@ -840,6 +966,77 @@ def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
     os.unlink(backup_path)
     fsync_dir(os.path.dirname(backup_path))
     return True
+
+
+MTIME_SLACK_NS = 1_000_000_000  # drop_redundant: copies made by other tools may keep mtime only to the second
+
+
+def drop_redundant(path: str, keep: str, *, verify: bool = False, rename_to: Optional[str] = None) -> bool:
+    """Remove `path`, a copy made redundant by the identical `keep` (or, with rename_to, turn it into that
+    name: an array original next to an identical pool copy becomes its backup). True if done.
+
+    Refused (False, reason logged) unless both are regular files (not symlinks), not the same file (inode),
+    of the same size with mtimes within MTIME_SLACK_NS, with `verify` of the same blake2b, and neither is
+    open; and, with rename_to, that name is free. The checks are repeated after hashing so a file changed
+    meanwhile is not dropped. An unlink, like a no-replace rename, is atomic: a crash leaves either both
+    files or `keep` alone (resp. `keep` and rename_to), never an ambiguous state, so no journal is needed.
+    An OSError (e.g. permission denied) also answers False, with the error logged.
+    """
+    why = _drop_refusal(path, keep, verify)
+    if why is None and rename_to is not None and os.path.lexists(rename_to):
+        why = f"{rename_to} already exists"
+    if why is not None:
+        log.info("not dropping %s (kept: %s): %s", path, keep, why)
+        return False
+    try:
+        if rename_to is None:
+            os.unlink(path)
+        else:
+            _rename_noreplace(path, rename_to)
+            if os.path.dirname(rename_to) != os.path.dirname(path):
+                fsync_dir(os.path.dirname(rename_to))
+        fsync_dir(os.path.dirname(path))
+    except OSError as exc:
+        log.warning("could not drop the redundant copy %s: %s; both copies are still there", path, exc)
+        return False
+    log.info("dropped the redundant copy %s (identical to %s)%s", path, keep,
+             f"; it is now {rename_to}" if rename_to else "")
+    return True
+
+
+def _drop_refusal(path: str, keep: str, verify: bool) -> Optional[str]:
+    """Why `path` may not be dropped in favour of `keep`, or None."""
+    st, kst = _lstat(path), _lstat(keep)
+    if st is None or kst is None:
+        return "one of the copies is gone"
+    why = _identical_by_stat(st, kst)
+    if why is not None:
+        return why
+    if open_paths((path, keep)):
+        return "one of the copies is open (being played?)"
+    if verify:
+        if fastcopy.hash_file(path) != fastcopy.hash_file(keep):
+            return "the contents differ (blake2b)"
+        again, kagain = _lstat(path), _lstat(keep)
+        if again is None or kagain is None or not _same_stat(st, again) or not _same_stat(kst, kagain):
+            return "a copy changed while it was being compared"
+    return None
+
+
+def _identical_by_stat(st: os.stat_result, kst: os.stat_result) -> Optional[str]:
+    if not stat.S_ISREG(st.st_mode) or not stat.S_ISREG(kst.st_mode):
+        return "not both regular files"
+    if (st.st_dev, st.st_ino) == (kst.st_dev, kst.st_ino):
+        return "they are the same file (one inode), not two copies"
+    if st.st_size != kst.st_size:
+        return f"sizes differ ({st.st_size} vs {kst.st_size} bytes)"
+    if abs(st.st_mtime_ns - kst.st_mtime_ns) > MTIME_SLACK_NS:
+        return "modification times differ"
+    return None
+
+
+def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
 
 
 # ------------------------------------------------------------------------------ open-file check
