@@ -23,9 +23,9 @@ from plexcache.demo import default_scenario
 from plexcache.sim import SimServer, load
 from plexcache.sim.sandbox import build_tree
 
+# Each play starts something whose next episode is not cached yet (earlier plays' look-ahead must not cover it).
 PLAYS = [("bob", "Severance S01E01", "S01E02"), ("partner", "Slow Horses S01E01", "S01E02"),
-         ("alice", "The Bear S01E01", "S01E02"), ("bob", "Severance S01E03", "S01E04"),
-         ("partner", "Slow Horses S01E04", "S01E05")]
+         ("alice", "The Bear S01E01", "S01E02"), ("bob", "Severance S02E09", "S02E10")]
 
 
 def cached_names(settings: cfg.Settings) -> set[str]:
