@@ -120,6 +120,7 @@ class World:
                                title=Path(f[1]).stem, sidecars=side_paths, backup=main.backup_path is not None,
                                recorded=recorded))
         self.save(registry)
+        mover.checkpoint()  # as the engine does once the registry holds the finished operations
 
     # breaking things ---------------------------------------------------------------------------
 

@@ -554,15 +554,23 @@ def _recover_first(settings: Settings) -> list[dict[str, Any]]:
     and history for them), before any fix looks at the files. Returns one outcome per operation."""
     from plexcache.journal import Journal
 
-    if Journal(journal_dir(settings)).is_empty():
+    journal = Journal(journal_dir(settings))
+    if not (journal.has_unfinished() or journal.has_done()):
         return []
     from plexcache import engine
+    from plexcache.mover import recover
 
-    cycle = engine.Cycle(settings, action="audit-fix")
-    results = cycle.recover()
-    cycle.save()
+    try:
+        cycle = engine.Cycle(settings, action="audit-fix")
+    except UsageError:  # a damaged registry: repair the files now; the sync fix rebuilds the books from them
+        results = recover(journal)
+    else:
+        results = cycle.recover()
+        cycle.save()
     out = []
     for rec in results:
+        if getattr(rec, "earlier", False):
+            continue  # finished before; only its registry bookkeeping was re-applied, nothing to report
         ok = rec.outcome != "failed"
         key = getattr(rec, "key", None) or rec.op_id
         out.append({"fix": "recover", "action": "recover", "kind": "interrupted", "path": key,
@@ -870,6 +878,8 @@ def _repair(settings: Settings, wanted: Wanted) -> tuple[list[dict[str, Any]], b
             progress.phase("finishing")
             if ctx.registry_changed:
                 store.save_registry(registry)
+            if damaged is None or ctx.registry_changed:
+                mover.checkpoint()  # the registry now holds what the journal kept for it
             if ctx.registry_changed or ctx.relist:  # the list is a function of the registry
                 exclusions.write(settings, registry)
             history = MaintenanceHistory.load(settings)
