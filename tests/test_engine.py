@@ -508,3 +508,271 @@ def test_a_file_that_fails_gives_exit_1_and_an_error_notification(env):
     assert user(s, DUNE) not in registry(s)
     calls = sb.notifications()
     assert any("PlexCache-R errors" in c for c in calls) and any("-i" in c and "alert" in c for c in calls)
+
+
+# ---------------------------------------------------------------- the log file
+
+
+@pytest.fixture
+def logfile(env):
+    """Logging configured the way the CLI does it; the handlers are taken off again afterwards."""
+    import logging
+
+    from plexcache import logsetup
+
+    s = env[0]
+    root = logging.getLogger()
+    level = root.level
+    logsetup.configure(s)
+    yield Path(s.paths.log_dir) / logsetup.LOG_NAME
+    for handler in [h for h in root.handlers if getattr(h, "_plexcache", False)]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+
+
+def test_a_run_logs_its_start_end_and_every_file(env, logfile):
+    s, _sb, sim, now = env
+    run(s, now)
+    sim.set_watched("admin", "Arrival (2016)")
+    run(s, now + 60)
+    text = logfile.read_text()
+    lines = text.splitlines()
+    assert sum("INFO" in line and "engine: run started" in line for line in lines) == 2
+    finished = [line for line in lines if "engine: run finished in" in line]
+    assert len(finished) == 2 and "cached 5 (" in finished[0] and "moved back 1 (" in finished[1]
+    cached = [line for line in lines if "INFO" in line and f"cached: {user(s, ARRIVAL)} (" in line]
+    assert len(cached) == 1 and "KB)" in cached[0] and "admin: On Deck" in cached[0]
+    assert any(f"moved back to the array: {user(s, ARRIVAL)} (" in line for line in lines)
+    heat = user(s, "movies/Heat (1995)/Heat (1995).mkv")
+    assert any(f"skipped: {heat} (" in line and "being played" in line for line in lines)
+    assert sim.owner_token not in text and "pms-alice" not in text
+
+
+def test_a_failed_file_is_logged_with_why(env, logfile):
+    s, sb, _sim, now = env
+
+    def on_progress(doc):
+        if doc.get("phase") == "copying" and on_disk(sb, "disk2", DUNE).exists():
+            on_disk(sb, "disk2", DUNE).unlink()
+
+    run(s, now, on_progress=on_progress)
+    failed = [line for line in logfile.read_text().splitlines() if f"failed: {user(s, DUNE)}: " in line]
+    assert len(failed) == 1 and "WARNING" in failed[0]
+
+
+def test_status_shows_the_newest_activity_first(env):
+    s, _sb, sim, now = env
+    run(s, now)
+    sim.set_watched("admin", "Arrival (2016)")
+    run(s, now + 60)
+    feed = engine.status(s)["activity"]
+    assert len(feed) == 6 and set(feed[0]) == {"at", "kind", "path", "message"}
+    assert feed[0]["kind"] == "moved_back" and feed[0]["path"] == user(s, ARRIVAL) and feed[0]["at"] == now + 60
+    assert feed[0]["message"] == "Moved back to the array Arrival (2016).mkv (300.0 KB)"
+    assert [e["at"] for e in feed] == sorted((e["at"] for e in feed), reverse=True)
+    assert {e["kind"] for e in feed[1:]} == {"cached"} and feed[1]["message"].startswith("Cached ")
+    json.dumps(feed)
+
+
+def test_status_activity_holds_the_newest_fifty(env):
+    s = env[0]
+    store = StateStore(s)
+    history = store.load_history()
+    for i in range(70):
+        history.add("dropped", f"/mnt/user/movies/m{i}.mkv", 1000.0 + i, detail="deleted outside plexcache-r")
+    store.save_history(history)
+    feed = engine.status(s)["activity"]
+    assert len(feed) == 50 and feed[0]["path"].endswith("/m69.mkv") and feed[-1]["path"].endswith("/m20.mkv")
+    assert feed[0]["message"] == "Stopped managing m69.mkv: deleted outside plexcache-r"
+
+
+# ---------------------------------------------------------------- a mover without our ignore list
+
+
+SRT = "movies/Arrival (2016)/Arrival (2016).en.srt"
+
+
+def rogue_move(sb, rel: str, disk: str, change: bytes = b"") -> None:
+    """What Unraid's mover does without plexcache-r's ignore list: the pool copy goes to an array disk of
+    its choosing (times kept), whatever backup sits on another disk."""
+    import shutil
+
+    dest = on_disk(sb, disk, rel)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(on_pool(sb, rel), dest)
+    on_pool(sb, rel).unlink()
+    if change:
+        with open(dest, "r+b") as handle:
+            handle.write(change)
+        st = on_disk(sb, disk, rel + ".plexcached").stat() if on_disk(sb, disk, rel + ".plexcached").exists() \
+            else None
+        if st is not None:
+            os.utime(dest, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def copies(sb, rel: str) -> tuple[list[str], list[str]]:
+    """(live copies, backups) of rel anywhere in the sandbox, by mount name."""
+    mounts = sorted(p for p in sb.mnt.iterdir() if p.name != "user")
+    live = [m.name for m in mounts if (m / rel).is_file()]
+    kept = [m.name for m in mounts if (m / (rel + ".plexcached")).is_file()]
+    return live, kept
+
+
+def test_a_file_the_mover_put_on_another_disk_keeps_one_copy_and_is_cached_again(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    original = on_disk(sb, "disk1", ARRIVAL + ".plexcached").read_bytes()
+    rogue_move(sb, ARRIVAL, "disk2")
+    rogue_move(sb, SRT, "disk2")
+    report = run(s, now + 60)
+    assert report.exit_code == 0 and report.cached == 1, report.to_json()
+    assert copies(sb, ARRIVAL) == (["cache"], ["disk2"]) and copies(sb, SRT) == (["cache"], ["disk2"])
+    assert on_pool(sb, ARRIVAL).read_bytes() == original
+    assert registry(s).get(user(s, ARRIVAL)).disk == "disk2"
+    assert any("moved back to the array by something else" in w for w in report.warnings)
+    retired = [e["path"] for e in StateStore(s).load_history().events if e["kind"] == "retired"]
+    assert sorted(retired) == sorted([str(on_disk(sb, "disk1", ARRIVAL + ".plexcached")),
+                                      str(on_disk(sb, "disk1", SRT + ".plexcached"))])
+
+
+def test_a_file_the_mover_put_back_that_is_no_longer_wanted_leaves_no_backup(env):
+    s, sb, sim, now = env
+    run(s, now)
+    rogue_move(sb, ARRIVAL, "disk2")
+    rogue_move(sb, SRT, "disk1")  # onto the disk that holds its backup
+    sim.set_watched("admin", "Arrival (2016)")
+    report = run(s, now + 60)
+    assert report.exit_code == 0 and report.cached == 0
+    assert copies(sb, ARRIVAL) == (["disk2"], []) and copies(sb, SRT) == (["disk1"], [])
+    assert user(s, ARRIVAL) not in registry(s)
+
+
+def test_a_copy_the_mover_put_back_that_differs_from_the_backup_keeps_both(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    rogue_move(sb, ARRIVAL, "disk2", change=b"damaged")  # same size, same mtime, other bytes
+    report = run(s, now + 60)
+    assert copies(sb, ARRIVAL) == (["disk2"], ["disk1"])  # nothing removed, nothing cached again
+    assert any("not provably identical" in w and "audit" in w for w in report.warnings), report.warnings
+    why = {a["path"]: a.get("why", "") for a in report.to_json()["actions"]}
+    assert "not provably identical" in why[user(s, ARRIVAL)] and "audit" in why[user(s, ARRIVAL)]
+    assert user(s, ARRIVAL) not in registry(s)
+
+
+def test_a_stray_backup_on_another_disk_is_recognised_before_caching(env):
+    s, sb, _sim, now = env
+    import shutil
+
+    stray = on_disk(sb, "disk1", DUNE + ".plexcached")  # Dune lives on disk2
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(on_disk(sb, "disk2", DUNE), stray)
+    report = run(s, now)
+    assert report.exit_code == 0 and user(s, DUNE) in registry(s)
+    assert copies(sb, DUNE) == (["cache"], ["disk2"])
+
+
+def test_a_stray_backup_that_differs_refuses_to_cache(env):
+    s, sb, _sim, now = env
+    stray = on_disk(sb, "disk2", DUNE + ".plexcached")  # next to the original, other content
+    stray.write_bytes(b"an older release")
+    report = run(s, now)
+    assert user(s, DUNE) not in registry(s) and report.exit_code == 0
+    assert copies(sb, DUNE) == (["disk2"], ["disk2"])
+    skipped = {a["path"]: a.get("why", "") for a in report.to_json()["actions"] if a["action"] == "skip"}
+    assert "not provably identical" in skipped[user(s, DUNE)]
+    assert run(s, now, dry_run=True).plan.summary()["cache"] == 0
+
+
+# ---------------------------------------------------------------- killed right after an op finished
+
+
+def _killed_run(s, now, tmp_path, crash_at: str) -> None:
+    settings_file = tmp_path / "settings.yaml"
+    config.save(s, settings_file)
+    code = ("from pathlib import Path; from plexcache import config, engine; "
+            f"engine.run_cycle(config.load(Path({str(settings_file)!r})), now={now})")
+    killed = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PLEXCACHE_CRASH_AT=crash_at),
+                            capture_output=True, timeout=120)
+    assert killed.returncode == -9, killed.stderr.decode()[-2000:]
+
+
+def cli_recover(tmp_path) -> dict:
+    """`plexcache-r --json recover`, as the plugin (or a user) runs it after a crash."""
+    done = subprocess.run([sys.executable, "-m", "plexcache", "--config", str(tmp_path / "settings.yaml"), "--json",
+                           "recover"], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    return json.loads(done.stdout)
+
+
+def assert_registry_matches_the_pool(s, sb) -> None:
+    """Every media file on the pool is managed and on the ignore list; every managed file is on the pool."""
+    reg = registry(s)
+    ignore = set(Path(s.paths.exclusion_list).read_text().splitlines())
+    on_the_pool = {str(p) for p in (sb.mnt / "cache").rglob("*") if p.is_file()}
+    managed = {e.pool_path(s.paths.pool_root) for e in reg.entries.values()}
+    managed |= {str(sb.mnt / "cache" / side[len(s.paths.user_root) + 1:]) for e in reg.entries.values()
+                for side in e.sidecars}
+    assert on_the_pool == managed, (on_the_pool ^ managed)
+    assert managed <= ignore, managed - ignore
+    for entry in reg.entries.values():
+        assert not os.path.exists(os.path.join(str(sb.mnt / entry.disk), entry.share, entry.rel))
+    journal = engine.Journal(engine.journal_dir(s))
+    assert journal.is_empty() and not journal.has_done()  # repaired, recorded, then checkpointed
+
+
+@pytest.mark.parametrize("recover_with", ["recover", "run"])
+def test_a_run_killed_right_after_caching_a_file_keeps_it_managed(env, tmp_path, recover_with):
+    s, sb, sim, now = env
+    _killed_run(s, now, tmp_path, "cache.done:1")
+    assert list((sb.mnt / "cache").rglob("*.mkv"))  # a file was cached completely before the kill
+    assert len(registry(s)) == 0  # ...and the registry was not saved yet
+    if recover_with == "recover":
+        doc = cli_recover(tmp_path)
+        assert {r["outcome"] for r in doc["recovered"]} <= {"cached", "rolled_back"} and doc["recovered"]
+    else:
+        s.demand.next_episodes = 0  # ...and may not be wanted any more by the next run
+        sim.set_watched("admin", "Arrival (2016)")
+        sim.set_offset("alice", "Dune (2021)", 0)
+        run(s, now + 60)
+    assert_registry_matches_the_pool(s, sb)
+
+
+@pytest.mark.parametrize("recover_with", ["recover", "run"])
+def test_a_run_killed_right_after_moving_a_file_back_forgets_it(env, tmp_path, recover_with):
+    s, sb, sim, now = env
+    run(s, now)
+    s.demand.next_episodes = 0
+    sim.set_watched("admin", "Arrival (2016)")  # three files to move back
+    _killed_run(s, now + 60, tmp_path, "restore.done:1")
+    assert len(registry(s)) == 5  # the kill came before the registry was saved
+    if recover_with == "recover":
+        assert any(r["outcome"] == "restored" for r in cli_recover(tmp_path)["recovered"])
+    else:
+        report = run(s, now + 120)
+        assert not any("by something else" in w for w in report.warnings), report.warnings
+    assert_registry_matches_the_pool(s, sb)
+
+
+def test_a_subtitle_the_mover_put_back_alone_is_no_longer_managed(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    rogue_move(sb, SRT, "disk2")  # the video stays on the pool
+    report = run(s, now + 60)
+    assert report.exit_code == 0, report.failures
+    assert copies(sb, SRT) == (["disk2"], []) and copies(sb, ARRIVAL) == (["cache"], ["disk1"])
+    assert registry(s).get(user(s, ARRIVAL)).sidecars == []
+    assert str(on_pool(sb, SRT)) not in Path(s.paths.exclusion_list).read_text().splitlines()
+    assert engine.evict(s, [user(s, ARRIVAL)], now=now + 120).moved_back == 1
+    assert copies(sb, ARRIVAL) == (["disk1"], []) and copies(sb, SRT) == (["disk2"], [])
+
+
+def test_a_subtitle_left_on_the_pool_after_its_video_was_moved_goes_back_too(env):
+    s, sb, _sim, now = env
+    run(s, now)
+    rogue_move(sb, ARRIVAL, "disk2")  # the subtitle stays on the pool, its backup on disk1
+    report = run(s, now + 60)
+    assert report.exit_code == 0, report.failures
+    assert copies(sb, SRT) == (["disk1"], [])
+    assert copies(sb, ARRIVAL) == (["cache"], ["disk2"])  # cached again, from where the mover put it
+    assert_registry_matches_the_pool(s, sb)

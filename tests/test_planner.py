@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plexcache.config import Settings
 from plexcache.demand import DemandItem, Reason, WantedFile
-from plexcache.planner import CACHE, KEEP, MOVE_BACK, SKIP, Facts, FileFacts, PoolFacts, plan
+from plexcache.planner import CACHE, KEEP, MOVE_BACK, SKIP, Facts, FileFacts, PoolFacts, floor_band, plan
 from plexcache.state import Entry, Registry
 
 GB = 1024**3
@@ -112,7 +112,7 @@ def test_server_unknown_moves_nothing_back_but_still_caches():
 def test_floor_is_never_broken_and_highest_priority_goes_first():
     deck, wl = wanted("Deck", source="on_deck"), wanted("Watch", source="watchlist", kind="movie", share="movies")
     s = settings(min_free="10GB")
-    p = plan([wl, deck], Registry(), facts(deck.path, wl.path, free=11 * GB), s, NOW)
+    p = plan([wl, deck], Registry(), facts(deck.path, wl.path, free=12 * GB), s, NOW)  # floor + band + 1 file
     assert actions(p, CACHE) == [deck.path] and actions(p, SKIP) == [wl.path]
     assert "cache.min_free" in p.of(SKIP)[0].why
 
@@ -201,3 +201,21 @@ def test_add_only_moves_nothing_back_and_adds_only_what_fits():
     assert actions(live, MOVE_BACK) == []
     assert actions(live, CACHE) == [hi.path] and actions(live, SKIP) == [fits_not.path]
     assert {watched, low} <= set(actions(live, KEEP))
+
+
+def test_a_band_above_the_floor_stops_caching_and_moving_back_in_turn():
+    """Free space hovering near the floor (other writes on the pool) must not cache and move back the same
+    file run after run: new files leave floor + band free (1% of the pool, at most 1 GiB); a cached file goes
+    back only once the floor itself is broken."""
+    deck = wanted("Deck")
+    s = settings(min_free="10GB")
+    assert floor_band(200 * GB) == GB and floor_band(50 * GB) == GB // 2
+    near = plan([deck], Registry(), facts(deck.path, free=11 * GB + GB // 2), s, NOW)
+    assert actions(near, SKIP) == [deck.path] and "too close to the free-space floor" in near.items[0].why
+    assert actions(plan([deck], Registry(), facts(deck.path, free=12 * GB), s, NOW), CACHE) == [deck.path]
+    cached = Registry({deck.path: entry(deck.path)})
+    for free in (10 * GB + GB // 10, 10 * GB, 11 * GB):  # hovering: the cached file stays
+        p = plan([deck], cached, facts(deck.path, free=free, on_pool=[deck.path]), s, NOW)
+        assert actions(p, KEEP) == [deck.path], free
+    broken = plan([deck], cached, facts(deck.path, free=9 * GB, on_pool=[deck.path]), s, NOW)
+    assert actions(broken, MOVE_BACK) == [deck.path] and "cache.min_free" in broken.items[0].why

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import exclusions, mover, plex
+from plexcache import backups, exclusions, mover, plex
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
 from plexcache.notify import Notifier, run_messages
 from plexcache.pathmap import MappingResult, map_paths
-from plexcache.planner import CACHE, MOVE_BACK, Facts, FileFacts, Plan, PoolFacts, plan
+from plexcache.planner import CACHE, MOVE_BACK, SKIP, Facts, FileFacts, Plan, PlanItem, PoolFacts, plan
+from plexcache.render import describe_reasons, human_bytes
 from plexcache.runctl import PROGRESS_NAME, ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
 from plexcache.unraid import BACKUP_SUFFIX, Location, Unraid, check_environment, environment_problems
@@ -162,11 +163,24 @@ class Cycle:
         self.mapping = MappingResult()
         self.demand = Demand()
         self.unmounted: set[str] = set()
+        self.add_only = False  # live mode: cache what fits, move nothing back
+        self.blocked: dict[str, str] = {}  # candidates that must not be cached now, with why (stray backups)
+        self.moved_behind_our_back = 0
+        self.left_behind: list[mover.RestoreOp] = []  # subtitles still cached after their video left the pool
+
+    def announce(self) -> None:
+        """The run's first log line (the Logs tab shows what each run did, start to end)."""
+        log.info("%s started (dry run: %s)", self.report.action,
+                 "yes, nothing is moved" if self.report.dry_run else "no")
 
     # -- recovery -------------------------------------------------------------------------------
 
     def recover(self) -> list[mover.Recovered]:
-        """Finish or roll back interrupted operations and bring the registry in line with the outcome."""
+        """Finish or roll back interrupted operations and bring the registry in line with the outcome.
+
+        Also re-applies operations that finished before the last registry save (a run killed in between):
+        the journal keeps them until save() checkpoints it. Applying one twice changes nothing, and they
+        come in the order they began, so a file cached and then moved back ends up forgotten."""
         if self.report.dry_run:
             if not Journal(journal_dir(self.settings)).is_empty():
                 self.report.warnings.append("interrupted operations are waiting in the journal; a real run "
@@ -175,18 +189,25 @@ class Cycle:
         results = mover.recover(Journal(journal_dir(self.settings)))
         for rec in results:
             key = rec.key
+            earlier = getattr(rec, "earlier", False)
             if rec.outcome == "cached" and rec.files:
+                if key in self.registry:
+                    continue  # recorded already (killed after the save, before the checkpoint)
                 self.registry.add(self._entry_from_moved(key, rec.files, None, None))
-                self.history.add("recovered", key, self.now, detail="finished an interrupted cache")
+                self._event("recovered", key, detail="recorded a cache that finished just before the run "
+                            "was interrupted" if earlier else "finished an interrupted cache")
             elif rec.outcome == "restored":
-                self.registry.remove(key)
-                self.history.add("recovered", key, self.now, detail="finished an interrupted move back")
+                if self.registry.remove(key) is None and earlier:
+                    continue
+                self._event("recovered", key, detail="recorded a move back that finished just before the run "
+                            "was interrupted" if earlier else "finished an interrupted move back")
             elif rec.outcome in ("failed", "mixed"):
                 # mixed: some files of the op ended on each side (another program deleted files meanwhile);
                 # every file still has its one complete copy, and `audit` shows where.
                 self.report.warnings.append(f"interrupted operation on {key} ({rec.outcome}): {rec.detail}")
+                log.warning("interrupted operation on %s (%s): %s", key, rec.outcome, rec.detail)
             else:
-                self.history.add("recovered", key, self.now, detail="rolled back an interrupted operation")
+                self._event("recovered", key, detail="rolled back an interrupted operation")
         return results
 
     # -- demand ---------------------------------------------------------------------------------
@@ -233,6 +254,7 @@ class Cycle:
         mounted = {e.pool for e in self.registry.entries.values()
                    if (Path(self.settings.paths.pool_root) / e.pool).is_dir()}
         self.unmounted = {e.pool for e in self.registry.entries.values()} - mounted
+        unknown = self.unknown_users  # once: it walks the whole registry (per entry, a 10,000-file run took 4 s)
         for entry in list(self.registry.entries.values()):
             if entry.pool not in mounted:
                 continue  # a pool that is not mounted says nothing about its files
@@ -241,10 +263,17 @@ class Cycle:
                 self._gone_from_pool(entry, loc, by_key.get(entry.rating_key, []))
                 continue
             self._check_changed(entry, loc)
-            self._refresh_demand(entry, by_path.get(entry.path))
+            self._check_sidecars(entry)
+            self._refresh_demand(entry, by_path.get(entry.path), unknown)
         for w in wanted:
             if w.path not in self.registry:
                 self._adopt_interrupted(w)
+            if w.path not in self.registry:
+                self._check_stray_backups(w)
+        if self.moved_behind_our_back:
+            self.report.warnings.append(
+                f"{self.moved_behind_our_back} cached file(s) were moved back to the array by something else "
+                "(Unraid's mover without plexcache-r's ignore list?); check the Mover Tuning settings")
 
     def _adopt_interrupted(self, want: WantedFile) -> None:
         """A wanted file on the pool with its .plexcached backup on the array, unknown to the registry: an
@@ -259,25 +288,118 @@ class Cycle:
                                 reasons=list(want.item.reasons), title=want.item.title,
                                 library=want.item.library, kind=want.item.kind, backup=True,
                                 rating_key=want.item.rating_key))
-        self.history.add("adopted", want.path, self.now, detail="found cached with its array backup "
-                         "(an earlier run was interrupted before recording it)")
+        self._event("adopted", want.path, detail="found cached with its array backup "
+                    "(an earlier run was interrupted before recording it)")
 
     def _gone_from_pool(self, entry: Entry, loc: Location, same_item: list[WantedFile]) -> None:
         self.registry.remove(entry.path)
         replacement = [w for w in same_item if w.path != entry.path]
         if replacement:
             new = replacement[0]
-            self.history.add("upgraded", entry.path, self.now, detail=f"replaced by {new.path}")
+            self._event("upgraded", entry.path, detail=f"replaced by {new.path}")
             if loc.has_backup:
                 self._stale_backup(loc, new)
             return
         if loc.on_array:
-            self.history.add("dropped", entry.path, self.now, detail="back on the array (moved by someone else)")
+            self._event("dropped", entry.path, detail="back on the array (moved by someone else)")
+            self.moved_behind_our_back += 1
+            self._retire_duplicate_backups(entry)
         elif loc.has_backup:
-            self.history.add("dropped", entry.path, self.now, detail=f"deleted outside plexcache-r; its array "
-                             f"backup {loc.backup_path} was left alone (`plexcache-r audit` can remove it)")
+            self._event("dropped", entry.path, detail=f"deleted outside plexcache-r; its array "
+                        f"backup {loc.backup_path} was left alone (`plexcache-r audit` lists it)")
         else:
-            self.history.add("dropped", entry.path, self.now, detail="deleted outside plexcache-r")
+            self._event("dropped", entry.path, detail="deleted outside plexcache-r")
+
+    def _check_sidecars(self, entry: Entry) -> None:
+        """A subtitle that left the pool while its video stayed (moved back to the array by something else,
+        or deleted) is no longer managed; a backup of it identical to its array copy goes. One whose only
+        copy left is its backup stays listed: the move back renames the backup back."""
+        root = self.settings.paths.user_root.rstrip("/") + "/"
+        for side in list(entry.sidecars):
+            rel = side[len(root):].partition("/")[2]
+            if os.path.lexists(f"{self.settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"):
+                continue
+            copies = backups.copies_on_disks(self.unraid.disks, entry.share, rel)
+            if not copies.originals and copies.backups:
+                continue
+            # new containers, never changed in place: they may be shared with the document as loaded, which
+            # StateStore compares against to skip unchanged writes
+            recorded = entry.recorded.get(side)
+            entry.sidecars = [x for x in entry.sidecars if x != side]
+            entry.recorded = {k: v for k, v in entry.recorded.items() if k != side}
+            where = "back on the array" if copies.originals else "deleted"
+            self._event("dropped", side, detail=f"subtitle left the pool ({where}) while its video stayed")
+            if len(copies.originals) == 1:
+                for backup in copies.backups:
+                    self._settle_backup(side, copies.originals[0], backup, recorded)
+
+    def _retire_duplicate_backups(self, entry: Entry) -> None:
+        """The live copy is back on the array (maybe on another disk than its backup): a backup that holds
+        the same bytes is a duplicate and goes; one that cannot be proven identical stays, with a warning."""
+        root = self.settings.paths.user_root.rstrip("/") + "/"
+        for user_path in (entry.path, *entry.sidecars):
+            rel = user_path[len(root):].partition("/")[2]
+            copies = backups.copies_on_disks(self.unraid.disks, entry.share, rel)
+            if not copies.originals and len(copies.backups) == 1 and user_path != entry.path:
+                self._move_back_left_behind(entry, user_path, rel, copies.backups[0])
+                continue
+            if not copies.backups or not copies.originals:
+                continue  # nothing to settle, or no live array copy to compare with (`audit` reports it)
+            if len(copies.originals) > 1:
+                self.report.warnings.append(f"{user_path} is on more than one array disk and has a backup; "
+                                            "all kept: run `plexcache-r audit`")
+                continue
+            for backup in copies.backups:
+                self._settle_backup(user_path, copies.originals[0], backup, entry.recorded.get(user_path))
+
+    def _move_back_left_behind(self, entry: Entry, user_path: str, rel: str, backup: str) -> None:
+        """The video went back to the array behind our back but its subtitle is still on the pool, beside a
+        backup: move the subtitle back too (by renaming its backup back), rather than leave it unmanaged."""
+        pool_path = f"{self.settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"
+        if not os.path.isfile(pool_path):
+            return
+        facts = entry.recorded.get(user_path)
+        recorded = {pool_path: mover.FileFacts(facts["size"], facts["mtime_ns"], facts.get("blake2b"))} \
+            if facts else {}
+        array_path = backup[:-len(BACKUP_SUFFIX)]
+        self.left_behind.append(mover.RestoreOp(pool_path, array_path, mover.AUTO, (), recorded, key=user_path,
+                                                disk=_disk_of(array_path, self.unraid)))
+
+    def _settle_backup(self, user_path: str, original: str, backup: str,
+                       recorded: Optional[dict[str, Any]]) -> str:
+        outcome = backups.settle(original, backup, recorded, dry_run=self.report.dry_run)
+        if outcome == backups.RETIRED:
+            self.locations.pop(user_path, None)
+            self._event("retired", backup, detail=f"a duplicate of {original}, the live copy on the array")
+        elif outcome in (backups.DIFFERENT, backups.KEPT):
+            how = "is not provably identical to" if outcome == backups.DIFFERENT else \
+                "could not be removed now (in use?) although identical to"
+            self.report.warnings.append(f"backup {backup} {how} the array copy {original}; both kept: "
+                                        "run `plexcache-r audit` to choose")
+        return outcome
+
+    def _check_stray_backups(self, want: WantedFile) -> None:
+        """Before caching: a .plexcached of the same file on any disk (left when something else moved a cached
+        file back to the array) is retired when identical to the original, else the file is not cached, so
+        a second backup is never made."""
+        loc = self.locate(want.path)
+        if loc.on_pool or not loc.on_array or len(loc.disks) > 1 or loc.disk is None:
+            return
+        copies = backups.copies_on_disks(self.unraid.disks, want.share, want.rel)
+        if not copies.backups:
+            return  # the common case: one lstat a disk, as locate() already paid
+        files = [(want.path, loc.array_path)]
+        share_dir = os.path.join(dict(self.unraid.disks)[loc.disk], want.share)
+        user_dir = os.path.dirname(want.path)
+        files += [(os.path.join(user_dir, os.path.basename(a)), a) for a, _p in self._sidecars(loc)]
+        for user_path, original in files:
+            rel = os.path.relpath(original, share_dir)
+            for backup in backups.copies_on_disks(self.unraid.disks, want.share, rel).backups:
+                if self._settle_backup(user_path, original, backup, None) not in (backups.RETIRED, backups.SAME):
+                    self.blocked[want.path] = (f"a backup {backup} exists that is not provably identical to "
+                                               f"{original}; not cached, so no second backup is made: run "
+                                               "`plexcache-r audit`")
+        self.locations.pop(want.path, None)
 
     def _stale_backup(self, loc: Location, new: WantedFile) -> None:
         """An upgrade left the old backup behind. It is never restored over the newer file; it is retired
@@ -289,10 +411,10 @@ class Cycle:
         size = new.item.size if len(new.item.plex_files) == 1 and new.item.size else _size(new_physical)
         if new_loc.exists and not self.report.dry_run \
                 and retire(loc.backup_path, new_physical, size):
-            self.history.add("retired", loc.backup_path, self.now, detail=f"stale after upgrade to {new.path}")
+            self._event("retired", loc.backup_path, detail=f"stale after upgrade to {new.path}")
             return
         self.report.warnings.append(f"stale backup {loc.backup_path} left after an upgrade to {new.path}; "
-                                    "`plexcache-r audit --fix orphaned` removes it")
+                                    "`plexcache-r audit` lists it")
 
     def _check_changed(self, entry: Entry, loc: Location) -> None:
         """A pool copy replaced in place (same name, new content) is adopted as it is. Its recorded facts
@@ -303,14 +425,14 @@ class Cycle:
             return
         if st.st_size != entry.size or abs(st.st_mtime - entry.mtime) >= 1:
             if entry.size or entry.mtime:
-                self.history.add("changed", entry.path, self.now,
-                                 detail=f"replaced on the pool ({entry.size} -> {st.st_size} bytes)")
+                self._event("changed", entry.path,
+                            detail=f"replaced on the pool ({entry.size} -> {st.st_size} bytes)")
             entry.size, entry.mtime = st.st_size, st.st_mtime
 
-    def _refresh_demand(self, entry: Entry, want: Optional[WantedFile]) -> None:
+    def _refresh_demand(self, entry: Entry, want: Optional[WantedFile], unknown: frozenset[str]) -> None:
         if self.demand.server_unknown:
             return
-        still_unknown = set(entry.users) & self.unknown_users
+        still_unknown = set(entry.users) & unknown
         if want is None:
             entry.users = sorted(still_unknown)
             entry.reasons = [r for r in entry.reasons if r.user in still_unknown]
@@ -362,18 +484,20 @@ class Cycle:
                 pass
         if len(loc.disks) > 1:
             cacheable, why = False, f"on more than one disk ({', '.join(loc.disks)}); run `plexcache-r audit`"
+        if path in self.blocked:
+            cacheable, why = False, self.blocked[path]
         return FileFacts(path, size, loc.pool, on_pool=loc.on_pool, on_array=loc.on_array, cacheable=cacheable,
                          why=why, hardlinked=hardlinked, open=is_open)
 
     def plan(self, wanted: list[WantedFile]) -> Plan:
         """Plan, then check only the files that would move for open handles, and re-plan if any are."""
-        first = plan(wanted, self.registry, self.facts(wanted), self.settings, self.now)
+        first = plan(wanted, self.registry, self.facts(wanted), self.settings, self.now, add_only=self.add_only)
         moving = {self._physical(i.path, i.action): i.path for i in first.items if i.action in (CACHE, MOVE_BACK)}
         busy = mover.open_paths([p for p in moving if p])
         if not busy:
             return first
         return plan(wanted, self.registry, self.facts(wanted, frozenset(moving[p] for p in busy)), self.settings,
-                    self.now)
+                    self.now, add_only=self.add_only)
 
     def _physical(self, path: str, action: str) -> str:
         entry = self.registry.get(path)
@@ -389,9 +513,10 @@ class Cycle:
         for item in p.of(MOVE_BACK):
             if item.release:
                 self.registry.remove(item.path)
-                self._done("released", item.path, item.size, "released to the mover")
+                self._done("released", item.path, item.size, "released to the mover", item.why)
         ops: list[mover.Op] = [op for op in (self._restore_op(i.path) for i in p.of(MOVE_BACK) if not i.release)
                                if op is not None]
+        ops += self.left_behind
         ops += [op for op in (self._cache_op(i.path, i.size) for i in p.of(CACHE)) if op is not None]
         if not ops:
             return
@@ -400,7 +525,7 @@ class Cycle:
         engine_mover = mover.Mover(Journal(journal_dir(self.settings)), backups=self.settings.cache.backups,
                                    verify=self.settings.cache.verify,
                                    allow_hardlinked=self.settings.cache.hardlinks == "copy")
-        wanted = {i.path: i for i in p.of(CACHE)}
+        wanted = {i.path: i for i in p.items if i.action in (CACHE, MOVE_BACK)}
         outcome = mover.run_ops(ops, self.settings.cache.workers, engine_mover,
                                 stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
         for result in outcome.results:
@@ -463,16 +588,17 @@ class Cycle:
             self.registry.add(entry)
             self.report.cached += 1
             self.report.bytes_cached += entry.size
-            self._done("cached", key, entry.size, "cached")
+            self._done("cached", key, entry.size, "cached", _why(item))
         elif result.outcome == "restored":
             entry = self.registry.remove(key)
-            size = entry.size if entry else 0
+            size = entry.size if entry else sum(f.facts.size for f in result.files)
             self.report.moved_back += 1
             self.report.bytes_moved_back += size
-            self._done("moved_back", key, size, "moved back to the array")
+            self._done("moved_back", key, size, "moved back to the array", _why(planned.get(key)))
         elif result.outcome == "refused" and getattr(result.error, "reason", "") in SKIPPED_REFUSALS:
             self.report.skipped += 1
             self.history.add("skipped", key, self.now, detail=str(result.error))
+            log.info("skipped: %s (%s): %s", key, human_bytes(_op_size(result.op)), result.error)
         elif result.outcome in ("refused", "failed", "critical"):
             self._fail(key, str(result.error))
 
@@ -513,16 +639,32 @@ class Cycle:
                                         last_wanted_at=self.now, users=sorted({r.user for r in item.reasons}),
                                         reasons=list(item.reasons), title=w.item.title, library=w.item.library,
                                         kind=w.item.kind, rating_key=w.item.rating_key))
-                self.history.add("adopted", w.path, self.now, detail="already on the pool")
+                self._event("adopted", w.path, detail="already on the pool")
 
-    def _done(self, kind: str, path: str, size: int, words: str) -> None:
+    def _event(self, kind: str, path: str, detail: str) -> None:
+        """A history event that is not a file moved by this run (recovered, adopted, dropped, retired, ...)."""
+        self.history.add(kind, path, self.now, detail=detail)
+        log.info("%s: %s: %s", kind, path, detail)
+
+    def _done(self, kind: str, path: str, size: int, words: str, why: str = "") -> None:
         self.history.add(kind, path, self.now, size=size)
         self.report.activity.append(f"{words}: {path}")
+        log.info("%s: %s (%s)%s", words, path, human_bytes(size), f": {why}" if why else "")
 
     def _fail(self, path: str, why: str) -> None:
         self.report.failed += 1
         self.report.failures.append(f"{path}: {why}")
         self.history.add("failed", path, self.now, detail=why)
+        log.warning("failed: %s: %s", path, why)
+
+    def log_plan(self, p: Plan) -> None:
+        """Skipped candidates (with why) always; in a dry run also what a real run would move."""
+        for item in p.items:
+            if item.action == SKIP:
+                log.info("skipped: %s (%s): %s", item.path, human_bytes(item.size), item.why or "not cacheable")
+            elif self.report.dry_run and item.action in (CACHE, MOVE_BACK):
+                words = "would cache" if item.action == CACHE else "would move back"
+                log.info("%s: %s (%s): %s", words, item.path, human_bytes(item.size), _why(item))
 
     # -- finishing --------------------------------------------------------------------------------
 
@@ -533,6 +675,9 @@ class Cycle:
         self.store.save_registry(self.registry)
         self.store.save_history(self.history)
         exclusions.write(self.settings, self.registry)
+        # Only now may the journal forget the operations finished so far: registry and ignore list record
+        # them durably. A kill before this line is repaired by recover() re-applying them.
+        Journal(journal_dir(self.settings)).checkpoint()
 
     def protect_planned(self, p: Plan) -> None:
         """Before copying, list the pool paths about to appear, so a mover starting mid-run leaves them be."""
@@ -565,6 +710,10 @@ class Cycle:
         report.finished_at = report.started_at + (time.monotonic() - self._clock)
         report.exit_code = _exit_code(report, self.demand)
         report.message = _message(report, self.registry)
+        log.info("%s finished in %.1f s (exit %d): %s; cached %d (%s), moved back %d (%s), skipped %d, failed %d",
+                 report.action, report.finished_at - report.started_at, report.exit_code, report.message,
+                 report.cached, human_bytes(report.bytes_cached), report.moved_back,
+                 human_bytes(report.bytes_moved_back), report.skipped, report.failed)
         self.store.save_last_run(report.summary())
         if notify and _worth_telling(report):
             Notifier(self.settings).send_all(run_messages(report.summary(), report.failures, report.activity))
@@ -594,6 +743,19 @@ def _message(report: RunReport, registry: Registry) -> str:
     else:
         lead = f"cached {report.cached}, moved back {report.moved_back}"
     return f"{dry}{lead}" + (f"; {report.failed} failed" if report.failed else "")
+
+
+def _why(item: Optional[PlanItem]) -> str:
+    """A plan item's reasons (who wants it, why) or its why, in words for the log."""
+    if item is None:
+        return ""
+    if item.reasons:
+        return describe_reasons([r.to_json() for r in item.reasons])
+    return item.why
+
+
+def _op_size(op: mover.Op) -> int:
+    return _size(op.array_path if isinstance(op, mover.CacheOp) else op.pool_path)
 
 
 def _worth_telling(report: RunReport) -> bool:
@@ -660,10 +822,11 @@ def _check(settings: Settings, before_mover: bool) -> None:
 
 def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = False,
               on_progress: Optional[ProgressCallback] = None, progress: Optional[ProgressCallback] = None,
-              now: Optional[float] = None, before_mover: bool = False,
+              now: Optional[float] = None, before_mover: bool = False, add_only: bool = False,
               session_factory: Optional[Callable[..., Any]] = None) -> RunReport:
     """One full cycle. Raises LockHeld (4) or EnvironmentRefuses (6) before touching anything; otherwise
-    returns the report, whose exit_code is 0, 1 (some failed), 3 (Plex unreadable) or 5 (stopped)."""
+    returns the report, whose exit_code is 0, 1 (some failed), 3 (Plex unreadable) or 5 (stopped).
+    add_only (live mode): cache what is wanted and fits, move nothing back."""
     dry_run = dry_run or settings.dry_run or plan_only
     if plan_only:
         cycle = Cycle(settings, now=now, dry_run=True, action="plan", session_factory=session_factory)
@@ -675,6 +838,8 @@ def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = Fa
     lock, prog = _begin(settings, "run", on_progress or progress, dry_run, before_mover)
     try:
         cycle = Cycle(settings, now=now, dry_run=dry_run, progress=prog, session_factory=session_factory)
+        cycle.add_only = add_only
+        cycle.announce()
         prog.phase("recovering")
         cycle.recover()
         prog.phase("discovering")
@@ -682,6 +847,7 @@ def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = Fa
         prog.phase("planning")
         cycle.reconcile(wanted)
         p = cycle.report.plan = cycle.plan(wanted)
+        cycle.log_plan(p)
         if not dry_run:
             cycle.adopt(p)
             cycle.protect_planned(p)
@@ -723,6 +889,7 @@ def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float
     lock, prog = _begin(settings, "evict", on_progress, False, False)
     try:
         cycle = Cycle(settings, now=now, action="evict", progress=prog)
+        cycle.announce()
         prog.phase("recovering")
         cycle.recover()
         targets = _evict_targets(settings, cycle.registry, paths)
@@ -732,8 +899,6 @@ def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float
             entry = cycle.registry.get(path)
             if entry is not None:
                 entry.pinned = False
-        from plexcache.planner import PlanItem
-
         p = Plan([PlanItem(MOVE_BACK, t, cycle.registry.entries[t].size, cycle.registry.entries[t].pool,
                            why="evicted on request", release=cycle.registry.entries[t].disk is None)
                   for t in targets])
@@ -743,6 +908,7 @@ def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float
                 item.action, item.why = "skip", "open by another program; try again later"
                 cycle.report.skipped += 1
         cycle.report.plan = p
+        cycle.log_plan(p)
         cycle.execute(p)
         prog.phase("finishing")
         cycle.save()
@@ -833,7 +999,29 @@ def status(settings: Settings) -> dict[str, Any]:
                        "bytes": registry.managed_bytes()},
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": _plugin_version(),
-            "warnings": warnings}
+            "activity": activity(store.load_history().events), "warnings": warnings}
+
+
+ACTIVITY_LIMIT = 50
+EVENT_WORDS = {"cached": "Cached", "moved_back": "Moved back to the array", "released": "Released to the mover",
+               "adopted": "Took over", "dropped": "Stopped managing", "upgraded": "Upgraded",
+               "changed": "Replaced on the pool", "retired": "Removed a stale backup", "recovered": "Repaired",
+               "skipped": "Skipped", "failed": "Failed"}
+
+
+def activity(events: list[dict[str, Any]], limit: int = ACTIVITY_LIMIT) -> list[dict[str, Any]]:
+    """`status.activity`: the newest history events first, each with a sentence for the Dashboard."""
+    out = []
+    for event in reversed(events[-limit:]):
+        path = str(event.get("path", ""))
+        kind = str(event.get("kind", ""))
+        words = f"{EVENT_WORDS.get(kind, kind.replace('_', ' ').capitalize())} {os.path.basename(path) or path}"
+        if event.get("size"):
+            words += f" ({human_bytes(event['size'])})"
+        if event.get("detail"):
+            words += f": {event['detail']}"
+        out.append({"at": event.get("time", 0), "kind": kind, "path": path, "message": words})
+    return out
 
 
 def _read_progress(settings: Settings) -> Optional[dict[str, Any]]:
@@ -900,4 +1088,5 @@ def _cache_usage(settings: Settings, registry: Registry) -> dict[str, Any]:
     return doc
 
 
-__all__ = ["RunReport", "evict", "list_files", "pin", "plan_document", "recover_only", "run_cycle", "status"]
+__all__ = ["RunReport", "activity", "evict", "list_files", "pin", "plan_document", "recover_only", "run_cycle",
+           "status"]

@@ -29,6 +29,12 @@ from plexcache.demand import PRIORITY, Reason, WantedFile
 from plexcache.state import Entry, Registry
 
 CACHE, KEEP, MOVE_BACK, SKIP = "cache", "keep", "move_back", "skip"
+# Hysteresis above the free-space floor: a file is cached only if it leaves this much more than the floor
+# free (1% of the pool, at most 1 GiB), while a cached file moves back for space only once the floor itself
+# is broken. Without the band, free space hovering at the floor (downloads, appdata) cached and moved back
+# the same file run after run.
+BAND_FRACTION = 0.01
+BAND_MAX = 1024**3
 UNWANTED = len(PRIORITY)  # priority of a file no one wants any more (lower number = wanted sooner)
 
 
@@ -262,6 +268,11 @@ def _skip_reason(path: str, file: Optional[FileFacts], facts: Facts, settings: S
     return ""
 
 
+def floor_band(total: int) -> int:
+    """Bytes above the floor that new caching leaves free (see BAND_FRACTION)."""
+    return min(int(total * BAND_FRACTION), BAND_MAX)
+
+
 def _budget(pool: PoolFacts, settings: Settings, occupied: int) -> tuple[float, float]:
     """(room for managed files above the floor, size limit) on one pool."""
     floor_size = parse_size(settings.cache.min_free)
@@ -276,7 +287,10 @@ def _sort_key(occ: _Occupant, mode: str) -> tuple[Any, ...]:
     item = occ.item
     by_priority = (item.priority, -_recency(item.reasons), _rank(item.reasons), item.path)
     if mode == "age":
-        return (-occ.cached_at, *by_priority)
+        # Wanted files before files no one wants (a watched file kept for retention never pushes out one
+        # about to be watched); then newest first; at the same age what is cached already stays first. Else
+        # a file moved back for space came straight back as "cached now" the next run, pushing another out.
+        return (item.priority == UNWANTED, -occ.cached_at, not occ.cached, *by_priority)
     return by_priority
 
 
@@ -292,20 +306,22 @@ def _allocate(occupants: list[_Occupant], result: Plan, facts: Facts, settings: 
         facts_pool = facts.pools.get(pool)
         occupied = freed_by_plan.get(pool, 0) + sum(o.item.size for o in members if o.cached or o.item.adopt)
         if facts_pool is None:
-            room, limit = sum(o.item.size for o in members if o.cached), math.inf
+            room, limit, band = sum(o.item.size for o in members if o.cached), math.inf, 0
         else:
             room, limit = _budget(facts_pool, settings, occupied)
-        budget = min(room, limit)
+            band = floor_band(facts_pool.total)
         used = sum(o.item.size for o in members if o.fixed)
         blocked: set[str] = set()
         for occ in sorted((o for o in members if not o.fixed), key=lambda o: _sort_key(o, settings.cache.eviction)):
             show = _show_folder(occ.item)
+            # what is cached may fill up to the floor; what arrives must leave the band above it free
+            floor_room = room if occ.cached else room - band
             if not occ.cached and show is not None and show in blocked:
                 occ.item.action, occ.item.why = SKIP, "an earlier episode of this show did not fit"
-            elif used + occ.item.size <= budget:
+            elif used + occ.item.size <= min(floor_room, limit):
                 used += occ.item.size
             else:
-                _no_room(occ, room <= limit)
+                _no_room(occ, floor_room <= limit)
                 if show is not None:
                     blocked.add(show)
         result.items.extend(o.item for o in members)
@@ -318,4 +334,5 @@ def _no_room(occ: _Occupant, floor_bound: bool) -> None:
         occ.item.why = f"making room: keeping it would break {what}; higher-priority files come first"
     else:
         occ.item.action = SKIP
-        occ.item.why = f"not enough room: caching it would break {what}"
+        near = "come too close to" if floor_bound else "break"
+        occ.item.why = f"not enough room: caching it would {near} {what}"

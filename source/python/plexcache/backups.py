@@ -1,0 +1,94 @@
+""".plexcached backups that no longer belong with a live copy on the pool.
+
+A backup only makes sense while its file's live copy is on the pool. When something else (Unraid's mover
+running without CA Mover Tuning's ignore list, a user) puts the live copy back on the array, possibly on
+another disk than the backup, the backup is a duplicate. It is removed only when it is provably the same
+bytes as the array copy, and only through the mover's helper (`mover.retire_stale_backup`), which also
+checks that the array copy is a complete regular file that nobody has open. Anything less certain is kept
+for a human (`plexcache-r audit`). The engine calls this during reconcile (docs/engine.md).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from plexcache import fastcopy, mover
+from plexcache.unraid import BACKUP_SUFFIX
+
+RETIRED, SAME, DIFFERENT, KEPT = "retired", "same", "different", "kept"
+
+
+@dataclass
+class Copies:
+    """Every array copy of one SHARE/REL: live originals and .plexcached backups, by disk order."""
+
+    originals: list[str] = field(default_factory=list)
+    backups: list[str] = field(default_factory=list)
+
+
+def copies_on_disks(disks: list[tuple[str, str]], share: str, rel: str) -> Copies:
+    """lstat SHARE/REL and SHARE/REL.plexcached on every array disk (never through /mnt/user)."""
+    found = Copies()
+    for _name, mount in disks:
+        path = os.path.join(mount, share, rel)
+        if _regular(path) is not None:
+            found.originals.append(path)
+        if _regular(path + BACKUP_SUFFIX) is not None:
+            found.backups.append(path + BACKUP_SUFFIX)
+    return found
+
+
+def identical(original: str, backup: str, recorded: Optional[dict[str, Any]], *, may_hash: bool) -> Optional[bool]:
+    """Whether the backup holds the same bytes as the array original.
+
+    True: proven, either both match the size and mtime recorded when plexcache-r cached the file (and the
+    original its recorded blake2b, when there is one), or both hash the same. False: they differ. None: it
+    would take hashing and `may_hash` is off (a dry run or `plan` reads no file contents).
+    """
+    ost, bst = _regular(original), _regular(backup)
+    if ost is None or bst is None or ost.st_size != bst.st_size:
+        return False
+    if (ost.st_dev, ost.st_ino) == (bst.st_dev, bst.st_ino):
+        return False  # one file under two names is not a duplicate to remove
+    if recorded and _matches(ost, recorded) and _matches(bst, recorded):
+        digest = recorded.get("blake2b")
+        if not digest:
+            return True
+        if not may_hash:
+            return None
+        return fastcopy.hash_file(original) == digest
+    if not may_hash:
+        return None
+    return fastcopy.hash_file(original) == fastcopy.hash_file(backup)
+
+
+def settle(original: str, backup: str, recorded: Optional[dict[str, Any]], *, dry_run: bool) -> str:
+    """Retire `backup` when it is provably a copy of `original`.
+
+    Returns RETIRED (removed), SAME (identical, left because this is a dry run), KEPT (identical but the
+    mover refused, e.g. the original is open) or DIFFERENT (not provably identical: both kept).
+    """
+    same = identical(original, backup, recorded, may_hash=not dry_run)
+    if same is None:
+        return SAME  # a dry run: the real run proves it (or keeps both)
+    if not same:
+        return DIFFERENT
+    if dry_run:
+        return SAME
+    size = os.lstat(original).st_size
+    return RETIRED if mover.retire_stale_backup(backup, original, size) else KEPT
+
+
+def _matches(st: os.stat_result, recorded: dict[str, Any]) -> bool:
+    return st.st_size == recorded.get("size") and st.st_mtime_ns == recorded.get("mtime_ns")
+
+
+def _regular(path: str) -> Optional[os.stat_result]:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st if stat.S_ISREG(st.st_mode) else None
