@@ -170,6 +170,18 @@ def test_watched_file_moves_back_with_its_backup_renamed(env):
     assert str(on_pool(sb, ARRIVAL)) not in Path(s.paths.exclusion_list).read_text()
 
 
+def test_folders_made_on_the_pool_go_when_their_last_file_moves_back(env):
+    s, sb, sim, now = env
+    run(s, now)
+    show = on_pool(sb, E04).parent.parent
+    assert on_pool(sb, E04).is_file() and on_pool(sb, E05).is_file()
+    sim.set_watched("admin", "Severance (2022)")  # nothing of the show is wanted any more
+    report = run(s, now + 60)
+    assert report.moved_back >= 2 and not on_pool(sb, E05).exists()
+    assert not show.exists(), "the season and show folders plexcache-r created are removed again"
+    assert (sb.mnt / "cache" / "tv").is_dir(), "the share's own folder stays"
+
+
 def test_retention_keeps_an_unwanted_file_for_a_while(env):
     s, sb, sim, now = env
     s.cache.retention_hours = 12

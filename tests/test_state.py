@@ -100,3 +100,21 @@ def test_exclusion_list_pool_side_paths_manual_first_and_rewritten_only_on_chang
     reg.remove(e.path)
     assert write(settings, reg)
     assert (tmp_path / "exclude.txt").read_text() == "/mnt/cache/keep/this\n"
+
+
+def test_an_entry_changed_in_place_is_still_written(tmp_path):
+    """The store skips unchanged writes by comparing with what it read; in-place edits must not fool it."""
+    from plexcache.config import Settings
+    from plexcache.state import Entry, Registry, StateStore
+
+    settings = Settings()
+    settings.paths.state_dir = str(tmp_path)
+    store = StateStore(settings)
+    registry = Registry()
+    registry.add(Entry(path="/mnt/user/tv/a.mkv", share="tv", rel="a.mkv", pool="cache", users=["alice"]))
+    store.save_registry(registry)
+    loaded = StateStore(settings)
+    again = loaded.load_registry()
+    again.entries["/mnt/user/tv/a.mkv"].users.append("bob")
+    assert loaded.save_registry(again) is True
+    assert StateStore(settings).load_registry().entries["/mnt/user/tv/a.mkv"].users == ["alice", "bob"]

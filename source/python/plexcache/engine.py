@@ -164,6 +164,7 @@ class Cycle:
         self.demand = Demand()
         self.unmounted: set[str] = set()
         self.add_only = False  # live mode: cache what fits, move nothing back
+        self._made_dirs: Optional[set[str]] = None  # every pool folder the registry says we created
         self.blocked: dict[str, str] = {}  # candidates that must not be cached now, with why (stray backups)
         self.moved_behind_our_back = 0
         self.left_behind: list[mover.RestoreOp] = []  # subtitles still cached after their video left the pool
@@ -193,7 +194,9 @@ class Cycle:
             if rec.outcome == "cached" and rec.files:
                 if key in self.registry:
                     continue  # recorded already (killed after the save, before the checkpoint)
-                self.registry.add(self._entry_from_moved(key, rec.files, None, None))
+                entry = self._entry_from_moved(key, rec.files, None, None)
+                entry.made_dirs = list(getattr(rec, "made_dirs", []))
+                self.registry.add(entry)
                 self._event("recovered", key, detail="recorded a cache that finished just before the run "
                             "was interrupted" if earlier else "finished an interrupted cache")
             elif rec.outcome == "restored":
@@ -555,7 +558,15 @@ class Cycle:
             recorded[str(Path(root) / entry.pool / entry.share / rel)] = mover.FileFacts(
                 facts["size"], facts["mtime_ns"], facts.get("blake2b"))
         return mover.RestoreOp(entry.pool_path(root), array, mover.AUTO if entry.backup else None, sidecars,
-                               recorded, key=path, disk=entry.disk)
+                               recorded, key=path, disk=entry.disk, made_dirs=self._made_dirs_above(entry))
+
+    def _made_dirs_above(self, entry: Entry) -> list[str]:
+        """Every folder plexcache-r created above this file, whichever file's caching created it: the season
+        folder made for the first episode is removed when the last one leaves (the mover skips non-empty ones)."""
+        if self._made_dirs is None:
+            self._made_dirs = {d for e in self.registry.entries.values() for d in e.made_dirs}
+        pool_path = entry.pool_path(self.settings.paths.pool_root)
+        return sorted(d for d in self._made_dirs if pool_path.startswith(d.rstrip("/") + "/"))
 
     def _cache_op(self, path: str, size: int) -> Optional[mover.CacheOp]:
         loc = self.locate(path)
@@ -585,6 +596,7 @@ class Cycle:
         if result.outcome == "cached":
             item = planned.get(key)
             entry = self._entry_from_moved(key, result.files, item, self.locate(key).disk)
+            entry.made_dirs = list(result.made_dirs)
             self.registry.add(entry)
             self.report.cached += 1
             self.report.bytes_cached += entry.size

@@ -67,7 +67,7 @@ def describe_error(exc: BaseException) -> str:
         return "malformed JSON in the response"
     if isinstance(exc, requests.RequestException):
         return f"request failed ({type(exc).__name__})"
-    if isinstance(exc, (AttributeError, TypeError, ValueError, KeyError, IndexError)):
+    if isinstance(exc, (AttributeError, TypeError, ValueError, LookupError)):
         return "empty or unexpected response"
     return f"{type(exc).__name__}"
 
@@ -75,7 +75,7 @@ def describe_error(exc: BaseException) -> str:
 # Exceptions that mean "this part of Plex could not be read" (not a bug in this program).
 READ_ERRORS: tuple[type[BaseException], ...] = (
     requests.RequestException, plexexc.PlexApiException, ParseError, AttributeError, TypeError,
-    ValueError, KeyError, IndexError)
+    ValueError, KeyError, IndexError, LookupError)  # LookupError: an XML declaration naming an unknown encoding
 
 
 def quiet(obj: Any) -> Any:

@@ -6,6 +6,7 @@ command and saved at most once at its end, and only when their content changed (
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Iterable
@@ -49,18 +50,22 @@ class Entry:
     # What each file (by user-share path) looked like when cached: {size, mtime_ns, blake2b}. Handed back
     # to the mover on move-back, so a backup is renamed back only over an unchanged pool copy.
     recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Pool folders that caching this file created: a move back removes them again once they are empty.
+    made_dirs: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict: ten times faster, and a registry may hold 10,000 entries.
         data = {name: getattr(self, name) for name in _ENTRY_FIELDS}
-        data["users"], data["sidecars"] = list(self.users), list(self.sidecars)
+        data["users"], data["sidecars"], data["made_dirs"] = list(self.users), list(self.sidecars), list(self.made_dirs)
         data["reasons"] = [r.to_json() for r in self.reasons]
         data["recorded"] = {k: dict(v) for k, v in self.recorded.items()}
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
-        kwargs = {k: v for k, v in data.items() if k in _ENTRY_FIELDS}
+        # Copies, not the loaded document's own lists: the store compares against that document to skip
+        # unchanged writes, so an entry changed in place must not change it too.
+        kwargs = {k: copy.deepcopy(v) for k, v in data.items() if k in _ENTRY_FIELDS}
         kwargs["reasons"] = [Reason.from_json(r) for r in data.get("reasons", [])]
         return cls(**kwargs)
 

@@ -256,7 +256,9 @@ class _Ctx:
         self.source = source
 
     def fail(self, key: str, problem: str) -> UsageError:
-        return UsageError(f"{self.source}: {key}: {problem}")
+        # one line, whatever the file holds: a key with a newline or a control character is shown quoted
+        shown = key if key.isprintable() else repr(key)
+        return UsageError(f"{self.source}: {shown}: {problem if problem.isprintable() else repr(problem)}")
 
 
 def parse_size(value: Any) -> int:
