@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 HERE = Path(__file__).resolve().parent
+TOOLS = Path("/run/sbx-tools")  # HERE, still visible once /tmp is hidden (a checkout may live under /tmp)
 SBX = Path("/run/sbx")  # the test's work dir, still visible once /tmp is hidden
 WEBGUI = Path("/run/webgui")
 RAM = ["/usr/local", "/var/log", "/var/lib", "/var/local", "/tmp", "/mnt"]
@@ -52,9 +53,13 @@ def setup(spec: dict[str, Any]) -> None:
     mount_tmpfs("/run")
     SBX.mkdir()
     sh("mount", "--bind", work, str(SBX))
+    TOOLS.mkdir()
+    sh("mount", "--bind", str(HERE), str(TOOLS))
+    sh("mount", "-o", "remount,bind,ro", str(TOOLS))  # the sandbox may read the checkout, never change it
     if spec.get("webgui"):  # keep the checkout reachable once /tmp is hidden
         WEBGUI.mkdir()
         sh("mount", "--bind", spec["webgui"], str(WEBGUI))
+        sh("mount", "-o", "remount,bind,ro", str(WEBGUI))
     for path in ["/boot", *RAM]:
         if not Path(path).is_dir():
             raise SystemExit(f"sandbox: {path} is missing on this host")
@@ -88,7 +93,7 @@ def ram_skeleton(spec: dict[str, Any]) -> None:
     sbin.mkdir(parents=True, exist_ok=True)
     py = spec["python"]
     for tool in ("installpkg", "upgradepkg", "removepkg"):
-        script(sbin / tool, f'exec "{py}" "{HERE}/pkgtools.py" {tool} "$@"\n')
+        script(sbin / tool, f'exec "{py}" "{TOOLS}/pkgtools.py" {tool} "$@"\n')
     # update_cron: concatenate dynamix/*.cron and the .cron files of every registered plugin (by .plg
     # basename) and hand them to crontab, as Unraid's sbin/update_cron does.
     script(sbin / "update_cron", """
@@ -122,7 +127,7 @@ done
         # The webGui scripts expect bash as /bin/sh (update_cron even lacks its '!').
         sh("mount", "--bind", "/bin/bash", os.path.realpath("/bin/sh"))
     else:
-        script(sbin / "plugin", f'exec "{py}" "{HERE}/plugin_manager.py" "$@"\n')
+        script(sbin / "plugin", f'exec "{py}" "{TOOLS}/plugin_manager.py" "$@"\n')
 
 
 def script(path: Path, body: str) -> None:
@@ -136,7 +141,7 @@ def reboot(spec: dict[str, Any]) -> None:
         sh("umount", "-l", path)
         mount_tmpfs(path)
     for entry in Path("/run").iterdir():
-        if entry.name not in ("sbx", "overlay", "webgui"):
+        if entry.name not in ("sbx", "sbx-tools", "overlay", "webgui"):
             shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
     Path("/etc/cron.d/root").unlink(missing_ok=True)
     ram_skeleton(spec)
@@ -176,8 +181,11 @@ def diff(before: dict[str, str], after: dict[str, str]) -> dict[str, list[str]]:
 def run(*args: str, env: Optional[dict[str, str]] = None, timeout: int = 120) -> dict[str, Any]:
     base = {"PATH": PATH, "HOME": "/root", "LANG": "C.UTF-8"}
     start = time.monotonic()
-    proc = subprocess.run(list(args), capture_output=True, text=True, env={**base, **(env or {})},
-                          timeout=timeout, check=False)
+    try:
+        proc = subprocess.run(list(args), capture_output=True, text=True, env={**base, **(env or {})},
+                              timeout=timeout, check=False)
+    except FileNotFoundError as exc:  # e.g. the CLI link an install should have made: a result, not a crash
+        return {"rc": 127, "out": str(exc), "seconds": round(time.monotonic() - start, 2)}
     return {"rc": proc.returncode, "out": proc.stdout + proc.stderr,
             "seconds": round(time.monotonic() - start, 2)}
 

@@ -97,7 +97,9 @@ def run_cycle(work: Path, old: Build, new: Build, port: int) -> dict[str, Any]:
         shutil.copy2(b.package, www / b.version / b.package.name)
         shutil.copy2(b.plg, www / b.version / b.plg.name)
     spec = {"work": str(work), "port": port, "versions": [old.version, new.version],
-            "python": sys.executable, "webgui": os.environ.get("UNRAID_WEBGUI_DIR") or None,
+            # the stand-ins need only the standard library: the base interpreter, which (unlike a venv
+            # under /tmp) stays reachable inside the sandbox
+            "python": os.path.realpath(sys.executable), "webgui": os.environ.get("UNRAID_WEBGUI_DIR") or None,
             "unraid_version": os.environ.get("UNRAID_VERSION", "7.2.3")}
     (work / "spec.json").write_text(json.dumps(spec))
     proc = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable,
