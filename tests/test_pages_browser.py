@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import ARGS, CHROMIUM, open_page, shot, tab
+from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, make_sandbox
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -23,10 +23,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import ARGS, CHROMIUM, open_page, shot, tab
+from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
 from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -45,10 +45,8 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Se
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Server]) -> None:
