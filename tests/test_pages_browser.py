@@ -61,7 +61,7 @@ def test_every_tab_loads_and_is_captured(browser: object, served: tuple[Sandbox,
         shot(page, "storage")
         tab(page, "maintenance")
         page.wait_for_selector("#pcr-findings .pcr-notice")
-        assert "not yet available" in page.inner_text("#pcr-findings")
+        assert "All good" in page.inner_text("#pcr-findings")
         shot(page, "maintenance")
         tab(page, "logs")
         page.wait_for_selector("#pcr-log span")
@@ -133,6 +133,7 @@ def test_run_now_shows_progress_until_done(browser: object, served: tuple[Sandbo
 def test_stop_ends_a_run_after_the_current_file(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
     slow = Path(box.settings()["paths"]["state_dir"]) / "fake-step"
+    slow.parent.mkdir(parents=True, exist_ok=True)  # no run may have made the state folder yet
     slow.write_text("1.5")   # six files take 9 s: Stop lands while the run is in flight
     page = open_page(browser, server)
     page.click("#pcr-run")

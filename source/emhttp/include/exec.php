@@ -33,7 +33,6 @@ function pcr_refuse(string $message, int $http = 400): void {
 function pcr_forward(array $res): void {
   $doc = $res['doc'];
   $doc['exit_code'] = $doc['exit_code'] ?? $res['code'];
-  if (pcr_not_yet($res)) $doc['not_yet'] = true;
   pcr_reply($doc);
 }
 

@@ -61,11 +61,6 @@ function pcr_cli(array $args, ?string $stdin = null, ?string $config = null, int
   return ['code' => $code, 'doc' => $doc, 'stderr' => (string)$err];
 }
 
-/** True when the CLI said the command exists in the contract but is not built yet. */
-function pcr_not_yet(array $res): bool {
-  return $res['code'] == 2 && stripos((string)($res['doc']['error'] ?? ''), 'not yet available') !== false;
-}
-
 /** The settings with secrets masked (cached for the request). */
 function pcr_settings(): array {
   static $settings = null;

@@ -68,8 +68,7 @@
     el.className = el.className.replace(/\bpcr-(ok|err|busy)\b/g, '').trim() + (kind ? ' pcr-' + kind : '');
   }
   function errorText(doc) {
-    var t = (doc && doc.error) || 'unknown error';
-    return doc && doc.not_yet ? t.replace(/`/g, '') : t;
+    return (doc && doc.error) || 'unknown error';
   }
   function confirmAsk(title, text, then) {
     if (typeof window.swal === 'function') {
@@ -159,7 +158,7 @@
     var warn = $('pcr-warnings');
     if (!doc.ok) {
       warn.innerHTML = '<div class="pcr-warning pcr-warning-error"><i class="fa fa-exclamation-circle"></i> ' +
-        esc(doc.not_yet ? 'The status is not yet available in this version of plexcache-r.' : 'Cannot read the status: ' + errorText(doc)) + '</div>';
+        esc('Cannot read the status: ' + errorText(doc)) + '</div>';
       return;
     }
     var ws = (doc.warnings || []).slice();
@@ -437,7 +436,7 @@
     PCR.post('config_set', { settings: JSON.stringify(readSettings()) }).then(function (r) {
       if (r.ok) {
         var sched = r.schedule || {};
-        message(msg, 'Saved.' + (sched.ok === false && !/not yet/.test(sched.error || '') ? ' Schedule not applied: ' + sched.error : ''), 'ok');
+        message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : ''), 'ok');
         loadSettings();
         PCR.pollSoon();
         return;
@@ -659,7 +658,7 @@
     var body = $('pcr-files-body'), timer = null;
     var load = function (doc) {
       if (!doc.ok) {
-        body.innerHTML = '<tr><td colspan="8" class="red-text">' + esc(doc.not_yet ? 'The list of cached files is not yet available in this version.' : 'Cannot read the cached files: ' + errorText(doc)) + '</td></tr>';
+        body.innerHTML = '<tr><td colspan="8" class="red-text">' + esc('Cannot read the cached files: ' + errorText(doc)) + '</td></tr>';
         return;
       }
       F.all = doc.files || [];
@@ -727,7 +726,7 @@
 
   function renderStorage(doc) {
     if (!doc.ok) {
-      $('pcr-by-library').innerHTML = '<p class="red-text">' + esc(doc.not_yet ? 'Not yet available in this version.' : errorText(doc)) + '</p>';
+      $('pcr-by-library').innerHTML = '<p class="red-text">' + esc(errorText(doc)) + '</p>';
       return;
     }
     var files = doc.files || [], total = 0, lib = {}, user = {}, reason = {}, disk = {};
@@ -769,10 +768,8 @@
     var box = $('pcr-findings'), msg = $('pcr-audit-msg');
     $('pcr-audit').disabled = false;
     if (!doc.ok) {
-      if (doc.not_yet) {
-        box.innerHTML = '<div class="pcr-notice"><i class="fa fa-info-circle"></i> The health check is not yet available in this version of plexcache-r. It arrives with a later update; nothing to do meanwhile.</div>';
-        message(msg, '');
-      } else { box.innerHTML = ''; message(msg, 'The check failed: ' + errorText(doc), 'err'); }
+      box.innerHTML = '';
+      message(msg, 'The check failed: ' + errorText(doc), 'err');
       return;
     }
     message(msg, 'Checked ' + new Date().toLocaleTimeString() + '.', 'ok');

@@ -14,7 +14,7 @@ import click
 
 from plexcache import __version__
 from plexcache import config as cfg
-from plexcache.errors import NotYetAvailable, PlexCacheError, SettingsError, UsageError
+from plexcache.errors import PlexCacheError, SettingsError, UsageError
 from plexcache.fsutil import atomic_write_text
 
 
@@ -61,10 +61,6 @@ pass_ctx = click.make_pass_decorator(Context)
 def cli(ctx: click.Context, config_file: str | None, as_json: bool, verbose: int, quiet: bool) -> None:
     """Keep the media your Plex users are about to watch on the Unraid cache pool."""
     ctx.obj = Context(config_file, as_json, verbose, quiet)
-
-
-def not_yet(name: str) -> NotYetAvailable:
-    return NotYetAvailable(f"`{name}` is not yet available in this version of plexcache-r")
 
 
 # --- the cycle ----------------------------------------------------------------------------------
@@ -161,10 +157,8 @@ def pin(ctx: Context, paths: tuple[str, ...], off: bool) -> None:
 @pass_ctx
 def live(ctx: Context) -> None:
     """Follow Plex activity and cache next episodes as playback starts."""
-    try:
-        from plexcache import live as live_mode
-    except ImportError:
-        raise not_yet("live") from None
+    from plexcache import live as live_mode
+
     live_mode.serve(ctx.settings)
 
 
@@ -187,10 +181,7 @@ def stop(ctx: Context) -> None:
 @pass_ctx
 def audit(ctx: Context, fixes: tuple[str, ...]) -> None:
     """Cache health: unprotected, orphaned backups, stale entries, duplicates; and their fixes."""
-    try:
-        from plexcache import audit as audit_mod
-    except ImportError:
-        raise not_yet("audit") from None
+    from plexcache import audit as audit_mod
     from plexcache.render import render_audit
 
     document = audit_mod.audit(ctx.settings, fixes=list(fixes))
@@ -203,10 +194,8 @@ def audit(ctx: Context, fixes: tuple[str, ...]) -> None:
 @pass_ctx
 def import_cmd(ctx: Context, source: str, dry_run: bool) -> None:
     """Adopt an existing PlexCache-R installation's settings and cached files."""
-    try:
-        from plexcache import importer
-    except ImportError:
-        raise not_yet("import") from None
+    from plexcache import importer
+
     document = importer.import_installation(ctx.settings, ctx.path, Path(source), dry_run=dry_run)
     ctx.emit(document, document.get("message", ""))
 

@@ -25,10 +25,6 @@ class SettingsError(UsageError):
         super().__init__(f"invalid setting {first_key}: {first_msg}{more}")
 
 
-class NotYetAvailable(UsageError):
-    """A command of the contract whose work is not built yet."""
-
-
 class PlexUnavailable(PlexCacheError):
     """Plex (or plex.tv) could not be read; nothing is evicted on its account."""
 
