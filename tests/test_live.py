@@ -165,3 +165,25 @@ def test_serve_runs_once_and_stops_cleanly(sandbox, sim):
         thread.join(10)
     assert not thread.is_alive() and not live.running(settings)
     assert not live.state_path(settings).exists()
+
+
+def test_new_episodes_of_a_show_being_watched_are_cached_as_they_arrive(sim, sandbox):
+    """alice is watching Slow Horses (season 1 has 6 episodes); season 2 lands during the day."""
+    settings = settings_for(sandbox, sim, recently_added=True)
+    engine.run_cycle(settings)
+    clock = Clock()
+    watcher = LiveWatcher(settings, clock=clock)
+    watcher.tick()
+    step(watcher, clock, live.SETTLE_SECONDS)
+    cycles = watcher.state.cycles
+    sim.advance("1m")
+    sim.add_episodes("Slow Horses", 2, 2)
+    sandbox.add_missing_media()
+    sandbox.refresh_user_view()
+    clock.now += live.RECENT_EVERY_SECONDS
+    watcher.tick()
+    assert watcher.state.pending == ["new media was added to Plex"]
+    step(watcher, clock, live.SETTLE_SECONDS)
+    assert watcher.state.cycles == cycles + 1
+    cached = [f["path"] for f in engine.list_files(settings)["files"]]
+    assert any("Slow Horses" in p and "S02E01" in p for p in cached), cached
