@@ -21,7 +21,7 @@ import click
 from plexcache import config as cfg
 from plexcache import engine
 from plexcache.logsetup import configure as configure_logging
-from plexcache.render import SOURCE_WORDS, human_bytes, render_list, render_report
+from plexcache.render import human_bytes, reason_words, render_list, render_report
 from plexcache.sim import SimServer, load
 from plexcache.sim.sandbox import build_tree
 
@@ -107,9 +107,7 @@ def _who_watches_what(plan: dict[str, Any]) -> str:
     wants: dict[str, list[str]] = defaultdict(list)
     for action in plan.get("actions", []):
         for reason in action.get("reasons", []):
-            words = SOURCE_WORDS.get(reason["source"], reason["source"])
-            detail = f", {reason['detail']}" if reason.get("detail", "").lower() not in ("", words.lower()) else ""
-            wants[reason["user"]].append(f"{action.get('title') or action['path']} ({words}{detail})")
+            wants[reason["user"]].append(f"{action.get('title') or action['path']} ({reason_words(reason)})")
     lines = []
     for user in sorted(wants):
         lines.append(f"   {user}:")

@@ -31,13 +31,17 @@ def human_age(seconds: Optional[float], now: Optional[float] = None) -> str:
     return "just now"
 
 
+def reason_words(reason: dict[str, Any]) -> str:
+    """'On Deck, in progress' rather than 'On Deck (On Deck, in progress)': the detail, led by the source."""
+    words = SOURCE_WORDS.get(reason.get("source", ""), reason.get("source", ""))
+    detail = reason.get("detail") or ""
+    if detail.lower().startswith(words.lower()):
+        return detail
+    return f"{words}, {detail}" if detail else words
+
+
 def describe_reasons(reasons: list[dict[str, Any]]) -> str:
-    parts = []
-    for reason in reasons:
-        words = SOURCE_WORDS.get(reason.get("source", ""), reason.get("source", ""))
-        detail = f" ({reason['detail']})" if reason.get("detail", "").lower() not in ("", words.lower()) else ""
-        parts.append(f"{reason.get('user', '?')}: {words}{detail}")
-    return "; ".join(parts)
+    return "; ".join(f"{reason.get('user', '?')}: {reason_words(reason)}" for reason in reasons)
 
 
 def _unknown_lines(unknown: list[dict[str, Any]]) -> list[str]:
