@@ -412,6 +412,18 @@ def test_created_pool_dirs_follow_the_array_dirs_owner_and_mode(env):
     assert st_new.st_mode & 0o7777 == 0o775
 
 
+def test_files_about_to_be_cached_are_protected_with_their_subtitles_before_copying(env):
+    """A mover that starts mid-run must already skip what this run is copying, subtitles included."""
+    s, sb, _, now = env
+    cycle = engine.Cycle(s, now=now)
+    wanted = cycle.discover()
+    cycle.reconcile(wanted)
+    cycle.protect_planned(cycle.plan(wanted))
+    listed = Path(s.paths.exclusion_list).read_text().splitlines()
+    assert str(on_pool(sb, ARRIVAL)) in listed
+    assert str(on_pool(sb, "movies/Arrival (2016)/Arrival (2016).en.srt")) in listed
+
+
 def test_manual_exclusions_come_first(env):
     s, _sb, _sim, now = env
     Path(s.paths.manual_exclusions).write_text("# mine\n/mnt/cache/appdata/keep\n\n")

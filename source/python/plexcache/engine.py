@@ -698,7 +698,10 @@ class Cycle:
         future = self.registry.copy()
         for item in p.of(CACHE):
             loc = self.locate(item.path)
-            future.add(Entry(item.path, loc.share, loc.rel, loc.pool))
+            folder = os.path.dirname(item.path)
+            # its subtitles too: they reach the pool in the same operation, and the mover must skip them as well
+            sidecars = [os.path.join(folder, os.path.basename(pool)) for _, pool in self._sidecars(loc)]
+            future.add(Entry(item.path, loc.share, loc.rel, loc.pool, sidecars=sidecars))
         exclusions.write(self.settings, future)
 
     def after_run(self) -> None:
