@@ -74,8 +74,24 @@ def test_play_start_caches_the_next_episodes(sim, sandbox):
 
     after = {f["path"] for f in engine.list_files(settings)["files"]}
     new = sorted(p.rsplit("/", 1)[-1] for p in after - before)
+    assert watcher.status()["plays"] == watcher.state.plays >= 2  # alice's session and bob's
+    assert watcher.state.plays_from_pool < watcher.state.plays, "bob's S01E01 was not on the pool"
     assert any("S01E02" in name for name in new), new
     assert not any("S01E01" in name and "Severance" in name for name in new), "the playing file is never moved"
+
+
+def test_a_play_from_the_pool_is_counted_as_a_spin_up_avoided(sim, sandbox):
+    settings = settings_for(sandbox, sim)
+    engine.run_cycle(settings)
+    cached = engine.list_files(settings)["files"]
+    movie = next(f for f in cached if f["kind"] == "movie")
+    clock = Clock()
+    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: None)
+    watcher.tick()
+    before = (watcher.state.plays, watcher.state.plays_from_pool)
+    sim.add_session("bob", movie["title"])
+    step(watcher, clock, 10)
+    assert (watcher.state.plays, watcher.state.plays_from_pool) == (before[0] + 1, before[1] + 1)
 
 
 def test_quiet_polls_cost_one_request_and_trigger_nothing(sim, sandbox):

@@ -58,6 +58,8 @@ def test_every_tab_loads_and_is_captured(browser: object, served: tuple[Sandbox,
             continue
         tab(page, "storage")
         page.wait_for_selector("#pcr-by-library svg")
+        page.wait_for_selector("#pcr-plays p")
+        assert "live mode" in page.inner_text("#pcr-plays")  # plays are only counted while live mode runs
         shot(page, "storage")
         tab(page, "maintenance")
         page.wait_for_selector("#pcr-findings .pcr-notice")

@@ -752,10 +752,28 @@
     $('pcr-oldest').innerHTML = files.slice().sort(function (a, b) { return (a.cached_at || 0) - (b.cached_at || 0); }).slice(0, 10).map(function (f) { return row(f, 'age'); }).join('') || empty;
   }
 
+  // Plays are only seen while live mode follows Plex: each one served from the pool left an array disk asleep.
+  function renderPlays(doc) {
+    var live = (doc && doc.live) || {}, st = live.state, box = $('pcr-plays');
+    if (!doc || !doc.ok) { box.innerHTML = '<p class="red-text">' + esc(errorText(doc)) + '</p>'; return; }
+    if (!st) {
+      box.innerHTML = '<p class="grey-text">' + (live.enabled ? 'Live mode is starting; plays are counted while it runs.'
+        : 'Turn on live mode (Settings, Schedule) to count the plays the pool serves: each one is an array disk left asleep.') + '</p>';
+      return;
+    }
+    var pct = st.plays ? Math.round(100 * st.plays_from_pool / st.plays) : 0;
+    box.innerHTML = '<p><span class="pcr-big">' + esc(String(st.plays_from_pool)) + '</span> of ' + esc(String(st.plays)) +
+      ' plays started from the pool (' + pct + '%) since ' + esc(PCR.when(st.since)) + '.</p>' +
+      '<p class="grey-text pcr-small">Each one is a disk spin-up (and 5-15 s of waiting) avoided.</p>';
+  }
+
   function initStorage() {
     if (!$('pcr-storage')) return;
     onFiles(renderStorage);
-    whenShown($('pcr-storage'), function () { PCR.files().then(renderStorage); });
+    whenShown($('pcr-storage'), function () {
+      PCR.files().then(renderStorage);
+      PCR.get('status').then(renderPlays);
+    });
   }
 
   // --- Maintenance ----------------------------------------------------------------------------------

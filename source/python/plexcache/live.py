@@ -92,6 +92,9 @@ class LiveState:
     next_recent: float = 0.0
     cycles: int = 0
     last_cycle: Optional[dict[str, Any]] = None
+    plays: int = 0  # playbacks seen starting since live mode started
+    plays_from_pool: int = 0  # of which the file was on the pool: each one an array disk left asleep
+    since: float = field(default_factory=time.time)
 
 
 def session_changes(before: dict[str, Playback], after: dict[str, Playback],
@@ -174,6 +177,7 @@ class LiveWatcher:
             sessions = read_sessions(server)
             pool = self.pool_view()
             reasons = [] if self.first_poll else session_changes(self.state.sessions, sessions, pool)
+            self._count_plays(sessions, pool)
             self.state.sessions = sessions
             if self.settings.live.recently_added and now >= self.state.next_recent:
                 reasons += self._check_recent(server)
@@ -188,6 +192,14 @@ class LiveWatcher:
         self.state.failures = 0
         self.state.next_poll = now + self.poll_seconds
         self._want(now, reasons)
+
+    def _count_plays(self, sessions: dict[str, Playback], pool: PoolView) -> None:
+        """Count playbacks as they start, and how many of them the pool served (spin-ups avoided)."""
+        for key, now in sessions.items():
+            was = self.state.sessions.get(key)
+            if was is None or was.rating_key != now.rating_key:
+                self.state.plays += 1
+                self.state.plays_from_pool += now.rating_key in pool.keys
 
     def pool_view(self) -> PoolView:
         """What is on the pool now (read each poll: runs change the registry)."""
@@ -253,7 +265,8 @@ class LiveWatcher:
         return {"schema": 1, "pid": os.getpid(), "updated_at": time.time(), "cycles": self.state.cycles,
                 "sessions": [vars(p) for p in self.state.sessions.values()], "failures": self.state.failures,
                 "pending": self.state.pending, "last_cycle": self.state.last_cycle,
-                "plex_requests": self.counter.count}
+                "plays": self.state.plays, "plays_from_pool": self.state.plays_from_pool,
+                "since": self.state.since, "plex_requests": self.counter.count}
 
 
 # -------------------------------------------------------------------- the daemon
