@@ -21,7 +21,7 @@ import click
 from plexcache import config as cfg
 from plexcache import engine
 from plexcache.logsetup import configure as configure_logging
-from plexcache.render import human_bytes, reason_words, render_list, render_report
+from plexcache.render import human_bytes, reason_words, render_list, render_report, unknown_words
 from plexcache.sim import SimServer, load
 from plexcache.sim.sandbox import build_tree
 
@@ -113,7 +113,7 @@ def _who_watches_what(plan: dict[str, Any]) -> str:
         lines.append(f"   {user}:")
         lines.extend(f"      - {item}" for item in sorted(set(wants[user])))
     for unknown in plan.get("unknown", []):
-        lines.append(f"   ! could not read {unknown['source']} for {unknown['scope']}: {unknown['error']}")
+        lines.append(f"   ! {unknown_words(unknown)}")
     return "\n".join(lines) or "   Nobody is watching anything."
 
 

@@ -113,7 +113,10 @@ class Discovery:
 
     def unknown(self, scope: str, source: str, exc: BaseException | str) -> None:
         error = exc if isinstance(exc, str) else describe_error(exc)
-        log.warning("could not read %s for %s: %s", source, scope, error)
+        if scope.startswith("("):
+            log.warning("could not read Plex (%s): %s", source, error)
+        else:
+            log.warning("could not read %s for %s: %s", source, scope, error)
         self._out().unknown.append(Unknown(scope=scope, source=source, error=error))
 
     def want(self, video: Video, reason: Reason) -> None:

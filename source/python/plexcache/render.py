@@ -44,8 +44,17 @@ def describe_reasons(reasons: list[dict[str, Any]]) -> str:
     return "; ".join(f"{reason.get('user', '?')}: {reason_words(reason)}" for reason in reasons)
 
 
+def unknown_words(unknown: dict[str, Any]) -> str:
+    """'could not read Plex (server): timed out' / 'could not read on_deck for alice: HTTP 401 …'."""
+    scope = unknown["scope"]
+    if scope.startswith("("):  # the whole server, or every user but the owner
+        whom = "Plex" if scope == "(server)" else "Plex's other users"
+        return f"could not read {whom} ({unknown['source']}): {unknown['error']}"
+    return f"could not read {unknown['source']} for {scope}: {unknown['error']}"
+
+
 def _unknown_lines(unknown: list[dict[str, Any]]) -> list[str]:
-    return [f"  ! could not read {u['source']} for {u['scope']}: {u['error']}" for u in unknown]
+    return [f"  ! {unknown_words(u)}" for u in unknown]
 
 
 def render_plan(document: dict[str, Any]) -> str:
