@@ -107,6 +107,32 @@ def test_stop_is_honoured_between_files(world):
             assert os.path.exists(r.op.array_path) and not os.path.exists(r.op.pool_path)
 
 
+def test_stop_lands_in_the_middle_of_a_large_file_and_undoes_its_copy(world, monkeypatch):
+    monkeypatch.setattr(fastcopy, "PROGRESS_BYTES", 64 * 1024)
+    ops = _ops(world, per_disk=1, disks=1, size=8 * 1024 * 1024)
+    stop = StopFlag(world.root / "volatile")
+    seen = []
+
+    class Progress:
+        def file_started(self, label): pass
+        def file_done(self, label, size): pass
+
+        @staticmethod
+        def on_bytes(label, done, total):
+            seen.append(done)
+            if done < total:
+                stop.request()  # asked while the file is still copying
+
+    report = run_ops(ops, 1, Mover(world.journal, chunk_size=256 * 1024), stop=stop, progress=Progress())
+    assert report.stopped and [r.outcome for r in report.results] == ["not_started"]
+    op = ops[0]
+    assert os.path.getsize(op.array_path) == 8 * 1024 * 1024 and not os.path.exists(op.pool_path)
+    leftovers = [n for n in os.listdir(os.path.dirname(op.pool_path)) if n != "movie.mkv"] \
+        if os.path.isdir(os.path.dirname(op.pool_path)) else []
+    assert leftovers == [] and world.journal.is_empty()
+    assert seen and min(seen) < 8 * 1024 * 1024
+
+
 def test_a_critical_error_halts_every_lane_and_failures_do_not(world, monkeypatch):
     ops = _ops(world, per_disk=2)
     os.link(ops[0].array_path, ops[0].array_path + ".seed")  # refused: hard-linked

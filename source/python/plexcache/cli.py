@@ -165,7 +165,7 @@ def live(ctx: Context) -> None:
 @cli.command()
 @pass_ctx
 def stop(ctx: Context) -> None:
-    """Ask a running run or maintenance job to stop after the current file."""
+    """Ask a running run or maintenance job to stop; a copy in flight is undone, nothing is half-moved."""
     from plexcache.runctl import RunLock, StopFlag
 
     settings = ctx.settings
@@ -173,7 +173,7 @@ def stop(ctx: Context) -> None:
     if running:
         StopFlag(settings.paths.volatile_dir).request()
     ctx.emit({"running": running},
-             "Asked the running job to stop after the current file." if running else "Nothing is running.")
+             "Asked the running job to stop; a copy in flight is undone." if running else "Nothing is running.")
 
 
 @cli.command()

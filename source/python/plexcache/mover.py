@@ -84,6 +84,11 @@ class MoveFailed(MoveError):
         self.errno = errno_
 
 
+class CopyStopped(MoveError):
+    """A stop was asked for while a file was being copied: the partial copy was undone like any failed
+    copy, and the file is where it was before (a large file need not finish before a run can stop)."""
+
+
 class CriticalIOError(MoveError):
     """Disk full, permission denied, read-only or failing disk: the run must stop (and notify).
 
@@ -1179,7 +1184,11 @@ def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any],
         progress.file_started(op.label)
     started = time.monotonic()
     try:
-        result = mover.run(op, progress.on_bytes if progress is not None else None)
+        result = mover.run(op, _stoppable(op, stop, progress.on_bytes if progress is not None else None))
+    except CopyStopped:
+        halt.stopped = True
+        halt.event.set()
+        result = OpResult(op, "not_started")
     except MoveRefused as exc:
         result = OpResult(op, "refused", error=exc)
     except CriticalIOError as exc:
@@ -1194,6 +1203,22 @@ def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any],
     if progress is not None:
         progress.file_done(op.label, _op_bytes_done(result))
     return result
+
+
+def _stoppable(op: Op, stop: Optional[Any], progress: Optional[ProgressFn]) -> Optional[ProgressFn]:
+    """The progress callback, which also ends the copy when a stop is asked for (it is called every ~10 MB
+    or second of copying, so a stop lands within seconds even in the middle of a large file)."""
+    if stop is None:
+        return progress
+
+    def report(label: str, done: int, total: int) -> None:
+        if stop.requested():
+            raise CopyStopped(f"stopped on request while copying {label}; the partial copy was removed",
+                              op.array_path)
+        if progress is not None:
+            progress(label, done, total)
+
+    return report
 
 
 def _op_bytes_done(result: OpResult) -> int:
