@@ -98,6 +98,14 @@ def test_future_schema_refused():
     assert "schema" in problems_of({"schema": 99})
 
 
+def test_a_section_that_is_not_a_mapping_is_named_even_during_migration():
+    assert set(problems_of({"schema": True})) == {"schema"}  # a boolean is not a schema number
+    for document in ({"schema": 1, "cache": 1}, {"cache": [1]}):
+        with pytest.raises(cfg.SettingsError) as err:
+            cfg.from_mapping(document)
+        assert err.value.problems[0][0] == "cache" and "expected a mapping" in err.value.problems[0][1]
+
+
 def test_mask_and_unmask_keep_stored_secret():
     settings = cfg.from_mapping({"plex": {"token": "secret-token"},
                                  "notify": {"webhooks": [{"url": "https://discord.com/api/webhooks/1/x"}]}})

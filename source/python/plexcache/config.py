@@ -268,7 +268,7 @@ class _Validator:
 
     def build(self, cls: type, data: Any, prefix: str) -> Any:
         if not isinstance(data, dict):
-            self.bad(prefix or "(top level)", f"got {_show(data)}, expected a mapping")
+            self.bad(prefix.rstrip(".") or "(top level)", f"got {_show(data)}, expected a mapping")
             return None
         hints = _hints(cls)
         fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -363,11 +363,14 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Bring an older settings document up to SCHEMA_VERSION; unknown versions are refused."""
     version = data.get("schema", 1)
-    if not isinstance(version, int) or version < 1 or version > SCHEMA_VERSION:
+    if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise SettingsError([("schema", f"got {version!r}, this version reads 1 to {SCHEMA_VERSION}")])
     if version == 1:
         # Version 1 kept the eviction mode and limits at the top level; they now live under cache.
         data = dict(data)
+        if not isinstance(data.get("cache") or {}, dict):
+            data["schema"] = 2
+            return data  # not a mapping: validation names `cache` and what it expects
         cache = dict(data.get("cache") or {})
         for old, new in (("eviction_mode", "eviction"), ("cache_limit", "size_limit"),
                          ("min_free_space", "min_free")):
