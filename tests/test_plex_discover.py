@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plexcache.demand import SERVER
 from plexcache.plex import discover
-from test_plex_support import OWNER, ep, settings_for, simulated, table, unknowns, world
+from test_plex_support import OWNER, ep, rating_key, settings_for, simulated, table, unknowns, world
 
 SEV_NEXT = {  # the owner's next episodes after Severance S01E03 cross into season 2
     ep("Severance", 2, n): [(OWNER, "next_episode", f"{o} episode after S01E03", n - 1)]
@@ -114,7 +114,9 @@ def test_home_and_managed_users_read_with_their_own_tokens(monkeypatch):
         assert sim.count("/api/home/users/*/switch", method="POST") == 2
         assert sim.count("/library/sections/2/onDeck", user="partner") == 1
         assert sim.count("/library/sections/2/onDeck", user="kid") == 1
-        assert sim.count("/library/metadata/*/allLeaves", user="partner") == 1
+        shows = sim.find("/library/sections/2/all", user="partner")  # the deck's shows, one listing
+        assert [(r.query.get("type"), r.query.get("show.id"), r.query.get("unwatched")) for r in shows] == [
+            ("4", rating_key(sim, "Severance"), None)]
         assert sim.count("/api/servers/*", host="plex.tv") == 0  # no friends wanted: no shared_servers
     assert table(demand) == {
         ep("Severance", 1, 3): [(OWNER, "on_deck", "On Deck", 0)],
@@ -169,8 +171,12 @@ def test_owner_and_home_watchlists_matched_by_guid(monkeypatch):
         patch = {"users": {"owner": {"on_deck": False, "watchlist": True}, "home": {"watchlist": True}},
                  "demand": {"watchlist_episodes": 2}}
         demand = discover(settings_for(sim, patch), now=sim.world.now)
-        # One listing per chosen library, however many items are watchlisted (no search per item).
-        assert sim.count("/library/sections/*/all", host="pms") == 3
+        # One listing per chosen library, however many items are watchlisted (no search per item), and one
+        # listing of unwatched episodes per (user, library) holding a watchlisted show.
+        listings = [r for r in sim.find("/library/sections/*/all", host="pms")]
+        assert sum(r.query.get("type") in ("1", "2") for r in listings) == 3
+        assert sorted((r.user, r.query.get("show.id")) for r in listings if r.query.get("type") == "4") == [
+            (OWNER, "104"), ("partner", "104")]
         assert sim.count("/library/sections/watchlist/*", host="discover.provider.plex.tv") == 3  # owner, partner, kid
         assert sim.count("*", host="metadata.provider.plex.tv") == 0
     assert table(demand) == {
@@ -196,7 +202,8 @@ def test_friends_watchlists_from_the_rss_feed(monkeypatch):
         demand = discover(settings_for(sim, patch), now=sim.world.now)
         assert sim.count("/friends-feed", host="rss.plex.tv") == 1
         assert sim.count("/library/sections/*/onDeck", user="alice") == 0  # friends' On Deck is off
-        assert sim.count("/library/metadata/*/allLeaves", user="bob") == 1  # bob's own watched state
+        episodes = sim.find("/library/sections/*/all", user="bob")
+        assert [(r.query.get("type"), r.query.get("unwatched")) for r in episodes] == [("4", "1")]  # bob's state
     assert table(demand) == {
         "Dune": [("alice", "watchlist", "Watchlist (RSS)", 0)],
         ep("Bluey", 1, 2): [("bob", "watchlist", "Watchlist (RSS): 1st unwatched episode", 0)]}

@@ -105,7 +105,7 @@ def test_home_user_with_a_pin_cannot_be_switched_to(monkeypatch):
 
 def test_episode_list_failing_keeps_the_on_deck_item(monkeypatch):
     with simulated(monkeypatch) as sim:
-        sim.inject("/library/metadata/*/allLeaves", "truncated", host="pms")
+        sim.inject("/library/sections/*/all", "truncated", host="pms")  # the On Deck shows' episodes
         demand = discover(settings_for(sim), now=sim.world.now)
     assert unknowns(demand) == [(OWNER, "next_episode")]
     assert table(demand) == {OWNER_DECK: [(OWNER, "on_deck", "On Deck", 0)]}
@@ -121,6 +121,18 @@ def test_watchlist_unreadable(monkeypatch):
         demand = discover(settings_for(sim, WATCH_ON), now=sim.world.now)
     assert unknowns(demand) == [(OWNER, "watchlist")]
     assert table(demand) == {}
+
+
+def test_a_users_unwatched_episodes_unreadable_makes_only_their_watchlist_unknown(monkeypatch):
+    data = world(watchlists={OWNER: ["Bluey"], "partner": ["Severance", "Dune (2021)"]})
+    with simulated(monkeypatch, data) as sim:
+        sim.inject("/library/sections/2/all", 500, host="pms", token=sim.token("partner"))
+        patch = {"users": {"owner": {"on_deck": False, "watchlist": True}, "home": {"watchlist": True}},
+                 "demand": {"watchlist_episodes": 1}}
+        demand = discover(settings_for(sim, patch), now=sim.world.now)
+    assert unknowns(demand) == [("partner", "watchlist")]
+    assert table(demand) == {"Dune": [("partner", "watchlist", "Watchlist", 1)],
+                             ep("Bluey", 1, 1): [(OWNER, "watchlist", "Watchlist: 1st unwatched episode", 0)]}
 
 
 def test_library_listing_unreadable_makes_watchlists_unknown(monkeypatch):

@@ -107,3 +107,8 @@ def test_world_loads_and_serves(monkeypatch):
     with simulated(monkeypatch) as sim:
         assert sim.url.startswith("http://127.0.0.1:")
         assert sim.scenario.owner.name == OWNER
+
+
+def rating_key(sim: SimServer, title: str) -> str:
+    """The rating key of a movie or show, as PMS writes it in listings and queries."""
+    return str(next(rk for rk, it in sim.scenario.items.items() if it.title == title and it.type in ("movie", "show")))

@@ -195,6 +195,30 @@ def test_count_only_and_paging_attributes(sim):
     assert (mc["MediaContainer"]["size"], mc["MediaContainer"]["offset"]) == (4, 40)
 
 
+@pytest.mark.sim_errors_ok
+def test_episode_filters_by_show_and_the_tokens_watched_state(sim):
+    """`show.id` takes a comma-separated OR list; `unwatched` is the requesting user's own state."""
+    severance, bear = rk_of(sim, "Severance"), rk_of(sim, "The Bear")
+
+    def episodes(token: str, query: str) -> list[tuple[str, int, int]]:
+        h = {"X-Plex-Token": token, "Accept": "application/json"}
+        mc = requests.get(f"{sim.url}/library/sections/2/all?type=4&{query}", headers=h).json()["MediaContainer"]
+        found = [(m["grandparentTitle"], m["parentIndex"], m["index"]) for m in mc.get("Metadata", [])]
+        return [e for e in found if e[1] > 0]  # specials aside
+
+    both = episodes(sim.owner_token, f"show.id={severance},{bear}")
+    assert {t for t, _, _ in both} == {"Severance", "The Bear"}
+    owner_left = episodes(sim.owner_token, f"show.id={severance}&unwatched=1")
+    assert len(owner_left) == 19 - 12 and owner_left[0][1:] == (2, 4)  # viewedLeafCount 12, deck at S02E04
+    bob = sim.token("bob", pms=True)
+    assert episodes(sim.owner_token, f"show.id={severance}&unwatched=0")[-1][1:] == (2, 3)
+    assert episodes(bob, f"show.id={severance}&unwatched=0") == []  # bob has watched none of it
+    assert len(episodes(bob, f"show.id={severance}&unwatched=1")) == 19
+    unknown = requests.get(f"{sim.url}/library/sections/2/all?type=4&show.rating=9",
+                           headers={"X-Plex-Token": sim.owner_token})
+    assert unknown.status_code == 400
+
+
 def test_json_variant(sim):
     h = {"X-Plex-Token": sim.owner_token, "Accept": "application/json"}
     r = requests.get(f"{sim.url}/library/onDeck", headers=h)

@@ -7,7 +7,8 @@ is playing now. Two rules shape the code:
 * A failure is not an empty answer. Whatever cannot be read (server, plex.tv, one user's token, one
   show) is recorded as an Unknown with its scope, and the rest carries on.
 * Few requests. Everything that does not change within a run is read once: the user list, the friends'
-  tokens, each library's listing (for watchlist matching) and each (user, show) episode list.
+  tokens, each library's listing (for watchlist matching). A user's On Deck shows are read together (one
+  listing of their episodes per library), and so are their watchlisted shows (their unwatched episodes).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from plexcache.plexread import (
     server_as,
     video_record,
 )
-from plexcache.watchlist import GuidIndex, discover_watchlist, first_unwatched, ordered, parse_rss
+from plexcache.watchlist import GuidIndex, LibraryItem, discover_watchlist, first_unwatched, ordered, parse_rss
 
 __all__ = ["MappingResult", "PinLogin", "discover", "list_libraries", "list_users", "map_paths", "poll_pin",
            "start_pin_login", "test_connection"]
@@ -52,6 +53,7 @@ log = logging.getLogger(__name__)
 
 FRIEND_TOKENS = "https://plex.tv/api/servers/{machine}/shared_servers"
 HOME_SWITCH = "https://plex.tv/api/home/users/{id}/switch"
+MAX_SHOW_FILTER = 200  # show ids in one listing address (about 1.5 KB of query string)
 WORKERS = 4  # users read side by side; PMS serves a handful of concurrent clients without strain
 
 
@@ -100,7 +102,8 @@ class Discovery:
         self.users_by_id: dict[int, PlexUser] = {}
         self.account_name: dict[int, str] = {}  # PMS account id -> name (sessions carry the id)
         self._servers: dict[str, Any] = {}
-        self._leaves: dict[tuple[str, str], list[Video]] = {}
+        self._leaves: dict[tuple[str, str], list[Video]] = {}  # (token, show) -> its episodes
+        self._leaves_failed: dict[tuple[str, str], Exception] = {}
         self._index: Optional[GuidIndex] = None
         self._index_error: Optional[str] = None
         self._index_lock = threading.Lock()
@@ -319,12 +322,52 @@ class Discovery:
     # -------------------------------------------------------------- On Deck and next episodes
 
     def episodes(self, token: str, show_rk: str) -> list[Video]:
-        """A show's episodes as one user sees them (their viewCount), one request per (user, show)."""
+        """A show's episodes as one user sees them (their viewCount): read with the user's other shows
+        by read_shows(), or else on its own (a playing episode's show)."""
         key = (token, show_rk)
+        if key in self._leaves_failed:
+            raise self._leaves_failed[key]
         if key not in self._leaves:
             found = elements(self.server_for(token), f"/library/metadata/{show_rk}/allLeaves")
             self._leaves[key] = [v for v in (element_record(e) for e in found) if v is not None]
         return self._leaves[key]
+
+    def read_shows(self, token: str, videos: list[Video]) -> None:
+        """Every episode of the shows these episodes belong to, one listing per library, for episodes().
+
+        A failed listing is remembered for its shows, so each reports it instead of asking again.
+        """
+        by_section: dict[int, set[str]] = {}
+        for video in videos:
+            if video.kind == "episode" and video.show_rk and video.section_id is not None \
+                    and (token, video.show_rk) not in self._leaves:
+                by_section.setdefault(video.section_id, set()).add(video.show_rk)
+        for section_id, rks in sorted(by_section.items()):
+            try:
+                found = self.show_listing(token, section_id, sorted(rks), unwatched=False)
+            except READ_ERRORS as exc:
+                self._leaves_failed.update({(token, rk): exc for rk in rks})
+                continue
+            for rk in rks:
+                self._leaves[(token, rk)] = found.get(rk, [])
+
+    def show_listing(self, token: str, section_id: int, show_rks: list[str], unwatched: bool) -> dict[str, list[Video]]:
+        """The episodes of some shows in one library, by show, in one listing.
+
+        PMS filters episodes by their show (`show.id`, a comma meaning OR) and, with `unwatched`, by the
+        token's own watched state. A very long list of shows reads the library whole rather than build an
+        address PMS may refuse.
+        """
+        key = f"/library/sections/{section_id}/all?type=4" + ("&unwatched=1" if unwatched else "")
+        if len(show_rks) <= MAX_SHOW_FILTER:
+            key += "&show.id=" + ",".join(show_rks)
+        wanted = set(show_rks)
+        out: dict[str, list[Video]] = {}
+        for elem in elements(self.server_for(token), key):
+            video = element_record(elem, section_id)
+            if video is not None and video.show_rk in wanted:
+                out.setdefault(video.show_rk, []).append(video)
+        return out
 
     def on_deck(self, user: PlexUser) -> None:
         server = self.server_for(user.pms_token or "")
@@ -340,6 +383,7 @@ class Discovery:
             deck.extend(v for v in (element_record(e, section_id) for e in found) if v is not None)
         # PMS lists each section newest first; across sections the same order decides who gets a slot.
         deck.sort(key=lambda v: -(v.last_viewed or 0))
+        self.read_shows(user.pms_token or "", deck)
         taken = 0
         for video in deck:
             if taken >= self.settings.demand.on_deck_items:
@@ -416,25 +460,46 @@ class Discovery:
             self.unknown(user.name, "watchlist", self._index_error or "library listing failed")
             return
         count = self.settings.demand.watchlist_episodes
+        shows: dict[str, tuple[Reason, LibraryItem]] = {}
         for rank, entry in enumerate(entries):
             found = index.match(entry)
             if found is None:
                 continue  # not on this server (or not in a chosen library): nothing to cache
+            if user.sections is not None and found.section_id not in user.sections:
+                continue  # a library not shared with this friend: they cannot play it
             reason = Reason(user=user.name, source="watchlist", last_active=entry.added_at, detail=detail,
                             rank=rank)
             if found.video is not None:
                 self.want(found.video, reason)
-                continue
-            if count <= 0:
-                continue
-            try:
-                eps = self.episodes(token or self.settings.plex.token, found.rk)
-            except READ_ERRORS as exc:
-                self.unknown(user.name, "watchlist", exc)
-                continue
-            for n, ep in enumerate(first_unwatched(eps, count, self.settings.demand.include_specials)):
-                self.want(ep, Reason(user=user.name, source="watchlist", last_active=entry.added_at,
-                                     detail=f"{detail}: {_ordinal(n + 1)} unwatched episode", rank=rank))
+            elif count > 0:
+                shows.setdefault(found.rk, (reason, found))
+        if not shows:
+            return
+        try:
+            unwatched = self.unwatched_episodes(token or self.settings.plex.token, [s for _, s in shows.values()])
+        except READ_ERRORS as exc:
+            self.unknown(user.name, "watchlist", exc)
+            return
+        for show_rk, (reason, _show) in shows.items():
+            for n, ep in enumerate(first_unwatched(unwatched.get(show_rk, []), count,
+                                                   self.settings.demand.include_specials)):
+                self.want(ep, Reason(user=user.name, source="watchlist", last_active=reason.last_active,
+                                     detail=f"{detail}: {_ordinal(n + 1)} unwatched episode", rank=reason.rank))
+
+    def unwatched_episodes(self, token: str, shows: list[LibraryItem]) -> dict[str, list[Video]]:
+        """The unwatched episodes of a user's watchlisted shows, by show: one listing per library, so a
+        watchlist of any length costs the same (shows read already for On Deck are reused)."""
+        out: dict[str, list[Video]] = {}
+        by_section: dict[int, list[str]] = {}
+        for show in shows:
+            known = self._leaves.get((token, show.rk))
+            if known is not None:
+                out[show.rk] = known
+            else:
+                by_section.setdefault(show.section_id, []).append(show.rk)
+        for section_id, rks in sorted(by_section.items()):
+            out.update(self.show_listing(token, section_id, rks, unwatched=True))
+        return out
 
     def own_watchlist(self, user: PlexUser) -> None:
         if self.account is None or not user.tv_token:

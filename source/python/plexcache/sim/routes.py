@@ -80,6 +80,7 @@ def pms_section_all(ctx: _Ctx, sid: str) -> Node:
         keys = w.section_episodes(lib.id)
     else:
         keys = []
+    keys = _filtered(ctx, user, keys)
     node = pms.container(allowSync=True, art=f"/:/resources/{lib.type}-fanart.jpg",
                          identifier="com.plexapp.plugins.library", librarySectionID=lib.id,
                          librarySectionTitle=lib.title, librarySectionUUID=lib.uuid,
@@ -91,6 +92,28 @@ def pms_section_all(ctx: _Ctx, sid: str) -> Node:
     if ctx.query.get("sort"):
         keys = _sorted(ctx, user, keys, ctx.query["sort"])
     return ctx.page(node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
+
+
+def _filtered(ctx: _Ctx, user: str, keys: list[int]) -> list[int]:
+    """The media-query filters the simulator understands: `unwatched=0|1` (the token's own watched state)
+    and, for episodes, `show.id=RK[,RK...]` (a comma is OR). Any other scoped filter is refused with 400,
+    as PMS refuses a field it does not know, so a client cannot rely on a filter nobody checked."""
+    w = ctx.world
+    for name, value in ctx.query.items():
+        if name == "unwatched":
+            want = value == "1"
+            keys = [k for k in keys if _unwatched(ctx, user, k) == want]
+        elif name == "show.id":
+            shows = {_rk(v) for v in value.split(",")}
+            keys = [k for k in keys if w.sc.items[k].type == "episode" and w.sc.items[k].grandparent in shows]
+        elif "." in name and not name.startswith("X-Plex"):
+            raise _err(400, f"unknown filter field {name}")
+    return keys
+
+
+def _unwatched(ctx: _Ctx, user: str, rk: int) -> bool:
+    st = ctx.world.state(user, rk)
+    return not (st and st.view_count)
 
 
 # Sort fields the simulator understands (plexapi validates `sort=` against the Meta block below).
