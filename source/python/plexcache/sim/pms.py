@@ -285,7 +285,7 @@ def _slug(title: str) -> str:
 def session(w: World, s: Session, index: int) -> Node:
     u = w.sc.users[s.user]
     node = item(w, s.user, w.sc.items[s.rk])
-    node.attrs["sessionKey"] = str(index + 1)
+    node.attrs["sessionKey"] = str(s.key or index + 1)
     node.attrs["viewOffset"] = s.view_offset
     for m in node.children:
         if m.tag == "Media":

@@ -660,6 +660,9 @@ def _control(sim: SimServer, method: str, path: str, data: dict[str, Any]) -> An
     if head == "faults" and method == "DELETE":
         sim.clear_faults()
         return {"ok": True}
+    if head == "notifications" and method == "DELETE":
+        sim.drop_notifications()
+        return {"ok": True}
     if head == "pins" and len(parts) == 3 and parts[2] == "authorise" and method == "POST":
         sim.authorise_pin(int(parts[1]), data.get("user"))
         return {"ok": True}

@@ -172,6 +172,7 @@ class Session:
     player: str = "Living Room TV"
     product: str = "Plex for Roku"
     platform: str = "Roku"
+    key: int = 0  # PMS's sessionKey: stable for the session's life, never reused
 
 
 @dataclass

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from plexcache.sim.payloads import Node, to_json, to_xml
 from plexcache.sim.scenario import Scenario, load
+from plexcache.sim.websocket import Hub, accept_key, pump
 from plexcache.sim.world import World
 
 PMS_HOST = "pms"
@@ -29,6 +30,7 @@ REDIRECT_HOSTS = ("plex.tv", "clients.plex.tv", "discover.provider.plex.tv", "me
                   "rss.plex.tv", "vod.provider.plex.tv", "music.provider.plex.tv", "sonos.plex.tv",
                   "app.plex.tv", "www.plex.tv")
 FAULTS = ("timeout", "truncated", "garbage", "drop")
+NOTIFICATIONS = "/:/websockets/notifications"
 
 
 @dataclass
@@ -95,6 +97,9 @@ class SimServer:
         self.url = ""
         from plexcache.sim.routes import build_routes
         self.routes: dict[str, list[Route]] = build_routes(self)
+        self.notifications = Hub()
+        self.world.publish = self.notifications.publish
+        self._closing = threading.Event()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -110,6 +115,8 @@ class SimServer:
         return self.url
 
     def stop(self) -> None:
+        self._closing.set()
+        self.notifications.close_all()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -212,6 +219,10 @@ class SimServer:
     def advance(self, seconds: Any) -> int:
         return self.world.advance(seconds)
 
+    def drop_notifications(self) -> None:
+        """Cut every open notification websocket, as a Plex restart or a network drop would."""
+        self.notifications.close_all()
+
     def authorise_pin(self, pin_id: int, user: Optional[str] = None) -> None:
         self.world.authorise_pin(pin_id, user)
 
@@ -279,6 +290,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.sim._record(req)
             self._apply_fault(fault, req)
             return
+        if host == PMS_HOST and path == NOTIFICATIONS and method == "GET":
+            self._notifications(ctx, req)
+            return
         try:
             status, ctype, payload = self._dispatch(ctx)
         except Exception:
@@ -310,6 +324,28 @@ class _Handler(BaseHTTPRequestHandler):
             return _error(exc.status, exc.message or ("Unauthorized" if exc.status == 401 else "Error"))
         except (ValueError, KeyError) as exc:
             return _error(400, f"Bad Request: {exc}")
+
+    def _notifications(self, ctx: _Ctx, req: Request) -> None:
+        """The websocket: 401 without a known token, 400 without an upgrade, else events until closed."""
+        key = self.headers.get("Sec-WebSocket-Key")
+        if ctx.user is None or "websocket" not in (self.headers.get("Upgrade") or "").lower() or not key:
+            req.status = 401 if ctx.user is None else 400
+            self.sim._record(req)
+            self._send(*_error(req.status, "Unauthorized" if req.status == 401 else "Bad Request: not a websocket"))
+            return
+        outgoing = self.sim.notifications.subscribe()
+        req.status = 101
+        self.sim._record(req)
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept_key(key))
+        self.end_headers()
+        try:
+            pump(self.connection, outgoing, self.sim._closing)
+        finally:
+            self.sim.notifications.unsubscribe(outgoing)
+            self.close_connection = True
 
     def _send(self, status: int, ctype: str, payload: bytes, headers: Optional[dict[str, str]] = None) -> None:
         self.send_response(status)

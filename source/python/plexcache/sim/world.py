@@ -8,7 +8,7 @@ episodes, the clock) go through methods here, under one lock, and drop only the 
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from plexcache.sim.scenario import (
     Item,
@@ -45,6 +45,11 @@ class World:
         self._show_pos: dict[int, dict[int, int]] = {}
         self._by_plex_id: dict[str, int] = {}
         self._reindex()
+        for n, session in enumerate(scenario.sessions, start=1):
+            session.key = n
+        self._last_session_key = len(scenario.sessions)
+        # Where notifications go (the server's websocket hub); the world only says what happened.
+        self.publish: Callable[[dict[str, Any]], None] = lambda container: None
 
     # ------------------------------------------------------------ indexes
 
@@ -204,6 +209,10 @@ class World:
             view.state[rks[0]] = WatchState(view_count=old.view_count, view_offset=int(offset_ms),
                                             last_viewed_at=when)
             self._touch(user)
+            for session in self.sc.sessions:
+                if session.user == user and session.rk == rks[0]:
+                    session.view_offset = int(offset_ms)
+                    self.publish(playing(session, session.state))
             return rks[0]
 
     def add_session(self, user: str, ref: Any, offset: Any = "5m", state: str = "playing",
@@ -215,16 +224,21 @@ class World:
                 raise ValueError("a session plays a single movie or episode")
             sid = session_id or stable_hex("session", len(self.sc.sessions), user, rks[0], self.now)
             offset_ms = offset if isinstance(offset, int) else parse_duration(offset) * 1000
-            self.sc.sessions.append(Session(id=sid, user=user, rk=rks[0], view_offset=offset_ms, state=state,
-                                            player=player))
+            self._last_session_key += 1
+            session = Session(id=sid, user=user, rk=rks[0], view_offset=offset_ms, state=state, player=player,
+                              key=self._last_session_key)
+            self.sc.sessions.append(session)
+            self.publish(playing(session, state))
             return sid
 
     def remove_session(self, session_id: Optional[str] = None) -> int:
         """Remove one session by id, or all when id is None; returns how many were removed."""
         with self.lock:
-            before = len(self.sc.sessions)
-            self.sc.sessions = [s for s in self.sc.sessions if session_id is not None and s.id != session_id]
-            return before - len(self.sc.sessions)
+            ended = [s for s in self.sc.sessions if session_id is None or s.id == session_id]
+            self.sc.sessions = [s for s in self.sc.sessions if s not in ended]
+            for session in ended:
+                self.publish(playing(session, "stopped"))
+            return len(ended)
 
     def add_episodes(self, show_ref: Any, season: int, count: int) -> list[int]:
         """Grow season `season` of a show to `count` episodes (creating the season if needed)."""
@@ -241,6 +255,9 @@ class World:
                                added=self.now)
             new = add_season(self.sc, show, season, count, show.template, dfl)
             self._reindex()
+            # PMS announces an item when it is created and again once its metadata is processed.
+            for state in (0, 5):
+                self.publish(timeline([self.sc.items[rk] for rk in new], show.section, state, self.now))
             return new
 
     def advance(self, seconds: Any) -> int:
@@ -269,3 +286,25 @@ class World:
                 raise ValueError(f"no PIN {pid}")
             u = self.sc.users[user] if user else self.sc.owner
             self.pins[pid]["authToken"] = u.token
+
+
+# ------------------------------------------------------------------ notification containers
+
+
+def playing(session: Session, state: str) -> dict[str, Any]:
+    """A `playing` notification for one session (state: playing, paused, buffering or stopped)."""
+    return {"type": "playing", "size": 1, "PlaySessionStateNotification": [{
+        "sessionKey": str(session.key), "clientIdentifier": f"{session.id}-player", "guid": "",
+        "ratingKey": str(session.rk), "url": "", "key": f"/library/metadata/{session.rk}",
+        "viewOffset": session.view_offset, "playQueueItemID": session.key, "state": state}]}
+
+
+TYPE_NUMBERS = {"movie": 1, "show": 2, "season": 3, "episode": 4}
+
+
+def timeline(items: list[Item], section: int, state: int, now: int) -> dict[str, Any]:
+    """A `timeline` notification: library items created (state 0) or processed (state 5)."""
+    entries = [{"identifier": "com.plexapp.plugins.library", "sectionID": section, "itemID": it.rk,
+                "type": TYPE_NUMBERS.get(it.type, 0), "title": it.title, "state": state,
+                **({"metadataState": "created"} if state == 0 else {}), "updatedAt": now} for it in items]
+    return {"type": "timeline", "size": len(entries), "TimelineEntry": entries}
