@@ -24,7 +24,7 @@ if [[ -z $PY ]]; then
 fi
 # Pure-Python wheels, pinned with everything they need (installed with --no-deps: this list is complete).
 PINS=(plexapi==4.18.3 requests==2.32.3 urllib3==2.3.0 idna==3.10 certifi==2025.1.31
-      charset-normalizer==3.4.1 click==8.1.8)
+      charset-normalizer==3.4.1 click==8.1.8 websocket-client==1.8.0)
 # PyYAML has no pure wheel: take one binary wheel and keep only its Python part (it falls back to it).
 YAML_PIN=pyyaml==6.0.2
 

@@ -1,7 +1,13 @@
-"""Live mode against the simulator: playback starting triggers a real cycle; failures back off."""
+"""Live mode against the simulator: playback starting triggers a real cycle; failures back off.
+
+Most tests drive `tick()` with a fake clock and polling only (`notifications: false`), so what they check
+does not depend on thread timing. The notification tests at the end use the real websocket channel
+(plexapi's alert listener against the simulator's /:/websockets/notifications) and wait on real events.
+"""
 
 from __future__ import annotations
 
+import json
 import threading
 from types import SimpleNamespace
 
@@ -23,8 +29,34 @@ class Clock:
 
 def settings_for(sandbox, sim, **live_settings) -> cfg.Settings:
     document = sandbox.settings_dict(sim.url, sim.owner_token)
-    document["live"] = {"enabled": True, "poll_seconds": 10, **live_settings}
+    document["live"] = {"enabled": True, "poll_seconds": 10, "notifications": False, **live_settings}
     return cfg.from_mapping(document)
+
+
+def wait_for(condition, seconds: float = 10.0) -> bool:
+    """Real time: the websocket listener runs on its own thread."""
+    event = threading.Event()
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return True
+        event.wait(0.02)
+    return condition()
+
+
+@pytest.fixture
+def listening(sim, sandbox):
+    """A watcher with the notification channel open (fake clock), closed after the test."""
+    settings = settings_for(sandbox, sim, notifications=True, recently_added=True)
+    clock = Clock()
+    calls: list = []
+    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: calls.append(kw))
+    watcher.tick()  # the first poll reads the sessions and opens the channel
+    assert wait_for(lambda: watcher.notifications.open), "the notification channel did not open"
+    step(watcher, clock, live.SETTLE_SECONDS)
+    step(watcher, clock, 10)  # the poll planned before the channel opened; the next is a safety poll
+    calls.clear()
+    yield watcher, clock, calls
+    watcher.close()
 
 
 def step(watcher: LiveWatcher, clock: Clock, seconds: float) -> None:
@@ -203,3 +235,98 @@ def test_new_episodes_of_a_show_being_watched_are_cached_as_they_arrive(sim, san
     assert watcher.state.cycles == cycles + 1
     cached = [f["path"] for f in engine.list_files(settings)["files"]]
     assert any("Slow Horses" in p and "S02E01" in p for p in cached), cached
+
+
+# ---------------------------------------------------------------- Plex's notification channel
+
+
+def test_with_notifications_a_play_is_seen_at_once_and_quiet_costs_nothing(sim, listening):
+    watcher, clock, calls = listening
+    assert watcher.status()["channel"] == "notifications"
+    sim.reset_log()
+    for _ in range(10):  # 100 quiet seconds: no poll at all (the safety poll is minutes apart)
+        step(watcher, clock, 10)
+    assert sim.count("/status/sessions") == 0 and calls == []
+    sim.add_session("bob", "Severance S01E01")
+    assert wait_for(watcher.wake.is_set), "the play did not wake the watcher"
+    watcher.tick()  # at the same instant: no poll interval has passed
+    assert sim.count("/status/sessions") == 1
+    assert watcher.state.pending == ["bob started Severance S01E01, which is not on the pool"]
+    step(watcher, clock, live.SETTLE_SECONDS)
+    assert calls == [{"add_only": True}]
+
+
+def test_progress_of_a_known_playback_does_not_poll_again(sim, listening):
+    watcher, clock, _calls = listening
+    sim.add_session("bob", "Severance S01E01")
+    assert wait_for(watcher.wake.is_set)
+    watcher.tick()
+    watcher.wake.clear()
+    seen = watcher.notifications.received
+    sim.reset_log()
+    sim.set_offset("bob", "Severance S01E01", 20 * 60_000)  # PMS reports progress every few seconds
+    assert wait_for(lambda: watcher.notifications.received > seen)
+    step(watcher, clock, 1)
+    assert sim.count("/status/sessions") == 0 and not watcher.wake.is_set()
+
+
+def test_new_media_announced_by_plex_is_checked_at_once(sim, listening):
+    watcher, _clock, _calls = listening
+    watcher.wake.clear()
+    sim.advance("1m")
+    sim.add_episodes("Slow Horses", 2, 2)
+    assert wait_for(watcher.wake.is_set)
+    sim.reset_log()
+    watcher.tick()  # well before the five-minute recently-added check would come round
+    assert sim.count("/library/recentlyAdded") == 1
+    assert watcher.state.pending == ["new media was added to Plex"]
+
+
+@pytest.mark.sim_errors_ok
+def test_a_dropped_channel_falls_back_to_polling_and_reconnects_with_backoff(sim, listening):
+    watcher, clock, _calls = listening
+    sim.inject("/:/websockets/notifications", 503)  # Plex restarting: the channel cannot reopen yet
+    sim.drop_notifications()
+    assert wait_for(lambda: not watcher.notifications.open)
+    assert watcher.status()["channel"] == "polling"
+    sim.reset_log()
+    for _ in range(6):  # 60 s: polling at live.poll_seconds again, and two refused reconnects
+        step(watcher, clock, 10)
+        wait_for(lambda: watcher.notifications.listener is None or not watcher.notifications.listener.is_alive())
+    assert sim.count("/status/sessions") == 6
+    refused = sim.count("/:/websockets/notifications", status=503)
+    assert 1 <= refused <= 3, "reconnects back off instead of hammering Plex"
+    assert watcher.notifications.failures >= 2
+    sim.clear_faults()
+    clock.now = watcher.notifications.retry_at
+    watcher.state.next_poll = clock.now
+    watcher.tick()  # the poll succeeds and the channel is tried again
+    assert wait_for(lambda: watcher.notifications.open)
+    step(watcher, clock, 10)
+    assert watcher.notifications.failures == 0 and watcher.poll_interval == live.SAFETY_POLL_SECONDS
+
+
+def test_serve_reacts_to_a_notification_long_before_any_poll(sim, sandbox):
+    """The real loop, with a poll interval of an hour: only the notification can explain the cycle."""
+    settings = settings_for(sandbox, sim, notifications=True, poll_seconds=3600)
+    stop = threading.Event()
+    thread = threading.Thread(target=live.serve, args=(settings,), kwargs={"stop": stop})
+    thread.start()
+
+    def state() -> dict:
+        try:
+            return json.loads(live.state_path(settings).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    try:
+        # Up, and done with what already played when it started (alice's session: a cycle of its own).
+        assert wait_for(lambda: sim.notifications.open_channels == 1 and state().get("pending") == [], 30)
+        cycles = state()["cycles"]
+        sim.add_session("bob", "Severance S01E01")
+        assert wait_for(lambda: state().get("cycles", 0) > cycles, 30), state()
+        assert "bob started Severance S01E01" in state()["last_cycle"]["why"]
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive() and sim.notifications.open_channels == 0

@@ -2,11 +2,13 @@
 
 Covers: every tab loads without a script error (screenshots in $ARTIFACTS_DIR), a setting saved through
 `config set`, a validation message next to its field, Run now with live progress to completion, Stop,
-Move back from the files table, Plex PIN sign-in, 10,000 files paged client-side, and a phone-width layout.
+Move back from the files table, how live mode follows Plex, Plex PIN sign-in, 10,000 files paged
+client-side, and a phone-width layout.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -147,6 +149,22 @@ def test_stop_ends_a_run_after_the_current_file(browser: object, served: tuple[S
     assert box.cli_json("status")["last_run"]["exit_code"] == 5
     assert "stopped on request" in page.inner_text("#pcr-last")
     page.close()
+
+
+def test_dashboard_says_how_live_mode_follows_plex(browser: object, served: tuple[Sandbox, Server]) -> None:
+    box, server = served
+    state_file = Path(box.settings()["paths"]["volatile_dir"]) / "live.json"
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for channel, words in (("notifications", "following Plex notifications"), ("polling", "polling Plex")):
+            state_file.write_text(json.dumps({"channel": channel, "plays": 3, "plays_from_pool": 2,
+                                              "since": 1_700_000_000, "sessions": [], "pending": []}))
+            page = open_page(browser, server)
+            page.wait_for_selector("#pcr-live .green-text")
+            assert page.inner_text("#pcr-live") == f"running, {words}"
+            page.close()
+    finally:
+        state_file.unlink(missing_ok=True)
 
 
 def test_move_back_one_file_from_the_table(browser: object, served: tuple[Sandbox, Server]) -> None:

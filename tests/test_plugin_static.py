@@ -106,7 +106,7 @@ def test_package_carries_launcher_events_hook_and_backend(members: dict[str, tar
         assert path in members, path
         assert bool(members[path].mode & 0o111) is executable, path
     for module in ("plexapi", "requests", "urllib3", "idna", "certifi", "charset_normalizer", "click",
-                   "yaml"):
+                   "websocket", "yaml"):
         assert f"{lib}/vendor/{module}/__init__.py" in members, module
 
 

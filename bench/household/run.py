@@ -428,7 +428,8 @@ class PlexcacheR(Policy):
 
 class PlexcacheRLive(PlexcacheR):
     """plexcache-r with live mode: the real LiveWatcher follows the simulator's sessions during the day and
-    runs an ordinary cycle when playback starts, moves on or stops, or new episodes land."""
+    runs an ordinary cycle when playback starts, moves on or stops, or new episodes land. Each of those
+    events is handed to the watcher at once (`_react`), as Plex's notification channel would."""
 
     def setup(self, replay: Replay) -> None:
         from plexcache.live import LiveWatcher

@@ -117,7 +117,14 @@ class World:
                           "limit_bytes": int(total * 0.6), "floor_bytes": int(total * 0.1)},
                 "counts": {"files": len(files), "pinned": sum(1 for f in files if f["pinned"]), "bytes": managed},
                 "next_run": time.time() + 3 * 3600 if s.schedule.mode != "off" else None,
-                "live": {"enabled": s.live.enabled, "running": False}, "warnings": warnings}
+                "live": self.live(), "warnings": warnings}
+
+    def live(self) -> dict:
+        """As the product reads it: the watcher's state file in the volatile folder while it runs."""
+        state_file = self.vol / "live.json"
+        if not state_file.exists():
+            return {"enabled": self.settings.live.enabled, "running": False}
+        return {"enabled": True, "running": True, "state": json.loads(state_file.read_text())}
 
 
 def cmd_run(w: World, dry: bool) -> NoReturn:

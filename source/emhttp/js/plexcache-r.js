@@ -178,10 +178,16 @@
     $('pcr-pinned').textContent = c.pinned != null ? c.pinned : '-';
     $('pcr-next-run').textContent = doc.next_run ? PCR.when(doc.next_run) + ' (next run)' : 'not scheduled';
     var live = doc.live || {};
-    $('pcr-live').innerHTML = live.enabled ? (live.running ? '<span class="green-text">running</span>' :
+    $('pcr-live').innerHTML = live.enabled ? (live.running ? '<span class="green-text">running</span>' + liveChannel(live.state) :
       '<span class="orange-text">enabled, not running</span>') : 'disabled';
     renderLastRun(lr);
     renderActivity(doc);
+  }
+
+  // How live mode hears about plays: Plex's notifications, or polling while that channel is down.
+  function liveChannel(st) {
+    if (!st || !st.channel) return '';
+    return st.channel === 'notifications' ? ', following Plex notifications' : ', polling Plex';
   }
 
   function renderBanner(doc) {

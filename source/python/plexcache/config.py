@@ -161,8 +161,12 @@ class NotifySettings:
 class LiveSettings:
     enabled: bool = field(default=False, metadata=doc(
         "Follow Plex activity and cache the next episodes as soon as playback starts."))
+    notifications: bool = field(default=True, metadata=doc(
+        "Listen to Plex's notification channel (a websocket) to see a play the moment it starts; "
+        "polling takes over whenever the channel is down."))
     poll_seconds: int = field(default=15, metadata=doc(
-        "Seconds between checks when Plex's notification channel is unavailable.", minimum=2, maximum=3600))
+        "Seconds between checks when Plex's notification channel is unavailable or turned off.",
+        minimum=2, maximum=3600))
     recently_added: bool = field(default=False, metadata=doc(
         "Also cache newly added episodes of shows someone has On Deck."))
 

@@ -1,13 +1,15 @@
 """Live mode: react when someone presses play, instead of hours later at the next scheduled run.
 
-A small loop polls Plex's `/status/sessions` (one request a poll) and, every few minutes, the recently
-added list. A change worth acting on (a playback starts, moves on to another item, or ends; new episodes
-arrive) triggers an ordinary cycle: the same discovery, planner, lock, journal and space floors as a
-scheduled run, so live mode can do nothing a run could not. It never busy-loops: every wait is at least the
-poll interval, and failures back off exponentially up to BACKOFF_MAX.
+Plex's notification websocket (plexapi's alert listener) says the moment a playback starts or new media is
+processed; the watcher then reads `/status/sessions` (one request) to learn who plays what, since a
+notification names a session and an item but not the user. While the channel is down (Plex restarting, a
+network drop, or turned off in the settings) the same read runs every `live.poll_seconds`; while it is up,
+a slow safety poll catches anything the channel missed. Recently added media is checked when Plex
+announces it, and every few minutes anyway.
 
-Plex's notification websocket would save the polls, but it needs a websocket client that is not among
-the plugin's dependencies; one small request every `live.poll_seconds` is cheap for a home server.
+A change worth acting on triggers an ordinary cycle: the same discovery, planner, lock, journal and space
+floors as a scheduled run, so live mode can do nothing a run could not. It never busy-loops: waits are at
+least a second, notifications are coalesced, and failures back off exponentially up to BACKOFF_MAX.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ log = logging.getLogger(__name__)
 
 SETTLE_SECONDS = 3.0  # let a burst of changes (a user skipping through episodes) settle into one cycle
 RECENT_EVERY_SECONDS = 300.0
+SAFETY_POLL_SECONDS = 120.0  # with the notification channel up, polls only catch what it missed
+CHANNEL_CHECK_SECONDS = 15.0  # how often the loop looks whether the channel is still up (no request)
+LIBRARY = "com.plexapp.plugins.library"
+PROCESSED = 5  # a TimelineEntry state: the item's metadata is ready, so it shows in recently added
 BACKOFF_MAX = 300.0
 BUSY_RETRY = 30.0  # another run holds the lock: it will do the work; look again shortly
 STATE_FILE = "live.json"
@@ -89,6 +95,7 @@ class LiveState:
     pending_since: Optional[float] = None
     failures: int = 0
     next_poll: float = 0.0
+    last_poll: float = float("-inf")  # when sessions were last read successfully
     next_recent: float = 0.0
     cycles: int = 0
     last_cycle: Optional[dict[str, Any]] = None
@@ -138,6 +145,89 @@ def newest_added(server: Any) -> Optional[float]:
     return max(stamps, default=None)
 
 
+class Notifications:
+    """Plex's notification channel through plexapi's alert listener. It only says *when* to look again.
+
+    The listener runs on its own thread and ends when the connection does; `ensure()` starts it again
+    with backoff. Its callbacks only set flags and the `wake` event, which the serving loop waits on.
+    """
+
+    def __init__(self, wake: threading.Event) -> None:
+        self.wake = wake
+        self.listener: Any = None
+        self.received = 0
+        self.failures = 0
+        self.retry_at = 0.0
+        self._lock = threading.Lock()
+        self._playing: dict[str, str] = {}  # sessionKey -> ratingKey, as last seen
+        self._poll = False
+        self._recent = False
+
+    @property
+    def open(self) -> bool:
+        """Is the websocket connected? Read from plexapi's WebSocketApp defensively: if its insides ever
+        change this says False, and polling simply carries on at the normal interval."""
+        listener = self.listener
+        sock = getattr(getattr(listener, "_ws", None), "sock", None)
+        return bool(listener is not None and listener.is_alive() and getattr(sock, "connected", False))
+
+    def ensure(self, server: Any, now: float, retry_base: float) -> None:
+        """Keep a listener running: start one if there is none, or again (with backoff) after it ended."""
+        if self.listener is not None and self.listener.is_alive():
+            if self.open:
+                self.failures = 0
+            return
+        if self.listener is not None:  # it ended: Plex restarted, the network dropped, or it never connected
+            self.listener = None
+            self.failures += 1
+            self.retry_at = now + min(BACKOFF_MAX, retry_base * 2 ** min(self.failures - 1, 10))
+            log.info("live: Plex's notification channel closed; polling until it reopens")
+        if now >= self.retry_at:
+            self.listener = server.startAlertListener(callback=self.on_alert, callbackError=self.on_error)
+
+    def stop(self) -> None:
+        listener, self.listener = self.listener, None
+        if listener is not None and getattr(listener, "_ws", None) is not None:
+            listener.stop()
+
+    def observe(self, sessions: dict[str, Playback]) -> None:
+        """What a poll saw is known: notifications that only repeat it need no other poll."""
+        with self._lock:
+            self._playing = {key: p.rating_key for key, p in sessions.items()}
+
+    def on_alert(self, data: dict[str, Any]) -> None:
+        """On the listener's thread: note whether this notification calls for a look, and wake the loop."""
+        kind = data.get("type")
+        poll = recent = False
+        with self._lock:
+            self.received += 1
+            if kind == "playing":
+                for note in data.get("PlaySessionStateNotification") or []:
+                    key, rating_key = str(note.get("sessionKey")), str(note.get("ratingKey"))
+                    if note.get("state") == "stopped":
+                        self._playing.pop(key, None)
+                    elif self._playing.get(key) != rating_key:  # a new playback, or it moved on
+                        self._playing[key] = rating_key
+                        poll = True
+            elif kind == "timeline":
+                recent = any(e.get("identifier") == LIBRARY and e.get("type") in (1, 4)
+                             and e.get("state") == PROCESSED for e in data.get("TimelineEntry") or [])
+            self._poll |= poll or recent
+            self._recent |= recent
+        if poll or recent:
+            self.wake.set()
+
+    def on_error(self, error: Exception) -> None:
+        log.info("live: notification channel: %s", error)
+
+    def take(self) -> tuple[bool, bool]:
+        """(poll now?, check recently added now?), and forget them."""
+        with self._lock:
+            wanted = (self._poll, self._recent)
+            self._poll = self._recent = False
+            return wanted
+
+
 class LiveWatcher:
     """The loop's state machine; `tick()` does at most one poll and at most one cycle, then says how long
     to wait. Tests drive `tick()` with a fake clock; `serve()` drives it for real."""
@@ -152,14 +242,28 @@ class LiveWatcher:
         self.state = LiveState()
         self.server: Any = None
         self.first_poll = True
+        self.wake = threading.Event()  # set by notifications (and by stop): the serving loop waits on it
+        self.notifications = Notifications(self.wake)
 
     @property
     def poll_seconds(self) -> float:
         return float(self.settings.live.poll_seconds)
 
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between polls: the setting, or the slow safety poll while notifications flow."""
+        return max(self.poll_seconds, SAFETY_POLL_SECONDS) if self.notifications.open else self.poll_seconds
+
     def tick(self) -> float:
         """One step; returns the seconds to sleep before the next (never less than a second)."""
         now = self.clock()
+        poll, recent = self.notifications.take()
+        if recent:
+            self.state.next_recent = now
+        if poll:
+            self.state.next_poll = min(self.state.next_poll, now)
+        if not self.state.failures:  # the channel may have closed since the last poll planned a long wait
+            self.state.next_poll = min(self.state.next_poll, self.state.last_poll + self.poll_interval)
         if now >= self.state.next_poll:
             self._poll(now)
         if self.state.pending and now - (self.state.pending_since or now) >= SETTLE_SECONDS:
@@ -167,6 +271,8 @@ class LiveWatcher:
         wake = self.state.next_poll
         if self.state.pending:
             wake = min(wake, (self.state.pending_since or now) + SETTLE_SECONDS)
+        if self.settings.live.notifications:
+            wake = min(wake, now + CHANNEL_CHECK_SECONDS)
         return max(1.0, wake - self.clock())
 
     # ---------------------------------------------------------------- polling
@@ -179,6 +285,9 @@ class LiveWatcher:
             reasons = [] if self.first_poll else session_changes(self.state.sessions, sessions, pool)
             self._count_plays(sessions, pool)
             self.state.sessions = sessions
+            self.notifications.observe(sessions)
+            if self.settings.live.notifications:
+                self.notifications.ensure(server, now, self.poll_seconds)
             if self.settings.live.recently_added and now >= self.state.next_recent:
                 reasons += self._check_recent(server)
                 self.state.next_recent = now + RECENT_EVERY_SECONDS
@@ -190,7 +299,8 @@ class LiveWatcher:
             reasons = session_changes({}, sessions, pool)
         self.first_poll = False
         self.state.failures = 0
-        self.state.next_poll = now + self.poll_seconds
+        self.state.last_poll = now
+        self.state.next_poll = now + self.poll_interval
         self._want(now, reasons)
 
     def _count_plays(self, sessions: dict[str, Playback], pool: PoolView) -> None:
@@ -266,7 +376,12 @@ class LiveWatcher:
                 "sessions": [vars(p) for p in self.state.sessions.values()], "failures": self.state.failures,
                 "pending": self.state.pending, "last_cycle": self.state.last_cycle,
                 "plays": self.state.plays, "plays_from_pool": self.state.plays_from_pool,
-                "since": self.state.since, "plex_requests": self.counter.count}
+                "since": self.state.since, "plex_requests": self.counter.count,
+                "channel": "notifications" if self.notifications.open else "polling",
+                "notifications": self.notifications.received}
+
+    def close(self) -> None:
+        self.notifications.stop()
 
 
 # -------------------------------------------------------------------- the daemon
@@ -282,17 +397,22 @@ def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None
         raise UsageError("live mode is off: turn on live.enabled in the settings first")
     stop = stop or threading.Event()
     lock = _single_instance(Path(settings.paths.volatile_dir))
+    watcher = LiveWatcher(settings)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    watcher = LiveWatcher(settings)
-    log.info("live: watching Plex every %s s", settings.live.poll_seconds)
+    # The loop sleeps on the watcher's wake event (notifications set it); stopping must wake it too.
+    threading.Thread(target=lambda: (stop.wait(), watcher.wake.set()), name="live-stop", daemon=True).start()
+    how = "Plex's notifications" if settings.live.notifications else f"a poll every {settings.live.poll_seconds} s"
+    log.info("live: following Plex through %s", how)
     try:
         while not stop.is_set():
             wait = watcher.tick()
             write_json_if_changed(state_path(settings), watcher.status())
-            stop.wait(wait)
+            watcher.wake.wait(wait)
+            watcher.wake.clear()
     finally:
+        watcher.close()
         state_path(settings).unlink(missing_ok=True)
         os.close(lock)
     log.info("live: stopped")

@@ -65,7 +65,7 @@ def configure(settings: Settings, *, verbose: int = 0, quiet: bool = False) -> N
     console = logging.StreamHandler()
     console_level = logging.ERROR if quiet else (logging.INFO if verbose else logging.WARNING)
     _add(root, console, console_level, logging.Formatter("plexcache-r: %(message)s"), scrub)
-    for noisy in ("urllib3", "plexapi"):
+    for noisy in ("urllib3", "plexapi", "websocket"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
