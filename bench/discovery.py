@@ -101,8 +101,10 @@ def report(world: dict, hello: dict, f: dict, log: list) -> None:
 
 
 def _shape(path: str) -> str:
-    """/library/metadata/123/allLeaves -> /library/metadata/N/allLeaves, so the log groups by kind."""
-    return "/".join("N" if p.isdigit() else p for p in path.split("/"))
+    """/library/metadata/123/allLeaves -> /library/metadata/N/allLeaves and /library/metadata/1,2,3 ->
+    /library/metadata/N,N,…, so the log groups by kind."""
+    return "/".join("N" if p.isdigit() else "N,N,…" if p.replace(",", "").isdigit() else p
+                    for p in path.split("/"))
 
 
 if __name__ == "__main__":

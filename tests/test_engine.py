@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from plexcache import config, engine
@@ -168,6 +169,21 @@ def test_watched_file_moves_back_with_its_backup_renamed(env):
     assert on_disk(sb, "disk1", "movies/Arrival (2016)/Arrival (2016).en.srt").is_file()
     assert user(s, ARRIVAL) not in registry(s)
     assert str(on_pool(sb, ARRIVAL)) not in Path(s.paths.exclusion_list).read_text()
+
+
+def test_a_watchlisted_movie_moves_back_once_its_user_has_watched_it(env, scenario):
+    """Arrival is the owner's On Deck and on their watchlist; once watched to the end, neither wants it."""
+    s, sb, sim, now = env
+    arrival = next(i for i in scenario.items.values() if i.title == "Arrival")
+    added = requests.put(f"{sim.tv_url('discover.provider.plex.tv')}/actions/addToWatchlist",
+                         params={"ratingKey": arrival.plex_id}, headers={"X-Plex-Token": sim.owner_token})
+    assert added.status_code == 200
+    run(s, now)
+    assert {r.source for r in registry(s).get(user(s, ARRIVAL)).reasons} == {"on_deck", "watchlist"}
+    sim.set_watched("admin", "Arrival (2016)")
+    report = run(s, now + 60)
+    assert report.moved_back == 1 and not on_pool(sb, ARRIVAL).exists(), report.to_json()
+    assert on_disk(sb, "disk1", ARRIVAL).is_file()
 
 
 def test_folders_made_on_the_pool_go_when_their_last_file_moves_back(env):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from plexcache.demand import SERVER
 from plexcache.plex import discover
 from test_plex_support import OWNER, ep, rating_key, settings_for, simulated, table, unknowns, world
@@ -190,6 +192,31 @@ def test_owner_and_home_watchlists_matched_by_guid(monkeypatch):
     assert len(dune.plex_files) == 2
     assert all(r.last_active is None or r.last_active <= sim.world.now for i in demand.items.values()
                for r in i.reasons)
+
+
+def test_a_watchlisted_movie_drops_off_once_its_user_has_watched_it(monkeypatch):
+    data = world(watchlists={"partner": ["Dune (2021)", "Arrival", "Heat"], OWNER: ["Dune (2021)"]},
+                 watch={"partner": {"watched": ["Dune (2021)"], "progress": {"Arrival": "30m"}}, OWNER: {}})
+    with simulated(monkeypatch, data) as sim:
+        patch = {"users": {"owner": {"on_deck": False, "watchlist": True}, "home": {"watchlist": True}}}
+        demand = discover(settings_for(sim, patch), now=sim.world.now)
+        batches = [r.path for r in sim.find("/library/metadata/*", user="partner")]
+        assert len(batches) == 1 and len(batches[0].split(",")) == 3  # all three movies, one request
+    assert table(demand) == {
+        "Dune": [(OWNER, "watchlist", "Watchlist", 0)],  # the owner has not watched it
+        "Arrival": [("partner", "watchlist", "Watchlist", 1)],  # started, not finished
+        "Heat": [("partner", "watchlist", "Watchlist", 2)]}
+
+
+@pytest.mark.sim_errors_ok
+def test_unreadable_watched_state_keeps_the_movies_and_says_so(monkeypatch):
+    data = world(watchlists={"partner": ["Dune (2021)"]}, watch={"partner": {"watched": ["Dune (2021)"]}})
+    with simulated(monkeypatch, data) as sim:
+        sim.inject("/library/metadata/*", 500, host="pms", token=sim.token("partner"))
+        patch = {"users": {"owner": {"on_deck": False}, "home": {"watchlist": True}}}
+        demand = discover(settings_for(sim, patch), now=sim.world.now)
+    assert unknowns(demand) == [("partner", "watchlist")]
+    assert table(demand) == {"Dune": [("partner", "watchlist", "Watchlist", 0)]}
 
 
 def test_friends_watchlists_from_the_rss_feed(monkeypatch):

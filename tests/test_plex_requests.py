@@ -42,7 +42,8 @@ def test_exact_requests_for_a_full_household(monkeypatch):
     # Per user: one On Deck per library (3), a switch per home user, a watchlist per plex.tv user.
     # Per (user, library with an On Deck show): one listing of those shows' episodes. Per library: one
     # listing for watchlist matching. Per (user, library with a watchlisted show not read already): one
-    # listing of that user's unwatched episodes of those shows.
+    # listing of that user's unwatched episodes of those shows. Per user with watchlisted movies: one
+    # request for their watched state.
     assert kinds == {
         "GET pms/": 1, "GET pms/library": 1, "GET pms/library/sections": 1, "GET pms/accounts": 1,
         "GET pms/status/sessions": 1,
@@ -57,8 +58,11 @@ def test_exact_requests_for_a_full_household(monkeypatch):
         # (deck; the watchlisted Bluey reuses it); the others have nothing of a show.
         "GET pms/library/sections/1/all": 1, "GET pms/library/sections/2/all": 4,
         "GET pms/library/sections/3/all": 1,
+        # Per user with watchlisted movies: their watched state, all movies in one request (admin: Dune;
+        # alice: Heat, from the RSS feed).
+        "GET pms/library/metadata/102": 1, "GET pms/library/metadata/103": 1,
     }
-    assert total == 35
+    assert total == 37
 
 
 def test_requests_do_not_grow_with_library_size_or_watchlist_length(monkeypatch):
@@ -68,11 +72,11 @@ def test_requests_do_not_grow_with_library_size_or_watchlist_length(monkeypatch)
 
 
 def test_a_watchlist_longer_than_one_filter_reads_the_library_whole(monkeypatch):
-    """Past MAX_SHOW_FILTER shows the listing drops the show filter: still one request, same demand."""
+    """Past MAX_IDS shows the listing drops the show filter: still one request, same demand."""
     data = big_world(movies=0, seasons=1, watchlist=0, shows=6)
     with simulated(monkeypatch, data) as sim:
         filtered = discover(settings_for(sim, EVERYONE), now=sim.world.now)
-        monkeypatch.setattr(plex, "MAX_SHOW_FILTER", 2)
+        monkeypatch.setattr(plex, "MAX_IDS", 2)
         sim.reset_log()
         whole = discover(settings_for(sim, EVERYONE), now=sim.world.now)
         listings = sim.find("/library/sections/2/all", user="alice")
@@ -104,6 +108,8 @@ def test_no_plexapi_reloads(monkeypatch):
                  sessions=[{"user": "alice", "item": "Heat"}, {"user": OWNER, "item": "Bluey S01E02"}])
     with simulated(monkeypatch, data) as sim:
         discover(settings_for(sim, EVERYONE), now=sim.world.now)
-        fetched = [r.path for r in sim.find("/library/metadata/*", host="pms")]
-        assert fetched and all(p.endswith("/allLeaves") for p in fetched)  # a reload: /library/metadata/<rk>
+        fetched = sorted(r.path for r in sim.find("/library/metadata/*", host="pms"))
+        # A playing episode's show, and the owner's watchlisted movies in one batch; a reload would be one
+        # /library/metadata/<rk> per object.
+        assert fetched == ["/library/metadata/102,101", "/library/metadata/117/allLeaves"]
         assert sim.count("*", host="metadata.provider.plex.tv") == 0

@@ -53,7 +53,7 @@ log = logging.getLogger(__name__)
 
 FRIEND_TOKENS = "https://plex.tv/api/servers/{machine}/shared_servers"
 HOME_SWITCH = "https://plex.tv/api/home/users/{id}/switch"
-MAX_SHOW_FILTER = 200  # show ids in one listing address (about 1.5 KB of query string)
+MAX_IDS = 200  # rating keys in one request address (about 1.5 KB)
 WORKERS = 4  # users read side by side; PMS serves a handful of concurrent clients without strain
 
 
@@ -359,7 +359,7 @@ class Discovery:
         address PMS may refuse.
         """
         key = f"/library/sections/{section_id}/all?type=4" + ("&unwatched=1" if unwatched else "")
-        if len(show_rks) <= MAX_SHOW_FILTER:
+        if len(show_rks) <= MAX_IDS:
             key += "&show.id=" + ",".join(show_rks)
         wanted = set(show_rks)
         out: dict[str, list[Video]] = {}
@@ -460,6 +460,7 @@ class Discovery:
             self.unknown(user.name, "watchlist", self._index_error or "library listing failed")
             return
         count = self.settings.demand.watchlist_episodes
+        movies: dict[str, tuple[Reason, LibraryItem]] = {}
         shows: dict[str, tuple[Reason, LibraryItem]] = {}
         for rank, entry in enumerate(entries):
             found = index.match(entry)
@@ -470,9 +471,10 @@ class Discovery:
             reason = Reason(user=user.name, source="watchlist", last_active=entry.added_at, detail=detail,
                             rank=rank)
             if found.video is not None:
-                self.want(found.video, reason)
+                movies.setdefault(found.rk, (reason, found))
             elif count > 0:
                 shows.setdefault(found.rk, (reason, found))
+        self.watchlist_movies(user, token, movies)
         if not shows:
             return
         try:
@@ -485,6 +487,33 @@ class Discovery:
                                                    self.settings.demand.include_specials)):
                 self.want(ep, Reason(user=user.name, source="watchlist", last_active=reason.last_active,
                                      detail=f"{detail}: {_ordinal(n + 1)} unwatched episode", rank=reason.rank))
+
+    def watchlist_movies(self, user: PlexUser, token: Optional[str],
+                         movies: dict[str, tuple[Reason, LibraryItem]]) -> None:
+        """Watchlisted movies are wanted until the user has watched them to the end."""
+        finished: set[str] = set()
+        if movies and token:  # without the user's own token their watched state is not known: keep all
+            try:
+                finished = self.finished_movies(token, [movie for _, movie in movies.values()])
+            except READ_ERRORS as exc:
+                self.unknown(user.name, "watchlist", exc)  # keep them all; say that the state is unknown
+        for rk, (reason, movie) in movies.items():
+            if rk in finished:
+                log.info("%s has watched %s: no longer wanted for their watchlist", user.name, movie.title)
+            elif movie.video is not None:
+                self.want(movie.video, reason)
+
+    def finished_movies(self, token: str, movies: list[LibraryItem]) -> set[str]:
+        """The movies this user has watched to the end (and not started again): one request for all of them
+        (PMS answers `/library/metadata/1,2,3` with each in the token's own state), or past MAX_IDS one
+        listing of the user's watched movies per library."""
+        server = self.server_for(token)
+        if len(movies) <= MAX_IDS:
+            found = elements(server, "/library/metadata/" + ",".join(m.rk for m in movies))
+        else:
+            found = [e for section_id in sorted({m.section_id for m in movies})
+                     for e in elements(server, f"/library/sections/{section_id}/all?type=1&unwatched=0")]
+        return {v.rk for v in (element_record(e) for e in found) if v and v.view_count > 0 and not v.view_offset}
 
     def unwatched_episodes(self, token: str, shows: list[LibraryItem]) -> dict[str, list[Video]]:
         """The unwatched episodes of a user's watchlisted shows, by show: one listing per library, so a
