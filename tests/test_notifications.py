@@ -159,3 +159,24 @@ def test_which_notifications_call_for_a_look(notes, wanted):
     assert channel.wake.is_set() == wanted[0]
     assert channel.take() == (False, False)  # taken once
     assert channel.received == len(notes)
+
+
+def test_a_dropped_channel_is_not_logged_as_an_error(tmp_path):
+    """plexapi reports every end of the channel as an error; the log keeps other plexapi errors."""
+    import logging
+
+    from plexcache import config as cfg
+    from plexcache import logsetup
+
+    root, level = logging.getLogger(), logging.getLogger().level
+    logsetup.configure(cfg.from_mapping({"paths": {"log_dir": str(tmp_path)}}), quiet=True)
+    try:
+        logging.getLogger("plexapi").error("AlertListener Error: Connection to remote host was lost.")
+        logging.getLogger("plexapi").error("Unknown search field: foo")
+    finally:
+        for handler in [h for h in root.handlers if getattr(h, "_plexcache", False)]:
+            root.removeHandler(handler)
+            handler.close()
+        root.setLevel(level)
+    text = (tmp_path / logsetup.LOG_NAME).read_text()
+    assert "Unknown search field" in text and "AlertListener" not in text

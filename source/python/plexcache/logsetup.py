@@ -32,6 +32,15 @@ class RedactSecrets(logging.Filter):
         return True
 
 
+class ChannelDropsAreNotErrors(logging.Filter):
+    """plexapi logs every end of Plex's notification channel as an error ("AlertListener Error: ...").
+    A Plex restart or a network blip ends it; live mode polls meanwhile and logs the event itself, at info
+    level, so the Logs page does not fill with red lines for something that is handled."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("AlertListener Error")
+
+
 def redact(text: str, secrets: list[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "****")
@@ -67,6 +76,9 @@ def configure(settings: Settings, *, verbose: int = 0, quiet: bool = False) -> N
     _add(root, console, console_level, logging.Formatter("plexcache-r: %(message)s"), scrub)
     for noisy in ("urllib3", "plexapi", "websocket"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    plexapi_log = logging.getLogger("plexapi")
+    if not any(isinstance(f, ChannelDropsAreNotErrors) for f in plexapi_log.filters):
+        plexapi_log.addFilter(ChannelDropsAreNotErrors())
 
 
 def _add(root: logging.Logger, handler: logging.Handler, level: int, fmt: logging.Formatter,
