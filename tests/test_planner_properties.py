@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from hypothesis import HealthCheck, given
+from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
@@ -152,8 +152,33 @@ def test_played_files_never_move_and_pinned_never_go_back(world):
         assert not registry.get(item.path).pinned
 
 
+def _episode(n: int, size_mb: int, cached: bool, reasons: list, **flags: bool) -> dict:
+    """One file of show A for a hand-written world (the shape worlds() draws)."""
+    return {"path": f"/mnt/user/tv/A/S01/A{n}.mkv", "share": "tv", "rel": f"A/S01/A{n}.mkv", "kind": "episode",
+            "size": size_mb * MB, "cached": cached, "released": False, "pinned": False, "cached_hours_ago": 1,
+            "owners": [], "reasons": reasons, "playing": flags.get("playing", False),
+            "hardlinked": flags.get("hardlinked", False)}
+
+
+DECK = [("alice", "on_deck", 0, 0)]
+POLICY = {"min_free": "0", "size_limit": "", "eviction": "priority", "retention_hours": 0.0,
+          "move_back_watched": False}
+# Age mode: two wanted files cached at the same time, one over the limit; the one moved back must not
+# return the next run as the newest and push the other out.
+SAME_AGE = ([_episode(0, 10, True, DECK), _episode(1, 1, True, DECK)],
+            {**POLICY, "size_limit": "10MB", "eviction": "age"}, 40 * MB, 29 * MB, frozenset(), False)
+# A hard-linked cached episode moved back for space is skipped from the array afterwards: it must not keep
+# later episodes out in the first plan only.
+HARD_LINKED = ([_episode(0, 10, False, DECK), _episode(1, 1, False, [("alice", "on_deck", 1, 0)]),
+                _episode(3, 9, True, [], playing=True), _episode(7, 6, False, DECK),
+                _episode(8, 7, True, DECK, hardlinked=True), _episode(9, 9, True, [], playing=True)],
+               POLICY, 40 * MB, 15 * MB, frozenset(), False)
+
+
 @SETTINGS
 @given(worlds())
+@example(world=SAME_AGE)
+@example(world=HARD_LINKED)
 def test_planning_again_after_applying_the_plan_does_nothing(world):
     wanted, registry, facts, s = build(world)
     first = plan(wanted, registry, facts, s, NOW)

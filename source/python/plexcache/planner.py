@@ -283,14 +283,21 @@ def _budget(pool: PoolFacts, settings: Settings, occupied: int) -> tuple[float, 
     return room, limit if limit is not None else math.inf
 
 
+def _freshness(occ: _Occupant) -> float:
+    """Age mode's measure of a file: when it last mattered, the later of when it was cached and when its
+    users were last active on it. A file not cached yet counts from that activity only: counted as "cached
+    now", a file moved back for space came straight back the next run and pushed another out, run after run."""
+    interest = _recency(occ.item.reasons)
+    return max(occ.cached_at, interest) if occ.cached else interest
+
+
 def _sort_key(occ: _Occupant, mode: str) -> tuple[Any, ...]:
     item = occ.item
     by_priority = (item.priority, -_recency(item.reasons), _rank(item.reasons), item.path)
     if mode == "age":
         # Wanted files before files no one wants (a watched file kept for retention never pushes out one
-        # about to be watched); then newest first; at the same age what is cached already stays first. Else
-        # a file moved back for space came straight back as "cached now" the next run, pushing another out.
-        return (item.priority == UNWANTED, -occ.cached_at, not occ.cached, *by_priority)
+        # about to be watched); then the freshest first; at the same freshness what is cached stays first.
+        return (item.priority == UNWANTED, -_freshness(occ), not occ.cached, *by_priority)
     return by_priority
 
 
@@ -322,9 +329,17 @@ def _allocate(occupants: list[_Occupant], result: Plan, facts: Facts, settings: 
                 used += occ.item.size
             else:
                 _no_room(occ, floor_room <= limit)
-                if show is not None:
+                if show is not None and _could_come_back(occ, facts, settings):
                     blocked.add(show)
         result.items.extend(o.item for o in members)
+
+
+def _could_come_back(occ: _Occupant, facts: Facts, settings: Settings) -> bool:
+    """Would this file be cached again once it is on the array? Only such a file keeps later episodes of its
+    show out (no gaps in a season): a hard-linked one is skipped from the array, so the next run would cache
+    the later episodes it had kept out, and the plan would not be the same twice."""
+    file = facts.files.get(occ.item.path)
+    return not (occ.cached and file is not None and file.hardlinked and settings.cache.hardlinks == "skip")
 
 
 def _no_room(occ: _Occupant, floor_bound: bool) -> None:
