@@ -111,6 +111,24 @@ def test_episode_list_failing_keeps_the_on_deck_item(monkeypatch):
     assert table(demand) == {OWNER_DECK: [(OWNER, "on_deck", "On Deck", 0)]}
 
 
+def test_an_episode_listing_without_the_deck_episode_is_not_trusted(monkeypatch):
+    """A server that answers `show.id` with nothing must not make the next episodes vanish from demand."""
+    from plexcache.sim import routes
+
+    real = routes._filtered
+
+    def show_filter_finds_nothing(ctx, user, keys):
+        return [] if "show.id" in ctx.query else real(ctx, user, keys)
+
+    monkeypatch.setattr(routes, "_filtered", show_filter_finds_nothing)
+    with simulated(monkeypatch) as sim:
+        demand = discover(settings_for(sim, {"demand": {"next_episodes": 1}}), now=sim.world.now)
+        assert sim.count("/library/metadata/*/allLeaves") == 1  # the show read on its own instead
+    assert demand.unknown == []
+    assert table(demand) == {OWNER_DECK: [(OWNER, "on_deck", "On Deck", 0)],
+                             ep("Severance", 2, 1): [(OWNER, "next_episode", "1st episode after S01E03", 0)]}
+
+
 WATCHING = world(watchlists={OWNER: ["Dune (2021)"], "alice": ["Heat"]})
 WATCH_ON = {"users": {"owner": {"on_deck": False, "watchlist": True}}}
 

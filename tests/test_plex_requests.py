@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from plexcache import plex
 from plexcache.plex import discover
-from test_plex_support import OWNER, rating_key, settings_for, simulated, world
+from test_plex_support import OWNER, rating_key, settings_for, simulated, table, world
 
 EVERYONE = {"users": {"owner": {"watchlist": True}, "home": {"on_deck": True, "watchlist": True},
                       "friends": {"on_deck": True}, "remote_watchlist_rss": True,
@@ -71,18 +71,25 @@ def test_requests_do_not_grow_with_library_size_or_watchlist_length(monkeypatch)
     assert small == large
 
 
-def test_a_watchlist_longer_than_one_filter_reads_the_library_whole(monkeypatch):
-    """Past MAX_IDS shows the listing drops the show filter: still one request, same demand."""
-    data = big_world(movies=0, seasons=1, watchlist=0, shows=6)
+def test_a_watchlist_longer_than_one_address_reads_the_library_whole(monkeypatch):
+    """Past MAX_IDS shows or movies, a listing of the library replaces the list of rating keys: one request
+    per library, and the same demand (a movie the user has watched still drops off)."""
+    data = big_world(movies=4, seasons=1, watchlist=4, shows=6)
+    data["watch"] = {**data.get("watch", {}), "partner": {"watched": ["Film 0 (2000)"]}}
     with simulated(monkeypatch, data) as sim:
-        filtered = discover(settings_for(sim, EVERYONE), now=sim.world.now)
+        by_ids = discover(settings_for(sim, EVERYONE), now=sim.world.now)
         monkeypatch.setattr(plex, "MAX_IDS", 2)
         sim.reset_log()
         whole = discover(settings_for(sim, EVERYONE), now=sim.world.now)
-        listings = sim.find("/library/sections/2/all", user="alice")
-        assert [(r.query.get("type"), "show.id" in r.query) for r in listings] == [("4", False)]
-    assert whole.unknown == [] and filtered.items.keys() == whole.items.keys()
+        shows = sim.find("/library/sections/2/all", user="alice")
+        assert [(r.query.get("type"), "show.id" in r.query) for r in shows] == [("4", False)]
+        movies = sim.find("/library/sections/1/all", user="partner")
+        assert [(r.query.get("type"), r.query.get("unwatched")) for r in movies] == [("1", "0")]
+        assert sim.count("/library/metadata/*", user="partner") == 0
+    assert whole.unknown == [] and table(by_ids) == table(whole)
     assert sum(r.source == "watchlist" for i in whole.items.values() for r in i.reasons) >= 6
+    film0 = [r.user for i in whole.items.values() if i.title == "Film 0" for r in i.reasons]
+    assert "partner" not in film0 and OWNER in film0
 
 
 def test_on_deck_shows_cost_one_listing_per_user_and_library(monkeypatch):

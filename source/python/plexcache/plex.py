@@ -335,21 +335,28 @@ class Discovery:
     def read_shows(self, token: str, videos: list[Video]) -> None:
         """Every episode of the shows these episodes belong to, one listing per library, for episodes().
 
-        A failed listing is remembered for its shows, so each reports it instead of asking again.
+        A failed listing is remembered for its shows, so each reports it instead of asking again. A listing
+        that lacks an episode the user has On Deck is not trusted for that show (a server answering the
+        filter differently must not make next episodes vanish): episodes() then reads the show on its own.
         """
-        by_section: dict[int, set[str]] = {}
+        by_section: dict[int, dict[str, set[str]]] = {}  # section -> show -> its episodes On Deck
         for video in videos:
             if video.kind == "episode" and video.show_rk and video.section_id is not None \
                     and (token, video.show_rk) not in self._leaves:
-                by_section.setdefault(video.section_id, set()).add(video.show_rk)
-        for section_id, rks in sorted(by_section.items()):
+                by_section.setdefault(video.section_id, {}).setdefault(video.show_rk, set()).add(video.rk)
+        for section_id, shows in sorted(by_section.items()):
             try:
-                found = self.show_listing(token, section_id, sorted(rks), unwatched=False)
+                found = self.show_listing(token, section_id, sorted(shows), unwatched=False)
             except READ_ERRORS as exc:
-                self._leaves_failed.update({(token, rk): exc for rk in rks})
+                self._leaves_failed.update({(token, rk): exc for rk in shows})
                 continue
-            for rk in rks:
-                self._leaves[(token, rk)] = found.get(rk, [])
+            for rk, on_deck in shows.items():
+                episodes = found.get(rk, [])
+                if on_deck <= {e.rk for e in episodes}:
+                    self._leaves[(token, rk)] = episodes
+                else:
+                    log.info("the episode listing of library %s lacks an On Deck episode of show %s; "
+                             "reading the show on its own", section_id, rk)
 
     def show_listing(self, token: str, section_id: int, show_rks: list[str], unwatched: bool) -> dict[str, list[Video]]:
         """The episodes of some shows in one library, by show, in one listing.

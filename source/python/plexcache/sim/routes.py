@@ -104,7 +104,9 @@ def _filtered(ctx: _Ctx, user: str, keys: list[int]) -> list[int]:
             want = value == "1"
             keys = [k for k in keys if _unwatched(ctx, user, k) == want]
         elif name == "show.id":
-            shows = {_rk(v) for v in value.split(",")}
+            if not all(v.isdigit() for v in value.split(",")):
+                raise _err(400, f"show.id takes rating keys, got {value!r}")
+            shows = {int(v) for v in value.split(",")}
             keys = [k for k in keys if w.sc.items[k].type == "episode" and w.sc.items[k].grandparent in shows]
         elif "." in name and not name.startswith("X-Plex"):
             raise _err(400, f"unknown filter field {name}")
