@@ -17,6 +17,7 @@ from plexcache import config as cfg
 from plexcache import engine, live
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
 from plexcache.live import LiveWatcher, Playback, pool_view, session_changes
+from realtime import wait_for
 
 
 class Clock:
@@ -33,23 +34,10 @@ def settings_for(sandbox, sim, **live_settings) -> cfg.Settings:
     return cfg.from_mapping(document)
 
 
-def wait_for(condition, seconds: float = 10.0) -> bool:
-    """Real time: the websocket listener runs on its own thread."""
-    event = threading.Event()
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return True
-        event.wait(0.02)
-    return condition()
-
-
 @pytest.fixture
 def listening(sim, sandbox):
     """A watcher with the notification channel open (fake clock), closed after the test."""
-    settings = settings_for(sandbox, sim, notifications=True, recently_added=True)
-    clock = Clock()
-    calls: list = []
-    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: calls.append(kw))
+    watcher, clock, calls = recording(settings_for(sandbox, sim, notifications=True, recently_added=True))
     watcher.tick()  # the first poll reads the sessions and opens the channel
     assert wait_for(lambda: watcher.notifications.open), "the notification channel did not open"
     step(watcher, clock, live.SETTLE_SECONDS)
@@ -57,6 +45,12 @@ def listening(sim, sandbox):
     calls.clear()
     yield watcher, clock, calls
     watcher.close()
+
+
+def recording(settings: cfg.Settings) -> tuple[LiveWatcher, Clock, list]:
+    """A watcher on a fake clock whose cycles are only recorded (their options, e.g. add_only)."""
+    clock, calls = Clock(), []
+    return LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: calls.append(kw)), clock, calls
 
 
 def step(watcher: LiveWatcher, clock: Clock, seconds: float) -> None:
@@ -127,10 +121,7 @@ def test_a_play_from_the_pool_is_counted_as_a_spin_up_avoided(sim, sandbox):
 
 
 def test_quiet_polls_cost_one_request_and_trigger_nothing(sim, sandbox):
-    settings = settings_for(sandbox, sim)
-    clock = Clock()
-    calls = []
-    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: calls.append(kw))
+    watcher, clock, calls = recording(settings_for(sandbox, sim))
     watcher.tick()
     step(watcher, clock, live.SETTLE_SECONDS)
     calls.clear()
@@ -147,10 +138,7 @@ def test_quiet_polls_cost_one_request_and_trigger_nothing(sim, sandbox):
 
 @pytest.mark.sim_errors_ok
 def test_plex_down_backs_off_and_recovers(sim, sandbox):
-    settings = settings_for(sandbox, sim)
-    clock = Clock()
-    calls = []
-    watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: calls.append(kw))
+    watcher, clock, _calls = recording(settings_for(sandbox, sim))
     watcher.tick()
     sim.inject("/status/sessions", 500, times=3)
     waits = []

@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from copyfaults import fail_copy_steps_after
 from plexcache import fastcopy
 
 SIZE = 3 * 1024 * 1024 + 12345
@@ -47,16 +48,7 @@ def test_every_fallback_copies_the_same_bytes(source, tmp_path, monkeypatch, ref
 
 
 def test_fallback_mid_copy_continues_where_the_first_method_stopped(source, tmp_path, monkeypatch):
-    real = fastcopy._copy_file_range_step
-    calls = {"n": 0}
-
-    def twice_then_refuse(*a):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise OSError(errno.EINVAL, "no")
-        return real(*a)
-
-    monkeypatch.setattr(fastcopy, "_copy_file_range_step", twice_then_refuse)
+    fail_copy_steps_after(monkeypatch, 2, errno.EINVAL)  # the kernel refuses copy_file_range mid-file
     dest = tmp_path / "dst.bin"
     assert _copy(source, dest) == SIZE
     assert dest.read_bytes() == source.read_bytes()

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from copyfaults import fail_copy_steps_after
 from plexcache import fastcopy
 from plexcache import mover as mv
 from plexcache.errors import LockHeld
@@ -136,16 +137,7 @@ def test_stop_lands_in_the_middle_of_a_large_file_and_undoes_its_copy(world, mon
 def test_a_critical_error_halts_every_lane_and_failures_do_not(world, monkeypatch):
     ops = _ops(world, per_disk=2)
     os.link(ops[0].array_path, ops[0].array_path + ".seed")  # refused: hard-linked
-    real = fastcopy._copy_file_range_step
-    calls = {"n": 0}
-
-    def full_after_two(*a):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*a)
-
-    monkeypatch.setattr(fastcopy, "_copy_file_range_step", full_after_two)
+    fail_copy_steps_after(monkeypatch, 2, errno.ENOSPC)  # the pool fills up mid-copy
     report = run_ops(ops, 1, Mover(world.journal))
     outcomes = [r.outcome for r in report.results]
     assert outcomes[0] == "refused" and report.results[0].error.reason == "hardlinked"

@@ -13,17 +13,9 @@ from plexapi.server import PlexServer
 
 from plexcache.live import Notifications, Playback
 from plexcache.sim.websocket import CLOSE, PING, PONG, accept_key, frame, read_frame
+from realtime import wait_for
 
 PATH = "/:/websockets/notifications"
-
-
-def wait_for(condition, seconds: float = 10.0) -> bool:
-    pause = threading.Event()
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return True
-        pause.wait(0.02)
-    return condition()
 
 
 @pytest.fixture
