@@ -83,6 +83,18 @@ def test_auto_on_deck_rules():
     assert w.on_deck("al") == []
 
 
+def test_added_at_defaults_count_back_from_now_once():
+    """A library's default (90 days) reaches its movies, shows and episodes as a time, not as an age read twice
+    (which put every item in 1970); an item's own addedAt still wins."""
+    libs = copy.deepcopy(BASE["libraries"])
+    libs[0]["movies"].append({"title": "New", "addedAt": "2d"})
+    libs[1]["addedAt"] = "2025-12-01T00:00:00Z"
+    sc = world(libraries=libs)
+    added = {it.title: it.added_at for it in sc.items.values() if it.type in ("movie", "show")}
+    assert added == {"M": sc.now - 90 * 86400, "New": sc.now - 2 * 86400, "S": 1764547200}
+    assert {it.added_at for it in sc.items.values() if it.type == "episode"} == {1764547200}
+
+
 def test_generate_is_deterministic_and_sized():
     a = generate_dict(users=4, libraries=2, episodes=230, movies=30, watchlist=6)
     assert a == generate_dict(users=4, libraries=2, episodes=230, movies=30, watchlist=6)

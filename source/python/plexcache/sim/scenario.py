@@ -591,12 +591,20 @@ def _movie(ctx: _Ctx, sc: Scenario, lib: Library, dfl: _LibDefaults, d: Any, key
     duration = _conv(ctx, f"{key}.duration", parse_duration, d.get("duration", dfl.duration // 1000)) * 1000
     name = f"{title} ({year})" if year else title
     item = Item(rk=rk, type="movie", title=title, section=lib.id, year=year,
-                added_at=_conv(ctx, f"{key}.addedAt", lambda v: parse_time(v, sc.now), d.get("addedAt", dfl.added)),
+                added_at=_added(ctx, sc, d, key, dfl.added),
                 guid=str(d.get("guid") or f"plex://movie/{stable_hex('movie', title, year)}"),
                 guids=[str(g) for g in _as_list(d.get("guids"))], duration=duration)
     item.media = _make_media(ctx, sc, lib, dfl, d, key, f"{name}/{name}.mkv", duration, rk)
     sc.add_top(item)
     lib.items.append(rk)
+
+
+def _added(ctx: _Ctx, sc: Scenario, d: dict[str, Any], key: str, default: int) -> int:
+    """An item's addedAt: its own (an age or an ISO time), else the library's, which is already in epoch seconds
+    (read again as an age, it would land in 1970)."""
+    if "addedAt" not in d:
+        return default
+    return _conv(ctx, f"{key}.addedAt", lambda v: parse_time(v, sc.now), d["addedAt"])
 
 
 def _rk(ctx: _Ctx, sc: Scenario, d: dict[str, Any], key: str) -> int:
@@ -623,7 +631,7 @@ def _show(ctx: _Ctx, sc: Scenario, lib: Library, dfl: _LibDefaults, d: Any, key:
     title = str(_want(ctx, d.get("title"), f"{key}.title", str, "a title"))
     year = d.get("year")
     rk = _rk(ctx, sc, d, key)
-    added = _conv(ctx, f"{key}.addedAt", lambda v: parse_time(v, sc.now), d.get("addedAt", dfl.added))
+    added = _added(ctx, sc, d, key, dfl.added)
     show = Item(rk=rk, type="show", title=title, section=lib.id, year=year, added_at=added,
                 guid=str(d.get("guid") or f"plex://show/{stable_hex('show', title, year)}"),
                 guids=[str(g) for g in _as_list(d.get("guids"))])
