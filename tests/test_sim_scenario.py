@@ -95,6 +95,20 @@ def test_added_at_defaults_count_back_from_now_once():
     assert {it.added_at for it in sc.items.values() if it.type == "episode"} == {1764547200}
 
 
+def test_on_deck_entries_carry_when_their_show_was_last_watched():
+    """A next episode was never viewed itself; Plex's On Deck still gives it lastViewedAt (the community spec's
+    recorded example): the time its show was last watched, which is what orders On Deck."""
+    sc = world(watch={"admin": {"watched": [{"item": "S S01E01-S01E02", "at": "2d"}],
+                                "progress": {"M": {"offset": "30m", "at": "1h"}}},
+                      "al": {"onDeck": ["S S02E02"]}})
+    w = World(sc)
+    movie, nxt = w.on_deck("admin")
+    assert sc.items[nxt].index == 3 and w.state("admin", nxt) is None
+    assert w.deck_viewed_at("admin", nxt) == sc.now - 2 * 86400
+    assert w.deck_viewed_at("admin", movie) == sc.now - 3600
+    assert w.deck_viewed_at("al", w.on_deck("al")[0]) is None  # an explicit entry with no history: none
+
+
 def test_generate_is_deterministic_and_sized():
     a = generate_dict(users=4, libraries=2, episodes=230, movies=30, watchlist=6)
     assert a == generate_dict(users=4, libraries=2, episodes=230, movies=30, watchlist=6)

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from plexcache.sim.payloads import Node
 from plexcache.sim.pms import _slug, container
-from plexcache.sim.scenario import User, WatchlistItem
+from plexcache.sim.scenario import User, WatchlistItem, stable_hex
 from plexcache.sim.world import World
 
 
@@ -44,8 +44,44 @@ def account(w: World, u: User) -> Node:
                               "defaultSubtitleForced": 0}))
     node.add(Node("entitlements", {}, [Node("entitlement", {"id": "all"})]))
     node.add(Node("roles", {}, [Node("role", {"id": "plexpass" if u.kind == "owner" else "user"})]))
+    node.add(Node("subscriptions", {}))
     node.add(Node("services", {}))
     return node
+
+
+_NULL_WHEN_EMPTY = ("locale", "anonymous", "adsConsent", "adsConsentSetAt", "adsConsentReminderAt",
+                    "subscriptionDescription", "paymentService")
+
+
+def account_json(w: World, u: User) -> bytes:
+    """/api/v2/user as plex.tv writes JSON (a bare object, as recorded by plex-api.rs): not a rendering of the
+    XML: nulls stay, features, entitlements and roles are lists of names, services a list of objects."""
+    node = account(w, u)
+    owner = u.kind == "owner"
+
+    def attrs(n: Node) -> dict[str, Any]:
+        return {k: (None if v == "" and k in _NULL_WHEN_EMPTY else v) for k, v in n.attrs.items()}
+
+    out = attrs(node)
+    sub = node.find("subscription")
+    assert sub is not None
+    out["subscription"] = {**attrs(sub), "subscribedAt": "2020-01-01T00:00:00Z" if owner else None,
+                           "plan": "lifetime" if owner else None,
+                           "features": [f.attrs["id"] for f in sub.children[0].children]}
+    out["profile"] = {**attrs(node.find("profile") or Node("profile")), "defaultAudioAccessibility": 0,
+                      "defaultAudioLanguages": None, "defaultSubtitleLanguages": None, "watchedIndicator": 1,
+                      "mediaReviewsVisibility": 0, "mediaReviewsLanguages": None}
+    out["entitlements"] = ["all"]
+    out["roles"] = ["plexpass"] if owner else []
+    out["subscriptions"] = [{"id": None, "mode": "lifetime", "renewsAt": None, "endsAt": None, "type": "plexpass",
+                             "transfer": None, "state": "active"}] if owner else []
+    out["pastSubscriptions"] = []
+    out["trials"] = []
+    out["services"] = [{"identifier": "epg", "endpoint": "https://epg.provider.plex.tv", "token": u.token,
+                        "status": "online"}]
+    if u.pin is not None:
+        out["pin"] = stable_hex("pin", u.name, n=40)  # plex.tv sends a digest of the PIN, never the PIN
+    return json.dumps(out).encode("utf-8")
 
 
 def _server_share(w: World, u: User) -> Node:
@@ -66,7 +102,8 @@ def users(w: World) -> Node:
         un = node.add(Node("User", {"id": u.id, "title": u.name, "username": "" if managed else u.name,
                                     "email": u.email, "recommendationsPlaylistId": "",
                                     "thumb": f"https://plex.tv/users/{u.uuid}/avatar?c=1",
-                                    "protected": u.pin is not None, "home": u.home, "allowTuners": 0,
+                                    "protected": u.pin is not None, "home": u.home, "spencer": False,
+                                    "allowTuners": 0,
                                     "allowSync": False, "allowCameraUpload": False, "allowChannels": False,
                                     "allowSubtitleAdmin": False, "filterAll": "", "filterMovies": "",
                                     "filterMusic": "", "filterPhotos": "", "filterTelevision": "",
@@ -129,18 +166,29 @@ def resources(w: World, u: User, base_url: str) -> Node:
     return node
 
 
+def _iso(ts: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
 def pin(p: dict[str, Any]) -> Node:
-    return Node("pin", {"id": p["id"], "code": p["code"], "product": "plexcache-r", "trusted": False,
+    """A sign-in PIN (plex.tv v2): times as ISO text, and where plex.tv places the requester (community spec)."""
+    node = Node("pin", {"id": p["id"], "code": p["code"], "product": "plexcache-r", "trusted": False,
                         "qr": f"https://plex.tv/api/v2/pins/qr/{p['code']}", "clientIdentifier": p["clientIdentifier"],
-                        "expiresIn": max(0, p["expiresAt"] - p["createdAt"]), "createdAt": p["createdAt"],
-                        "expiresAt": p["expiresAt"], "authToken": p["authToken"] or None,
+                        "expiresIn": max(0, p["expiresAt"] - p["createdAt"]), "createdAt": _iso(p["createdAt"]),
+                        "expiresAt": _iso(p["expiresAt"]), "authToken": p["authToken"] or None,
                         "newRegistration": None})
+    node.add(Node("location", {"code": "US", "continent_code": "NA", "country": "United States", "city": "Sim City",
+                               "european_union_member": False, "time_zone": "America/New_York",
+                               "postal_code": "10001", "in_privacy_restricted_country": False,
+                               "in_privacy_restricted_region": False, "subdivisions": "New York",
+                               "coordinates": "40.7, -74.0"}))
+    return node
 
 
 def pin_json(p: dict[str, Any]) -> bytes:
-    """plex.tv v2 answers JSON as a bare object (no MediaContainer wrapper)."""
+    """plex.tv v2 answers JSON as a bare object (no MediaContainer wrapper); nulls stay."""
     n = pin(p)
-    return json.dumps({k: v for k, v in n.attrs.items()}).encode("utf-8")
+    return json.dumps({**n.attrs, "location": n.children[0].attrs}).encode("utf-8")
 
 
 # ---------------------------------------------------------------- discover / metadata provider
@@ -151,12 +199,12 @@ def watchlist_item(w: World, wl: WatchlistItem) -> Node:
     a = {"art": f"https://metadata-static.plex.tv/{pid}/art.jpg", "guid": wl.guid, "key": f"/library/metadata/{pid}",
          "primaryExtraKey": f"/library/metadata/{pid}/extras", "rating": 7.0, "ratingKey": pid, "studio": "Sim",
          "type": wl.type, "title": wl.title, "titleSort": wl.title, "slug": _slug(wl.title),
-         "contentRating": "PG-13", "summary": "", "year": wl.year, "thumb":
+         "contentRating": "PG-13", "year": wl.year, "thumb":
          f"https://metadata-static.plex.tv/{pid}/thumb.jpg", "publicPagesURL":
          f"https://watch.plex.tv/{wl.type}/{_slug(wl.title)}", "originallyAvailableAt":
          f"{wl.year}-01-01" if wl.year else None, "addedAt": wl.added_at, "imdbRatingCount": 1000,
-         # watchlistedAt on the item itself: low confidence (plex.tv certainly has it in userState)
-         "watchlistedAt": wl.added_at,
+         # No watchlistedAt here: no source shows it on a watchlist item (the community spec's list lacks it,
+         # plexapi reads it from userState only); when an item was watchlisted is in userState.
          "librarySectionTitle": "Watchlist", "librarySectionID": "watchlist", "librarySectionKey":
          "/library/sections/watchlist"}
     if wl.type == "movie":

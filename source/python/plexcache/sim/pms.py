@@ -12,7 +12,7 @@ import datetime as dt
 from typing import Optional
 
 from plexcache.sim.payloads import Node
-from plexcache.sim.scenario import Item, Library, Part, Session
+from plexcache.sim.scenario import Item, Library, Part, Session, stable_hex
 from plexcache.sim.world import World
 
 TYPE_NUM = {"movie": 1, "show": 2, "season": 3, "episode": 4}
@@ -46,8 +46,9 @@ def root(w: World) -> Node:
                      mediaProviders=True, multiuser=True, musicAnalysis=2, myPlex=True,
                      myPlexMappingState="mapped", myPlexSigninState="ok", myPlexSubscription=True,
                      myPlexUsername=owner.email, offlineTranscode=1, ownerFeatures="home,pass,sync,webhooks",
-                     platform="Linux", platformVersion="6.12.24-Unraid", pluginHost=True, pushNotifications=False,
-                     readOnlyLibraries=False, streamingBrainABRVersion=3, streamingBrainVersion=2, sync=True,
+                     photoAutoTag=True, platform="Linux", platformVersion="6.12.24-Unraid", pluginHost=True,
+                     pushNotifications=False, readOnlyLibraries=False, requestParametersInCookie=True,
+                     streamingBrainABRVersion=3, streamingBrainVersion=2, sync=True,
                      transcoderActiveVideoSessions=0, transcoderAudio=True, transcoderLyrics=True,
                      transcoderPhoto=True, transcoderSubtitles=True, transcoderVideo=True,
                      transcoderVideoBitrates="64,96,208,320,720,1500,2000,3000,4000,8000,10000,12000,20000",
@@ -83,7 +84,8 @@ def section_dir(w: World, lib: Library) -> Node:
                            "type": lib.type, "title": lib.title, "agent": agent, "scanner": scanner,
                            "language": "en-US", "uuid": lib.uuid, "updatedAt": w.now, "createdAt": created,
                            "scannedAt": w.now, "content": True, "directory": True,
-                           "contentChangedAt": w.now, "hidden": 0})
+                           # a change counter, not a time (1234 in the official example)
+                           "contentChangedAt": w.changes, "hidden": False})
     for i, path in enumerate(lib.locations):
         d.add(Node("Location", {"id": lib.id * 100 + i, "path": path}))
     return d
@@ -156,7 +158,8 @@ def _part(p: Part) -> Node:
                            "bitDepth": 10, "chromaLocation": "left", "chromaSubsampling": "4:2:0",
                            "codedHeight": 1088, "codedWidth": 1920, "colorPrimaries": "bt709", "colorRange": "tv",
                            "colorSpace": "bt709", "colorTrc": "bt709", "frameRate": 23.976, "height": 1080,
-                           "level": 120, "profile": "main 10", "refFrames": 1, "scanType": "progressive",
+                           "hasScalingMatrix": False, "level": 120, "profile": "main 10", "refFrames": 1,
+                           "scanType": "progressive",
                            "width": 1920, "displayTitle": "1080p (HEVC Main 10)",
                            "extendedDisplayTitle": "1080p (HEVC Main 10)"}))
     pn.add(Node("Stream", {"id": p.id * 10 + 2, "streamType": 2, "selected": True, "default": True,
@@ -180,13 +183,20 @@ def _tags(node: Node, it: Item, kinds: tuple) -> None:
     seed = it.rk
     for kind in kinds:
         tid = 10000 + (seed * 7 + len(kind)) % 5000
-        node.add(Node(kind, {"id": tid, "filter": f"{kind.lower()}={tid}", "tag": _TAG_NAMES[kind][seed % 3]}))
+        name = _TAG_NAMES[kind][seed % 3]
+        attrs = {"id": tid, "filter": f"{_FILTER.get(kind, kind.lower())}={tid}", "tag": name, "count": 1 + tid % 9}
+        if kind == "Role":
+            attrs.update({"tagKey": stable_hex("person", name), "role": f"{name}'s part",
+                          "thumb": f"https://metadata-static.plex.tv/people/{stable_hex('thumb', name)}.jpg"})
+        node.add(Node(kind, attrs))
 
 
+_FILTER = {"Role": "actor"}
 _TAG_NAMES = {"Genre": ("Drama", "Comedy", "Science Fiction"),
               "Director": ("A. Director", "B. Director", "C. Director"),
-              "Writer": ("A. Writer", "B. Writer", "C. Writer"), "Country": ("United States of America",
-              "United Kingdom", "Canada"), "Role": ("Lead Actor", "Second Actor", "Third Actor")}
+              "Writer": ("A. Writer", "B. Writer", "C. Writer"), "Producer": ("A. Producer", "B. Producer",
+              "C. Producer"), "Country": ("United States of America", "United Kingdom", "Canada"),
+              "Role": ("Lead Actor", "Second Actor", "Third Actor")}
 
 
 def _art(rk: int, ts: int) -> dict:
@@ -197,7 +207,7 @@ def movie(w: World, user: Optional[str], it: Item) -> Node:
     a = {"ratingKey": str(it.rk), "key": f"/library/metadata/{it.rk}", "guid": it.guid, "slug": _slug(it.title),
          "studio": "Sim Pictures", "type": "movie", "title": it.title, "titleSort": it.title,
          **_lib_attrs(w, it), "contentRating": "PG-13", "summary": f"{it.title}: a simulated film.",
-         "rating": 7.5, "audienceRating": 8.0,
+         "rating": 7.5, "audienceRating": 8.0, "hasPremiumPrimaryExtra": "1",  # a string, also in JSON
          "ratingImage": "rottentomatoes://image.rating.ripe", "audienceRatingImage":
          "rottentomatoes://image.rating.upright", "primaryExtraKey": f"/library/metadata/{it.rk}/extras",
          "year": it.year, "tagline": "", **_art(it.rk, it.added_at),
@@ -206,7 +216,7 @@ def movie(w: World, user: Optional[str], it: Item) -> Node:
     _user_attrs(w, user, it.rk, a)
     node = Node("Video", a)
     _media(it, node)
-    _tags(node, it, ("Genre", "Country", "Director", "Writer", "Role"))
+    _tags(node, it, ("Genre", "Country", "Director", "Writer", "Producer", "Role"))
     _guids(node, it)
     return node
 
@@ -242,6 +252,7 @@ def show(w: World, user: Optional[str], it: Item) -> Node:
          "slug": _slug(it.title), "studio": "Sim Studios", "type": "show", "title": it.title, "titleSort": it.title,
          **_lib_attrs(w, it), "contentRating": "TV-14", "summary": "", "index": 1, "rating": 8.0,
          "year": it.year, **_art(it.rk, it.added_at), "theme": f"/library/metadata/{it.rk}/theme/{it.added_at}",
+         "banner": f"/library/metadata/{it.rk}/banner/{it.added_at}",
          "duration": w.sc.items[w.sc.items[it.children[0]].children[0]].duration
          if it.children and w.sc.items[it.children[0]].children else 0,
          "originallyAvailableAt": _date(it.year), "leafCount": leaves,
@@ -273,6 +284,22 @@ def season(w: World, user: Optional[str], it: Item) -> Node:
 
 def item(w: World, user: Optional[str], it: Item) -> Node:
     return {"movie": movie, "episode": episode, "show": show, "season": season}[it.type](w, user, it)
+
+
+def mixed_item(w: World, user: Optional[str], it: Item) -> Node:
+    """An item of a list that mixes libraries (On Deck, Recently Added): it names its library in full."""
+    node = item(w, user, it)
+    node.attrs.update({"allowSync": True, "librarySectionUUID": w.sc.libraries[it.section].uuid})
+    return node
+
+
+def deck_item(w: World, user: str, it: Item) -> Node:
+    """An On Deck entry: a next episode, never viewed itself, carries when its show was last watched."""
+    node = mixed_item(w, user, it)
+    viewed = w.deck_viewed_at(user, it.rk)
+    if viewed is not None:
+        node.attrs["lastViewedAt"] = viewed
+    return node
 
 
 def _slug(title: str) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from plexcache.sim import plextv, pms
-from plexcache.sim.payloads import Node, to_json, to_xml
+from plexcache.sim.payloads import Node, to_xml
 from plexcache.sim.scenario import WatchlistItem, episodes_of, parse_duration
 
 if TYPE_CHECKING:
@@ -51,13 +51,48 @@ def pms_sections(ctx: _Ctx) -> Node:
     return pms.sections(ctx.world)
 
 
+# A section's browse listing, as the official PMS document's example has it (the last entry is per type).
+BROWSE = (("all", "All {plural}"), ("unwatched", "Unwatched"), ("newest", "Recently Released"),
+          ("recentlyAdded", "Recently Added"), ("recentlyViewed", "Recently Viewed"), ("onDeck", "On Deck"),
+          ("collection", "By Collection"), ("genre", "By Genre"), ("year", "By Year"), ("decade", "By Decade"),
+          ("contentRating", "By Content Rating"), ("rating", "By Rating"), ("firstCharacter", "By First Letter"),
+          ("folder", "By Folder"))
+
+
 def pms_section(ctx: _Ctx, sid: str) -> Node:
+    """GET /library/sections/{id}: not the section itself (that is in /library/sections) but its browse listing."""
     ctx.need_user()
     lib = _lib(ctx, sid)
-    node = pms.container(size=1, allowSync=False, identifier="com.plexapp.plugins.library",
-                         librarySectionID=lib.id, title1=lib.title)
-    node.add(pms.section_dir(ctx.world, lib))
+    plural = {"movie": "Movies", "show": "Shows"}[lib.type]
+    node = pms.container(size=len(BROWSE) + 2, allowSync=False, art=f"/:/resources/{lib.type}-fanart.jpg",
+                         content="secondary", identifier="com.plexapp.plugins.library", librarySectionID=lib.id,
+                         mediaTagPrefix="/system/bundle/media/flags/", mediaTagVersion=1700000000, sortAsc=True,
+                         thumb=f"/:/resources/{lib.type}.png", title1=lib.title, viewGroup="secondary",
+                         viewMode=65592)
+    for key, title in BROWSE:
+        node.add(Node("Directory", {"key": key, "title": title.format(plural=plural),
+                                    "secondary": True if key.startswith(("collection", "genre", "year", "decade",
+                                                                         "content", "rating", "first")) else None}))
+    num = pms.TYPE_NUM[lib.type]
+    node.add(Node("Directory", {"key": f"search?type={num}", "prompt": f"Search {plural}", "search": True,
+                                "title": "Search..."}))
+    node.add(Node("Directory", {"key": f"/library/sections/{lib.id}/all?type={num}", "title": plural,
+                                "type": str(num)}))
     return node
+
+
+def _listing(ctx: _Ctx, node: Node, keys: list[Any], build: Callable[[Any], Node], always_total: bool = False) -> Node:
+    """One page of a listing. Its items carry their external ids (Guid) only when asked with includeGuids=1, as
+    on a real server (plexapi asks in every listing it reads); a single item's metadata always carries them."""
+    if ctx.query.get("includeGuids") != "1":
+        full = build
+
+        def build(key: Any) -> Node:
+            node = full(key)
+            node.children = [c for c in node.children if c.tag != "Guid"]
+            return node
+
+    return ctx.page(node, keys, build, always_total=always_total)
 
 
 def _lib(ctx: _Ctx, sid: str) -> Any:
@@ -86,12 +121,13 @@ def pms_section_all(ctx: _Ctx, sid: str) -> Node:
                          librarySectionTitle=lib.title, librarySectionUUID=lib.uuid,
                          mediaTagPrefix="/system/bundle/media/flags/", mediaTagVersion=1700000000,
                          thumb=f"/:/resources/{lib.type}.png", title1=lib.title, title2="All",
-                         viewGroup={"movie": "movie", "show": "show"}[lib.type], viewMode=65592)
+                         viewGroup={"movie": "movie", "show": "show"}[lib.type], viewMode=65592,
+                         nocache=True if lib.type == "show" else None)
     if ctx.query.get("includeMeta") == "1":
         node.add(_meta(lib))
     if ctx.query.get("sort"):
         keys = _sorted(ctx, user, keys, ctx.query["sort"])
-    return ctx.page(node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
+    return _listing(ctx, node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
 
 
 def _filtered(ctx: _Ctx, user: str, keys: list[int]) -> list[int]:
@@ -179,7 +215,7 @@ def _deck_container(ctx: _Ctx, keys: list[int], user: str) -> Node:
     node = pms.container(allowSync=False, identifier="com.plexapp.plugins.library",
                          mediaTagPrefix="/system/bundle/media/flags/", mediaTagVersion=1700000000,
                          mixedParents=True, title1="On Deck")
-    return ctx.page(node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
+    return _listing(ctx, node, keys, lambda rk: pms.deck_item(w, user, w.sc.items[rk]))
 
 
 def pms_on_deck(ctx: _Ctx) -> Node:
@@ -207,7 +243,7 @@ def pms_recently_added(ctx: _Ctx, sid: Optional[str] = None) -> Node:
     if lib is not None:
         node.attrs.update({"librarySectionID": lib.id, "librarySectionTitle": lib.title})
     keys = w.recently_added(lib.id if lib is not None else None)
-    return ctx.page(node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
+    return _listing(ctx, node, keys, lambda rk: pms.mixed_item(w, user, w.sc.items[rk]))
 
 
 def pms_continue_watching(ctx: _Ctx) -> Node:
@@ -243,7 +279,7 @@ def pms_metadata(ctx: _Ctx, ids: str) -> Node:
         if ctx.query.get("includeOnDeck") == "1" and it.type in ("show", "season"):
             deck = _show_deck(ctx, user, it)
             if deck is not None:
-                el.add(Node("OnDeck", {}, [pms.item(w, user, w.sc.items[deck])]))
+                el.add(Node("OnDeck", {}, [pms.deck_item(w, user, w.sc.items[deck])]))
     return node
 
 
@@ -301,7 +337,7 @@ def pms_children(ctx: _Ctx, rk_s: str) -> Node:
     else:
         raise _err(404, "Not Found")
     keys = list(it.children)
-    return ctx.page(node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
+    return _listing(ctx, node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
 
 
 def pms_all_leaves(ctx: _Ctx, rk_s: str) -> Node:
@@ -316,7 +352,7 @@ def pms_all_leaves(ctx: _Ctx, rk_s: str) -> Node:
                          mediaTagPrefix="/system/bundle/media/flags/", mediaTagVersion=1700000000,
                          mixedParents=True, title1=show.title, title2="All Episodes", viewGroup="episode",
                          **pms._lib_attrs(w, it))
-    return ctx.page(node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
+    return _listing(ctx, node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
 
 
 def pms_sessions(ctx: _Ctx) -> Node:
@@ -372,10 +408,9 @@ def _tv_user(ctx: _Ctx) -> Any:
 
 def tv_user(ctx: _Ctx) -> Any:
     u = _tv_user(ctx)
-    node = plextv.account(ctx.world, u)
-    if ctx.wants_json:  # plex.tv v2 JSON is a bare object
-        return 200, "application/json", to_json(node)[len('{"user":'):-1]
-    return node
+    if ctx.wants_json:
+        return 200, "application/json", plextv.account_json(ctx.world, u)
+    return plextv.account(ctx.world, u)
 
 
 def tv_users(ctx: _Ctx) -> Node:
@@ -424,7 +459,7 @@ def tv_resources(ctx: _Ctx) -> Any:
     if ctx.wants_json:  # plex.tv v2 JSON: a bare list of resources, connections as a list
         out = []
         for res in node.children:
-            obj = {k: v for k, v in res.attrs.items() if v is not None}
+            obj = dict(res.attrs)  # the owner's ownerId and sourceTitle are null, not left out
             obj["connections"] = [dict(c.attrs) for c in res.children[0].children]
             out.append(obj)
         return 200, "application/json", json.dumps(out).encode()
@@ -480,7 +515,7 @@ def discover_watchlist(ctx: _Ctx, flt: str) -> Node:
             "rating": lambda i: 0}.get(field, lambda i: i.added_at)
     items.sort(key=keyf, reverse=direction != "asc")
     node = plextv.watchlist_container(len(items), 0)
-    return ctx.page(node, items, lambda wl: plextv.watchlist_item(ctx.world, wl), always_total=True)
+    return _listing(ctx, node, items, lambda wl: plextv.watchlist_item(ctx.world, wl), always_total=True)
 
 
 def discover_watchlist_action(ctx: _Ctx, action: str) -> None:

@@ -695,7 +695,8 @@ def add_season(sc: Scenario, show: Item, s: int, count: int, template: str, dfl:
         _only_keys(ctx, ov, ekey, ("size", "disk", "parts", "subtitles", "title", "file", "duration", "media"))
         ep = Item(rk=sc.new_rk(), type="episode", title=str(ov.get("title", f"Episode {e}")), section=show.section,
                   added_at=dfl.added, index=e, parent=season.rk, grandparent=show.rk, year=show.year,
-                  guid=f"plex://episode/{stable_hex('episode', show.guid, s, e)}")
+                  guid=f"plex://episode/{stable_hex('episode', show.guid, s, e)}",
+                  guids=[f"tvdb://{int(stable_hex('tvdb', show.guid, s, e, n=7), 16)}"])
         ep.duration = _conv(ctx, f"{ekey}.duration", parse_duration, ov.get("duration", dfl.duration // 1000)) * 1000
         default = template.format(show=show.title, year=show.year, s=s, e=e, title=ep.title)
         spec: dict[str, Any] = {k: ov[k] for k in ("size", "disk", "file", "media") if k in ov}

@@ -38,6 +38,7 @@ class World:
             self.tv_tokens[u.token] = u.name
         self.users_by_id = {u.id: u for u in scenario.users.values()}
         self.pins: dict[int, dict[str, Any]] = {}
+        self.changes = 1000 + len(scenario.items)  # the library's change counter (contentChangedAt)
         self._section_eps: dict[int, list[int]] = {}
         self._recent: dict[Optional[int], list[int]] = {}
         self._viewed: dict[str, dict[int, int]] = {}
@@ -134,6 +135,19 @@ class World:
         if section is not None:
             rks = [rk for rk in rks if self.sc.items[rk].section == section]
         return rks
+
+    def deck_viewed_at(self, user: str, rk: int) -> Optional[int]:
+        """The lastViewedAt an On Deck entry carries: its own, or for the next episode of a show (never viewed
+        itself) when the user last watched that show, which is what orders a real On Deck."""
+        st = self.state(user, rk)
+        if st is not None and st.last_viewed_at is not None:
+            return st.last_viewed_at
+        it = self.sc.items[rk]
+        if it.type != "episode":
+            return None
+        return max((s.last_viewed_at for erk, s in self.sc.views[user].state.items() if s.last_viewed_at
+                    and self.sc.items.get(erk) is not None and self.sc.items[erk].grandparent == it.grandparent),
+                   default=None)
 
     def _auto_deck(self, user: str) -> list[int]:
         entries: list[tuple[int, int]] = []  # (lastViewedAt, rk)
@@ -254,6 +268,7 @@ class World:
             dfl = _LibDefaults(size=size, duration=(sample.duration if sample else 45 * 60000), disk=disk,
                                added=self.now)
             new = add_season(self.sc, show, season, count, show.template, dfl)
+            self.changes += len(new)
             self._reindex()
             # PMS announces an item when it is created and again once its metadata is processed.
             for state in (0, 5):
