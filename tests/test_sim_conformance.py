@@ -234,11 +234,12 @@ def test_discover_watchlist_serves_only_what_the_schema_names(world):
     assert not invented, "served beyond the community spec's list:\n  " + "\n  ".join(invented)
 
 
-ALL_PATHS = ["/", "/library/sections", "/library/sections/1", "/library/sections/2/all", "/library/sections/1/onDeck", "/library/onDeck",
-             "/status/sessions", "/accounts", "/library/recentlyAdded", "/library/metadata/{arrival}",
-             "/library/metadata/{severance}/allLeaves", "/library/metadata/{season}/children",
-             "/_h/plex.tv/api/v2/user", "/_h/plex.tv/api/users/", "/_h/plex.tv/api/servers/{machine}/shared_servers",
-             "/_h/plex.tv/api/v2/resources", "/_h/discover.provider.plex.tv/library/sections/watchlist/all"]
+ALL_PATHS = ["/", "/library/sections", "/library/sections/1", "/library/sections/2/all", "/library/sections/1/onDeck",
+             "/library/onDeck", "/status/sessions", "/accounts", "/library/recentlyAdded",
+             "/library/metadata/{arrival}", "/library/metadata/{severance}/allLeaves",
+             "/library/metadata/{season}/children", "/_h/plex.tv/api/v2/user", "/_h/plex.tv/api/users/",
+             "/_h/plex.tv/api/servers/{machine}/shared_servers", "/_h/plex.tv/api/v2/resources",
+             "/_h/discover.provider.plex.tv/library/sections/watchlist/all"]
 
 
 @pytest.mark.parametrize("path", ALL_PATHS)
