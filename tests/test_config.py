@@ -74,7 +74,8 @@ def test_list_items_typed():
 
 
 @pytest.mark.parametrize("text,expected", [
-    ("500GB", 500 * 1024**3), ("1.5T", int(1.5 * 1024**4)), ("800 MB", 800 * 1024**2), ("20", 20 * 1024**3),
+    ("500GB", 500 * 10**9), ("1.5T", int(1.5 * 10**12)), ("800 MB", 800 * 10**6), ("20", 20 * 10**9),
+    ("2GiB", 2 * 1024**3), ("1.5 TiB", int(1.5 * 1024**4)), ("512B", 512),
 ])
 def test_parse_size_absolute(text, expected):
     assert cfg.parse_size(text).resolve(0) == expected

@@ -7,7 +7,7 @@ from plexcache.demand import DemandItem, Reason, WantedFile
 from plexcache.planner import CACHE, KEEP, MOVE_BACK, SKIP, Facts, FileFacts, PoolFacts, floor_band, plan
 from plexcache.state import Entry, Registry
 
-GB = 1024**3
+GB = 10**9  # sizes in settings are decimal, as Unraid shows them
 NOW = 1_800_000_000.0
 
 
@@ -205,7 +205,7 @@ def test_add_only_moves_nothing_back_and_adds_only_what_fits():
 
 def test_a_band_above_the_floor_stops_caching_and_moving_back_in_turn():
     """Free space hovering near the floor (other writes on the pool) must not cache and move back the same
-    file run after run: new files leave floor + band free (1% of the pool, at most 1 GiB); a cached file goes
+    file run after run: new files leave floor + band free (1% of the pool, at most 1 GB); a cached file goes
     back only once the floor itself is broken."""
     deck = wanted("Deck")
     s = settings(min_free="10GB")

@@ -23,11 +23,44 @@ def test_unknown_words_name_who_could_not_be_read():
 
 
 def test_human_bytes_and_plan_summary():
-    assert [human_bytes(n) for n in (512, 1536, 3 * 1024**3)] == ["512 B", "1.5 KB", "3.0 GB"]
-    text = render_plan({"actions": [{"action": "cache", "path": "/mnt/user/tv/a.mkv", "size": 1024**3,
+    assert [human_bytes(n) for n in (512, 1500, 3 * 10**9, 4 * 10**12)] == ["512 B", "1.5 KB", "3.0 GB", "4.0 TB"]
+    text = render_plan({"actions": [{"action": "cache", "path": "/mnt/user/tv/a.mkv", "size": 10**9,
                                      "title": "A", "reasons": [{"user": "bob", "source": "on_deck",
                                                                  "detail": "On Deck"}]}],
                         "unknown": [{"scope": "(server)", "source": "playing", "error": "timed out"}],
-                        "summary": {"cache": 1, "bytes_to_cache": 1024**3}})
+                        "summary": {"cache": 1, "bytes_to_cache": 10**9}})
     assert "Will cache (1):" in text and "bob: On Deck" in text
     assert "could not read Plex (playing): timed out" in text and "1 to cache (1.0 GB)" in text
+
+
+def test_progress_names_the_phase_until_there_is_something_to_copy():
+    import io
+
+    from plexcache.render import terminal_progress
+
+    out = io.StringIO()
+    draw = terminal_progress(out)
+    draw({"phase": "discovering", "files_total": 0, "bytes_total": 0})
+    assert "0/0" not in out.getvalue() and "Asking Plex" in out.getvalue()
+    draw({"phase": "copying", "files_total": 3, "files_done": 1, "bytes_total": 3000, "bytes_done": 1000})
+    assert "1/3 files" in out.getvalue().rsplit("\r", 1)[-1]
+
+
+def test_audit_outcome_names_a_fix_once():
+    from plexcache.render import render_audit
+
+    text = render_audit({"findings": [], "fixes": [{"result": "ok", "fix": "protect", "action": "protect",
+                                                   "path": "/mnt/user/tv/a.mkv", "message": "added"}]})
+    assert "protect protect" not in text and "[ok] protect: /mnt/user/tv/a.mkv - added" in text
+
+
+def test_a_report_says_its_counts_once_and_its_failures():
+    from plexcache.render import render_report
+
+    text = render_report({"message": "cached 2, moved back 1; 1 failed", "cached": 2, "moved_back": 1, "failed": 1,
+                          "bytes_cached": 2000, "bytes_moved_back": 1000, "exit_code": 1,
+                          "failures": ["/mnt/user/tv/b.mkv: disk full"]})
+    assert text.lower().count("cached 2") == 1 and "x /mnt/user/tv/b.mkv: disk full" in text
+    dry = render_report({"message": "dry run: would cache 3 and move back 0 file(s); nothing was moved",
+                         "dry_run": True, "cached": 0, "exit_code": 0})
+    assert dry.lower().count("dry run") == 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sys
 import time
 import traceback
@@ -32,12 +34,28 @@ class Context:
 
     @property
     def settings(self) -> cfg.Settings:
+        """The settings, validated. A file named by --config or $PLEXCACHE_CONFIG must exist: a typo would
+        otherwise run on defaults and read as "nothing is managed"; only the built-in default may be absent
+        (a first run), and then stderr says the defaults are in use."""
         if self._settings is None:
-            self._settings = cfg.load(self.path)
+            self._settings = cfg.load(self.existing_path())
             from plexcache.logsetup import configure
 
             configure(self._settings, verbose=self.verbose, quiet=self.quiet)
         return self._settings
+
+    def existing_path(self) -> Path:
+        path = self.path
+        if path.exists():
+            return path
+        named = self.config_file or os.environ.get(cfg.CONFIG_ENV)
+        if named:
+            how = "--config" if self.config_file else f"${cfg.CONFIG_ENV}"
+            raise UsageError(f"settings file {path} does not exist (named by {how}); check the path, or leave "
+                             f"it out to use {cfg.DEFAULT_CONFIG_PATH}")
+        if not (self.as_json or self.quiet):
+            click.echo(f"plexcache-r: no settings at {path} yet; using the defaults", err=True)
+        return path
 
     def emit(self, document: dict[str, Any], text: str | Callable[[], str]) -> None:
         """Print the JSON document with --json, else the human text (unless --quiet)."""
@@ -392,36 +410,79 @@ def sim_serve(world: str, port: int) -> None:
     """Run the Plex simulator in the foreground until Ctrl-C."""
     from plexcache.sim import server
 
-    server.serve(Path(world), port)
+    try:
+        server.serve(Path(world), port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise UsageError(f"port {port} is in use (another simulator or program?); stop it or give another "
+                         "--port, and point plex.url and PLEXCACHE_PLEX_REDIRECT at the same port") from None
 
 
 # --- entry point ----------------------------------------------------------------------------------
 
 
+GLOBAL_FLAGS = frozenset({"--json", "-v", "-vv", "--verbose", "-q", "--quiet"})
+NO_MACHINE_OUTPUT = {("live",): "live", ("sim", "serve"): "sim serve"}
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move the global options to the front wherever they were typed (`status --json` reads as `--json
+    status`); everything after `--` stays as it is (a file may be named like an option)."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            rest.extend(args[i:])
+            break
+        if arg in GLOBAL_FLAGS or arg.startswith("--config="):
+            front.append(arg)
+        elif arg == "--config" and i + 1 < len(args):
+            front.extend(args[i:i + 2])
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _refuse_json_without_machine_output(args: list[str]) -> None:
+    if "--json" not in args:
+        return
+    words = tuple(a for a in args if not a.startswith("-"))
+    for command, name in NO_MACHINE_OUTPUT.items():
+        if words[:len(command)] == command:
+            raise UsageError(f"`{name}` has no machine output; leave out --json")
+
+
 def _fail(exc: BaseException, code: int, as_json: bool, problems: list | None = None) -> None:
     message = str(exc) or exc.__class__.__name__
     click.echo(f"plexcache-r: {message}", err=True)
-    if problems and len(problems) > 1:
-        for key, text in problems[1:]:
-            click.echo(f"plexcache-r: invalid setting {key}: {text}", err=True)
     if as_json:
         document: dict[str, Any] = {"schema": 1, "ok": False, "error": message, "exit_code": code}
         if problems:
             document["problems"] = [{"key": k, "message": m} for k, m in problems]
         click.echo(json.dumps(document, indent=1))
+    elif problems and len(problems) > 1:
+        for key, text in problems[1:]:
+            click.echo(f"plexcache-r: invalid setting {key}: {text}", err=True)
     sys.exit(code)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = sys.argv[1:] if argv is None else argv
-    as_json, verbose = "--json" in args, any(a in ("-v", "-vv", "--verbose") for a in args)
+    args = hoist_global_options(sys.argv[1:] if argv is None else list(argv))
+    as_json = "--json" in args
+    verbose = any(a in ("-v", "-vv", "--verbose") for a in args)
     try:
+        _refuse_json_without_machine_output(args)
         cli.main(args=args, prog_name="plexcache-r", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("plexcache-r: interrupted", err=True)
         sys.exit(130)
     except click.ClickException as exc:
-        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+        if isinstance(exc, click.UsageError) and exc.ctx is not None and not as_json:
             click.echo(exc.ctx.get_usage(), err=True)
         _fail(Exception(exc.format_message()), 2, as_json)
     except PlexCacheError as exc:
@@ -434,5 +495,5 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # the last line of defence: one clear line, traceback only with -v
         if verbose:
             traceback.print_exc()
-        _fail(Exception(f"unexpected error: {exc.__class__.__name__}: {exc} (run with -v for details)"),
-              1, as_json)
+        hint = "" if verbose else " (run with -v for details)"
+        _fail(Exception(f"unexpected error: {exc.__class__.__name__}: {exc}{hint}"), 1, as_json)

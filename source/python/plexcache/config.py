@@ -23,11 +23,13 @@ from plexcache.fsutil import atomic_write_text
 
 SCHEMA_VERSION = 2
 DEFAULT_CONFIG_PATH = "/boot/config/plugins/plexcache-r/settings.yaml"
+CONFIG_ENV = "PLEXCACHE_CONFIG"
 MASK = "********"
 
 Level = Literal["summary", "activity", "warnings", "errors"]
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B?|B)?\s*$", re.IGNORECASE)
-_UNITS = {"": 1024**3, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+# Decimal like Unraid's own pages (500GB is 500 x 10^9 bytes, as the Main tab shows it); KiB..TiB are binary.
+_POWERS = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 
 
 def doc(text: str, *, secret: bool = False, minimum: float | None = None,
@@ -100,7 +102,8 @@ class DemandSettings:
     days_to_monitor: int = field(default=183, metadata=doc(
         "Ignore On Deck items not watched within this many days (0 = no limit).", minimum=0, maximum=36500))
     max_item_size: str = field(default="", metadata=doc(
-        "Skip items larger than this (e.g. 40GB); empty means no limit.", size=True))
+        "Skip items larger than this (e.g. 40GB; sizes are decimal as Unraid shows them, 40GiB is binary); "
+        "empty means no limit.", size=True))
 
 
 @dataclass
@@ -231,7 +234,9 @@ class Size:
 
 
 def parse_size(text: str) -> Optional[Size]:
-    """'500GB', '1.5T', '40%' or a bare number of GB; '' means unset. ValueError on anything else."""
+    """'500GB', '1.5T', '40%', '2TiB' or a bare number of GB; '' means unset. ValueError on anything else.
+
+    Units are decimal (GB = 10^9 bytes, as Unraid shows sizes); with an i (GiB) they are binary."""
     if not text.strip():
         return None
     match = SIZE_RE.match(text)
@@ -242,7 +247,9 @@ def parse_size(text: str) -> Optional[Size]:
         if number > 100:
             raise ValueError("a share cannot be over 100%")
         return Size(percent=number)
-    return Size(bytes=int(number * _UNITS[unit[:1]]))
+    power = _POWERS[unit[:1] or "G"]
+    base = 1024 if "I" in unit else 1000
+    return Size(bytes=int(number * base**power))
 
 
 # --- loading and validation ----------------------------------------------------------------------
@@ -416,7 +423,7 @@ def parse_text(text: str, source: str = "settings") -> Any:
 
 
 def config_path(explicit: str | None = None) -> Path:
-    return Path(explicit or os.environ.get("PLEXCACHE_CONFIG") or DEFAULT_CONFIG_PATH)
+    return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
 
 
 def load(path: Path) -> Settings:

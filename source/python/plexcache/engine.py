@@ -7,6 +7,8 @@ exclusion list and notifications. Every durable file is written at most once per
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import json
 import logging
 import os
@@ -26,7 +28,7 @@ from plexcache.planner import CACHE, MOVE_BACK, SKIP, Facts, FileFacts, Plan, Pl
 from plexcache.render import describe_reasons, human_bytes
 from plexcache.runctl import PROGRESS_NAME, ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
-from plexcache.unraid import BACKUP_SUFFIX, Location, Unraid, check_environment, environment_problems
+from plexcache.unraid import BACKUP_SUFFIX, Location, Unraid, check_environment, environment_problems, split_user_path
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ class RunReport:
     bytes_moved_back: int = 0
     plex_requests: int = 0
     unknown: list[dict[str, str]] = field(default_factory=list)
+    still_wanted: list[dict[str, Any]] = field(default_factory=list)  # evict: moved back, but wanted still
     unmapped: list[str] = field(default_factory=list)
     filtered: list[dict[str, str]] = field(default_factory=list)  # left out by a demand filter, with why
     warnings: list[str] = field(default_factory=list)
@@ -78,7 +81,7 @@ class RunReport:
     def to_json(self) -> dict[str, Any]:
         doc = plan_json(self.plan, self.dry_run, self.unknown, self.unmapped, self.filtered)
         doc.update(self.summary())
-        doc.update({"action": self.action, "failures": self.failures})
+        doc.update({"action": self.action, "failures": self.failures, "still_wanted": self.still_wanted})
         return doc
 
 
@@ -924,7 +927,10 @@ def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float
                 cycle.report.skipped += 1
         cycle.report.plan = p
         cycle.log_plan(p)
+        wanted_before = {t: cycle.registry.entries[t].reasons for t in targets if cycle.registry.entries[t].reasons}
         cycle.execute(p)
+        cycle.report.still_wanted = [{"path": t, "reasons": [r.to_json() for r in reasons]}
+                                     for t, reasons in wanted_before.items() if t not in cycle.registry]
         prog.phase("finishing")
         cycle.save()
         return cycle.finish()
@@ -956,6 +962,8 @@ def pin(settings: Settings, paths: list[str], on: bool = True) -> list[str]:
             path = _user_path(settings, raw, registry)
             if path is None:
                 raise UsageError(f"{raw} is neither a path under {settings.paths.user_root} nor a managed file")
+            if on and path not in registry:
+                _refuse_missing(settings, path)
             if (path in registry.pins) != on:
                 changed.append(path)
             (registry.pins.add if on else registry.pins.discard)(path)
@@ -966,6 +974,29 @@ def pin(settings: Settings, paths: list[str], on: bool = True) -> list[str]:
             store.save_registry(registry)
             exclusions.write(settings, registry)
         return changed
+
+
+def _refuse_missing(settings: Settings, path: str) -> None:
+    """A pin of a file that is on no pool and no array disk would be stored and never cached: refuse it,
+    naming the closest names in that folder (a typo is the usual cause)."""
+    unraid = Unraid.load(settings)
+    if unraid.locate(path).exists:
+        return
+    folder, name = os.path.split(path)
+    parts = split_user_path(settings.paths.user_root, path)
+    names: set[str] = set()
+    if parts is not None:
+        share, rel = parts
+        parent = os.path.dirname(rel)
+        places = [os.path.join(mount, share, parent) for _disk, mount in unraid.disks]
+        places += [os.path.join(settings.paths.pool_root, info.pool, share, parent)
+                   for info in unraid.shares.values() if info.name == share and info.pool]
+        for place in places:
+            with contextlib.suppress(OSError):
+                names.update(n.removesuffix(BACKUP_SUFFIX) for n in os.listdir(place) if not n.startswith("."))
+    close = difflib.get_close_matches(name, sorted(names), n=3, cutoff=0.5)
+    hint = "; did you mean " + " or ".join(repr(os.path.join(folder, c)) for c in close) + "?" if close else ""
+    raise UsageError(f"{path} does not exist on the pool or any array disk, so it cannot be pinned{hint}")
 
 
 def recover_only(settings: Settings) -> dict[str, Any]:

@@ -30,11 +30,11 @@ from plexcache.state import Entry, Registry
 
 CACHE, KEEP, MOVE_BACK, SKIP = "cache", "keep", "move_back", "skip"
 # Hysteresis above the free-space floor: a file is cached only if it leaves this much more than the floor
-# free (1% of the pool, at most 1 GiB), while a cached file moves back for space only once the floor itself
+# free (1% of the pool, at most 1 GB), while a cached file moves back for space only once the floor itself
 # is broken. Without the band, free space hovering at the floor (downloads, appdata) cached and moved back
 # the same file run after run.
 BAND_FRACTION = 0.01
-BAND_MAX = 1024**3
+BAND_MAX = 10**9
 UNWANTED = len(PRIORITY)  # priority of a file no one wants any more (lower number = wanted sooner)
 
 

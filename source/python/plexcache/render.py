@@ -11,13 +11,14 @@ SOURCE_WORDS = {"playing": "playing now", "on_deck": "On Deck", "next_episode": 
 
 
 def human_bytes(count: Optional[float]) -> str:
+    """Decimal units, as Unraid's own pages show sizes (so the figures match the Main tab)."""
     if count is None:
         return "-"
     value = float(count)
     for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1024 or unit == "TB":
+        if abs(value) < 1000 or unit == "TB":
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
+        value /= 1000
     return f"{value:.1f} TB"
 
 
@@ -41,7 +42,14 @@ def reason_words(reason: dict[str, Any]) -> str:
 
 
 def describe_reasons(reasons: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{reason.get('user', '?')}: {reason_words(reason)}" for reason in reasons)
+    """'alice: On Deck; bob: watchlist'. A reason one user has twice (the same next episode reached from On
+    Deck and from what is playing) is said once."""
+    said: list[str] = []
+    for reason in reasons:
+        words = f"{reason.get('user', '?')}: {reason_words(reason)}"
+        if words not in said:
+            said.append(words)
+    return "; ".join(said)
 
 
 def unknown_words(unknown: dict[str, Any]) -> str:
@@ -57,42 +65,66 @@ def _unknown_lines(unknown: list[dict[str, Any]]) -> list[str]:
     return [f"  ! {unknown_words(u)}" for u in unknown]
 
 
+PLAN_SECTIONS = (("cache", "Will cache", ""), ("move_back", "Will move back to the array", "why"),
+                 ("keep", "Stays cached", "note"), ("skip", "Left out", "why"))
+
+
 def render_plan(document: dict[str, Any]) -> str:
+    """Each section lists its files with who wants them, and (moved back, kept, left out) why."""
     actions = document.get("actions", [])
     lines = []
-    for kind, title in (("cache", "Will cache"), ("move_back", "Will move back to the array"),
-                        ("keep", "Stays cached"), ("skip", "Skipped")):
+    for kind, title, why_label in PLAN_SECTIONS:
         chosen = [a for a in actions if a["action"] == kind]
         if not chosen:
             continue
         lines.append(f"{title} ({len(chosen)}):")
         for action in chosen:
-            why = describe_reasons(action.get("reasons", [])) or action.get("why", "")
             size = f" [{human_bytes(action['size'])}]" if action.get("size") else ""
-            lines.append(f"  {action.get('title') or action['path']}{size}\n      {why}")
+            lines.append(f"  {action.get('title') or action['path']}{size}")
+            wants = describe_reasons(action.get("reasons", []))
+            if wants:
+                lines.append(f"      wanted by {wants}")
+            if why_label and action.get("why"):
+                lines.append(f"      {why_label}: {action['why']}")
     if document.get("unknown"):
         lines.append("Plex could not be read for part of the demand; nothing is moved back on its account:")
         lines.extend(_unknown_lines(document["unknown"]))
     for path in document.get("unmapped", []):
         lines.append(f"  ! no path mapping for Plex path {path}")
+    for filtered in document.get("filtered", []):
+        lines.append(f"  - not wanted: {filtered['title']} ({filtered['why']})")
     summary = document.get("summary", {})
     lines.append(f"Summary: {summary.get('cache', 0)} to cache ({human_bytes(summary.get('bytes_to_cache', 0))}), "
-                 f"{summary.get('move_back', 0)} to move back, {summary.get('keep', 0)} kept.")
+                 f"{summary.get('move_back', 0)} to move back, {summary.get('keep', 0)} kept, "
+                 f"{summary.get('skip', 0)} left out.")
     return "\n".join(lines)
 
 
 def render_report(report: Any) -> str:
-    document = report.to_json() if hasattr(report, "to_json") else report
-    lines = [document.get("message", "")] if document.get("message") else []
-    lines.append(f"Cached {document.get('cached', 0)} file(s) ({human_bytes(document.get('bytes_cached', 0))}), "
-                 f"moved back {document.get('moved_back', 0)} ({human_bytes(document.get('bytes_moved_back', 0))}), "
-                 f"{document.get('failed', 0)} failed.")
-    lines.extend(_unknown_lines(document.get("unknown", [])))
-    lines.extend(f"  ! {w if isinstance(w, str) else w.get('message', w)}" for w in document.get("warnings", []))
+    """A run's (or evict's) outcome: one summary line, then what failed, what could not be read and the
+    warnings. The counts are said once: the message leads only when it says something they do not."""
+    doc = report.to_json() if hasattr(report, "to_json") else report
+    cached, moved_back, failed = doc.get("cached", 0), doc.get("moved_back", 0), doc.get("failed", 0)
+    moved = bool(cached or moved_back or failed) and not doc.get("dry_run")
+    lines = []
+    if not moved or doc.get("exit_code") in (3, 5):
+        lines.append(doc.get("message", ""))
+    if moved and doc.get("exit_code") != 5:
+        lines.append(f"Cached {cached} file(s) ({human_bytes(doc.get('bytes_cached', 0))}), moved back "
+                     f"{moved_back} ({human_bytes(doc.get('bytes_moved_back', 0))})"
+                     + (f", {failed} failed" if failed else "") + ".")
+    lines.extend(f"  x {failure}" for failure in doc.get("failures", []))
+    for wanted in doc.get("still_wanted", []):
+        lines.append(f"  - {wanted['path']} is still wanted ({describe_reasons(wanted['reasons'])}); the next "
+                     "run caches it again")
+    lines.extend(_unknown_lines(doc.get("unknown", [])))
+    lines.extend(f"  ! {w if isinstance(w, str) else w.get('message', w)}" for w in doc.get("warnings", []))
     return "\n".join(line for line in lines if line)
 
 
-def render_status(document: dict[str, Any]) -> str:
+def render_status(document: dict[str, Any], now: Optional[float] = None) -> str:
+    """What the Dashboard shows, as text: state, managed files, the pool and its limits, the schedule,
+    live mode, the last run and the warnings."""
     cache = document.get("cache") or {}
     counts = document.get("counts") or {}
     lines = [f"State: {document.get('state', 'idle')}"]
@@ -105,23 +137,51 @@ def render_status(document: dict[str, Any]) -> str:
     if cache:
         lines.append(f"Pool {cache.get('pool', '?')}: {human_bytes(cache.get('used_bytes'))} used of "
                      f"{human_bytes(cache.get('total_bytes'))}, {human_bytes(cache.get('free_bytes'))} free")
+        limit = cache.get("limit_bytes")
+        lines.append(f"  cached files: {human_bytes(cache.get('managed_bytes'))} of "
+                     + (f"a {human_bytes(limit)} limit" if limit is not None else "no size limit")
+                     + f"; {human_bytes(cache.get('floor_bytes'))} always left free")
+    lines.append(f"Next run: {_when(document.get('next_run'), now)}")
+    lines.append(f"Live mode: {_live_words(document.get('live') or {})}")
     last = document.get("last_run")
     if last:
-        lines.append(f"Last run: {human_age(last.get('finished_at'))}, exit {last.get('exit_code')}: "
+        lines.append(f"Last run: {human_age(last.get('finished_at'), now)}, exit {last.get('exit_code')}: "
                      f"{last.get('message', '')}")
     lines.extend(f"  ! {w['message']}" for w in document.get("warnings", []))
     return "\n".join(lines)
 
 
-def render_list(document: dict[str, Any]) -> str:
+def _when(moment: Optional[float], now: Optional[float] = None) -> str:
+    if not moment:
+        return "not scheduled"
+    local = time.strftime("%a %H:%M", time.localtime(moment))
+    delta = moment - (now or time.time())
+    if delta < 0:
+        return local
+    ahead = f"{delta / 3600:.0f} h" if delta >= 5400 else f"{max(1, round(delta / 60))} min"
+    return f"{local} (in {ahead})"
+
+
+def _live_words(live: dict[str, Any]) -> str:
+    if not live.get("enabled"):
+        return "off"
+    if not live.get("running"):
+        return "on, but not running (it starts with the array)"
+    state = live.get("state") or {}
+    return "on, following Plex notifications" if state.get("channel") == "notifications" else "on, polling Plex"
+
+
+def render_list(document: dict[str, Any], now: Optional[float] = None) -> str:
     files = document.get("files", [])
     if not files:
         return "No managed files."
-    lines = []
+    lines = [f"{'SIZE':>9}  {'CACHED':>12}  FILE / WHY IT IS CACHED"]
     for entry in files:
         pin = " (pinned)" if entry.get("pinned") else ""
-        lines.append(f"{human_bytes(entry.get('size')):>9}  {human_age(entry.get('cached_at')):>12}  "
-                     f"{entry['path']}{pin}\n{'':>25}{describe_reasons(entry.get('reasons', []))}")
+        why = describe_reasons(entry.get("reasons", [])) or (
+            "pinned by you" if entry.get("pinned") else "no one wants it now (it goes back after its retention)")
+        lines.append(f"{human_bytes(entry.get('size')):>9}  {human_age(entry.get('cached_at'), now):>12}  "
+                     f"{entry['path']}{pin}\n{'':>25}{why}")
     total = sum(e.get("size", 0) for e in files)
     lines.append(f"{len(files)} file(s), {human_bytes(total)}")
     return "\n".join(lines)
@@ -139,27 +199,41 @@ def render_audit(document: dict[str, Any]) -> str:
         if finding.get("fix"):
             lines.append(f"      fix: plexcache-r audit --fix {finding['fix']}")
     for outcome in document.get("fixes", []):
-        lines.append(f"  [{outcome.get('result')}] {outcome.get('fix')} {outcome.get('action', '')}: "
-                     f"{outcome.get('path', '')} - {outcome.get('message', '')}")
+        what = " ".join(dict.fromkeys(w for w in (outcome.get("fix"), outcome.get("action")) if w))
+        lines.append(f"  [{outcome.get('result')}] {what}: {outcome.get('path', '')} - {outcome.get('message', '')}")
     return "\n".join(lines)
 
 
+PHASE_WORDS = {"recovering": "Checking for interrupted operations", "discovering": "Asking Plex what is wanted",
+               "planning": "Planning", "copying": "Copying", "finishing": "Saving the state"}
+
+
 def terminal_progress(stream: Any = None) -> Callable[[dict[str, Any]], None]:
-    """A progress callback drawing one updating line: files, bytes, rate and ETA."""
+    """A progress callback drawing one updating line: the phase until there is something to copy, then files,
+    bytes, rate and ETA."""
     out = stream or sys.stderr
+    drawn = [0]  # width of the line on screen, to blank what a shorter line leaves behind
 
     def draw(progress: dict[str, Any]) -> None:
-        total = progress.get("bytes_total") or 0
-        done = progress.get("bytes_done") or 0
-        width = 24
-        filled = int(width * done / total) if total else 0
-        eta = progress.get("eta_seconds")
-        eta_text = f" ETA {int(eta) // 60}:{int(eta) % 60:02d}" if eta else ""
-        out.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {progress.get('files_done', 0)}/"
-                  f"{progress.get('files_total', 0)} files  {human_bytes(done)}/{human_bytes(total)}  "
-                  f"{human_bytes(progress.get('rate_bps') or 0)}/s{eta_text}   ")
-        if progress.get("phase") == "finishing":
+        phase = progress.get("phase", "")
+        files = progress.get("files_total") or 0
+        if files and phase in ("copying", "finishing"):
+            total = progress.get("bytes_total") or 0
+            done = progress.get("bytes_done") or 0
+            width = 24
+            filled = int(width * done / total) if total else 0
+            eta = progress.get("eta_seconds")
+            eta_text = f" ETA {int(eta) // 60}:{int(eta) % 60:02d}" if eta else ""
+            text = (f"[{'#' * filled}{'.' * (width - filled)}] {progress.get('files_done', 0)}/{files} files  "
+                    f"{human_bytes(done)}/{human_bytes(total)}  {human_bytes(progress.get('rate_bps') or 0)}/s"
+                    f"{eta_text}")
+        else:
+            text = PHASE_WORDS.get(phase, phase.capitalize()) + "..."
+        out.write("\r" + text.ljust(drawn[0]))
+        drawn[0] = len(text)
+        if phase == "finishing":
             out.write("\n")
+            drawn[0] = 0
         out.flush()
 
     return draw
