@@ -198,7 +198,7 @@ class Server:
 
 
 def main() -> None:
-    """`python tests/pages_harness/harness.py DIR [PORT] [VERSION]`: serve the pages by hand (stand-in CLI)."""
+    """`PYTHONPATH=tests python -m pages_harness.harness DIR [PORT] [VERSION]`: serve the pages by hand."""
     import sys
 
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/plexcache-r-pages")
