@@ -172,10 +172,10 @@ def test_list_parameters_of_posts_are_refused_too(served: tuple[Sandbox, Server]
 
 def test_an_empty_settings_object_is_a_mapping(served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    before = box.settings()
+    before = box.cli_json("config", "show")["settings"]
     reply = post(server, box.token, "config_set", settings={})
     assert reply.status == 200 and reply.doc["ok"], reply.body
-    assert box.settings() == before
+    assert box.cli_json("config", "show")["settings"] == before
     for bad in ("[]", "[1, 2", "null", '"text"', "3"):
         reply = call(server, "POST", {"action": "config_set", "csrf_token": box.token, "settings": bad})
         assert reply.status == 400 and reply.doc["error"] == "the settings sent are not a JSON mapping", bad
@@ -326,9 +326,10 @@ def test_stopping_the_server_leaves_no_process_behind(tmp_path: Path) -> None:
 
         slow = threading.Thread(target=ask_status, daemon=True)
         slow.start()
-        busy = lambda: [cmd for _, cmd in leaks.survivors() if "fake_cli.py" in cmd]  # noqa: E731
+        mine = server.marker   # other tests' servers may be running beside this one
+        busy = lambda: [cmd for _, cmd in leaks.survivors(mine) if "fake_cli.py" in cmd]  # noqa: E731
         assert wait_for(lambda: any(" run" in c for c in busy()) and any(" status" in c for c in busy()), 30)
-        assert sum("php" in cmd and "-S" in cmd for _, cmd in leaks.survivors()) > 1, "the server and its workers"
-    assert leaks.survivors() == []
+        assert sum("php" in cmd and "-S" in cmd for _, cmd in leaks.survivors(mine)) > 1, "the server, its workers"
+    assert leaks.survivors(mine) == []
     slow.join(30)
     assert not slow.is_alive()
