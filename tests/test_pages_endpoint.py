@@ -234,6 +234,20 @@ def test_bulk_pin_and_move_back_of_ten_thousand_files(tmp_path: Path) -> None:
     assert box.php_errors() == []
 
 
+def test_a_php_warning_in_the_endpoint_is_a_json_answer(tmp_path: Path) -> None:
+    """Whatever goes wrong inside exec.php reaches the page as JSON naming it, never as an empty HTTP 200."""
+    box = make_sandbox(tmp_path)
+    volatile = box.path("volatile_dir")
+    volatile.parent.mkdir(parents=True, exist_ok=True)
+    volatile.write_text("a file where the folder for job results belongs")
+    with Server(box) as server:
+        reply = post(server, box.token, "run")
+        assert reply.status == 500 and reply.content_type.startswith("application/json")
+        assert reply.doc["ok"] is False and "mkdir()" in reply.doc["error"] and "exec.php" in reply.doc["error"]
+        logged = box.expect_php_errors("mkdir")
+        assert logged, "the warning is in PHP's error log too"
+
+
 # --- secrets and settings -----------------------------------------------------------------------------
 
 
