@@ -46,9 +46,9 @@ def missing_reason() -> Optional[str]:
     """Why no release can be used, naming both places looked at; None when at least one is there."""
     if versions():
         return None
-    env = os.environ.get("UNRAID_WEBGUI_ROOT") or "(unset)"
-    return (f"needs Unraid's webGui releases: $UNRAID_WEBGUI_ROOT={env}, else "
-            f"{REPO.parent / 'shared' / 'unraid-webgui'}; neither holds one")
+    env = os.environ.get("UNRAID_WEBGUI_ROOT") or "unset"
+    return (f"needs Unraid's webGui releases: none found in $UNRAID_WEBGUI_ROOT ({env}) or, when it is "
+            f"unset, in {REPO.parent / 'shared' / 'unraid-webgui'}")
 
 
 def smoke_versions() -> list[str]:
