@@ -21,7 +21,7 @@ from realtime import wait_for
 pytestmark = pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")
 
 
-@pytest.fixture(scope="module", params=webgui.versions())
+@pytest.fixture(scope="module", params=webgui.versions() or [None])
 def served(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
     box = make_sandbox(tmp_path_factory.mktemp("endpoint"), request.param)

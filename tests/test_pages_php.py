@@ -63,7 +63,7 @@ def test_pages_form_one_tabbed_utility() -> None:
             assert header(page).get("markdown") == "false", f"{page.name}: Markdown would mangle the markup"
 
 
-@pytest.fixture(scope="module", params=webgui.versions())
+@pytest.fixture(scope="module", params=webgui.versions() or [None])
 def served(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
     reason = namespace_unavailable()
