@@ -97,3 +97,14 @@ def sandbox(tmp_path, scenario):
     from plexcache.sim.sandbox import build_tree
 
     return build_tree(tmp_path / "root", scenario)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_page_server_left_behind():
+    """Fail the session if a `php -S` of the page harness, a worker of it or a job it started outlives the
+    tests (each carries the harness's marker in its environment); whatever is found is killed."""
+    yield
+    from pages_harness import leaks
+
+    left = leaks.kill_survivors()
+    assert not left, "the page harness left processes running:\n" + "\n".join(left)

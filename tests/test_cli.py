@@ -97,3 +97,20 @@ def test_unknown_command_is_usage_error():
 def test_stop_when_idle_exits_zero(settings_file):
     result = cli("stop", config=settings_file)
     assert result.returncode == 0 and "Nothing is running" in result.stdout
+
+
+def test_pin_and_evict_read_their_paths_from_stdin_or_a_file(settings_file, tmp_path):
+    """The pages hand thousands of paths over this way: never on one command line."""
+    names = ["/mnt/user/tv/A b.mkv", "/mnt/user/tv/line\nbreak.mkv", "/mnt/user/movies/ü $(id).mkv"]
+    result = cli("--json", "pin", "--paths-from", "-", "--null", stdin="\0".join(names), config=settings_file)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["changed"] == names
+    listed = tmp_path / "paths.txt"
+    listed.write_text(f"{names[0]}\n\n{names[2]}\n")
+    result = cli("--json", "pin", "--off", "--paths-from", str(listed), config=settings_file)
+    assert json.loads(result.stdout)["changed"] == [names[0], names[2]]
+    for args in (["pin"], ["pin", "--paths-from", str(tmp_path / "missing")], ["evict", "--all", "--paths-from", "-"],
+                 ["pin", "--paths-from", "-", "--null"]):
+        result = cli(*args, config=settings_file)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
+    assert "missing" in cli("pin", "--paths-from", str(tmp_path / "missing"), config=settings_file).stderr

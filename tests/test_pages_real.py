@@ -1,6 +1,7 @@
 """The pages against the real `plexcache-r` and the Plex simulator: a sandbox Unraid tree built from the
-demo scenario (file sizes scaled from G to M so copies take a second), the page served by php -S, and
-Chromium pressing the buttons. Run now caches real (sparse) files; Move back returns one; settings are
+demo scenario (file sizes scaled from G to M so copies take a second), the page served inside Unraid's own
+template (the newest stable webGui release, every request through its local_prepend.php), and Chromium
+pressing the buttons. Run now caches real (sparse) files; Move back returns one; settings are
 written by `config set`; the health check and the log are the real ones."""
 
 from __future__ import annotations
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
-from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox
+from pages_harness import webgui
+from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
+from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox, namespace_unavailable
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium")
+pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +34,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Se
     world = load(world_file)
     tree = build_tree(root / "root", world)
     with SimServer(world) as plex:
-        box = make_sandbox(root, cli=REAL_CLI, keep_settings=True)
+        box = make_sandbox(root, webgui.NEWEST_STABLE, cli=REAL_CLI, keep_settings=True)
         settings = tree.settings_dict(plex.url, plex.owner_token)
         # The sandbox pool is a folder on this machine's disk: its free space is whatever the disk has,
         # so the floor is made tiny lest a busy disk decide the test.
@@ -41,6 +44,7 @@ def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Se
         box.plex = plex  # type: ignore[attr-defined]
         with Server(box) as server:
             yield box, server
+        assert box.php_errors() == []
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +80,7 @@ def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Ser
     assert f"({cached})" in finding.inner_text() or "Unprotected" in finding.inner_text()
     shot(page, "real-maintenance-findings")
     page.click('.pcr-fix[data-kind="unprotected"]')
+    confirm(page)
     page.wait_for_selector("#pcr-findings .pcr-good", timeout=30000)
     assert Path(box.settings()["paths"]["exclusion_list"]).exists()
     page.wait_for_selector("#pcr-history td:has-text('protect')")
@@ -97,6 +102,7 @@ def test_move_back_and_settings_through_the_real_cli(browser: object, real: tupl
     page.wait_for_selector("#pcr-files-body tr[data-path]")
     path = page.get_attribute("#pcr-files-body tr[data-path]", "data-path")
     page.click(f'#pcr-files-body tr[data-path="{path}"] [data-act="evict"]')
+    confirm(page)
     page.wait_for_selector("#pcr-files-msg.pcr-ok", timeout=30000)
     assert path not in [f["path"] for f in box.cli_json("list")["files"]]
     tab(page, "settings")

@@ -13,28 +13,54 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--no-proxy-server"]
 SHOTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"))
 TAB = {"dashboard": 1, "settings": 2, "files": 3, "storage": 4, "maintenance": 5, "logs": 6}
-TIMEOUT = 15000
+TIMEOUT = 20000
 
 
 def open_page(browser: Any, server: Any, width: int = 1280, height: int = 900, theme: str = "white") -> Any:
-    """A new tab on /Settings/PlexCacheR; script errors collect in page.errors, dialogs are accepted."""
+    """A new browser context on /Settings/PlexCacheR in Unraid's template, in the theme Unraid is set to.
+
+    Uncaught script errors collect in page.errors, dialogs (alert, confirm) in page.dialogs (accepted)."""
+    server.box.unraid.set_theme(theme)
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(TIMEOUT)
     errors: list[str] = []
+    dialogs: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("dialog", lambda dialog: dialog.accept())
-    page.goto(f"{server.url}/Settings/PlexCacheR?theme={theme}")
-    page.errors = errors   # type: ignore[attr-defined]
+
+    def dialog(d: Any) -> None:
+        dialogs.append(f"{d.type}: {d.message}")
+        d.accept()
+
+    page.on("dialog", dialog)
+    page.goto(f"{server.url}/Settings/PlexCacheR")
+    page.errors = errors     # type: ignore[attr-defined]
+    page.dialogs = dialogs   # type: ignore[attr-defined]
     return page
 
 
 def tab(page: Any, name: str) -> None:
-    page.click(f"#tab{TAB[name]}")
+    """Unraid's tab bar: buttons in 7.x, radio inputs with labels in 6.12."""
+    n = TAB[name]
+    page.click(f"button#tab{n}, label[for=tab{n}]")
+
+
+def confirm(page: Any) -> None:
+    """Press the confirm button of Unraid's SweetAlert dialog."""
+    page.click(".sweet-alert.visible button.confirm")
 
 
 def shot(page: Any, name: str) -> None:
+    """The whole page as on a screen tall enough for it: Unraid's footer is fixed to the bottom of the
+    window, so a stitched full-page capture would paint it across the middle of the content."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    size = page.viewport_size
+    height = page.evaluate("Math.max(document.documentElement.scrollHeight, document.body.scrollHeight)")
+    page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+    page.mouse.move(0, 0)   # no tab left looking hovered
+    try:
+        page.screenshot(path=str(SHOTS / f"{name}.png"))
+    finally:
+        page.set_viewport_size(size)
 
 
 @contextlib.contextmanager

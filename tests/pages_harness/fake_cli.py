@@ -6,7 +6,9 @@ secret masking are the product's own. Everything else keeps a small world in PAT
 managed files, the last run, pins. `run` copies nothing: it walks a plan slowly, writing progress.json,
 honouring the stop flag and the lock, and appends to the log like the real one.
 Environment: PCR_FAKE_FILES=N seeds N managed files (default 12); PCR_FAKE_STEP=seconds per file
-(STATE_DIR/fake-step, when present, overrides it for the next runs).
+(STATE_DIR/fake-step, when present, overrides it for the next runs); PCR_FAKE_STATUS_WAIT=seconds makes
+`status` slow; PCR_FAKE_HOSTILE=1 adds files whose
+names are markup (HOSTILE below), which also appear in the log, an audit finding and a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from plexcache import config as cfg
 from plexcache.cli import main as real_main
 
 GB = 1024 ** 3
+XSS = "<img src=x onerror=alert(1)>"
+HOSTILE = [  # title, path: what a page must show as text
+    (f"{XSS}.mkv", f"/mnt/user/movies/{XSS}/{XSS}.mkv"),
+    ('Tom & Jerry\'s "Best" <Bits>', '/mnt/user/tv/Tom & Jerry\'s "Best"/S01E01 & <b>more</b>.mkv'),
+]
 USERS = ["alice", "bob", "carol", "dave"]
 SOURCES = ["on_deck", "next_episode", "watchlist", "playing"]
 
@@ -55,8 +62,14 @@ class World:
         now = time.time()
         files = [self.make_file(i, rng, now) for i in range(count)]
         data = {"files": files, "last_run": None, "pool_total": 1000 * GB, "pool_other": 310 * GB}
-        self.file.write_text(json.dumps(data))
         self.log("INFO", f"sandbox created with {count} managed files")
+        if os.environ.get("PCR_FAKE_HOSTILE") == "1":
+            for i, (title, path) in enumerate(HOSTILE):
+                f = self.make_file(count + i, rng, now - 10 * i)
+                f.update(title=title, path=path, library=f"Films {XSS}", users=[f"<i>{USERS[i]}</i>"], cached_at=now)
+                files.append(f)
+                self.log("WARNING", f"cached {path}")
+        self.file.write_text(json.dumps(data))
         return data
 
     @staticmethod
@@ -108,6 +121,8 @@ class World:
         warnings = [{"code": "mover_tuning_missing",
                      "message": "CA Mover Tuning is not installed: the mover will move cached files back "
                                 "to the array."}]
+        if os.environ.get("PCR_FAKE_HOSTILE") == "1":
+            warnings.append({"code": f"x{XSS}", "message": f"cannot read {HOSTILE[1][1]} {XSS}"})
         if not s.plex.path_mappings:
             warnings.append({"code": "unmapped_paths", "message": "No path mappings: Plex paths under /data cannot be "
                              "translated to shares. Add them in Settings."})
@@ -174,8 +189,14 @@ def cmd_run(w: World, dry: bool) -> NoReturn:
 
 
 def cmd_paths(w: World, args: list[str]) -> tuple[list[str], bool]:
+    """PATH arguments and, like the real CLI, --paths-from FILE|- (lines, or NUL-separated with --null)."""
     off = "--off" in args
-    paths = [a for a in args if a not in ("--off", "--")]
+    paths = [a for a in args if a not in ("--off", "--", "--null")]
+    if "--paths-from" in paths:
+        source = paths.pop(paths.index("--paths-from") + 1)
+        paths.remove("--paths-from")
+        data = sys.stdin.read() if source == "-" else Path(source).read_text()
+        paths += [p for p in (data.split("\0") if "--null" in args else data.splitlines()) if p]
     known = {f["path"] for f in w.data["files"]}
     for p in paths:
         if p not in known:
@@ -205,6 +226,7 @@ def main() -> None:
     w = World(settings)
     cmd, args = (rest[0] if rest else ""), rest[1:]
     if cmd == "status":
+        time.sleep(float(os.environ.get("PCR_FAKE_STATUS_WAIT", "0")))   # a CLI call still running
         emit(w.status())
     if cmd == "list":
         emit({"files": sorted(w.data["files"], key=lambda f: f["path"])})
@@ -217,25 +239,40 @@ def main() -> None:
         emit({"running": running})
     if cmd == "evict":
         paths, _ = cmd_paths(w, args)
-        w.data["files"] = [f for f in w.data["files"] if f["path"] not in set(paths)]
+        gone = set(paths)
+        w.data["files"] = [f for f in w.data["files"] if f["path"] not in gone]
         w.save()
         for p in paths:
             w.log("INFO", f"moved back {p}")
         emit({"moved_back": len(paths), "failed": 0, "message": f"moved back {len(paths)} file(s)"})
     if cmd == "pin":
         paths, off = cmd_paths(w, args)
+        chosen = set(paths)
+        changed = [f["path"] for f in w.data["files"] if f["path"] in chosen and f["pinned"] == off]
         for f in w.data["files"]:
-            if f["path"] in paths:
+            if f["path"] in chosen:
                 f["pinned"] = not off
         w.save()
-        emit({"changed": paths})
+        emit({"changed": changed})
     if cmd == "plex":
         plex(w, args)
     if cmd == "audit":
-        emit({"findings": [], "summary": {}, "fixes": [], "history": [], "message": ""})
+        emit(audit_document())
     if cmd == "schedule":
         emit({"message": "Schedule applied."})
     fail(f"the stand-in does not know {cmd!r}", 2)
+
+
+def audit_document() -> dict[str, Any]:
+    """No findings, or with PCR_FAKE_HOSTILE=1 one per hostile file (and a history entry naming it)."""
+    if os.environ.get("PCR_FAKE_HOSTILE") != "1":
+        return {"findings": [], "summary": {}, "fixes": [], "history": [], "message": ""}
+    findings = [{"kind": "orphaned", "path": f"{path}.plexcached", "fix": "restore",
+                 "message": f"backup without its cached copy: {title}"} for title, path in HOSTILE]
+    history = [{"at": time.time() - 60, "action": "audit", "fix": "protect", "result": "ok",
+                "message": f"protected {HOSTILE[0][1]}"}]
+    return {"findings": findings, "summary": {"orphaned": len(findings)}, "fixes": [], "history": history,
+            "message": ""}
 
 
 def plex(w: World, args: list[str]) -> NoReturn:

@@ -2,41 +2,85 @@
 /* plexcache-r: the one endpoint the pages talk to.
  *
  * GET  ?action=NAME  read-only: status, settings, lists, audit findings, log tail, job results.
- * POST action=NAME   changes something; needs Unraid's csrf_token (checked here too, not only by emhttp).
- * Unknown actions are refused; every argument reaches the shell through escapeshellarg (helpers.php);
- * paths must be files plexcache-r manages; long jobs run detached and the page polls `status`.
+ * POST action=NAME   changes something. On Unraid, local_prepend.php (php's auto_prepend_file) has checked
+ *                    csrf_token against var.ini and removed it before this file runs; reached without that
+ *                    check, the endpoint makes it itself.
+ * Every field is one value; lists (paths, fix kinds) travel as one JSON field. Unknown actions are refused;
+ * every argument reaches the shell through escapeshellarg (helpers.php); paths must be files plexcache-r
+ * manages and reach the CLI in a file or on stdin, never on its command line; long jobs run detached and
+ * the page polls `status`. Each action is one function that returns its answer, so one request runs one
+ * action; anything unexpected, a PHP warning included, is answered as a JSON error with HTTP 500.
  */
 require_once __DIR__.'/helpers.php';
 
-const PCR_READ = ['status', 'config', 'defaults', 'list', 'plan', 'audit', 'plex_test', 'plex_libraries',
-                  'plex_users', 'log', 'job'];
-const PCR_WRITE = ['config_set', 'run', 'stop', 'evict', 'evict_all', 'pin', 'unpin', 'audit_fix', 'plex_login',
-                   'plex_login_poll'];
 const PCR_JOBS = ['run', 'evict', 'audit_fix'];
-const PCR_MAX_PATHS = 2000;       // per request; more would overflow the command line
+const PCR_MAX_FIELDS = 20;        // the pages send a handful; PHP cuts a form at max_input_vars silently
 const PCR_LOG_WINDOW = 524288;    // bytes read from the end of the log, never more
 const PCR_LOG_LEVELS = ['DEBUG' => 10, 'INFO' => 20, 'WARNING' => 30, 'ERROR' => 40, 'CRITICAL' => 50];
 
-function pcr_reply(array $doc, int $http = 200): void {
-  http_response_code($http);
-  header('Content-Type: application/json');
-  header('Cache-Control: no-store');
-  echo json_encode($doc, JSON_UNESCAPED_SLASHES);
-  exit;
+/** A refusal: the request is answered {ok:false, error} with this HTTP status, and nothing was done. */
+final class PcrRefusal extends RuntimeException {}
+
+function pcr_refuse(string $message, int $http = 400): never {
+  throw new PcrRefusal($message, $http);
 }
 
-function pcr_refuse(string $message, int $http = 400): void {
-  pcr_reply(['ok' => false, 'error' => $message], $http);
+function pcr_send(array $doc, int $http): void {
+  if (!headers_sent()) {
+    http_response_code($http);
+    header('Content-Type: application/json');
+    header('Cache-Control: no-store');
+  }
+  echo json_encode($doc, JSON_UNESCAPED_SLASHES | JSON_INVALID_UTF8_SUBSTITUTE);
 }
 
-/** Pass the CLI's document through; HTTP stays 200 because the document says what went wrong. */
-function pcr_forward(array $res): void {
+/** The CLI's document as the answer; HTTP stays 200 because the document says what went wrong. */
+function pcr_forward(array $res): array {
   $doc = $res['doc'];
   $doc['exit_code'] = $doc['exit_code'] ?? $res['code'];
-  pcr_reply($doc);
+  return $doc;
+}
+
+// --- the request --------------------------------------------------------------------------------------
+
+/** Refuse a request PHP may have cut: too many fields, or a body over post_max_size (PHP drops it all). */
+function pcr_check_input(): void {
+  foreach ([$_GET, $_POST] as $fields) {
+    if (count($fields, COUNT_RECURSIVE) > PCR_MAX_FIELDS) {
+      pcr_refuse('too many fields in one request (PHP may have dropped some): nothing was done', 413);
+    }
+    foreach ($fields as $name => $value) {
+      if (!is_string($value)) pcr_refuse("$name must be one value, not a list");
+    }
+  }
+  $length = (int)($_SERVER['CONTENT_LENGTH'] ?? 0);
+  if ($length > pcr_ini_bytes((string)ini_get('post_max_size'))) {
+    pcr_refuse('the request is larger than PHP accepts (post_max_size): nothing was done', 413);
+  }
+}
+
+/** php.ini sizes such as "8M" in bytes (0 means no limit). */
+function pcr_ini_bytes(string $size): int {
+  $n = (int)$size;
+  $unit = strtoupper(substr(trim($size), -1));
+  $n *= ['K' => 1024, 'M' => 1048576, 'G' => 1073741824][$unit] ?? 1;
+  return $n > 0 ? $n : PHP_INT_MAX;
+}
+
+function pcr_param(string $name, string $default = ''): string {
+  $fields = ($_SERVER['REQUEST_METHOD'] ?? 'GET') === 'POST' ? $_POST : $_GET;
+  return $fields[$name] ?? $default;   // pcr_check_input made sure it is a string
+}
+
+/** Whether Unraid's local_prepend.php ran before this file (it checks the token, then removes it). */
+function pcr_unraid_checked_csrf(): bool {
+  $prepend = (string)ini_get('auto_prepend_file');
+  if (basename($prepend) !== 'local_prepend.php' || !($real = realpath($prepend))) return false;
+  return in_array($real, array_map('realpath', get_included_files()), true);
 }
 
 function pcr_check_csrf(): void {
+  if (pcr_unraid_checked_csrf()) return;   // Unraid's own check is the protection
   $sent = (string)($_POST['csrf_token'] ?? $_SERVER['HTTP_X_CSRF_TOKEN'] ?? '');
   $token = pcr_csrf_token();
   if ($token === '' || $sent === '' || !hash_equals($token, $sent)) pcr_refuse('wrong csrf_token', 403);
@@ -47,7 +91,7 @@ function pcr_check_csrf(): void {
 /** Where detached jobs leave pid, output and exit code; only starting a job creates it (GET writes nothing). */
 function pcr_job_dir(bool $create = false): string {
   $dir = rtrim(pcr_path_setting('volatile_dir'), '/').'/web';
-  if ($create && !is_dir($dir)) @mkdir($dir, 0700, true);
+  if ($create && !is_dir($dir) && !mkdir($dir, 0700, true)) pcr_refuse("cannot create $dir", 500);
   return $dir;
 }
 
@@ -57,8 +101,16 @@ function pcr_job_running(string $name): bool {
   return $pid > 0 && !file_exists("$dir/$name.rc") && @posix_kill($pid, 0);
 }
 
+/** A file the job reads its paths from, NUL-separated (a path may hold any character but NUL). */
+function pcr_job_paths_file(string $name, array $paths): string {
+  $file = pcr_job_dir(true)."/$name.paths";
+  $data = implode("\0", $paths);
+  if (file_put_contents($file, $data) !== strlen($data)) pcr_refuse("cannot write $file", 500);
+  return $file;
+}
+
 /** Start the CLI in its own session so closing the browser never stops it; output goes to files. */
-function pcr_job_start(string $name, array $args): void {
+function pcr_job_start(string $name, array $args): array {
   if (pcr_job_running($name)) pcr_refuse('that job is already running; wait for it or press Stop', 409);
   $dir = pcr_job_dir(true);
   foreach (['out', 'err', 'rc', 'pid'] as $ext) @unlink("$dir/$name.$ext");
@@ -69,10 +121,12 @@ function pcr_job_start(string $name, array $args): void {
   $pid = trim((string)shell_exec('setsid nohup sh -c '.escapeshellarg($inner).' </dev/null >/dev/null 2>&1 & echo $!'));
   file_put_contents("$dir/$name.pid", $pid);
   file_put_contents("$dir/$name.started", (string)microtime(true));
-  pcr_reply(['ok' => true, 'started' => true, 'job' => $name, 'started_at' => microtime(true)]);
+  return ['ok' => true, 'started' => true, 'job' => $name, 'started_at' => microtime(true)];
 }
 
-function pcr_job_info(string $name): array {
+function pcr_job_info(): array {
+  $name = pcr_param('name');
+  if (!in_array($name, PCR_JOBS, true)) pcr_refuse('unknown job');
   $dir = pcr_job_dir();
   $info = ['ok' => true, 'job' => $name, 'running' => pcr_job_running($name),
            'started_at' => (float)@file_get_contents("$dir/$name.started") ?: null];
@@ -88,27 +142,33 @@ function pcr_job_info(string $name): array {
 
 // --- input checks ---------------------------------------------------------------------------------
 
-/** The posted paths, each one a file plexcache-r manages (else the whole request is refused). */
+/** A JSON list field of strings; a field cut in transit no longer parses and is refused. */
+function pcr_json_list(string $name): array {
+  $list = json_decode(pcr_param($name), true);
+  if (!is_array($list) || !array_is_list($list) || !$list) pcr_refuse("$name must be a JSON list, and not empty");
+  foreach ($list as $item) if (!is_string($item)) pcr_refuse("$name must be a JSON list of text");
+  return $list;
+}
+
+/** The posted paths, all files plexcache-r manages and as many as the page says it sent (else nothing runs). */
 function pcr_managed_paths(): array {
-  $paths = $_POST['paths'] ?? [];
-  if (is_string($paths)) $paths = json_decode($paths, true);
-  if (!is_array($paths) || !$paths) pcr_refuse('no files given');
-  if (count($paths) > PCR_MAX_PATHS) pcr_refuse('too many files in one request (at most '.PCR_MAX_PATHS.')');
-  $res = pcr_cli(['list']);
+  $paths = pcr_json_list('paths');
+  $sent = pcr_param('count');
+  if (!ctype_digit($sent) || (int)$sent !== count($paths)) {
+    pcr_refuse('the request was cut short ('.count($paths)." of $sent files arrived): nothing was done");
+  }
+  $res = pcr_cli(['list'], null, null, 120);
   if (!($res['doc']['ok'] ?? false)) pcr_refuse('cannot read the managed files: '.($res['doc']['error'] ?? 'unknown error'), 503);
-  $managed = [];
-  foreach ($res['doc']['files'] ?? [] as $f) $managed[$f['path']] = true;
+  $managed = array_flip(array_column($res['doc']['files'] ?? [], 'path'));
   foreach ($paths as $p) {
-    if (!is_string($p) || !isset($managed[$p])) pcr_refuse('not a file plexcache-r manages: '.(is_string($p) ? $p : '?'));
+    if (!isset($managed[$p])) pcr_refuse('not a file plexcache-r manages: '.$p);
   }
   return array_values(array_unique($paths));
 }
 
 function pcr_audit_kinds(): array {
-  $kinds = $_POST['kinds'] ?? [];
-  if (is_string($kinds)) $kinds = [$kinds];
-  if (!is_array($kinds) || !$kinds) pcr_refuse('no fix chosen');
-  foreach ($kinds as $k) if (!is_string($k) || !preg_match('/^[a-z][a-z0-9_-]{0,40}$/', $k)) pcr_refuse('unknown fix');
+  $kinds = pcr_json_list('kinds');
+  foreach ($kinds as $k) if (!preg_match('/^[a-z][a-z0-9_-]{0,40}$/', $k)) pcr_refuse('unknown fix');
   return array_values(array_unique($kinds));
 }
 
@@ -117,19 +177,17 @@ function pcr_audit_kinds(): array {
 /** A bounded tail of the log: at most PCR_LOG_WINDOW bytes are read, filtered by level and text. */
 function pcr_log_tail(): array {
   $file = pcr_log_file();
-  $want = max(1, min(2000, (int)($_GET['lines'] ?? 300)));
-  $min = PCR_LOG_LEVELS[strtoupper((string)($_GET['level'] ?? 'DEBUG'))] ?? 10;
-  $q = (string)($_GET['q'] ?? '');
+  $want = max(1, min(2000, (int)pcr_param('lines', '300')));
+  $min = PCR_LOG_LEVELS[strtoupper(pcr_param('level', 'DEBUG'))] ?? 10;
+  $q = pcr_param('q');
   clearstatcache(true, $file);
   if (!is_file($file)) return ['ok' => true, 'lines' => [], 'offset' => 0, 'size' => 0, 'missing' => true];
-  $size = filesize($file);
-  $from = isset($_GET['offset']) ? (int)$_GET['offset'] : -1;
+  $size = (int)filesize($file);
+  $asked = pcr_param('offset');
+  $from = $asked === '' ? -1 : (int)$asked;
   if ($from < 0 || $from > $size || $size - $from > PCR_LOG_WINDOW) $from = max(0, $size - PCR_LOG_WINDOW);
-  $fh = fopen($file, 'rb');
-  fseek($fh, $from);
-  $chunk = (string)fread($fh, $size - $from);
-  fclose($fh);
-  if ($from > 0 && !isset($_GET['offset'])) $chunk = substr($chunk, (int)strpos($chunk, "\n") + 1);
+  $chunk = pcr_read_bytes($file, $from, $size - $from);
+  if ($from > 0 && $asked === '') $chunk = substr($chunk, (int)strpos($chunk, "\n") + 1);
   $lines = [];
   $level = 20;
   foreach (explode("\n", rtrim($chunk, "\n")) as $line) {
@@ -142,67 +200,109 @@ function pcr_log_tail(): array {
   return ['ok' => true, 'lines' => array_slice($lines, -$want), 'offset' => $size, 'size' => $size];
 }
 
-// --- dispatch ---------------------------------------------------------------------------------------
-
-function pcr_get(string $action): void {
-  switch ($action) {
-    case 'status': pcr_forward(pcr_cli(['status']));
-    case 'config': pcr_forward(pcr_cli(['config', 'show']));
-    case 'defaults': pcr_forward(pcr_cli(['config', 'defaults']));
-    case 'list': pcr_forward(pcr_cli(['list'], null, null, 120));
-    case 'plan': pcr_forward(pcr_cli(['plan'], null, null, 300));
-    case 'audit': pcr_forward(pcr_cli(['audit'], null, null, 300));
-    case 'plex_test': pcr_forward(pcr_cli(['plex', 'test']));
-    case 'plex_libraries': pcr_forward(pcr_cli(['plex', 'libraries']));
-    case 'plex_users': pcr_forward(pcr_cli(['plex', 'users']));
-    case 'log': pcr_reply(pcr_log_tail());
-    case 'job':
-      $name = (string)($_GET['name'] ?? '');
-      if (!in_array($name, PCR_JOBS, true)) pcr_refuse('unknown job');
-      pcr_reply(pcr_job_info($name));
-  }
+/** `length` bytes from `offset`; nothing to read (an empty log, a tail with nothing new) is an empty string. */
+function pcr_read_bytes(string $file, int $offset, int $length): string {
+  if ($length <= 0) return '';
+  $data = file_get_contents($file, false, null, $offset, $length);
+  if ($data === false) pcr_refuse("cannot read $file", 500);
+  return $data;
 }
 
-function pcr_post(string $action): void {
-  pcr_check_csrf();
-  switch ($action) {
-    case 'config_set':
-      $doc = json_decode((string)($_POST['settings'] ?? ''), true);
-      if (!is_array($doc)) pcr_refuse('the settings sent are not a JSON mapping');
-      $args = ['config', 'set', '--merge'];
-      if (!empty($_POST['check'])) $args[] = '--check';
-      $res = pcr_cli($args, json_encode($doc));
-      if (($res['doc']['ok'] ?? false) && empty($_POST['check'])) {
-        $sched = pcr_cli(['schedule', 'apply']);
-        $res['doc']['schedule'] = $sched['doc'];
-      }
-      pcr_forward($res);
-    case 'run': pcr_job_start('run', !empty($_POST['dry_run']) ? ['run', '--dry-run'] : ['run']);
-    case 'stop': pcr_forward(pcr_cli(['stop']));
-    case 'evict': pcr_job_start('evict', array_merge(['evict', '--'], pcr_managed_paths()));
-    case 'evict_all':
-      if (($_POST['confirm'] ?? '') !== 'all') pcr_refuse('moving every file back needs confirm=all');
-      pcr_job_start('evict', ['evict', '--all']);
-    case 'pin': pcr_forward(pcr_cli(array_merge(['pin', '--'], pcr_managed_paths())));
-    case 'unpin': pcr_forward(pcr_cli(array_merge(['pin', '--off', '--'], pcr_managed_paths())));
-    case 'audit_fix':
-      $args = ['audit'];
-      foreach (pcr_audit_kinds() as $k) { $args[] = '--fix'; $args[] = $k; }
-      pcr_job_start('audit_fix', $args);
+// --- the actions ----------------------------------------------------------------------------------------
+
+function pcr_config_set(): array {
+  $text = pcr_param('settings');
+  if (!(json_decode($text) instanceof stdClass)) pcr_refuse('the settings sent are not a JSON mapping');
+  $check = pcr_param('check') !== '';
+  $res = pcr_cli($check ? ['config', 'set', '--merge', '--check'] : ['config', 'set', '--merge'], $text);
+  if (($res['doc']['ok'] ?? false) && !$check) $res['doc']['schedule'] = pcr_cli(['schedule', 'apply'])['doc'];
+  return pcr_forward($res);
+}
+
+function pcr_pin(bool $on): array {
+  $args = $on ? ['pin', '--paths-from', '-', '--null'] : ['pin', '--off', '--paths-from', '-', '--null'];
+  return pcr_forward(pcr_cli($args, implode("\0", pcr_managed_paths())));
+}
+
+function pcr_evict(): array {
+  $file = pcr_job_paths_file('evict', pcr_managed_paths());
+  return pcr_job_start('evict', ['evict', '--paths-from', $file, '--null']);
+}
+
+function pcr_evict_all(): array {
+  if (pcr_param('confirm') !== 'all') pcr_refuse('moving every file back needs confirm=all');
+  return pcr_job_start('evict', ['evict', '--all']);
+}
+
+function pcr_audit_fix(): array {
+  $args = ['audit'];
+  foreach (pcr_audit_kinds() as $k) array_push($args, '--fix', $k);
+  return pcr_job_start('audit_fix', $args);
+}
+
+/** Every action: its method and the function that answers it. */
+function pcr_actions(): array {
+  $cli = fn(array $args, int $timeout = 60) => fn() => pcr_forward(pcr_cli($args, null, null, $timeout));
+  return [
+    'status' => ['GET', $cli(['status'])],
+    'config' => ['GET', $cli(['config', 'show'])],
+    'defaults' => ['GET', $cli(['config', 'defaults'])],
+    'list' => ['GET', $cli(['list'], 120)],
+    'plan' => ['GET', $cli(['plan'], 300)],
+    'audit' => ['GET', $cli(['audit'], 300)],
+    'plex_test' => ['GET', $cli(['plex', 'test'])],
+    'plex_libraries' => ['GET', $cli(['plex', 'libraries'])],
+    'plex_users' => ['GET', $cli(['plex', 'users'])],
+    'log' => ['GET', 'pcr_log_tail'],
+    'job' => ['GET', 'pcr_job_info'],
+    'config_set' => ['POST', 'pcr_config_set'],
+    'run' => ['POST', fn() => pcr_job_start('run', pcr_param('dry_run') !== '' ? ['run', '--dry-run'] : ['run'])],
+    'stop' => ['POST', $cli(['stop'])],
+    'evict' => ['POST', 'pcr_evict'],
+    'evict_all' => ['POST', 'pcr_evict_all'],
+    'pin' => ['POST', fn() => pcr_pin(true)],
+    'unpin' => ['POST', fn() => pcr_pin(false)],
+    'audit_fix' => ['POST', 'pcr_audit_fix'],
     // PIN sign-in: --start asks plex.tv for a code (kept in the volatile dir), --poll stores the token once
     // the code was entered. Poll writes the settings, so it is a POST too.
-    case 'plex_login': pcr_forward(pcr_cli(['plex', 'login', '--start']));
-    case 'plex_login_poll': pcr_forward(pcr_cli(['plex', 'login', '--poll']));
-  }
+    'plex_login' => ['POST', $cli(['plex', 'login', '--start'])],
+    'plex_login_poll' => ['POST', $cli(['plex', 'login', '--poll'])],
+  ];
 }
 
-$method = $_SERVER['REQUEST_METHOD'] ?? 'GET';
-$action = (string)($method == 'POST' ? ($_POST['action'] ?? '') : ($_GET['action'] ?? ''));
-if (in_array($action, PCR_READ, true)) {
-  if ($method != 'GET') pcr_refuse('use GET for '.$action, 405);
-  pcr_get($action);
-} elseif (in_array($action, PCR_WRITE, true)) {
-  if ($method != 'POST') pcr_refuse('use POST for '.$action, 405);
-  pcr_post($action);
+function pcr_dispatch(): array {
+  pcr_check_input();
+  $method = $_SERVER['REQUEST_METHOD'] ?? 'GET';
+  $action = pcr_param('action');
+  [$wants, $answer] = pcr_actions()[$action] ?? [null, null];
+  if ($answer === null) pcr_refuse('unknown action');
+  if ($method !== $wants) pcr_refuse("use $wants for $action", 405);
+  if ($method === 'POST') pcr_check_csrf();
+  return $answer();
 }
-pcr_refuse('unknown action', 400);
+
+// --- errors become answers ------------------------------------------------------------------------------
+
+function pcr_internal_error(string $what, string $file, int $line): void {
+  error_log("PHP Error in plexcache-r exec.php: $what in $file on line $line");
+  pcr_send(['ok' => false, 'error' => "internal error in exec.php: $what (".basename($file).":$line)"], 500);
+}
+
+ini_set('display_errors', '0');   // a warning printed into the reply would break its JSON
+set_error_handler(function (int $no, string $message, string $file, int $line): bool {
+  if (!(error_reporting() & $no)) return false;   // silenced with @ on purpose
+  throw new ErrorException($message, 0, $no, $file, $line);
+});
+register_shutdown_function(function (): void {   // fatal errors (memory, time) end the script without a throw
+  $e = error_get_last();
+  if ($e && in_array($e['type'], [E_ERROR, E_PARSE, E_CORE_ERROR, E_COMPILE_ERROR], true) && !headers_sent()) {
+    pcr_send(['ok' => false, 'error' => 'internal error in exec.php: '.$e['message']], 500);
+  }
+});
+try {
+  pcr_send(pcr_dispatch(), 200);
+} catch (PcrRefusal $refusal) {
+  pcr_send(['ok' => false, 'error' => $refusal->getMessage()], $refusal->getCode());
+} catch (Throwable $e) {
+  pcr_internal_error(get_class($e).': '.$e->getMessage(), $e->getFile(), $e->getLine());
+}

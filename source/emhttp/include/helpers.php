@@ -5,8 +5,6 @@
  * `--json`, every argument passed through escapeshellarg. Nothing here writes a file of the backend.
  */
 
-const PCR_MASK = '********';
-
 /** The backend command. PLEXCACHE_CLI overrides (tests, development); the plugin installs it in sbin. */
 function pcr_cli_path(): string {
   $env = getenv('PLEXCACHE_CLI');
@@ -46,7 +44,13 @@ function pcr_cli(array $args, ?string $stdin = null, ?string $config = null, int
   if (!is_resource($proc)) {
     return ['code' => 127, 'doc' => ['ok' => false, 'error' => 'cannot start plexcache-r'], 'stderr' => ''];
   }
-  if ($stdin !== null) fwrite($pipes[0], $stdin);
+  if ($stdin !== null && !pcr_write_all($pipes[0], $stdin)) {
+    // The CLI must never see the end of a partial list: stop it before closing its stdin.
+    proc_terminate($proc, 9);
+    foreach ($pipes as $pipe) fclose($pipe);
+    proc_close($proc);
+    return ['code' => 1, 'doc' => ['ok' => false, 'error' => 'could not hand the whole request to plexcache-r'], 'stderr' => ''];
+  }
   fclose($pipes[0]);
   $out = stream_get_contents($pipes[1]);
   $err = stream_get_contents($pipes[2]);
@@ -59,6 +63,15 @@ function pcr_cli(array $args, ?string $stdin = null, ?string $config = null, int
     $doc = ['ok' => false, 'error' => preg_replace('/^plexcache-r: /', '', $msg), 'exit_code' => $code];
   }
   return ['code' => $code, 'doc' => $doc, 'stderr' => (string)$err];
+}
+
+/** Write all of $data to a pipe (fwrite may take only part of it); false when the reader went away. */
+function pcr_write_all($pipe, string $data): bool {
+  for ($done = 0, $total = strlen($data); $done < $total; $done += $n) {
+    $n = @fwrite($pipe, substr($data, $done, 65536));
+    if (!$n) return false;
+  }
+  return true;
 }
 
 /** The settings with secrets masked (cached for the request). */
@@ -89,9 +102,4 @@ function pcr_log_file(): string {
 function pcr_csrf_token(): string {
   $ini = @parse_ini_file(pcr_emhttp_state().'/var.ini');
   return (string)($ini['csrf_token'] ?? '');
-}
-
-/** Escape for HTML text and attributes. */
-function pcr_h($text): string {
-  return htmlspecialchars((string)$text, ENT_QUOTES, 'UTF-8');
 }

@@ -17,29 +17,78 @@
   // --- plumbing -------------------------------------------------------------------------------------
 
   function $(id) { return document.getElementById(id); }
-  function esc(s) {
-    return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
-      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+
+  /** The one way this script builds markup: h('td', {class: 'x', title: t}, 'text', node, [more]).
+   * Children are nodes or text (never parsed as HTML); null, false and undefined are skipped. Attributes
+   * are set one by one; event handlers are added with addEventListener, never as on* attributes. */
+  function build(el, attrs, kids) {
+    Object.keys(attrs || {}).forEach(function (k) {
+      var v = attrs[k];
+      if (/^on/i.test(k)) throw new Error('h(): set ' + k + ' with addEventListener');
+      if (v == null || v === false) return;
+      if (k === 'dataset') Object.assign(el.dataset, v);
+      else if (k === 'checked' || k === 'value') el[k] = v;
+      else el.setAttribute(k === 'className' ? 'class' : k, v === true ? '' : String(v));
     });
+    return fill(el, kids, true);
   }
-  function answer(r) {
-    return r.json().catch(function () { return { ok: false, error: 'the server answered HTTP ' + r.status }; });
+  function h(tag, attrs) { return build(document.createElement(tag), attrs, [].slice.call(arguments, 2)); }
+  function svg(tag, attrs) {
+    return build(document.createElementNS('http://www.w3.org/2000/svg', tag), attrs, [].slice.call(arguments, 2));
+  }
+  /** Replace what el holds with kids (nodes, text, or lists of them); keep=true appends instead. */
+  function fill(el, kids, keep) {
+    if (!keep) el.textContent = '';
+    (Array.isArray(kids) ? kids : [kids]).forEach(function add(k) {
+      if (k == null || k === false) return;
+      if (Array.isArray(k)) k.forEach(add);
+      else el.appendChild(typeof k === 'object' ? k : document.createTextNode(String(k)));
+    });
+    return el;
+  }
+  function icon(name, cls) { return h('i', { class: 'fa fa-' + name + (cls ? ' ' + cls : '') }); }
+
+  /** A CSS attribute selector for any value, quotes and all. */
+  function attrIs(name, value) { return '[' + name + '="' + String(value).replace(/["\\]/g, '\\$&') + '"]'; }
+
+  // What Unraid's CSRF check (local_prepend.php) answers when the page's token is no longer the server's:
+  // 7.4 and later a 403 naming csrf_token, earlier releases an empty 200.
+  var STALE_TOKEN = 'Unraid refused the request: this page\'s security token is out of date (was the server ' +
+    'restarted?). Reload the page and try again.';
+  function answer(post) {
+    return function (r) {
+      return r.text().then(function (text) {
+        var doc = null;
+        try { doc = JSON.parse(text); } catch (e) { /* not JSON: described below */ }
+        if (doc && typeof doc === 'object' && !Array.isArray(doc)) {
+          if (r.status === 403 && /csrf_token/.test(doc.error)) return { ok: false, error: STALE_TOKEN };
+          if (doc.ok === undefined) doc.ok = r.ok;
+          return doc;
+        }
+        if (post && r.status === 200 && text === '') return { ok: false, error: STALE_TOKEN };
+        return { ok: false, error: 'the server answered HTTP ' + r.status + (text ? ': ' + text.slice(0, 200) : ' with nothing') };
+      });
+    };
   }
   function failed(e) { return { ok: false, error: 'cannot reach the server (' + e + ')' }; }
   PCR.get = function (action, params) {
     var q = new URLSearchParams(Object.assign({ action: action }, params || {}));
-    return fetch(ENDPOINT + '?' + q, { credentials: 'same-origin', cache: 'no-store' }).then(answer, failed);
+    return fetch(ENDPOINT + '?' + q, { credentials: 'same-origin', cache: 'no-store' }).then(answer(false), failed);
   };
+  /** A change: Unraid's csrf_token in the body (every release reads it there); lists and mappings go as one
+   * JSON field each, so a selection of any size is one field PHP cannot cut short. */
   PCR.post = function (action, data) {
     var body = new URLSearchParams();
     body.append('action', action);
     body.append('csrf_token', window.csrf_token || '');
     Object.keys(data || {}).forEach(function (k) {
       var v = data[k];
-      if (Array.isArray(v)) v.forEach(function (x) { body.append(k + '[]', x); }); else body.append(k, v);
+      body.append(k, v !== null && typeof v === 'object' ? JSON.stringify(v) : v);
     });
-    return fetch(ENDPOINT, { method: 'POST', credentials: 'same-origin', body: body }).then(answer, failed);
+    return fetch(ENDPOINT, { method: 'POST', credentials: 'same-origin', body: body }).then(answer(true), failed);
   };
+  /** A bulk action on files: the paths as one JSON list, and how many, so the endpoint can tell a cut list. */
+  PCR.postPaths = function (action, paths) { return PCR.post(action, { paths: paths, count: paths.length }); };
   PCR.bytes = function (n) {
     if (n == null || isNaN(n)) return '-';
     var u = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'], i = 0, v = Number(n);
@@ -157,8 +206,8 @@
   function renderStatus(doc) {
     var warn = $('pcr-warnings');
     if (!doc.ok) {
-      warn.innerHTML = '<div class="pcr-warning pcr-warning-error"><i class="fa fa-exclamation-circle"></i> ' +
-        esc('Cannot read the status: ' + errorText(doc)) + '</div>';
+      fill(warn, h('div', { class: 'pcr-warning pcr-warning-error' }, icon('exclamation-circle'), ' ',
+        'Cannot read the status: ' + errorText(doc)));
       return;
     }
     var ws = (doc.warnings || []).slice();
@@ -167,9 +216,9 @@
       ws.push({ code: 'plex_unreadable', message: 'Plex could not be read for ' + (u.scope || 'a user') +
         (u.source ? ' (' + u.source + ')' : '') + ': ' + (u.error || '') + '. Nothing of theirs was moved back.' });
     });
-    warn.innerHTML = ws.map(function (w) {
-      return '<div class="pcr-warning" data-code="' + esc(w.code) + '"><i class="fa fa-exclamation-triangle"></i> ' + esc(w.message) + '</div>';
-    }).join('');
+    fill(warn, ws.map(function (w) {
+      return h('div', { class: 'pcr-warning', dataset: { code: w.code } }, icon('exclamation-triangle'), ' ', w.message);
+    }));
     renderBanner(doc);
     renderPool(doc.cache || {});
     var c = doc.counts || {};
@@ -178,8 +227,9 @@
     $('pcr-pinned').textContent = c.pinned != null ? c.pinned : '-';
     $('pcr-next-run').textContent = doc.next_run ? PCR.when(doc.next_run) + ' (next run)' : 'not scheduled';
     var live = doc.live || {};
-    $('pcr-live').innerHTML = live.enabled ? (live.running ? '<span class="green-text">running</span>' + liveChannel(live.state) :
-      '<span class="orange-text">enabled, not running</span>') : 'disabled';
+    // one inline box: Unraid 7 lays out each child of a <dd> as a row of its own
+    fill($('pcr-live'), !live.enabled ? 'disabled' : live.running ? h('span', null, h('span', { class: 'green-text' }, 'running'),
+      liveChannel(live.state)) : h('span', { class: 'orange-text' }, 'enabled, not running'));
     renderLastRun(lr);
     renderActivity(doc);
   }
@@ -236,30 +286,32 @@
     $('pcr-last-when').textContent = PCR.ago(lr.finished_at || lr.started_at);
     var code = lr.exit_code, cls = code === 0 ? 'green-text' : (code === 5 ? 'orange-text' : 'red-text');
     el.className = 'pcr-last';
-    el.innerHTML = '<div class="' + cls + '"><b>' + esc((lr.dry_run ? 'Dry run ' : '') + (EXIT_WORDS[code] || 'exit ' + code)) + '</b></div>' +
-      '<div>' + esc(lr.cached || 0) + ' cached (' + esc(PCR.bytes(lr.bytes_cached)) + '), ' + esc(lr.moved_back || 0) +
-      ' moved back (' + esc(PCR.bytes(lr.bytes_moved_back)) + '), ' + esc(lr.skipped || 0) + ' skipped, ' +
-      '<span class="' + (lr.failed ? 'red-text' : '') + '">' + esc(lr.failed || 0) + ' failed</span></div>' +
-      '<div class="grey-text pcr-small">' + esc(PCR.when(lr.started_at)) + ', took ' +
-      esc(PCR.duration((lr.finished_at || lr.started_at) - lr.started_at)) + (lr.message ? ' - ' + esc(lr.message) : '') + '</div>';
+    fill(el, [
+      h('div', { class: cls }, h('b', null, (lr.dry_run ? 'Dry run ' : '') + (EXIT_WORDS[code] || 'exit ' + code))),
+      h('div', null, (lr.cached || 0) + ' cached (' + PCR.bytes(lr.bytes_cached) + '), ' + (lr.moved_back || 0) +
+        ' moved back (' + PCR.bytes(lr.bytes_moved_back) + '), ' + (lr.skipped || 0) + ' skipped, ',
+        h('span', { class: lr.failed ? 'red-text' : null }, (lr.failed || 0) + ' failed')),
+      h('div', { class: 'grey-text pcr-small' }, PCR.when(lr.started_at) + ', took ' +
+        PCR.duration((lr.finished_at || lr.started_at) - lr.started_at) + (lr.message ? ' - ' + lr.message : ''))]);
   }
 
   function renderActivity(doc) {
     var ul = $('pcr-activity');
     if (Array.isArray(doc.activity) && doc.activity.length) {
-      ul.innerHTML = doc.activity.slice(0, 12).map(function (a) {
-        return '<li><span class="grey-text">' + esc(PCR.ago(a.at || a.time)) + '</span> ' +
-          esc(a.message || ((a.action || '') + ' ' + (a.title || a.path || ''))) + '</li>';
-      }).join('');
+      fill(ul, doc.activity.slice(0, 12).map(function (a) {
+        return h('li', null, h('span', { class: 'grey-text' }, PCR.ago(a.at || a.time)), ' ',
+          a.message || ((a.action || '') + ' ' + (a.title || a.path || '')));
+      }));
       return;
     }
     PCR.files().then(function (list) {
       if (!list.ok || !(list.files || []).length) return;
       var recent = list.files.slice().sort(function (a, b) { return (b.cached_at || 0) - (a.cached_at || 0); }).slice(0, 10);
-      ul.innerHTML = recent.map(function (f) {
-        return '<li><span class="grey-text">' + esc(PCR.ago(f.cached_at)) + '</span> Cached <b>' + esc(f.title || f.path) +
-          '</b> <span class="grey-text">for ' + esc(f._users || 'nobody') + ' - ' + esc(f._reasonText) + ', ' + esc(PCR.bytes(f.size)) + '</span></li>';
-      }).join('');
+      fill(ul, recent.map(function (f) {
+        return h('li', { title: f.path }, h('span', { class: 'grey-text' }, PCR.ago(f.cached_at)), ' Cached ',
+          h('b', null, f.title || f.path), ' ',
+          h('span', { class: 'grey-text' }, 'for ' + (f._users || 'nobody') + ' - ' + f._reasonText + ', ' + PCR.bytes(f.size)));
+      }));
     });
   }
 
@@ -295,10 +347,10 @@
     PCR.get('plex_test').then(function (t) {
       var el = $('pcr-plex');
       if (t.ok && t.server) {
-        el.innerHTML = '<span class="green-text"><i class="fa fa-check-circle"></i> ' + esc(t.server.name) + '</span> ' +
-          '<span class="grey-text">Plex ' + esc(t.server.version) + ', signed in as ' + esc(t.owner) + ', ' + esc(t.libraries) + ' libraries</span>';
+        fill(el, [h('span', { class: 'green-text' }, icon('check-circle'), ' ', t.server.name), ' ',
+          h('span', { class: 'grey-text' }, 'Plex ' + t.server.version + ', signed in as ' + t.owner + ', ' + t.libraries + ' libraries')]);
       } else {
-        el.innerHTML = '<span class="red-text"><i class="fa fa-times-circle"></i> ' + esc(errorText(t)) + '</span>';
+        fill(el, h('span', { class: 'red-text' }, icon('times-circle'), ' ', errorText(t)));
       }
     });
   }
@@ -319,35 +371,35 @@
   function checklist(el, values, options, labels) {
     var all = [];
     (options || []).concat(values || []).forEach(function (v) { if (all.indexOf(v) < 0) all.push(v); });
-    el.innerHTML = all.length ? all.map(function (v) {
-      return '<label class="pcr-inline"><input type="checkbox" value="' + esc(v) + '"' + ((values || []).indexOf(v) >= 0 ? ' checked' : '') +
-        '> ' + esc(labels && labels[v] || v) + '</label>';
-    }).join('') : '<span class="grey-text">' + esc(el.dataset.empty || 'none') + '</span>';
+    fill(el, all.length ? all.map(function (v) {
+      return h('label', { class: 'pcr-inline' }, h('input', { type: 'checkbox', value: v, checked: (values || []).indexOf(v) >= 0 }),
+        ' ', labels && labels[v] || v);
+    }) : h('span', { class: 'grey-text' }, el.dataset.empty || 'none'));
   }
-  var ROW_TEMPLATES = {
+  function cell(attrs) { return h('td', null, h('input', attrs)); }
+  var ROW_CELLS = {
     'pcr-mappings': function (r) {
-      return '<td><input type="text" data-field="plex" value="' + esc(r.plex) + '" placeholder="/data/tv"></td>' +
-        '<td><input type="text" data-field="share" value="' + esc(r.share) + '" placeholder="/mnt/user/tv"></td>' +
-        '<td><input type="checkbox" data-field="cacheable"' + (r.cacheable !== false ? ' checked' : '') + '></td>';
+      return [cell({ type: 'text', dataset: { field: 'plex' }, value: r.plex || '', placeholder: '/data/tv' }),
+        cell({ type: 'text', dataset: { field: 'share' }, value: r.share || '', placeholder: '/mnt/user/tv' }),
+        cell({ type: 'checkbox', dataset: { field: 'cacheable' }, checked: r.cacheable !== false })];
     },
     'pcr-overrides': function (r) {
-      return '<td><input type="text" data-field="name" list="pcr-user-names" value="' + esc(r.name) + '"></td>' +
-        '<td><input type="checkbox" data-field="on_deck"' + (r.on_deck !== false ? ' checked' : '') + '></td>' +
-        '<td><input type="checkbox" data-field="watchlist"' + (r.watchlist !== false ? ' checked' : '') + '></td>';
+      return [cell({ type: 'text', dataset: { field: 'name' }, list: 'pcr-user-names', value: r.name || '' }),
+        cell({ type: 'checkbox', dataset: { field: 'on_deck' }, checked: r.on_deck !== false }),
+        cell({ type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false })];
     },
     'pcr-webhooks': function (r) {
       var lv = r.levels || ['summary', 'warnings', 'errors'];
-      return '<td><input type="password" data-field="url" data-type="secret" value="' + esc(r.url) + '" placeholder="https://discord.com/api/webhooks/..." autocomplete="new-password"></td>' +
-        '<td data-field="levels">' + LEVELS.map(function (l) {
-          return '<label class="pcr-inline"><input type="checkbox" value="' + l + '"' + (lv.indexOf(l) >= 0 ? ' checked' : '') + '> ' + l + '</label>';
-        }).join('') + '</td>';
+      return [cell({ type: 'password', dataset: { field: 'url', type: 'secret' }, value: r.url || '',
+        placeholder: 'https://discord.com/api/webhooks/...', autocomplete: 'new-password' }),
+        h('td', { dataset: { field: 'levels' } }, LEVELS.map(function (l) {
+          return h('label', { class: 'pcr-inline' }, h('input', { type: 'checkbox', value: l, checked: lv.indexOf(l) >= 0 }), ' ', l);
+        }))];
     }
   };
   function addRow(table, r) {
-    var tr = document.createElement('tr');
-    tr.innerHTML = ROW_TEMPLATES[table.id](r || {}) +
-      '<td><a href="#" class="pcr-del-row" title="Remove"><i class="fa fa-trash"></i></a></td>';
-    table.tBodies[0].appendChild(tr);
+    table.tBodies[0].appendChild(h('tr', null, ROW_CELLS[table.id](r || {}),
+      h('td', null, h('a', { href: '#', class: 'pcr-del-row', title: 'Remove' }, icon('trash')))));
   }
   function readRows(table) {
     return Array.prototype.map.call(table.tBodies[0].rows, function (tr) {
@@ -370,7 +422,7 @@
       else if (type === 'csv') el.value = (v || []).join(', ');
       else if (type === 'checklist') checklist(el, v || [], Array.prototype.map.call(el.querySelectorAll('input'), function (i) { return i.value; }));
       else if (type === 'levels') checklist(el, v || [], LEVELS);
-      else if (type === 'rows') { el.tBodies[0].innerHTML = ''; (v || []).forEach(function (r) { addRow(el, r); }); }
+      else if (type === 'rows') { fill(el.tBodies[0], []); (v || []).forEach(function (r) { addRow(el, r); }); }
       else el.value = v == null ? '' : v;
     });
     showMode();
@@ -403,19 +455,15 @@
     problems.forEach(function (p) {
       var m = /^(.*?)\[(\d+)\](?:\.(\w+))?/.exec(p.key), target = null;
       if (m) {
-        var table = form.querySelector('[data-key="' + m[1] + '"]');
+        var table = form.querySelector(attrIs('data-key', m[1]));
         var row = table && table.tBodies && table.tBodies[0].rows[+m[2]];
-        target = row ? (m[3] && row.querySelector('[data-field="' + m[3] + '"]')) || row.querySelector('input') : table;
-      } else target = form.querySelector('[data-key="' + p.key + '"]');
+        target = row ? (m[3] && row.querySelector(attrIs('data-field', m[3]))) || row.querySelector('input') : table;
+      } else target = form.querySelector(attrIs('data-key', p.key));
       if (!target) { loose.push(p.key + ': ' + p.message); return; }
       target.classList.add('pcr-invalid');
-      var note = document.createElement('div');
-      note.className = 'pcr-problem red-text';
-      note.setAttribute('role', 'alert');
-      note.dataset.key = p.key;
-      note.innerHTML = '<i class="fa fa-exclamation-circle"></i> ' + esc(p.message);
-      var cell = target.closest('td') || target.closest('dd') || target.parentNode;
-      cell.appendChild(note);
+      var note = h('div', { class: 'pcr-problem red-text', role: 'alert', dataset: { key: p.key } },
+        icon('exclamation-circle'), ' ', p.message);
+      (target.closest('td') || target.closest('dd') || target.parentNode).appendChild(note);
     });
     var first = form.querySelector('.pcr-invalid');
     if (first && first.scrollIntoView) first.scrollIntoView({ block: 'center' });
@@ -424,9 +472,12 @@
 
   function dirty(on) { $('pcr-apply').disabled = !on; }
 
-  function loadSettings() {
+  /** Fill the form from the saved settings; keepEdits: unless the user changed a field meanwhile (Apply is
+   * enabled again), so a reload after saving never wipes what was typed while it was on its way. */
+  function loadSettings(keepEdits) {
     var msg = $('pcr-settings-msg');
     return PCR.get('config').then(function (doc) {
+      if (keepEdits && !$('pcr-apply').disabled) return;
       if (!doc.ok) { message(msg, 'Cannot read the settings: ' + errorText(doc), 'err'); return; }
       settingsLoaded = doc.settings;
       fillSettings(doc.settings, false);
@@ -439,11 +490,11 @@
     clearProblems();
     $('pcr-apply').disabled = true;
     message(msg, 'Saving...', 'busy');
-    PCR.post('config_set', { settings: JSON.stringify(readSettings()) }).then(function (r) {
+    PCR.post('config_set', { settings: readSettings() }).then(function (r) {
       if (r.ok) {
         var sched = r.schedule || {};
         message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : ''), 'ok');
-        loadSettings();
+        loadSettings(true);
         PCR.pollSoon();
         return;
       }
@@ -495,7 +546,7 @@
       knownUsers = (doc.users || []).map(function (u) { labels[u.name] = u.name + ' (' + u.kind + ')'; return u.name; });
       checklist($('pcr-skip'), readSettings().users.skip, knownUsers, labels);
       var dl = $('pcr-user-names') || document.body.appendChild(Object.assign(document.createElement('datalist'), { id: 'pcr-user-names' }));
-      dl.innerHTML = knownUsers.map(function (n) { return '<option value="' + esc(n) + '">'; }).join('');
+      fill(dl, knownUsers.map(function (n) { return h('option', { value: n }); }));
       message(msg, knownUsers.length + ' users', 'ok');
     });
   }
@@ -593,27 +644,27 @@
     filesRender();
   }
 
+  function fileRow(f) {
+    var chosen = F.selected.has(f.path);
+    return h('tr', { class: chosen ? 'pcr-selected' : null, dataset: { path: f.path } },
+      h('td', { class: 'pcr-col-check' }, h('input', { type: 'checkbox', class: 'pcr-row-check', checked: chosen, 'aria-label': 'Select' })),
+      h('td', { class: 'pcr-title', title: f.path }, f.pinned && [icon('thumb-tack', 'orange-text'), ' '], f.title || f.path,
+        h('div', { class: 'grey-text pcr-small pcr-ellipsis' }, h('span', { class: 'pcr-phone-only' }, f._reasonText + ' - '),
+          (f.library ? f.library + ' - ' : '') + f.path)),
+      h('td', { class: 'pcr-hide-phone' }, f._users || '-'),
+      h('td', { class: 'pcr-hide-phone' }, f._reasonText),
+      h('td', { class: 'pcr-num' }, PCR.bytes(f.size)),
+      h('td', { class: 'pcr-hide-phone', title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)),
+      h('td', { class: 'pcr-hide-phone' }, f.disk || '-'),
+      h('td', { class: 'pcr-col-act' },
+        h('a', { href: '#', class: 'pcr-act', dataset: { act: f.pinned ? 'unpin' : 'pin' }, title: f.pinned ? 'Unpin' : 'Pin' }, icon('thumb-tack')), ' ',
+        h('a', { href: '#', class: 'pcr-act', dataset: { act: 'evict' }, title: 'Move back to the array' }, icon('reply'))));
+  }
+
   function filesRender() {
     var start = F.page * F.size, rows = F.shown.slice(start, start + F.size), body = $('pcr-files-body');
-    if (!F.shown.length) {
-      body.innerHTML = '<tr><td colspan="8" class="grey-text">' + (F.all.length ? 'No file matches the filter.' : 'No files are cached yet.') + '</td></tr>';
-    } else {
-      body.innerHTML = rows.map(function (f) {
-        var p = esc(f.path);
-        return '<tr data-path="' + p + '"' + (F.selected.has(f.path) ? ' class="pcr-selected"' : '') + '>' +
-          '<td class="pcr-col-check"><input type="checkbox" class="pcr-row-check"' + (F.selected.has(f.path) ? ' checked' : '') + ' aria-label="Select"></td>' +
-          '<td class="pcr-title" title="' + p + '">' + (f.pinned ? '<i class="fa fa-thumb-tack orange-text" title="Pinned"></i> ' : '') + esc(f.title || f.path) +
-          '<div class="grey-text pcr-small pcr-ellipsis"><span class="pcr-phone-only">' + esc(f._reasonText + ' - ') + '</span>' +
-          esc(f.library ? f.library + ' - ' : '') + p + '</div></td>' +
-          '<td class="pcr-hide-phone">' + esc(f._users || '-') + '</td>' +
-          '<td class="pcr-hide-phone">' + esc(f._reasonText) + '</td>' +
-          '<td class="pcr-num">' + esc(PCR.bytes(f.size)) + '</td>' +
-          '<td class="pcr-hide-phone" title="' + esc(PCR.when(f.cached_at)) + '">' + esc(PCR.ago(f.cached_at)) + '</td>' +
-          '<td class="pcr-hide-phone">' + esc(f.disk || '-') + '</td>' +
-          '<td class="pcr-col-act"><a href="#" class="pcr-act" data-act="' + (f.pinned ? 'unpin' : 'pin') + '" title="' + (f.pinned ? 'Unpin' : 'Pin') + '">' +
-          '<i class="fa fa-thumb-tack"></i></a> <a href="#" class="pcr-act" data-act="evict" title="Move back to the array"><i class="fa fa-reply"></i></a></td></tr>';
-      }).join('');
-    }
+    fill(body, F.shown.length ? rows.map(fileRow) : h('tr', null, h('td', { colspan: 8, class: 'grey-text' },
+      F.all.length ? 'No file matches the filter.' : 'No files are cached yet.')));
     var pages = Math.max(1, Math.ceil(F.shown.length / F.size));
     $('pcr-page-info').textContent = F.shown.length ? (start + 1) + '-' + (start + rows.length) + ' of ' + F.shown.length +
       (F.shown.length !== F.all.length ? ' (filtered from ' + F.all.length + ')' : '') + ' - page ' + (F.page + 1) + ' of ' + pages : '';
@@ -626,9 +677,15 @@
     selectionChanged();
   }
 
+  /** The selection may reach past the page shown: "Select all N" takes every file the filter matches. */
   function selectionChanged() {
     var n = F.selected.size;
+    var missing = n ? F.shown.filter(function (f) { return !F.selected.has(f.path); }).length : 0;
     $('pcr-sel-info').textContent = n ? n + ' selected' : '';
+    var all = $('pcr-select-all');
+    all.hidden = !missing;
+    all.textContent = 'Select all ' + F.shown.length + (F.shown.length !== F.all.length ? ' matching' : '');
+    $('pcr-select-none').hidden = !n;
     ['pcr-bulk-pin', 'pcr-bulk-unpin', 'pcr-bulk-evict'].forEach(function (id) { $(id).disabled = !n; });
   }
 
@@ -637,7 +694,7 @@
     if (!paths.length) return;
     var go = function () {
       message(msg, (act === 'evict' ? 'Moving back ' : (act === 'pin' ? 'Pinning ' : 'Unpinning ')) + paths.length + ' file(s)...', 'busy');
-      PCR.post(act, { paths: paths }).then(function (r) {
+      PCR.postPaths(act, paths).then(function (r) {
         if (!r.ok) { message(msg, errorText(r), 'err'); return; }
         if (act !== 'evict') {
           message(msg, (act === 'pin' ? 'Pinned ' : 'Unpinned ') + ((r.changed || paths).length) + ' file(s).', 'ok');
@@ -664,7 +721,7 @@
     var body = $('pcr-files-body'), timer = null;
     var load = function (doc) {
       if (!doc.ok) {
-        body.innerHTML = '<tr><td colspan="8" class="red-text">' + esc('Cannot read the cached files: ' + errorText(doc)) + '</td></tr>';
+        fill(body, h('tr', null, h('td', { colspan: 8, class: 'red-text' }, 'Cannot read the cached files: ' + errorText(doc))));
         return;
       }
       F.all = doc.files || [];
@@ -703,6 +760,12 @@
       e.preventDefault();
       filesAct(a.dataset.act, [a.closest('tr').dataset.path]);
     });
+    $('pcr-select-all').addEventListener('click', function (e) {
+      e.preventDefault();
+      F.shown.forEach(function (f) { F.selected.add(f.path); });
+      filesRender();
+    });
+    $('pcr-select-none').addEventListener('click', function (e) { e.preventDefault(); F.selected.clear(); filesRender(); });
     $('pcr-bulk-pin').addEventListener('click', function () { filesAct('pin', Array.from(F.selected)); });
     $('pcr-bulk-unpin').addEventListener('click', function () { filesAct('unpin', Array.from(F.selected)); });
     $('pcr-bulk-evict').addEventListener('click', function () { filesAct('evict', Array.from(F.selected)); });
@@ -714,63 +777,68 @@
   /** A horizontal bar chart as inline SVG: one labelled bar per group, largest first. */
   function barChart(groups, total) {
     var rows = Object.keys(groups).map(function (k) { return [k, groups[k]]; }).sort(function (a, b) { return b[1] - a[1]; });
-    if (!rows.length) return '<p class="grey-text">Nothing cached yet.</p>';
-    var more = rows.slice(8), max = rows[0][1] || 1, h = 26;
+    if (!rows.length) return h('p', { class: 'grey-text' }, 'Nothing cached yet.');
+    var more = rows.slice(8), max = rows[0][1] || 1, step = 26;
     rows = rows.slice(0, 8);
-    if (more.length) rows.push([more.length + ' more', more.reduce(function (s, r) { return s + r[1]; }, 0)]);
-    var svg = '<svg class="pcr-bars" viewBox="0 0 400 ' + rows.length * h + '" width="100%" role="img" preserveAspectRatio="xMinYMin meet">';
-    rows.forEach(function (r, i) {
-      var w = Math.max(2, 250 * r[1] / max), y = i * h;
+    if (more.length) rows.push([more.length + ' more', more.reduce(function (sum, r) { return sum + r[1]; }, 0)]);
+    return svg('svg', { class: 'pcr-bars', viewBox: '0 0 400 ' + rows.length * step, width: '100%', role: 'img',
+      preserveAspectRatio: 'xMinYMin meet' }, rows.map(function (r, i) {
+      var w = Math.max(2, 250 * r[1] / max), y = i * step;
       var pct = total ? ' (' + (100 * r[1] / total).toFixed(0) + '%)' : '';
-      svg += '<g><title>' + esc(r[0] + ': ' + PCR.bytes(r[1]) + pct) + '</title>' +
-        '<text x="0" y="' + (y + 11) + '" class="pcr-bar-label">' + esc(r[0].length > 34 ? r[0].slice(0, 33) + '\u2026' : r[0]) + '</text>' +
-        '<rect x="0" y="' + (y + 14) + '" width="' + w.toFixed(1) + '" height="8" rx="2" class="pcr-bar pcr-bar-' + (i % 6) + '"></rect>' +
-        '<text x="' + (w + 6).toFixed(1) + '" y="' + (y + 22) + '" class="pcr-bar-value">' + esc(PCR.bytes(r[1]) + pct) + '</text></g>';
-    });
-    return svg + '</svg>';
+      return svg('g', null, svg('title', null, r[0] + ': ' + PCR.bytes(r[1]) + pct),
+        svg('text', { x: 0, y: y + 11, class: 'pcr-bar-label' }, r[0].length > 34 ? r[0].slice(0, 33) + '\u2026' : r[0]),
+        svg('rect', { x: 0, y: y + 14, width: w.toFixed(1), height: 8, rx: 2, class: 'pcr-bar pcr-bar-' + (i % 6) }),
+        svg('text', { x: (w + 6).toFixed(1), y: y + 22, class: 'pcr-bar-value' }, PCR.bytes(r[1]) + pct));
+    }));
+  }
+
+  function storageRow(f, third) {
+    return h('tr', null, h('td', { class: 'pcr-title', title: f.path }, f.title || f.path),
+      h('td', { class: 'pcr-hide-phone' }, f._users || '-'),
+      third === 'size' ? h('td', { class: 'pcr-num' }, PCR.bytes(f.size)) : h('td', { title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)));
   }
 
   function renderStorage(doc) {
     if (!doc.ok) {
-      $('pcr-by-library').innerHTML = '<p class="red-text">' + esc(errorText(doc)) + '</p>';
+      fill($('pcr-by-library'), h('p', { class: 'red-text' }, errorText(doc)));
       return;
     }
     var files = doc.files || [], total = 0, lib = {}, user = {}, reason = {}, disk = {};
     var add = function (m, k, v) { m[k] = (m[k] || 0) + v; };
     files.forEach(function (f) {
-      var s = f.size || 0;
-      total += s;
-      add(lib, f.library || 'Unknown library', s);
-      add(reason, REASONS[f._reason] || f._reason, s);
-      add(disk, f.disk || 'unknown', s);
+      var size = f.size || 0;
+      total += size;
+      add(lib, f.library || 'Unknown library', size);
+      add(reason, REASONS[f._reason] || f._reason, size);
+      add(disk, f.disk || 'unknown', size);
       var us = f.users && f.users.length ? f.users : ['nobody (retained or pinned)'];
-      us.forEach(function (u) { add(user, u, s / us.length); });   // a shared file's size is split between its users
+      us.forEach(function (u) { add(user, u, size / us.length); });   // a shared file's size is split between its users
     });
-    $('pcr-by-library').innerHTML = barChart(lib, total);
-    $('pcr-by-user').innerHTML = barChart(user, total) + '<p class="grey-text pcr-small">A file several users want counts a share for each.</p>';
-    $('pcr-by-reason').innerHTML = barChart(reason, total);
-    $('pcr-by-disk').innerHTML = barChart(disk, total);
-    var row = function (f, third) {
-      return '<tr><td class="pcr-title" title="' + esc(f.path) + '">' + esc(f.title || f.path) + '</td><td class="pcr-hide-phone">' + esc(f._users || '-') + '</td><td' + (third === 'size' ? ' class="pcr-num">' + esc(PCR.bytes(f.size)) : ' title="' + esc(PCR.when(f.cached_at)) + '">' + esc(PCR.ago(f.cached_at))) + '</td></tr>';
+    fill($('pcr-by-library'), barChart(lib, total));
+    fill($('pcr-by-user'), [barChart(user, total), h('p', { class: 'grey-text pcr-small' }, 'A file several users want counts a share for each.')]);
+    fill($('pcr-by-reason'), barChart(reason, total));
+    fill($('pcr-by-disk'), barChart(disk, total));
+    var top = function (order, third) {
+      var rows = files.slice().sort(order).slice(0, 10).map(function (f) { return storageRow(f, third); });
+      return rows.length ? rows : h('tr', null, h('td', { colspan: 3, class: 'grey-text' }, 'Nothing cached yet.'));
     };
-    var empty = '<tr><td colspan="3" class="grey-text">Nothing cached yet.</td></tr>';
-    $('pcr-largest').innerHTML = files.slice().sort(function (a, b) { return (b.size || 0) - (a.size || 0); }).slice(0, 10).map(function (f) { return row(f, 'size'); }).join('') || empty;
-    $('pcr-oldest').innerHTML = files.slice().sort(function (a, b) { return (a.cached_at || 0) - (b.cached_at || 0); }).slice(0, 10).map(function (f) { return row(f, 'age'); }).join('') || empty;
+    fill($('pcr-largest'), top(function (a, b) { return (b.size || 0) - (a.size || 0); }, 'size'));
+    fill($('pcr-oldest'), top(function (a, b) { return (a.cached_at || 0) - (b.cached_at || 0); }, 'age'));
   }
 
   // Plays are only seen while live mode follows Plex: each one served from the pool left an array disk asleep.
   function renderPlays(doc) {
     var live = (doc && doc.live) || {}, st = live.state, box = $('pcr-plays');
-    if (!doc || !doc.ok) { box.innerHTML = '<p class="red-text">' + esc(errorText(doc)) + '</p>'; return; }
+    if (!doc || !doc.ok) { fill(box, h('p', { class: 'red-text' }, errorText(doc))); return; }
     if (!st) {
-      box.innerHTML = '<p class="grey-text">' + (live.enabled ? 'Live mode is starting; plays are counted while it runs.'
-        : 'Turn on live mode (Settings, Schedule) to count the plays the pool serves: each one is an array disk left asleep.') + '</p>';
+      fill(box, h('p', { class: 'grey-text' }, live.enabled ? 'Live mode is starting; plays are counted while it runs.'
+        : 'Turn on live mode (Settings, Schedule) to count the plays the pool serves: each one is an array disk left asleep.'));
       return;
     }
     var pct = st.plays ? Math.round(100 * st.plays_from_pool / st.plays) : 0;
-    box.innerHTML = '<p><span class="pcr-big">' + esc(String(st.plays_from_pool)) + '</span> of ' + esc(String(st.plays)) +
-      ' plays started from the pool (' + pct + '%) since ' + esc(PCR.when(st.since)) + '.</p>' +
-      '<p class="grey-text pcr-small">Each one is a disk spin-up (and 5-15 s of waiting) avoided.</p>';
+    fill(box, [h('p', null, h('span', { class: 'pcr-big' }, st.plays_from_pool), ' of ' + st.plays +
+      ' plays started from the pool (' + pct + '%) since ' + PCR.when(st.since) + '.'),
+      h('p', { class: 'grey-text pcr-small' }, 'Each one is a disk spin-up (and 5-15 s of waiting) avoided.')]);
   }
 
   function initStorage() {
@@ -788,52 +856,59 @@
     stale: 'Stale entries', duplicate: 'Duplicates', untracked: 'Untracked copies on the pool', mismatch: 'Copies that differ',
     'all-safe': 'every finding with a safe fix' };
 
-  function renderAudit(doc) {
+  function findingGroup(kind, list) {
+    var fixable = list.some(function (f) { return !!f.fix; });
+    return h('div', { class: 'pcr-finding', dataset: { kind: kind } },
+      h('div', { class: 'title' },
+        h('span', { class: 'left' }, icon('exclamation-triangle', 'orange-text title'), KIND_WORDS[kind] || kind, ' ',
+          h('span', { class: 'grey-text' }, '(' + list.length + ')')),
+        h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }))),
+      h('ul', { class: 'pcr-activity' }, list.slice(0, 50).map(function (f) {
+        var text = f.message || f.detail || '', showPath = f.path && text.indexOf(f.path) < 0;
+        return h('li', { title: f.path || null }, text, showPath && [' ', h('span', { class: 'grey-text' }, f.path)],
+          f.fix && [' ', h('span', { class: 'grey-text' }, '- fix: ' + f.fix)]);
+      }), list.length > 50 && h('li', { class: 'grey-text' }, 'and ' + (list.length - 50) + ' more')));
+  }
+
+  function historyRow(entry) {
+    var bad = entry.result && entry.result !== 'ok';
+    return h('tr', null, h('td', null, PCR.when(entry.at || entry.time || entry.started_at)),
+      h('td', null, (entry.action || entry.kind || '') + (entry.fix ? ' (' + entry.fix + ')' : '')),
+      h('td', { class: bad ? 'orange-text' : null }, (entry.result ? entry.result + ': ' : '') + (entry.message || '')));
+  }
+
+  function renderAudit(doc, done) {
     var box = $('pcr-findings'), msg = $('pcr-audit-msg');
     $('pcr-audit').disabled = false;
     if (!doc.ok) {
-      box.innerHTML = '';
+      fill(box, []);
       message(msg, 'The check failed: ' + errorText(doc), 'err');
       return;
     }
-    message(msg, 'Checked ' + new Date().toLocaleTimeString() + '.', 'ok');
+    if (done) message(msg, done.text, done.kind); else message(msg, 'Checked ' + new Date().toLocaleTimeString() + '.', 'ok');
     var findings = doc.findings || [], groups = {};
     findings.forEach(function (f) { (groups[f.kind] = groups[f.kind] || []).push(f); });
     var kinds = Object.keys(groups);
-    box.innerHTML = kinds.length ? kinds.map(function (k) {
-      var list = groups[k], fixable = list.some(function (f) { return !!f.fix; });
-      return '<div class="pcr-finding" data-kind="' + esc(k) + '"><div class="title"><span class="left"><i class="fa fa-exclamation-triangle orange-text title"></i>' +
-        esc(KIND_WORDS[k] || k) + ' <span class="grey-text">(' + list.length + ')</span></span>' +
-        '<span class="right">' + (fixable ? '<input type="button" class="pcr-fix" data-kind="' + esc(k) + '" value="Fix">' : '') + '</span></div>' +
-        '<ul class="pcr-activity">' + list.slice(0, 50).map(function (f) {
-          var msg = f.message || f.detail || '', showPath = f.path && msg.indexOf(f.path) < 0;
-          return '<li title="' + esc(f.path || '') + '">' + esc(msg) + (showPath ? ' <span class="grey-text">' + esc(f.path) + '</span>' : '') +
-            (f.fix ? ' <span class="grey-text">- fix: ' + esc(f.fix) + '</span>' : '') + '</li>';
-        }).join('') + (list.length > 50 ? '<li class="grey-text">and ' + (list.length - 50) + ' more</li>' : '') + '</ul></div>';
-    }).join('') : '<div class="pcr-notice pcr-good"><i class="fa fa-check-circle green-text"></i> All good: every cached file is protected and accounted for.</div>';
-    if (kinds.length > 1 && findings.some(function (f) { return f.fix && f.fix !== 'delete-redundant'; })) {
-      box.insertAdjacentHTML('afterbegin', '<div class="pcr-toolbar"><input type="button" class="pcr-fix" data-kind="all-safe" value="Fix all safely">' +
-        '<span class="grey-text">recover, protect, sync and restore; nothing is deleted</span></div>');
-    }
+    var fixAll = kinds.length > 1 && findings.some(function (f) { return f.fix && f.fix !== 'delete-redundant'; });
+    fill(box, kinds.length ? [
+      fixAll && h('div', { class: 'pcr-toolbar' }, h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: 'all-safe' }, value: 'Fix all safely' }),
+        h('span', { class: 'grey-text' }, 'recover, protect, sync and restore; nothing is deleted')),
+      kinds.map(function (k) { return findingGroup(k, groups[k]); })
+    ] : h('div', { class: 'pcr-notice pcr-good' }, icon('check-circle', 'green-text'), ' All good: every cached file is protected and accounted for.'));
     var hist = doc.history || [];
-    if (hist.length) {
-      $('pcr-history').innerHTML = hist.slice().reverse().slice(0, 50).map(function (h) {
-        var bad = h.result && h.result !== 'ok';
-        return '<tr><td>' + esc(PCR.when(h.at || h.time || h.started_at)) + '</td><td>' + esc((h.action || h.kind || '') + (h.fix ? ' (' + h.fix + ')' : '')) +
-          '</td><td' + (bad ? ' class="orange-text"' : '') + '>' + esc((h.result ? h.result + ': ' : '') + (h.message || '')) + '</td></tr>';
-      }).join('');
-    }
+    if (hist.length) fill($('pcr-history'), hist.slice().reverse().slice(0, 50).map(historyRow));
   }
 
-  function runAudit() {
+  /** Check now; `done` ({text, kind}) is what a fix that just ended has to say, shown once the check is in. */
+  function runAudit(done) {
     $('pcr-audit').disabled = true;
     message($('pcr-audit-msg'), 'Checking...', 'busy');
-    PCR.get('audit').then(renderAudit);
+    PCR.get('audit').then(function (doc) { renderAudit(doc, done); });
   }
 
   function initMaintenance() {
     if (!$('pcr-maint')) return;
-    $('pcr-audit').addEventListener('click', runAudit);
+    $('pcr-audit').addEventListener('click', function () { runAudit(); });
     $('pcr-findings').addEventListener('click', function (e) {
       var b = e.target.closest('.pcr-fix');
       if (!b) return;
@@ -845,8 +920,8 @@
           if (!r.ok) { b.disabled = false; message(msg, errorText(r), 'err'); return; }
           PCR.pollSoon();
           PCR.followJob('audit_fix', function (info) {
-            message(msg, 'Fix ' + jobSummary(info) + '.', info.exit_code === 0 ? 'ok' : 'err');
-            if (info.result && info.result.findings) renderAudit(info.result); else runAudit();
+            var done = { text: 'Fix ' + jobSummary(info) + '.', kind: info.exit_code === 0 ? 'ok' : 'err' };
+            if (info.result && info.result.findings) renderAudit(info.result, done); else runAudit(done);
           });
         });
       });
@@ -856,26 +931,27 @@
 
   // --- Logs -----------------------------------------------------------------------------------------
 
-  var L = { offset: null, timer: null, lines: [] };
+  var L = { offset: null, timer: null, lines: [], empty: null };
   function logParams(extra) {
     return Object.assign({ level: $('pcr-log-level').value, q: $('pcr-log-q').value, lines: $('pcr-log-lines').value }, extra || {});
   }
-  function logLine(line) {
+  function logLine(line, i) {
     var m = /^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b/.exec(line), lv = m ? m[1].toLowerCase() : '';
-    return '<span class="pcr-log-' + lv + '">' + esc(line) + '</span>';
+    return [i ? '\n' : null, h('span', { class: 'pcr-log-' + lv }, line)];
   }
   function logRender(scroll) {
     var pre = $('pcr-log'), atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 8;
-    pre.innerHTML = L.lines.length ? L.lines.map(logLine).join('\n') : '<span class="grey-text">No log lines match.</span>';
+    fill(pre, L.lines.length ? L.lines.map(logLine) : h('span', { class: 'grey-text' }, L.empty || 'No log lines match.'));
     if (scroll || atEnd) pre.scrollTop = pre.scrollHeight;
   }
   function logLoad() {
     PCR.get('log', logParams()).then(function (d) {
       if (!d.ok) { $('pcr-log-info').textContent = errorText(d); return; }
       L.lines = d.lines || []; L.offset = d.offset;
+      L.empty = d.size ? null : 'Nothing logged yet: the first run writes here.';
       logRender(true);
       $('pcr-log-info').textContent = d.missing ? 'The log file does not exist yet: it appears with the first run.' :
-        'Showing the last ' + L.lines.length + ' matching line(s); the log is ' + PCR.bytes(d.size) + '.';
+        !d.size ? 'The log is empty.' : 'Showing the last ' + L.lines.length + ' matching line(s); the log is ' + PCR.bytes(d.size) + '.';
     });
   }
   function logTail() {

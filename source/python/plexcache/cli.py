@@ -141,32 +141,60 @@ def list_cmd(ctx: Context, sort: str, text: str | None) -> None:
     ctx.emit(document, lambda: render_list(document))
 
 
+def paths_from_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--paths-from FILE and --null: any number of paths without a command line long enough to hold them."""
+    command = click.option("-0", "--null", "null", is_flag=True,
+                           help="Paths in FILE are separated by NUL characters, not lines.")(command)
+    return click.option("--paths-from", "paths_from", metavar="FILE",
+                        help="Also read paths from FILE, one a line ('-' for stdin).")(command)
+
+
+def gather_paths(paths: tuple[str, ...], paths_from: Optional[str], null: bool) -> list[str]:
+    """The PATH arguments followed by those read from --paths-from (empty lines or entries skipped)."""
+    if paths_from is None:
+        return list(paths)
+    try:
+        data = sys.stdin.read() if paths_from == "-" else Path(paths_from).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read the paths in {paths_from}: {exc}") from None
+    entries = data.split("\0") if null else data.splitlines()
+    return [*paths, *(entry for entry in entries if entry)]
+
+
 @cli.command()
 @click.argument("paths", nargs=-1)
 @click.option("--all", "everything", is_flag=True, help="Move every managed file back and leave no trace.")
+@paths_from_options
 @pass_ctx
-def evict(ctx: Context, paths: tuple[str, ...], everything: bool) -> None:
+def evict(ctx: Context, paths: tuple[str, ...], everything: bool, paths_from: Optional[str], null: bool) -> None:
     """Move the given managed files (or all of them) back to the array now."""
     from plexcache import engine
     from plexcache.render import render_report
 
-    if bool(paths) == everything:
+    if everything and (paths or paths_from):
+        raise UsageError("give the paths of managed files or --all, not both")
+    chosen = gather_paths(paths, paths_from, null)
+    if not chosen and not everything:
         raise UsageError("give the paths of managed files, or --all (see `plexcache-r list`)")
-    report = engine.evict(ctx.settings, None if everything else list(paths))
+    report = engine.evict(ctx.settings, None if everything else chosen)
     ctx.emit(report.to_json(), lambda: render_report(report))
     if report.exit_code:
         sys.exit(report.exit_code)
 
 
 @cli.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1)
 @click.option("--off", is_flag=True, help="Unpin: let the usual rules decide again.")
+@paths_from_options
 @pass_ctx
-def pin(ctx: Context, paths: tuple[str, ...], off: bool) -> None:
+def pin(ctx: Context, paths: tuple[str, ...], off: bool, paths_from: Optional[str], null: bool) -> None:
     """Keep the given files cached regardless of policy (takes effect at the next run)."""
     from plexcache import engine
 
-    changed = engine.pin(ctx.settings, list(paths), on=not off)
+    chosen = gather_paths(paths, paths_from, null)
+    if not chosen:
+        raise UsageError("give the paths of the files to pin (or --paths-from FILE)")
+    changed = engine.pin(ctx.settings, chosen, on=not off)
     verb = "Unpinned" if off else "Pinned"
     ctx.emit({"changed": changed}, f"{verb} {len(changed)} file(s).")
 
