@@ -64,3 +64,11 @@ def test_a_report_says_its_counts_once_and_its_failures():
     dry = render_report({"message": "dry run: would cache 3 and move back 0 file(s); nothing was moved",
                          "dry_run": True, "cached": 0, "exit_code": 0})
     assert dry.lower().count("dry run") == 1
+
+
+def test_a_bulk_move_back_names_ten_files_and_counts_the_rest():
+    from plexcache.render import render_report
+
+    still = [{"path": f"/mnt/user/tv/{i}.mkv", "reasons": [{"user": "a", "source": "on_deck"}]} for i in range(25)]
+    text = render_report({"message": "", "moved_back": 25, "exit_code": 0, "still_wanted": still})
+    assert text.count("is still wanted") == 10 and "and 15 more still wanted" in text

@@ -100,6 +100,9 @@ def render_plan(document: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SHOWN = 10  # files named one by one in a report; a bulk move back of 10,000 says the rest in a count
+
+
 def render_report(report: Any) -> str:
     """A run's (or evict's) outcome: one summary line, then what failed, what could not be read and the
     warnings. The counts are said once: the message leads only when it says something they do not."""
@@ -114,9 +117,12 @@ def render_report(report: Any) -> str:
                      f"{moved_back} ({human_bytes(doc.get('bytes_moved_back', 0))})"
                      + (f", {failed} failed" if failed else "") + ".")
     lines.extend(f"  x {failure}" for failure in doc.get("failures", []))
-    for wanted in doc.get("still_wanted", []):
+    still = doc.get("still_wanted", [])
+    for wanted in still[:SHOWN]:
         lines.append(f"  - {wanted['path']} is still wanted ({describe_reasons(wanted['reasons'])}); the next "
                      "run caches it again")
+    if len(still) > SHOWN:
+        lines.append(f"  - and {len(still) - SHOWN} more still wanted: the next run caches them again")
     lines.extend(_unknown_lines(doc.get("unknown", [])))
     lines.extend(f"  ! {w if isinstance(w, str) else w.get('message', w)}" for w in doc.get("warnings", []))
     return "\n".join(line for line in lines if line)
