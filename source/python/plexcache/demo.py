@@ -28,6 +28,7 @@ from plexcache.sim.sandbox import build_tree
 DEMO_BUDGET = "40GB"
 KEEP_PORT = 32499  # the port `sim serve` is told to use for a kept demo (32400 is Plex's own)
 REDIRECT_ENV = "PLEXCACHE_PLEX_REDIRECT"
+UNRAID_ROOT_ENV = cfg.UNRAID_ROOT_ENV  # Unraid's notify and update_cron: the sandbox's stand-ins
 
 
 def default_scenario() -> Path:
@@ -44,9 +45,10 @@ def run_demo(keep: Optional[Path] = None, scenario: Optional[Path] = None, as_js
 
         raise UsageError(f"--keep {workdir}: the folder is not empty; give a new or empty folder")
     say = _Narrator(quiet=as_json)
-    previous = os.environ.get(REDIRECT_ENV)
+    previous = {name: os.environ.get(name) for name in (REDIRECT_ENV, UNRAID_ROOT_ENV)}
     try:
         sandbox = build_tree(workdir / "root", world)
+        os.environ[UNRAID_ROOT_ENV] = str(sandbox.root)
         shutil.copyfile(scenario_path, workdir / "world.yaml")
         with SimServer(world) as server:
             os.environ[REDIRECT_ENV] = server.url
@@ -135,16 +137,18 @@ def _leave_for_exploring(workdir: Path, settings_path: Path) -> None:
         "This is a kept plexcache-r demo.\n\n"
         f"  plexcache-r sim serve --world {workdir / 'world.yaml'} --port {KEEP_PORT} &\n"
         f"  export {REDIRECT_ENV}=http://127.0.0.1:{KEEP_PORT}   # plex.tv calls go to the simulator too\n"
+        f"  export {UNRAID_ROOT_ENV}={workdir / 'root'}   # Unraid's notify and update_cron: stand-ins\n"
         f"  export PLEXCACHE_CONFIG={settings_path}\n"
         "  plexcache-r status; plexcache-r list; plexcache-r plan\n\n"
         f"The Unraid tree is {workdir / 'root'} (array disks under mnt/disk*, the pools under mnt/).\n")
 
 
-def _restore_env(previous: Optional[str]) -> None:
-    if previous is None:
-        os.environ.pop(REDIRECT_ENV, None)
-    else:
-        os.environ[REDIRECT_ENV] = previous
+def _restore_env(previous: dict[str, Optional[str]]) -> None:
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 class _Narrator:
