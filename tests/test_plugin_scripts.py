@@ -189,3 +189,14 @@ def test_uninstall_keeps_settings_and_releases_cached_files(plugin: dict[str, st
     assert "2 file(s)" in out  # the user is told what stays on the pool and how to tidy up
     if mover_tuning:
         assert "list bytes: 0" in out and "Mover Tuning still points" in out
+
+
+# --- install ----------------------------------------------------------------------------------------------
+
+
+def test_install_refuses_to_run_from_anywhere_but_an_unpacked_package(plugin: dict[str, str]) -> None:
+    """It deletes its staging folder when done: run from the installed plugin it would delete the plugin."""
+    plugdir = Path(plugin["PLEXCACHE_PLUGIN_DIR"])
+    proc = run(plugin, script(plugin, "install"), "2026.01.01", "/tmp/x.txz", "http://127.0.0.1:9/p", "0" * 64, "p")
+    assert proc.returncode == 2 and "nothing was changed" in proc.stderr
+    assert (plugdir / "scripts" / "install").exists() and (plugdir / "event").is_dir()

@@ -96,9 +96,13 @@ def set_unraid_version(version: str) -> None:
 
 
 def flash_skeleton() -> None:
-    """What a fresh Unraid flash drive has that matters here: the stock mover's schedule."""
+    """What a fresh Unraid flash drive has that matters here: the stock mover's schedule, and the OS's
+    own .plg (registered at boot: with no plugin registered at all, update_cron's unmatched glob would
+    read every plugin's .cron, ours before it is registered, which no real server shows)."""
     for sub in ("plugins/dynamix", "shares"):
         Path("/boot/config", sub).mkdir(parents=True, exist_ok=True)
+    Path("/boot/config/plugins/unRAIDServer.plg").write_text(
+        "<?xml version='1.0' standalone='yes'?>\n<PLUGIN name=\"unRAIDServer\" author=\"LimeTech\"/>\n")
     Path("/boot/config/share.cfg").write_text('shareMoverSchedule="40 3 * * *"\nshareUser="e"\n')
     Path("/boot/config/plugins/dynamix/mover.cron").write_text(
         "# Generated mover schedule:\n40 3 * * * /usr/local/sbin/mover start |& logger -t move\n\n")
@@ -119,11 +123,17 @@ def ram_skeleton(spec: dict[str, Any]) -> None:
     script(sbin / "plugin", f'PHP_INI_SCAN_DIR=/etc/php/8.2/cli/conf.d:{php_ini} exec php -q {manager} "$@"\n')
     for tool in ("installpkg", "upgradepkg", "removepkg"):
         script(sbin / tool, f'exec {PYTHON} -I {TOOLS}/pkgtools.py {tool} "$@"\n')
-    # Stand-in for dcron's crontab: `-c DIR -` installs stdin as DIR/root, `-d` deletes it.
+    # Stand-in for dcron's crontab: `-c DIR -` installs stdin as DIR/root (whole, through a new file and a
+    # rename, so a reader never sees half of it), `-d` deletes it.
     script(sbin / "crontab", """
 dir=/var/spool/cron/crontabs
 while [ $# -gt 0 ]; do
-  case "$1" in -c) dir=$2; shift 2 ;; -d) rm -f "$dir/root"; exit 0 ;; -) cat >"$dir/root"; exit 0 ;; *) shift ;; esac
+  case "$1" in
+    -c) dir=$2; shift 2 ;;
+    -d) rm -f "$dir/root"; exit 0 ;;
+    -) cat >"$dir/root.new" && mv -f "$dir/root.new" "$dir/root"; exit ;;
+    *) shift ;;
+  esac
 done
 """)
     # Stand-in for syslog's logger: one line per message in /var/log/syslog.
@@ -135,6 +145,7 @@ if [ $# -gt 0 ]; then echo "$tag: $*" >>/var/log/syslog; else sed "s/^/$tag: /" 
     for sub in ("/var/log/plugins", "/tmp/plugins", "/var/local/emhttp", "/var/lib/pkgtools/packages",
                 "/usr/local/bin", "/usr/local/lib"):
         Path(sub).mkdir(parents=True, exist_ok=True)
+    Path("/var/log/plugins/unRAIDServer.plg").symlink_to("/boot/config/plugins/unRAIDServer.plg")
     # Slackware's aaa_base owns /usr/local/{bin,lib,sbin}: removing a package never removes them.
     Path("/var/lib/pkgtools/packages/aaa_base-15.0-x86_64-1").write_text(
         "PACKAGE NAME:     aaa_base-15.0-x86_64-1\nFILE LIST:\n./\nusr/\nusr/local/\nusr/local/bin/\n"
