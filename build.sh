@@ -4,9 +4,11 @@
 #   ./build.sh           build, then write version, sha256 and CHANGES into plexcache-r.plg (and dist/)
 #   ./build.sh --check   build and fail if plexcache-r.plg is not what this tree builds (release check)
 #
-# The version is the newest "###YYYY.MM.DD[a-z]" heading of plugin/CHANGES.md (or $VERSION). The same tree
-# always gives the same bytes: sorted entries, one fixed mtime, root ownership, single-threaded xz.
-# Dependencies are pinned wheels from PyPI, downloaded once into build/wheels (then it works offline).
+# The version is source/python/plexcache/VERSION (the one place; plugin/CHANGES.md must have it as its newest
+# "###" heading); $VERSION overrides it for test builds and is then written into the package's copy. The
+# same tree always gives the same bytes: sorted entries, one fixed mtime, root ownership, single-threaded
+# xz. Dependencies are source/python/requirements.txt (also what pyproject.toml installs): pinned wheels
+# from PyPI, downloaded once into build/wheels (then it works offline).
 #
 # Environment (all optional): VERSION, DIST_DIR, BUILD_DIR, WHEEL_CACHE, PYTHON, SOURCE_DATE_EPOCH,
 # and for test builds PLG_BASE_URL (serve .plg and package from there; plexcache-r.plg is left alone),
@@ -22,13 +24,17 @@ PY=${PYTHON:-}
 if [[ -z $PY ]]; then
   if [[ -x $ROOT/.venv/bin/python ]]; then PY=$ROOT/.venv/bin/python; else PY=python3; fi
 fi
-# Pure-Python wheels, pinned with everything they need (installed with --no-deps: this list is complete).
-PINS=(plexapi==4.18.3 requests==2.32.3 urllib3==2.3.0 idna==3.10 certifi==2025.1.31
-      charset-normalizer==3.4.1 click==8.1.8 websocket-client==1.8.0)
-# PyYAML has no pure wheel: take one binary wheel and keep only its Python part (it falls back to it).
-YAML_PIN=pyyaml==6.0.2
-
 die() { echo "build.sh: $*" >&2; exit 1; }
+
+# The pins, complete with what they need (vendored with --no-deps). PyYAML has no pure wheel: one binary
+# wheel is taken and only its Python part kept (PyYAML falls back to it).
+PINS=()
+YAML_PIN=
+while read -r pin; do
+  [[ $pin =~ ^[A-Za-z0-9._-]+==[A-Za-z0-9.]+$ ]] || die "requirements.txt: '$pin' is not NAME==VERSION"
+  if [[ ${pin,,} == pyyaml==* ]]; then YAML_PIN=$pin; else PINS+=("$pin"); fi
+done < <(sed -e 's/#.*//' -e 's/[[:space:]]//g' -e '/^$/d' "$ROOT/source/python/requirements.txt")
+[[ -n $YAML_PIN && ${#PINS[@]} -gt 0 ]] || die "source/python/requirements.txt lists no pyyaml or nothing else"
 
 CHECK=0
 case "${1:-}" in
@@ -37,9 +43,13 @@ case "${1:-}" in
   *) die "unknown option $1 (use --check or nothing)" ;;
 esac
 
-VERSION=${VERSION:-$(sed -n 's/^###[[:space:]]*\([0-9.]*[a-z]\{0,1\}\)[[:space:]]*$/\1/p' "$ROOT/plugin/CHANGES.md" | head -n 1)}
+SOURCE_VERSION=$(tr -d '[:space:]' <"$ROOT/source/python/plexcache/VERSION")
+NEWEST=$(sed -n 's/^###[[:space:]]*\([^[:space:]]*\)[[:space:]]*$/\1/p' "$ROOT/plugin/CHANGES.md" | head -n 1)
+[[ $NEWEST == "$SOURCE_VERSION" ]] \
+  || die "plugin/CHANGES.md's newest heading is '###$NEWEST' but source/python/plexcache/VERSION says '$SOURCE_VERSION': make them the same"
+VERSION=${VERSION:-$SOURCE_VERSION}
 [[ $VERSION =~ ^[0-9]{4}\.[0-9]{2}\.[0-9]{2}[a-z]?$ ]] \
-  || die "version '$VERSION' is not YYYY.MM.DD[a-z]: add a '###YYYY.MM.DD' heading at the top of plugin/CHANGES.md"
+  || die "version '$VERSION' is not YYYY.MM.DD[a-z] (the plugin manager compares versions as strings)"
 PACKAGE=$NAME-$VERSION-x86_64-1.txz
 
 # One fixed time for every entry: the version's date, plus a minute per same-day letter.
@@ -86,6 +96,7 @@ cp "$ROOT/plugin/README.md" "$PLUG/README.md"
 mkdir -p "$PLUG/images"
 [[ -e $PLUG/images/$NAME.png ]] || cp "$ROOT/plugin/$NAME.png" "$PLUG/images/$NAME.png"
 cp -R "$ROOT/source/python/plexcache" "$LIB/app/plexcache"
+echo "$VERSION" >"$LIB/app/plexcache/VERSION"
 
 "$PY" - "$LIB/vendor" "${WHEEL_FILES[@]}" <<'PYEOF'
 """Unpack wheels into the vendor dir: a pure wheel is a zip of its import tree; compiled parts are skipped."""
@@ -117,7 +128,6 @@ from plexcache import config
 
 sys.stdout.write(config.dump_yaml(config.Settings()))
 PYEOF
-echo "$VERSION" >"$LIB/VERSION"
 
 cat >"$STAGE/install/slack-desc" <<EOF
            |-----handy-ruler------------------------------------------------------|

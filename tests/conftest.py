@@ -92,11 +92,15 @@ def plex_session(sim):
 
 
 @pytest.fixture
-def sandbox(tmp_path, scenario):
-    """The Unraid tree for `scenario` under tmp_path/root."""
+def sandbox(tmp_path, scenario, monkeypatch):
+    """The Unraid tree for `scenario` under tmp_path/root; Unraid's own commands (notify, update_cron) are
+    its stand-ins (PLEXCACHE_UNRAID_ROOT)."""
+    from plexcache.config import UNRAID_ROOT_ENV
     from plexcache.sim.sandbox import build_tree
 
-    return build_tree(tmp_path / "root", scenario)
+    tree = build_tree(tmp_path / "root", scenario)
+    monkeypatch.setenv(UNRAID_ROOT_ENV, str(tree.root))
+    return tree
 
 
 @pytest.fixture(scope="session", autouse=True)

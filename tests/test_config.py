@@ -150,3 +150,15 @@ def test_reference_covers_every_leaf_setting():
 def test_reference_doc_is_current():
     """docs/settings.md is generated from the schema; regenerate with `plexcache-r config reference`."""
     assert (ROOT / "docs" / "settings.md").read_text() == cfg.reference_markdown()
+
+
+@pytest.mark.parametrize("value", ["/usr/local/sbin/update_cron", "/tmp/anything-else"])
+def test_retired_command_paths_load_and_are_dropped(tmp_path, value):
+    """Settings once named Unraid's notify and update_cron (programs run as root); an old file still loads,
+    whatever it said, and the keys are gone from what is shown and saved."""
+    path = tmp_path / "settings.yaml"
+    path.write_text(f"schema: 2\npaths:\n  notify_script: {value}\n  update_cron: {value}\n  log_dir: /tmp/logs\n")
+    settings = cfg.load(path)
+    assert settings.paths.log_dir == "/tmp/logs"
+    paths = cfg.to_mapping(settings)["paths"]
+    assert "notify_script" not in paths and "update_cron" not in paths

@@ -6,12 +6,21 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
 import pytest
 import requests
 
-from plexcache.config import Settings, Webhook
-from plexcache.notify import Message, Notifier, discord_payload, run_messages, slack_payload, webhook_kind
+from plexcache.config import UNRAID_ROOT_ENV, Settings, Webhook, unraid_command
+from plexcache.notify import (
+    NOTIFY_SCRIPT,
+    Message,
+    Notifier,
+    discord_payload,
+    run_messages,
+    slack_payload,
+    webhook_kind,
+)
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -65,9 +74,9 @@ def test_a_quiet_successful_run_sends_only_a_summary():
     assert [m.level for m in msgs] == ["summary"]
 
 
-def test_levels_route_messages_and_urls_never_reach_the_log(hook_server, caplog, tmp_path):
+def test_levels_route_messages_and_urls_never_reach_the_log(hook_server, caplog, tmp_path, monkeypatch):
+    monkeypatch.setenv(UNRAID_ROOT_ENV, str(tmp_path))  # no notify there
     s = Settings()
-    s.paths.notify_script = str(tmp_path / "missing")
     secret_a, secret_b = f"{hook_server}/discord.com/api/webhooks/1/SECRET", f"{hook_server}/fail/SECRET2"
     s.notify.webhooks = [Webhook(url=secret_a, levels=["summary", "errors"]),
                          Webhook(url=secret_b, levels=["errors"])]
@@ -83,9 +92,9 @@ def test_levels_route_messages_and_urls_never_reach_the_log(hook_server, caplog,
     assert "SECRET" not in caplog.text
 
 
-def test_unreachable_webhook_is_reported_without_its_address(caplog, tmp_path):
+def test_unreachable_webhook_is_reported_without_its_address(caplog, tmp_path, monkeypatch):
+    monkeypatch.setenv(UNRAID_ROOT_ENV, str(tmp_path))  # no notify there
     s = Settings()
-    s.paths.notify_script = str(tmp_path / "missing")
     s.notify.webhooks = [Webhook(url="http://127.0.0.1:9/hooks.slack.com/TOKEN", levels=["errors"])]
     n = Notifier(s, session_factory=requests.Session, timeout=2)
     with caplog.at_level(logging.DEBUG):
@@ -94,13 +103,15 @@ def test_unreachable_webhook_is_reported_without_its_address(caplog, tmp_path):
     assert "slack" in n.errors[0]
 
 
-def test_unraid_notify_script_gets_level_importance_and_link(tmp_path):
+def test_unraid_notify_script_gets_level_importance_and_link(tmp_path, monkeypatch):
+    """Unraid's own notify, where Unraid keeps it (here under a sandbox root): not a setting."""
     log = tmp_path / "calls.jsonl"
-    script = tmp_path / "notify"
+    monkeypatch.setenv(UNRAID_ROOT_ENV, str(tmp_path / "unraid"))
+    script = Path(unraid_command(NOTIFY_SCRIPT))
+    script.parent.mkdir(parents=True)
     script.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$*\" >> {log}\n")
     script.chmod(0o755)
     s = Settings()
-    s.paths.notify_script = str(script)
     s.notify.unraid_levels = ["warnings", "errors"]
     n = Notifier(s)
     assert n.send(Message("summary", "quiet")) == 0

@@ -1,19 +1,13 @@
 """The plugin's shell scripts against a stand-in `plexcache-r`: the Mover Tuning hook is bounded, live mode
-starts and stops with the array, events return at once, and install-python fetches, verifies and caches
-its interpreter only when the server has none."""
+starts and stops with the array, events return at once, and uninstall keeps what it promises. (The install
+script runs in test_plugin_lifecycle.py, through Unraid's own plugin manager.)"""
 
 from __future__ import annotations
 
-import hashlib
-import http.server
 import os
 import shutil
 import subprocess
-import sys
-import tarfile
-import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -148,61 +142,6 @@ def test_array_events_start_and_stop_everything(plugin: dict[str, str]) -> None:
     assert "-q stop" in calls(plugin)
 
 
-# --- install-python ------------------------------------------------------------------------------------
-
-@pytest.mark.skipif(harness.sandbox_unavailable() is not None,
-                    reason=f"plugin sandbox: {harness.sandbox_unavailable()}")
-def test_install_python_fetches_verifies_and_caches(tmp_path: Path) -> None:
-    tarball = tmp_path / "www" / "cpython.tar.gz"
-    tarball.parent.mkdir()
-    fake_root = tmp_path / "fake"
-    (fake_root / "python" / "bin").mkdir(parents=True)
-    interpreter = fake_root / "python" / "bin" / "python3"
-    interpreter.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
-    interpreter.chmod(0o755)
-    with tarfile.open(tarball, "w:gz") as archive:
-        archive.add(fake_root / "python", arcname="python")
-    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
-    too_old = tmp_path / "old-python3"
-    too_old.write_text("#!/bin/sh\nexit 1\n")
-    too_old.chmod(0o755)
-
-    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tarball.parent))
-    handler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/cpython.tar.gz"
-    install = SCRIPTS / "install-python"
-    cache = "/boot/config/plugins/plexcache-r/python/cpython.tar.gz"
-    driver = f"""
-set -u
-mount -t tmpfs tmpfs /boot
-mount -t tmpfs tmpfs /usr/local
-mount --bind {too_old} "$(readlink -f /usr/bin/python3)"
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-echo "== first"; {install} {url} {digest} cpython.tar.gz; echo "rc=$?"
-test -f {cache} && echo cached
-/usr/local/plexcache-r/python/bin/python3 -c 'print("runs")'
-rm -rf /usr/local/plexcache-r   # a reboot: RAM is empty, the flash drive keeps the tarball
-echo "== again"; {install} http://127.0.0.1:9/none {digest} cpython.tar.gz; echo "rc=$?"
-echo "== bad hash"; rm -rf /usr/local/plexcache-r {cache}
-{install} {url} {'0' * 64} cpython.tar.gz; echo "rc=$?"
-test -e {cache} || echo "nothing kept"
-"""
-    try:
-        proc = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", driver],
-                              capture_output=True, text=True, timeout=120, check=False)
-    finally:
-        server.shutdown()
-        server.server_close()
-    out = proc.stdout
-    first, again, bad = out.split("== first")[1].split("== again")[0], out.split("== again")[1].split(
-        "== bad hash")[0], out.split("== bad hash")[1]
-    assert "downloading" in first and "rc=0" in first and "cached" in first and "runs" in first, out + proc.stderr
-    assert "downloading" not in again and "rc=0" in again and "its own" in again, out  # offline, from flash
-    assert "rc=1" in bad and "did not match its SHA256" in bad and "nothing kept" in bad, out
-
-
 # --- uninstall -------------------------------------------------------------------------------------------
 
 UNINSTALL_DRIVER = r"""
@@ -250,3 +189,14 @@ def test_uninstall_keeps_settings_and_releases_cached_files(plugin: dict[str, st
     assert "2 file(s)" in out  # the user is told what stays on the pool and how to tidy up
     if mover_tuning:
         assert "list bytes: 0" in out and "Mover Tuning still points" in out
+
+
+# --- install ----------------------------------------------------------------------------------------------
+
+
+def test_install_refuses_to_run_from_anywhere_but_an_unpacked_package(plugin: dict[str, str]) -> None:
+    """It deletes its staging folder when done: run from the installed plugin it would delete the plugin."""
+    plugdir = Path(plugin["PLEXCACHE_PLUGIN_DIR"])
+    proc = run(plugin, script(plugin, "install"), "2026.01.01", "/tmp/x.txz", "http://127.0.0.1:9/p", "0" * 64, "p")
+    assert proc.returncode == 2 and "nothing was changed" in proc.stderr
+    assert (plugdir / "scripts" / "install").exists() and (plugdir / "event").is_dir()

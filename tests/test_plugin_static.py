@@ -68,15 +68,52 @@ def test_built_plg_expands_to_valid_xml(plg: ET.Element, built: harness.Build) -
 
 
 def test_sha256_entity_matches_the_package(plg: ET.Element, built: harness.Build) -> None:
+    """The package is fetched into /tmp/plugins (RAM, checked against its SHA256) and handed to the
+    install transaction; only a successful install keeps it on the flash drive."""
     digest = hashlib.sha256(built.package.read_bytes()).hexdigest()
     packages = [f for f in plg.findall("FILE") if (f.get("Name") or "").endswith(".txz")]
     assert len(packages) == 1
     package = packages[0]
     assert package.findtext("SHA256").strip() == digest
-    assert package.get("Name") == f"/boot/config/plugins/{NAME}/{built.package.name}"
+    assert package.get("Name") == f"/tmp/plugins/{built.package.name}"
     assert package.findtext("URL").strip().endswith(f"/{built.version}/{built.package.name}")
     scripts = "\n".join(f.findtext("INLINE") or "" for f in plg.findall("FILE"))
-    assert f"upgradepkg --install-new --reinstall {package.get('Name')}" in scripts
+    assert f"{PLUGDIR}/scripts/install" in scripts and f"tar -xJf {package.get('Name')}" in scripts
+    assert f"cp -f /boot/config/plugins/{NAME}/{built.package.name} {package.get('Name')}" in scripts  # offline boot
+
+
+def test_one_version_everywhere(plg: ET.Element, built: harness.Build, members: dict[str, tarfile.TarInfo]) -> None:
+    """plexcache/VERSION is the one place: the .plg, the package's name and its copy, the CLI, the changelog."""
+    version = (REPO / "source/python/plexcache/VERSION").read_text().strip()
+    assert plg.get("version") == built.version == version
+    assert built.package.name == f"{NAME}-{version}-x86_64-1.txz"
+    with tarfile.open(built.package, "r:xz") as archive:
+        assert archive.extractfile(f"./usr/local/lib/{NAME}/app/plexcache/VERSION").read().decode().strip() == version
+    assert re.search(r"^###\s*(\S+)", (REPO / "plugin/CHANGES.md").read_text(), re.M).group(1) == version
+    from plexcache import __version__
+
+    assert __version__ == version
+    cli = subprocess.run([sys.executable, "-m", "plexcache", "--version"], capture_output=True, text=True, check=False)
+    assert cli.stdout.strip() == f"{NAME}, version {version}"
+
+
+def test_the_package_vendors_exactly_the_pinned_requirements(members: dict[str, tarfile.TarInfo]) -> None:
+    """requirements.txt is the one list: pyproject.toml installs it and build.sh vendors it."""
+    pins = {}
+    for line in (REPO / "source/python/requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            pins[re.sub(r"[-_.]+", "_", name).lower()] = version
+    vendored = {}
+    for path in members:
+        match = re.fullmatch(rf"usr/local/lib/{NAME}/vendor/([^/]+)-([^-/]+)\.dist-info", path)
+        if match:
+            vendored[re.sub(r"[-_.]+", "_", match.group(1)).lower()] = match.group(2)
+    assert vendored == pins
+    pyproject = (REPO / "source/python/pyproject.toml").read_text()
+    assert 'dependencies = {file = "requirements.txt"}' in pyproject and '"dependencies"' in pyproject
+    assert 'requires-python = ">=3.10"' in pyproject
 
 
 def test_changes_block_is_the_changelog(plg: ET.Element) -> None:
@@ -98,10 +135,12 @@ def test_package_carries_launcher_events_hook_and_backend(members: dict[str, tar
     for path, executable in [
         (f"{PLUGDIR[1:]}/scripts/{NAME}", True), (f"{PLUGDIR[1:]}/scripts/bootstrap.py", False),
         (f"{PLUGDIR[1:]}/scripts/mover-hook", True), (f"{PLUGDIR[1:]}/scripts/live", True),
+        (f"{PLUGDIR[1:]}/scripts/install", True), (f"{PLUGDIR[1:]}/scripts/uninstall", True),
         (f"{PLUGDIR[1:]}/event/disks_mounted", True), (f"{PLUGDIR[1:]}/event/unmounting_disks", True),
         (f"{PLUGDIR[1:]}/README.md", False), (f"{PLUGDIR[1:]}/images/{NAME}.png", False),
         (f"{lib}/app/plexcache/cli.py", False), (f"{lib}/app/plexcache/schedule.py", False),
-        (f"{lib}/default-settings.yaml", False), (f"{lib}/VERSION", False), ("install/slack-desc", False),
+        (f"{lib}/default-settings.yaml", False), (f"{lib}/app/plexcache/VERSION", False),
+        ("install/slack-desc", False),
     ]:
         assert path in members, path
         assert bool(members[path].mode & 0o111) is executable, path

@@ -18,8 +18,9 @@ from plexcache.errors import UsageError
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> tuple[config.Settings, Path]:
-    """Settings whose every path points into tmp_path, with a recording stand-in for update_cron."""
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[config.Settings, Path]:
+    """Settings whose every path points into tmp_path, with a recording stand-in for update_cron where
+    Unraid keeps it (under PLEXCACHE_UNRAID_ROOT), first line and all: Unraid's starts `#/bin/bash`, no `!`."""
     s = config.Settings()
     boot = tmp_path / "boot" / "config"
     (boot / "plugins" / "dynamix").mkdir(parents=True)
@@ -30,16 +31,20 @@ def env(tmp_path: Path) -> tuple[config.Settings, Path]:
     s.paths.exclusion_list = str(boot / "plugins" / "plexcache-r" / "mover_exclude.txt")
     s.paths.emhttp_state_dir = str(tmp_path / "emhttp")
     Path(s.paths.emhttp_state_dir).mkdir()
-    log = tmp_path / "update_cron.log"
-    tool = tmp_path / "update_cron"
-    tool.write_text(f"#!/bin/sh\necho ran >> {log}\n")
+    monkeypatch.setenv(config.UNRAID_ROOT_ENV, str(tmp_path / "unraid"))
+    tool = update_cron()
+    tool.parent.mkdir(parents=True)
+    tool.write_text(f"#/bin/bash\n\necho ran >> {tmp_path / 'update_cron.log'}\n")
     tool.chmod(0o755)
-    s.paths.update_cron = str(tool)
     return s, boot
 
 
+def update_cron() -> Path:
+    return Path(config.unraid_command(schedule.UPDATE_CRON))
+
+
 def runs(s: config.Settings) -> int:
-    log = Path(s.paths.update_cron).with_name("update_cron.log")
+    log = update_cron().parents[4] / "update_cron.log"
     return len(log.read_text().splitlines()) if log.exists() else 0
 
 
@@ -236,10 +241,33 @@ def test_refresh_follows_a_moved_mover_schedule(env) -> None:
     assert "30 1 * * *" in Path(s.paths.cron_file).read_text()
 
 
+def test_update_cron_without_a_shebang_is_run_as_unraid_runs_it(env) -> None:
+    """Unraid's update_cron starts `#/bin/bash`: executed directly it fails (ENOEXEC) and the crontab never
+    learns a changed schedule; run through /bin/sh, as the webGui runs it, it loads."""
+    s, boot = env
+    stock(boot, "40 3 * * *")
+    result = schedule.apply_schedule(s)
+    assert (result.update_cron, result.warnings, runs(s)) == (0, [], 1)
+    assert "cron not reloaded" not in result.message()
+
+
+def test_settings_cannot_choose_what_update_cron_runs(env) -> None:
+    """An old settings file naming another program loads, and that program never runs."""
+    s, boot = env
+    stock(boot, "40 3 * * *")
+    evil = boot / "evil"
+    evil.write_text(f"#!/bin/sh\ntouch {boot / 'pwned'}\n")
+    evil.chmod(0o755)
+    loaded = config.from_mapping({"schema": 2, "paths": {"update_cron": str(evil), "cron_file": s.paths.cron_file,
+                                                         "plugins_config_dir": s.paths.plugins_config_dir}})
+    schedule.apply_schedule(loaded)
+    assert runs(s) == 1 and not (boot / "pwned").exists()
+
+
 def test_apply_without_update_cron_warns(env) -> None:
     s, boot = env
     stock(boot, "40 3 * * *")
-    s.paths.update_cron = str(boot / "missing")
+    update_cron().unlink()
     result = schedule.apply_schedule(s)
     assert result.update_cron is None and Path(s.paths.cron_file).exists()
     assert any("not found" in w for w in result.warnings)
@@ -248,7 +276,7 @@ def test_apply_without_update_cron_warns(env) -> None:
 def test_apply_failing_update_cron_warns(env) -> None:
     s, boot = env
     stock(boot, "40 3 * * *")
-    Path(s.paths.update_cron).write_text("#!/bin/sh\necho 'crontab: no' >&2\nexit 3\n")
+    update_cron().write_text("#/bin/bash\necho 'crontab: no' >&2\nexit 3\n")
     result = schedule.apply_schedule(s)
     assert result.update_cron == 3 and any("exited 3" in w for w in result.warnings)
 

@@ -93,7 +93,7 @@ def test_notify_and_switches(sandbox):
 def test_settings_dict_is_valid_settings(sandbox):
     settings = config.from_mapping(sandbox.settings_dict("http://127.0.0.1:1", "tok"))
     assert settings.paths.state_dir == str(sandbox.state_dir)
-    assert settings.paths.notify_script == str(sandbox.notify_script)
+    assert sandbox.notify_script == sandbox.root / "usr/local/emhttp/webGui/scripts/notify"  # Unraid's own place
     maps = {m.plex: m.share for m in settings.plex.path_mappings}
     assert maps["/data/tv"] == str(sandbox.user / "tv")
     for value in vars(settings.paths).values():

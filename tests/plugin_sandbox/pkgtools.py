@@ -6,7 +6,11 @@ Faithful in what the plugin relies on: packages are tar.xz of paths relative to 
 install/doinst.sh runs from / after extraction; upgradepkg finds the installed package by base name,
 skips an identical one unless --reinstall, installs the new one and then removes files only the old one
 had; removepkg takes the full or the base name and removes the package's files and its now-empty
-directories. Not reproduced: Slackware's symlink handling in doinst.sh and files shared between packages.
+directories, except directories another installed package lists too. Not reproduced: Slackware's symlink
+handling in doinst.sh and files shared between packages.
+
+SBX_FAIL=FILE.txz in the environment makes upgradepkg fail half-way through writing that package's files, as
+a full disk would: the files written so far stay, the package database is not touched.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ def find_installed(name: str) -> Optional[str]:
     return None
 
 
-def installpkg(package: Path) -> int:
+def installpkg(package: Path, *, fail_halfway: bool = False) -> int:
     full = full_name(package)
     DB.mkdir(parents=True, exist_ok=True)
     with tarfile.open(package, "r:xz") as archive:
@@ -60,7 +64,10 @@ def installpkg(package: Path) -> int:
             if member.isdir():
                 rel = rel.rstrip("/") + "/" if rel and rel != "." else "./"
             names.append(rel or "./")
-        for member in members:
+        for count, member in enumerate(members):
+            if fail_halfway and count > len(members) // 2:
+                print(f"{full}: write error (No space left on device)", file=sys.stderr)
+                return 1
             rel = _rel(member).rstrip("/")
             if not rel or rel == "." or rel.startswith("install"):
                 continue
@@ -91,7 +98,9 @@ def _rel(member: tarfile.TarInfo) -> str:
 
 
 def remove_files(full: str, keep: frozenset = frozenset()) -> None:
-    entries = [e for e in file_list(full) if e not in keep and e not in ("./",) and not e.startswith("install")]
+    others = {e for entry in DB.glob("*") if entry.name != full and not entry.name.startswith(".")
+              for e in file_list(entry.name) if e.endswith("/")}
+    entries = [e for e in file_list(full) if e not in keep | others and e != "./" and not e.startswith("install")]
     for entry in entries:
         path = Path("/") / entry
         if not entry.endswith("/") and (path.is_file() or path.is_symlink()):
@@ -124,13 +133,15 @@ def upgradepkg(args: list[str]) -> int:
             if "--install-new" not in flags:
                 print(f"{full} is not installed", file=sys.stderr)
                 return 1
-            installpkg(package)
+            if installpkg(package, fail_halfway=package.name == os.environ.get("SBX_FAIL")):
+                return 1
             continue
         if old == full and "--reinstall" not in flags:
             print(f"{full} already installed, skipping")
             continue
         old_files = file_list(old)
-        installpkg(package)
+        if installpkg(package, fail_halfway=package.name == os.environ.get("SBX_FAIL")):
+            return 1
         new_files = frozenset(file_list(full))
         if old != full:
             (DB / old).rename(DB / f".{old}.old")

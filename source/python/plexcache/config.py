@@ -24,6 +24,7 @@ from plexcache.fsutil import atomic_write_text
 SCHEMA_VERSION = 2
 DEFAULT_CONFIG_PATH = "/boot/config/plugins/plexcache-r/settings.yaml"
 CONFIG_ENV = "PLEXCACHE_CONFIG"
+UNRAID_ROOT_ENV = "PLEXCACHE_UNRAID_ROOT"
 MASK = "********"
 
 Level = Literal["summary", "activity", "warnings", "errors"]
@@ -183,8 +184,6 @@ class PathSettings:
     emhttp_state_dir: str = field(default="/var/local/emhttp", metadata=doc(
         "Unraid's runtime state (var.ini: array and parity-check state)."))
     mover_pid: str = field(default="/var/run/mover.pid", metadata=doc("Present while the mover runs."))
-    notify_script: str = field(default="/usr/local/emhttp/webGui/scripts/notify", metadata=doc(
-        "Unraid's notify command."))
     state_dir: str = field(default="/boot/config/plugins/plexcache-r/state", metadata=doc(
         "Durable state: registry, history, journal."))
     volatile_dir: str = field(default="/tmp/plexcache-r", metadata=doc("Progress, lock and stop flag."))
@@ -195,8 +194,6 @@ class PathSettings:
                                    metadata=doc("Your own entries, copied into the exclusion list."))
     cron_file: str = field(default="/boot/config/plugins/plexcache-r/plexcache-r.cron", metadata=doc(
         "The plugin's schedule."))
-    update_cron: str = field(default="/usr/local/sbin/update_cron", metadata=doc(
-        "Unraid's command that reloads plugin schedules."))
     plugins_config_dir: str = field(default="/boot/config/plugins", metadata=doc(
         "Where other plugins keep settings (to read CA Mover Tuning's)."))
 
@@ -371,11 +368,25 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
             v.bad(f"notify.webhooks[{i}].url", "expected an https:// webhook address")
 
 
+# Settings that once named a program run as root (Unraid's notify and update_cron): whoever could save
+# settings could choose what runs. Unraid's commands are facts (see unraid_command), so these keys are
+# dropped on load, whatever they say, without a schema change (an older plugin still reads the file).
+RETIRED_PATHS = ("notify_script", "update_cron")
+
+
+def _drop_retired(data: dict[str, Any]) -> dict[str, Any]:
+    paths = data.get("paths")
+    if not isinstance(paths, dict) or not any(key in paths for key in RETIRED_PATHS):
+        return data
+    return {**data, "paths": {k: v for k, v in paths.items() if k not in RETIRED_PATHS}}
+
+
 def _migrate(data: dict[str, Any]) -> dict[str, Any]:
     """Bring an older settings document up to SCHEMA_VERSION; unknown versions are refused."""
     version = data.get("schema", 1)
     if isinstance(version, bool) or not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise SettingsError([("schema", f"got {version!r}, this version reads 1 to {SCHEMA_VERSION}")])
+    data = _drop_retired(data)
     if version == 1:
         # Version 1 kept the eviction mode and limits at the top level; they now live under cache.
         data = dict(data)
@@ -424,6 +435,17 @@ def parse_text(text: str, source: str = "settings") -> Any:
 
 def config_path(explicit: str | None = None) -> Path:
     return Path(explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
+
+
+def unraid_command(path: str) -> str:
+    """Where one of Unraid's own programs is (an absolute path on Unraid).
+
+    These are facts of the platform, never settings: a setting would let whoever can save settings choose
+    a program that runs as root. The demo and the tests set PLEXCACHE_UNRAID_ROOT to a sandbox tree that
+    holds stand-ins at the same relative paths; on a server it is unset.
+    """
+    root = os.environ.get(UNRAID_ROOT_ENV, "")
+    return os.path.join(root, path.lstrip("/")) if root else path
 
 
 def load(path: Path) -> Settings:

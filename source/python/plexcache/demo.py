@@ -39,6 +39,7 @@ from plexcache.sim.sandbox import build_tree
 
 DEMO_BUDGET = "40GB"
 REDIRECT_ENV = "PLEXCACHE_PLEX_REDIRECT"
+UNRAID_ROOT_ENV = cfg.UNRAID_ROOT_ENV  # Unraid's notify and update_cron: the sandbox's stand-ins
 
 
 def default_scenario() -> Path:
@@ -53,9 +54,10 @@ def run_demo(keep: Optional[Path] = None, scenario: Optional[Path] = None, as_js
     if keep and workdir.exists() and any(workdir.iterdir()):
         raise UsageError(f"--keep {workdir}: the folder is not empty; give a new or empty folder")
     say = _Narrator(quiet=as_json)
-    previous = os.environ.get(REDIRECT_ENV)
+    previous = {name: os.environ.get(name) for name in (REDIRECT_ENV, UNRAID_ROOT_ENV)}
     try:
         sandbox = build_tree(workdir / "root", world)
+        os.environ[UNRAID_ROOT_ENV] = str(sandbox.root)
         shutil.copyfile(scenario_path, workdir / "world.yaml")
         with SimServer(world) as server:
             os.environ[REDIRECT_ENV] = server.url
@@ -181,6 +183,7 @@ def explore_commands(workdir: Path, port: int) -> str:
     """The commands that explore a kept demo, as README.txt and the demo's last words give them."""
     return (f"  plexcache-r sim serve --world {workdir / 'world.yaml'} --port {port} &\n"
             f"  export {REDIRECT_ENV}=http://127.0.0.1:{port}   # plex.tv calls go to the simulator too\n"
+            f"  export {UNRAID_ROOT_ENV}={workdir / 'root'}   # Unraid's commands: the tree's stand-ins\n"
             f"  export {cfg.CONFIG_ENV}={workdir / 'settings.yaml'}\n"
             "  plexcache-r status; plexcache-r list; plexcache-r plan")
 
@@ -206,11 +209,12 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _restore_env(previous: Optional[str]) -> None:
-    if previous is None:
-        os.environ.pop(REDIRECT_ENV, None)
-    else:
-        os.environ[REDIRECT_ENV] = previous
+def _restore_env(previous: dict[str, Optional[str]]) -> None:
+    for name, value in previous.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 class _Narrator:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import backups, exclusions, mover, plex
+from plexcache import __version__, backups, exclusions, mover, plex
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
@@ -1044,7 +1044,7 @@ def status(settings: Settings) -> dict[str, Any]:
             "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
                        "bytes": registry.managed_bytes()},
             "next_run": _next_run(settings), "live": _live_status(settings),
-            "mover_tuning": _mover_tuning(settings), "plugin_version": _plugin_version(),
+            "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
             "activity": activity(store.load_history().events), "warnings": warnings}
 
 
@@ -1107,13 +1107,6 @@ def _next_run(settings: Settings) -> Optional[float]:
     try:
         return next_run_time(settings)
     except (OSError, ValueError):
-        return None
-
-
-def _plugin_version(path: str = "/usr/local/lib/plexcache-r/VERSION") -> Optional[str]:
-    try:
-        return Path(path).read_text().strip() or None
-    except OSError:
         return None
 
 

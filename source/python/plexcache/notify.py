@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from plexcache.config import Settings
+from plexcache.config import Settings, unraid_command
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +23,7 @@ EVENT = "PlexCache-R"
 LINK = "/Settings/PlexCacheR"
 COLOURS = {"summary": 0x2E7D32, "activity": 0x1565C0, "warnings": 0xF9A825, "errors": 0xC62828}
 IMPORTANCE = {"summary": "normal", "activity": "normal", "warnings": "warning", "errors": "alert"}
+NOTIFY_SCRIPT = "/usr/local/emhttp/webGui/scripts/notify"  # Unraid's own; never a setting
 
 
 @dataclass
@@ -129,7 +130,7 @@ class Notifier:
         return sum(self.send(m) for m in messages)
 
     def _unraid(self, msg: Message) -> int:
-        script = self.settings.paths.notify_script
+        script = unraid_command(NOTIFY_SCRIPT)
         if not (os.path.isfile(script) and os.access(script, os.X_OK)):
             log.debug("Unraid notify script %s not found; skipping", script)
             return 0

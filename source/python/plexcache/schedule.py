@@ -3,6 +3,9 @@ mover is set up (stock schedule, CA Mover Tuning, our ignore list) for the dashb
 
 Unraid builds root's crontab from `/boot/config/plugins/<plugin>/*.cron` of every registered plugin when
 `/usr/local/sbin/update_cron` runs, so "applying" a schedule means writing that file and running it.
+That script starts with `#/bin/bash` (no `!`): the kernel refuses to execute it (ENOEXEC), and only a shell
+runs it, as a script of its own. Unraid's webGui calls it through PHP's exec(), that is `/bin/sh -c`
+(bash on Unraid), and so does `run_update_cron`.
 
 "Before the mover" is derived from the schedule that really moves files: CA Mover Tuning's own cron
 (`moverTuneCron`, used by Mover Tuning on Unraid 7.2.1+) when it is installed, otherwise the stock
@@ -13,19 +16,24 @@ Every path comes from settings, so tests point them into a temporary root.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import shlex
+import signal
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from plexcache.config import unraid_command
 from plexcache.errors import UsageError
 from plexcache.fsutil import atomic_write_text
 
 RUN_COMMAND = "/usr/local/sbin/plexcache-r -q run >/dev/null 2>&1"
 MOVER_HOOK = "/usr/local/emhttp/plugins/plexcache-r/scripts/mover-hook"
 MOVER_TUNING = "ca.mover.tuning"
+UPDATE_CRON = "/usr/local/sbin/update_cron"  # Unraid's own; never a setting
 UPDATE_CRON_TIMEOUT = 60
 # Unraid 7.2.1 stopped wrapping the stock mover: from then on the stock schedule bypasses Mover Tuning.
 STOCK_BYPASS_FROM = (7, 2, 1)
@@ -332,7 +340,7 @@ def apply_schedule(settings: Any, *, command: str = RUN_COMMAND) -> ScheduleResu
     elif cron_file.exists():
         cron_file.unlink()
         result.changed = True
-    result.update_cron = run_update_cron(settings.paths.update_cron, result.warnings)
+    result.update_cron = run_update_cron(unraid_command(UPDATE_CRON), result.warnings)
     return result
 
 
@@ -376,19 +384,29 @@ def refresh_if_stale(settings: Any, *, command: str = RUN_COMMAND) -> Optional[S
 
 
 def run_update_cron(command: str, warnings: list[str]) -> Optional[int]:
-    """Run Unraid's update_cron; on failure add a warning naming what to do instead of raising."""
+    """Run Unraid's update_cron as Unraid does (`/bin/sh -c`, see the module docstring); on failure add a
+    warning naming what to do instead of raising."""
     if not Path(command).exists():
         warnings.append(f"{command} not found (not an Unraid server?): the schedule file is written but "
                         "cron was not reloaded")
         return None
     try:
-        proc = subprocess.run([command], capture_output=True, text=True, timeout=UPDATE_CRON_TIMEOUT,
-                              check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        warnings.append(f"{command} failed ({exc.__class__.__name__}): run it by hand to load the schedule")
+        # Its own process group, so a timeout ends the shell and whatever it started (crontab) together.
+        proc = subprocess.Popen(["/bin/sh", "-c", shlex.quote(command)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    except OSError as exc:
+        warnings.append(f"{command} could not be started ({exc.strerror}): run it by hand to load the schedule")
+        return None
+    try:
+        out, err = proc.communicate(timeout=UPDATE_CRON_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        warnings.append(f"{command} did not finish within {UPDATE_CRON_TIMEOUT} s: run it by hand to load the "
+                        "schedule")
         return None
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
+        tail = (err or out).strip().splitlines()[-1:] or [""]
         warnings.append(f"{command} exited {proc.returncode} {tail[0]}".rstrip()
                         + ": run it by hand to load the schedule")
     return proc.returncode

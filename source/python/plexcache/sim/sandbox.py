@@ -1,6 +1,8 @@
 """A sandbox Unraid root for a scenario: disks, pools, shares, share configs, emhttp state, notify stand-in.
 
-Layout under `root` (every product path is a setting, so `settings_dict()` points them all in here):
+Layout under `root` (every product path is a setting, so `settings_dict()` points them all in here; Unraid's
+own commands, notify and update_cron, are not settings: PLEXCACHE_UNRAID_ROOT=root makes the product use
+the stand-ins below):
 
     mnt/disk1..N/<share>/...      array disks holding the media the scenario places there
     mnt/<pool>/<share>/...        pools (cache, ...); files the scenario places on a pool
@@ -124,14 +126,12 @@ class Sandbox:
                 "shares_config_dir": str(self.shares_dir),
                 "emhttp_state_dir": str(self.emhttp_dir),
                 "mover_pid": str(self.mover_pid),
-                "notify_script": str(self.notify_script),
                 "state_dir": str(self.state_dir),
                 "volatile_dir": str(self.volatile_dir),
                 "log_dir": str(self.log_dir),
                 "exclusion_list": str(self.exclusion_list),
                 "manual_exclusions": str(self.manual_exclusions),
                 "cron_file": str(self.cron_file),
-                "update_cron": str(self.update_cron),
                 "plugins_config_dir": str(self.boot / "config" / "plugins"),
             },
         }
