@@ -99,9 +99,19 @@ def test_stop_when_idle_exits_zero(settings_file):
     assert result.returncode == 0 and "Nothing is running" in result.stdout
 
 
-def test_pin_and_evict_read_their_paths_from_stdin_or_a_file(settings_file, tmp_path):
+def test_pin_and_evict_read_their_paths_from_stdin_or_a_file(tmp_path):
     """The pages hand thousands of paths over this way: never on one command line."""
-    names = ["/mnt/user/tv/A b.mkv", "/mnt/user/tv/line\nbreak.mkv", "/mnt/user/movies/ü $(id).mkv"]
+    mnt = tmp_path / "mnt"
+    settings_file = tmp_path / "settings.yaml"
+    cfg.save(cfg.from_mapping({"paths": {
+        "pool_root": str(mnt), "disks_glob": str(mnt / "disk[0-9]*"), "user_root": str(mnt / "user"),
+        "log_dir": str(tmp_path / "log"), "state_dir": str(tmp_path / "state"),
+        "volatile_dir": str(tmp_path / "tmp")}}), settings_file)
+    rels = ["tv/A b.mkv", "tv/line\nbreak.mkv", "movies/ü $(id).mkv"]
+    for rel in rels:  # pins name files that exist: here on an array disk
+        (mnt / "disk1" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (mnt / "disk1" / rel).write_bytes(b"x")
+    names = [str(mnt / "user" / rel) for rel in rels]
     result = cli("--json", "pin", "--paths-from", "-", "--null", stdin="\0".join(names), config=settings_file)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["changed"] == names
