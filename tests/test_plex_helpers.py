@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from plexcache.errors import PlexUnavailable
-from plexcache.plex import list_libraries, list_users, poll_pin, start_pin_login, test_connection
-from plexcache.plexauth import PinLogin
+from plexcache.plex import list_libraries, list_users, test_connection
+from plexcache.plexauth import PinLogin, poll_pin, start_pin_login
 from test_plex_support import OWNER, settings_for, simulated
 
 
@@ -77,3 +77,4 @@ def test_pin_expired_or_unknown(monkeypatch):
         gone = PinLogin(id="999", code="ABCD", client_id=pin.client_id, expires_at=pin.expires_at)
         with pytest.raises(PlexUnavailable, match="no longer knows"):
             poll_pin(gone)
+

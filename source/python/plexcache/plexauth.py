@@ -14,7 +14,8 @@ import plexapi
 from plexapi.myplex import MyPlexPinLogin
 
 from plexcache.errors import PlexUnavailable
-from plexcache.plexread import READ_ERRORS, SessionFactory, default_session_factory, describe_error
+from plexcache.http import SessionFactory, make_session
+from plexcache.plexread import PLEX_ERRORS, describe_error, parse_xml
 
 LINK_URL = "https://plex.tv/link"
 PIN_LIFETIME = 15 * 60  # plex.tv keeps a PIN for about 15 minutes
@@ -47,23 +48,23 @@ def _headers(client_id: str) -> dict[str, str]:
 
 def start_pin_login(session_factory: Optional[SessionFactory] = None, *, timeout: float = 30.0) -> PinLogin:
     """Ask plex.tv for a new PIN. Raises PlexUnavailable when plex.tv cannot be reached."""
-    session = (session_factory or default_session_factory)(timeout)
+    session = (session_factory or make_session)(timeout)
     client_id = plexapi.BASE_HEADERS.get("X-Plex-Client-Identifier") or "plexcache-r"
     try:
         response = session.post(MyPlexPinLogin.PINS, headers=_headers(client_id), timeout=timeout)
         if response.status_code not in (200, 201):
             raise PlexUnavailable(f"plex.tv refused a sign-in PIN (HTTP {response.status_code}); try again later")
-        data = plexapi.utils.parseXMLString(response.text)
-        pin_id, code = data.attrib.get("id"), data.attrib.get("code")
-    except READ_ERRORS as exc:
+        data = parse_xml(response.text, "a sign-in PIN")
+    except PLEX_ERRORS as exc:
         raise PlexUnavailable(f"cannot reach plex.tv for a sign-in PIN: {describe_error(exc)}") from None
+    pin_id, code = data.get("id"), data.get("code")
     if not pin_id or not code:
         raise PlexUnavailable("plex.tv answered without a PIN; try again later")
     try:
-        lifetime = float(data.attrib.get("expiresIn") or PIN_LIFETIME)
-    except ValueError:
+        lifetime = float(data.get("expiresIn") or PIN_LIFETIME)
+    except ValueError:  # not a number: plex.tv's usual lifetime
         lifetime = PIN_LIFETIME
-    return PinLogin(id=str(pin_id), code=str(code), client_id=client_id, expires_at=time.time() + lifetime)
+    return PinLogin(id=pin_id, code=code, client_id=client_id, expires_at=time.time() + lifetime)
 
 
 def poll_pin(pin: PinLogin, session_factory: Optional[SessionFactory] = None, *,
@@ -72,15 +73,14 @@ def poll_pin(pin: PinLogin, session_factory: Optional[SessionFactory] = None, *,
     expired or plex.tv cannot be read. The token is returned, never printed or logged."""
     if time.time() > pin.expires_at:
         raise PlexUnavailable("the sign-in PIN expired; start `plexcache-r plex login` again")
-    session = (session_factory or default_session_factory)(timeout)
+    session = (session_factory or make_session)(timeout)
     try:
         response = session.get(f"{MyPlexPinLogin.PINS}/{pin.id}", headers=_headers(pin.client_id), timeout=timeout)
         if response.status_code == 404:
             raise PlexUnavailable("plex.tv no longer knows this sign-in PIN; start `plexcache-r plex login` again")
         if response.status_code != 200:
             raise PlexUnavailable(f"plex.tv refused the PIN check (HTTP {response.status_code}); try again")
-        data = plexapi.utils.parseXMLString(response.text)
-        token = data.attrib.get("authToken")
-    except READ_ERRORS as exc:
+        data = parse_xml(response.text, "a sign-in PIN")
+    except PLEX_ERRORS as exc:
         raise PlexUnavailable(f"cannot reach plex.tv to check the sign-in PIN: {describe_error(exc)}") from None
-    return token or None
+    return data.get("authToken") or None
