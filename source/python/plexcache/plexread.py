@@ -163,7 +163,6 @@ def server_as(server: S, token: str) -> S:
     state = vars(clone)
     state["_token"] = token
     state["_server"] = clone  # plexapi objects query through `_server`, which points at the original
-    state.pop("library", None)  # cached per token; never shared with the owner's view
     return clone
 
 
