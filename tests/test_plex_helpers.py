@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from plexcache.errors import PlexUnavailable
-from plexcache.plex import list_libraries, list_users, poll_pin, start_pin_login, test_connection
-from plexcache.plexauth import PinLogin
+from plexcache import config as cfg
+from plexcache.errors import PlexUnavailable, UsageError
+from plexcache.plex import list_libraries, list_users, test_connection
+from plexcache.plexauth import POLL_SECONDS, PinLogin, poll_pin, start_pin_login, wait_for_login
 from test_plex_support import OWNER, settings_for, simulated
 
 
@@ -77,3 +78,22 @@ def test_pin_expired_or_unknown(monkeypatch):
         gone = PinLogin(id="999", code="ABCD", client_id=pin.client_id, expires_at=pin.expires_at)
         with pytest.raises(PlexUnavailable, match="no longer knows"):
             poll_pin(gone)
+
+
+def test_interactive_sign_in_stores_the_token_or_gives_up(monkeypatch, tmp_path):
+    path = tmp_path / "settings.yaml"
+    with simulated(monkeypatch) as sim:
+        settings = settings_for(sim)
+        settings.plex.token = ""
+        cfg.save(settings, path)
+        pin = start_pin_login()
+        with pytest.raises(UsageError, match="not entered within 0 s"):
+            wait_for_login(pin, path, timeout=0)
+        pauses = []
+
+        def pause(seconds: float) -> None:  # the user enters the code while we wait
+            pauses.append(seconds)
+            sim.authorise_pin(int(pin.id))
+
+        wait_for_login(pin, path, timeout=60, pause=pause)
+        assert pauses == [POLL_SECONDS] and cfg.load(path).plex.token == sim.owner_token

@@ -6,7 +6,6 @@ import errno
 import json
 import os
 import sys
-import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,6 @@ import click
 from plexcache import __version__
 from plexcache import config as cfg
 from plexcache.errors import PlexCacheError, SettingsError, UsageError
-from plexcache.fsutil import atomic_write_text
 
 
 @dataclass
@@ -357,37 +355,19 @@ def plex_login(ctx: Context, mode: str | None, timeout: int) -> None:
     from plexcache import plexauth
 
     settings = ctx.settings
-    pending = Path(settings.paths.volatile_dir) / "pin.json"
     if mode == "poll":
-        if not pending.exists():
-            raise UsageError("no sign-in is waiting; start one with `plexcache-r plex login --start`")
-        token = plexauth.poll_pin(plexauth.PinLogin.from_json(json.loads(pending.read_text())))
-        if token:
-            _store_token(ctx, token)
-            pending.unlink()
-        ctx.emit({"signed_in": bool(token)}, "Signed in." if token else "Still waiting for the code.")
+        signed_in = plexauth.poll_login(settings, ctx.path)
+        ctx.emit({"signed_in": signed_in}, "Signed in." if signed_in else "Still waiting for the code.")
         return
-    pin = plexauth.start_pin_login()
     if mode == "start":
-        atomic_write_text(pending, json.dumps(pin.to_json()), mode=0o600)
+        pin = plexauth.start_login(settings)
         ctx.emit({"code": pin.code, "link": pin.link, "expires_at": pin.expires_at},
                  f"Go to {pin.link} and enter the code {pin.code}")
         return
+    pin = plexauth.start_pin_login()
     click.echo(f"Go to {pin.link} and enter the code {pin.code}", err=ctx.as_json)
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        token = plexauth.poll_pin(pin)
-        if token:
-            _store_token(ctx, token)
-            ctx.emit({"signed_in": True}, "Signed in; the token is stored in the settings.")
-            return
-        time.sleep(2)
-    raise UsageError(f"the code was not entered within {timeout} s; run `plexcache-r plex login` again")
-
-
-def _store_token(ctx: Context, token: str) -> None:
-    document = cfg.merge(cfg.to_mapping(cfg.load(ctx.path)), {"plex": {"token": token}})
-    cfg.save(cfg.from_mapping(document), ctx.path)
+    plexauth.wait_for_login(pin, ctx.path, timeout)
+    ctx.emit({"signed_in": True}, "Signed in; the token is stored in the settings.")
 
 
 # --- plugin plumbing ------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ anything back on the strength of an unknown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 Source = Literal["playing", "on_deck", "next_episode", "watchlist", "pinned"]
 
@@ -39,7 +39,7 @@ class Reason:
                 "detail": self.detail, "rank": self.rank}
 
     @classmethod
-    def from_json(cls, data: dict) -> Reason:
+    def from_json(cls, data: dict[str, Any]) -> Reason:
         return cls(user=data["user"], source=data["source"], last_active=data.get("last_active"),
                    detail=data.get("detail", ""), rank=data.get("rank", 0))
 

@@ -2,7 +2,8 @@
 
 `make_session()` returns a requests.Session that
 - applies a default timeout to every request that does not pass one,
-- counts the requests made through it (`count_requests(session)`), so a run can report them,
+- counts every request it sends, failed ones included (`count_requests(session)`): the one measure of
+  "Plex requests" a run or live mode reports,
 - when PLEXCACHE_PLEX_REDIRECT=http://127.0.0.1:PORT is set (off by default; a test and demo seam),
   rewrites https://plex.tv, clients.plex.tv, discover/metadata providers, rss.plex.tv and the other
   hosts python-plexapi hard-codes to http://127.0.0.1:PORT/_h/<host>/..., where the simulator answers.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -39,15 +40,25 @@ PLEX_HOSTS = (
 )
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self.n = 0
-        self.lock = threading.Lock()
+class CountingSession(requests.Session):
+    """A Session that counts every request it sends (a timeout, a refused connection and each redirect hop
+    included): what was asked of Plex, whether or not an answer came. Safe across threads."""
 
-    def hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
-        with self.lock:
-            self.n += 1
-        return response
+    def __init__(self) -> None:
+        super().__init__()
+        self._count_lock = threading.Lock()
+        self.sent = 0
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        with self._count_lock:
+            self.sent += 1
+        return super().send(request, **kwargs)
+
+
+class SessionFactory(Protocol):
+    """What readers of Plex are given to make their session: make_session, or a test's wrapper of it."""
+
+    def __call__(self, timeout: float) -> CountingSession: ...
 
 
 class _TimeoutAdapter(HTTPAdapter):
@@ -91,9 +102,9 @@ def redirect_target() -> Optional[str]:
     return value or None
 
 
-def make_session(timeout: Optional[float] = None) -> requests.Session:
+def make_session(timeout: Optional[float] = None) -> CountingSession:
     """A requests.Session for Plex/plex.tv traffic: default timeout, request counting, optional redirect."""
-    session = requests.Session()
+    session = CountingSession()
     t = DEFAULT_TIMEOUT if timeout is None else float(timeout)
     plain = _TimeoutAdapter(t)
     session.mount("http://", plain)
@@ -105,13 +116,9 @@ def make_session(timeout: Optional[float] = None) -> requests.Session:
             session.mount(f"https://{host}/", adapter)
             session.mount(f"http://{host}/", adapter)
         session.trust_env = False  # never send redirected or loopback traffic through an env proxy
-    counter = _Counter()
-    session.hooks["response"].append(counter.hook)
-    session.plexcache_counter = counter  # type: ignore[attr-defined]
     return session
 
 
 def count_requests(session: requests.Session) -> int:
-    """Requests (responses received) made through a session from make_session()."""
-    counter = getattr(session, "plexcache_counter", None)
-    return counter.n if counter is not None else 0
+    """Requests sent through a session from make_session(), failed ones included (0 for any other)."""
+    return session.sent if isinstance(session, CountingSession) else 0

@@ -23,15 +23,17 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
+from plexapi.alert import AlertListener
 from plexapi.server import PlexServer
 
 from plexcache import engine
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, UsageError
 from plexcache.fsutil import atomic_write_text, write_json_if_changed
-from plexcache.plexread import READ_ERRORS, CountingSession, default_session_factory, describe_error
+from plexcache.http import SessionFactory, make_session
+from plexcache.plexread import PLEX_ERRORS, PlexQuery, connect, describe_error, newest_added, sessions
 from plexcache.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -74,9 +76,31 @@ class PoolView:
 EPISODE_TITLE = re.compile(r"^(?P<show>.+) - S(?P<season>\d+)E(?P<episode>\d+)\b")
 
 
-def pool_view(entries: Iterable[Any]) -> PoolView:
+class CachedItem(Protocol):
+    """What live mode reads of a registry entry."""
+
+    @property
+    def rating_key(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+
+
+class CycleReport(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class CycleFunction(Protocol):
+    """An ordinary cycle (engine.run_cycle); live mode only ever asks it to add."""
+
+    def __call__(self, settings: Settings, *, add_only: bool = ...) -> Optional[CycleReport]: ...
+
+
+def pool_view(entries: Iterable[CachedItem]) -> PoolView:
     """Build the view from registry entries (titles read "Show - S01E02 - Name", as discovery writes them)."""
-    keys, episodes = set(), {}
+    keys: set[str] = set()
+    episodes: dict[str, set[tuple[int, int]]] = {}
     for entry in entries:
         if entry.rating_key:
             keys.add(entry.rating_key)
@@ -125,24 +149,18 @@ def session_changes(before: dict[str, Playback], after: dict[str, Playback],
     return reasons
 
 
-def read_sessions(server: Any) -> dict[str, Playback]:
-    sessions = {}
-    for item in server.sessions():
-        users = getattr(item, "usernames", None) or ["?"]
-        key = str(getattr(item, "sessionKey", "") or id(item))
-        playback = Playback(user=users[0], rating_key=str(item.ratingKey), kind=item.type, title=item.title)
-        if item.type == "episode":
-            position = (int(item.parentIndex or 0), int(item.index or 0))
-            title = f"{item.grandparentTitle} S{position[0]:02d}E{position[1]:02d}"
-            playback = Playback(playback.user, playback.rating_key, "episode", title, item.grandparentTitle, position)
-        sessions[key] = playback
-    return sessions
-
-
-def newest_added(server: Any) -> Optional[float]:
-    items = server.library.recentlyAdded()
-    stamps = [item.addedAt.timestamp() for item in items if getattr(item, "addedAt", None)]
-    return max(stamps, default=None)
+def read_sessions(server: PlexQuery) -> dict[str, Playback]:
+    """Who plays what now, by session (movies and episodes: nothing else is ever cached)."""
+    playing = {}
+    for play in sessions(server):
+        video = play.video
+        playback = Playback(user=play.user or "?", rating_key=video.rk, kind=video.kind, title=video.title)
+        if video.kind == "episode":
+            position = (video.season or 0, video.episode or 0)
+            title = f"{video.show_title} S{position[0]:02d}E{position[1]:02d}"
+            playback = Playback(playback.user, video.rk, "episode", title, video.show_title, position)
+        playing[play.key] = playback
+    return playing
 
 
 class Notifications:
@@ -154,7 +172,7 @@ class Notifications:
 
     def __init__(self, wake: threading.Event) -> None:
         self.wake = wake
-        self.listener: Any = None
+        self.listener: Optional[AlertListener] = None
         self.received = 0
         self.failures = 0
         self.retry_at = 0.0
@@ -165,13 +183,17 @@ class Notifications:
 
     @property
     def open(self) -> bool:
-        """Is the websocket connected? Read from plexapi's WebSocketApp defensively: if its insides ever
-        change this says False, and polling simply carries on at the normal interval."""
+        """Is the websocket connected? plexapi's listener makes its WebSocketApp (`_ws`) when its thread
+        starts, and the app its socket when it connects: until then each is None. (Private to plexapi and
+        websocket-client, both pinned; the notification tests fail first if an upgrade changes them.)"""
         listener = self.listener
-        sock = getattr(getattr(listener, "_ws", None), "sock", None)
-        return bool(listener is not None and listener.is_alive() and getattr(sock, "connected", False))
+        if listener is None or not listener.is_alive():
+            return False
+        ws: Any = listener._ws  # plexapi declares it None only: it sets it in an unannotated method
+        sock = ws.sock if ws is not None else None
+        return sock is not None and bool(sock.connected)
 
-    def ensure(self, server: Any, now: float, retry_base: float) -> None:
+    def ensure(self, server: PlexServer, now: float, retry_base: float) -> None:
         """Keep a listener running: start one if there is none, or again (with backoff) after it ended."""
         if self.listener is not None and self.listener.is_alive():
             if self.open:
@@ -187,7 +209,8 @@ class Notifications:
 
     def stop(self) -> None:
         listener, self.listener = self.listener, None
-        if listener is not None and getattr(listener, "_ws", None) is not None:
+        ws: Any = listener._ws if listener is not None else None  # (typed as in `open`)
+        if listener is not None and ws is not None:  # stop() needs the WebSocketApp its thread makes
             listener.stop()
 
     def observe(self, sessions: dict[str, Playback]) -> None:
@@ -232,15 +255,15 @@ class LiveWatcher:
     """The loop's state machine; `tick()` does at most one poll and at most one cycle, then says how long
     to wait. Tests drive `tick()` with a fake clock; `serve()` drives it for real."""
 
-    def __init__(self, settings: Settings, *, cycle: Callable[..., Any] = engine.run_cycle,
-                 session_factory: Callable[[float], Any] = default_session_factory,
+    def __init__(self, settings: Settings, *, cycle: CycleFunction = engine.run_cycle,
+                 session_factory: SessionFactory = make_session,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.cycle = cycle
         self.clock = clock
-        self.counter = CountingSession(session_factory(settings.plex.timeout))
+        self.session = session_factory(settings.plex.timeout)
         self.state = LiveState()
-        self.server: Any = None
+        self.server: Optional[PlexServer] = None
         self.first_poll = True
         self.wake = threading.Event()  # set by notifications (and by stop): the serving loop waits on it
         self.notifications = Notifications(self.wake)
@@ -291,8 +314,13 @@ class LiveWatcher:
             if self.settings.live.recently_added and now >= self.state.next_recent:
                 reasons += self._check_recent(server)
                 self.state.next_recent = now + RECENT_EVERY_SECONDS
-        except READ_ERRORS as exc:
+        except PLEX_ERRORS as exc:
             self._back_off(now, f"Plex could not be read: {describe_error(exc)}")
+            self.server = None
+            return
+        except Exception:  # a bug in this program: said as one, with its traceback; the loop goes on
+            log.exception("live: internal error while following Plex; please report it with this traceback")
+            self._back_off(now, "internal error (see the traceback above)")
             self.server = None
             return
         if self.first_poll:
@@ -319,13 +347,13 @@ class LiveWatcher:
             log.warning("live: cannot read the registry (%s); treating nothing as cached", exc)
             return PoolView()
 
-    def _connect(self) -> Any:
+    def _connect(self) -> PlexServer:
         if self.server is None:
             plex = self.settings.plex
-            self.server = PlexServer(plex.url, plex.token, session=self.counter.session, timeout=plex.timeout)
+            self.server, _info = connect(plex.url, plex.token, self.session, plex.timeout)
         return self.server
 
-    def _check_recent(self, server: Any) -> list[str]:
+    def _check_recent(self, server: PlexServer) -> list[str]:
         newest = newest_added(server)
         seen, self.state.newest_added = self.state.newest_added, newest
         if seen is not None and newest is not None and newest > seen:
@@ -356,7 +384,7 @@ class LiveWatcher:
             self._back_off(now, str(exc), keep_pending=True)
             return
         self.state.cycles += 1
-        document = report.to_json() if hasattr(report, "to_json") else {}
+        document = report.to_json() if report is not None else {}
         self.state.last_cycle = {"why": why, "at": time.time(), "cached": document.get("cached", 0),
                                  "moved_back": document.get("moved_back", 0), "exit_code": document.get("exit_code")}
         log.info("live: cycle after %s: cached %s, moved back %s", why, document.get("cached", 0),
@@ -376,7 +404,7 @@ class LiveWatcher:
                 "sessions": [vars(p) for p in self.state.sessions.values()], "failures": self.state.failures,
                 "pending": self.state.pending, "last_cycle": self.state.last_cycle,
                 "plays": self.state.plays, "plays_from_pool": self.state.plays_from_pool,
-                "since": self.state.since, "plex_requests": self.counter.count,
+                "since": self.state.since, "plex_requests": self.session.sent,
                 "channel": "notifications" if self.notifications.open else "polling",
                 "notifications": self.notifications.received}
 
@@ -402,7 +430,11 @@ def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     # The loop sleeps on the watcher's wake event (notifications set it); stopping must wake it too.
-    threading.Thread(target=lambda: (stop.wait(), watcher.wake.set()), name="live-stop", daemon=True).start()
+    def wake_on_stop() -> None:
+        stop.wait()
+        watcher.wake.set()
+
+    threading.Thread(target=wake_on_stop, name="live-stop", daemon=True).start()
     how = "Plex's notifications" if settings.live.notifications else f"a poll every {settings.live.poll_seconds} s"
     log.info("live: following Plex through %s", how)
     try:

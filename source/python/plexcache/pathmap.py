@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Literal, Optional, Union
 
 from plexcache.config import PathMapping, Settings
 from plexcache.demand import Demand, WantedFile
+
+# How one Plex path maps: to (user-share path, share, rel), to nothing, or refused with the reason.
+Translation = Union[tuple[Literal["ok"], tuple[str, str, str]], tuple[Literal["unmapped"], None],
+                    tuple[Literal["refused"], str]]
 
 
 @dataclass
@@ -69,7 +73,7 @@ class PathMapper:
             return None
         return f"{self.user_root}/{share}/{rel}", share, rel
 
-    def translate(self, plex_path: str) -> tuple[str, Any]:
+    def translate(self, plex_path: str) -> Translation:
         """Classify one path: ("ok", (path, share, rel)), ("unmapped", None) or ("refused", why)."""
         found = self.find(plex_path)
         if found is None:
@@ -96,19 +100,19 @@ def map_paths(demand: Demand, settings: Settings) -> MappingResult:
             if plex_path in seen:
                 continue
             seen.add(plex_path)
-            status, info = mapper.translate(plex_path)
-            if status == "unmapped":
+            found = mapper.translate(plex_path)
+            if found[0] == "unmapped":
                 unmapped.add(plex_path)
-            elif status == "refused":
-                refused[plex_path] = str(info)
+            elif found[0] == "refused":
+                refused[plex_path] = found[1]
             else:
-                path, share, rel = info  # type: ignore[misc]
+                path, share, rel = found[1]
                 result.wanted.append(WantedFile(path=path, share=share, rel=rel, plex_path=plex_path, item=item))
     for plex_path in demand.playing:
-        status, info = mapper.translate(plex_path)
-        if status == "ok":
-            result.playing.add(info[0])  # type: ignore[index]
-        elif status == "unmapped":
+        found = mapper.translate(plex_path)
+        if found[0] == "ok":
+            result.playing.add(found[1][0])
+        elif found[0] == "unmapped":
             unmapped.add(plex_path)
     result.unmapped = sorted(unmapped)
     result.not_cacheable = sorted(refused.items())

@@ -5,7 +5,10 @@ episode), the watchlist (discover API for the owner and home users, the RSS feed
 is playing now. Two rules shape the code:
 
 * A failure is not an empty answer. Whatever cannot be read (server, plex.tv, one user's token, one
-  show) is recorded as an Unknown with its scope, and the rest carries on.
+  show) is recorded as an Unknown with its scope, and the rest carries on. What Plex would not give
+  (plexread's PLEX_ERRORS) is named as such; a bug in this program reading one part is also recorded as an
+  Unknown for that part, named "internal error" and logged with its traceback, so that it too never makes
+  anything move back.
 * Few requests. Everything that does not change within a run is read once: the user list, the friends'
   tokens, each library's listing (for watchlist matching). A user's On Deck shows are read together (one
   listing of their episodes per library), and so are their watchlisted shows (their unwatched episodes).
@@ -17,42 +20,48 @@ import logging
 import re
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-import requests
 from plexapi import exceptions as plexexc
-from plexapi.myplex import MyPlexAccount
 from plexapi.server import PlexServer
 
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, Unknown
 from plexcache.errors import PlexUnavailable
-from plexcache.pathmap import MappingResult, map_paths
-from plexcache.plexauth import PinLogin, poll_pin, start_pin_login
+from plexcache.http import CountingSession, SessionFactory, make_session
 from plexcache.plexread import (
-    READ_ERRORS,
-    CountingSession,
-    SessionFactory,
+    PLEX_ERRORS,
+    AccountUser,
+    Entry,
+    LibraryItem,
+    PlexQuery,
+    ServerInfo,
     Video,
-    default_session_factory,
+    account_users,
+    connect,
     describe_error,
     element_record,
     elements,
-    quiet,
+    friend_shares,
+    home_switch,
+    library_sections,
+    rss_feed,
     server_as,
-    video_record,
+    sessions,
+    sign_in,
+    system_accounts,
+    watchlist,
 )
-from plexcache.watchlist import GuidIndex, LibraryItem, discover_watchlist, first_unwatched, ordered, parse_rss
+from plexcache.watchlist import GuidIndex, first_unwatched, ordered
 
-__all__ = ["MappingResult", "PinLogin", "discover", "list_libraries", "list_users", "map_paths", "poll_pin",
-           "start_pin_login", "test_connection"]
+__all__ = ["discover", "list_libraries", "list_users", "test_connection"]
 
 log = logging.getLogger(__name__)
 
-FRIEND_TOKENS = "https://plex.tv/api/servers/{machine}/shared_servers"
-HOME_SWITCH = "https://plex.tv/api/home/users/{id}/switch"
 MAX_IDS = 200  # rating keys in one request address (about 1.5 KB)
 WORKERS = 4  # users read side by side; PMS serves a handful of concurrent clients without strain
 
@@ -63,18 +72,24 @@ class _Findings:
     unknown: list[Unknown] = field(default_factory=list)
 
 
+class _UserBuffer(threading.local):
+    """Inside a worker reading one user: where that user's findings go (None elsewhere)."""
+
+    findings: Optional[_Findings] = None
+
+
 @dataclass
 class PlexUser:
     """A user whose demand counts, with the tokens read for them (never logged)."""
 
     name: str
     kind: str  # owner | home | managed | friend
-    id: Optional[int]
+    id: Optional[int]  # plex.tv id (None for the owner)
     on_deck: bool
     watchlist: bool
     pms_token: Optional[str] = None  # reads this user's view of the server
     tv_token: Optional[str] = None  # reads this user's plex.tv data (watchlist)
-    sections: Optional[set[int]] = None  # friends: the libraries shared with them (None = all)
+    sections: Optional[frozenset[int]] = None  # friends: the libraries shared with them (None = all)
     aliases: set[str] = field(default_factory=set)  # lower-case username/title/email for settings lookups
     protected: bool = False  # a Plex Home PIN guards switching to this user
     pin: str = ""  # that PIN, from the user's override (a secret: never logged)
@@ -85,32 +100,43 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
+def internal_error_text(exc: BaseException) -> str:
+    """How an Unknown names a bug in this program: its kind only (a message might carry a secret)."""
+    return f"internal error ({type(exc).__name__}); please report it (the log has the details)"
+
+
 class Discovery:
     """One discovery run: its session, its caches, and the Demand it fills."""
 
     def __init__(self, settings: Settings, session_factory: SessionFactory, now: float) -> None:
         self.settings = settings
         self.now = now
-        self.counter = CountingSession(session_factory(settings.plex.timeout))
-        self.session = self.counter.session
+        self.session: CountingSession = session_factory(settings.plex.timeout)
         self.demand = Demand(generated_at=now)
-        self.server: Any = None
-        self.account: Any = None
+        self._server: Optional[PlexServer] = None
+        self.info = ServerInfo("", "", "", "")
+        self.account: Optional[PlexQuery] = None  # the owner's plex.tv account, when it is needed and answers
         self.sections: dict[int, str] = {}  # chosen section id -> title
         self.section_kinds: dict[int, str] = {}
         self.owner: Optional[PlexUser] = None
         self.users_by_id: dict[int, PlexUser] = {}
         self.account_name: dict[int, str] = {}  # PMS account id -> name (sessions carry the id)
-        self._servers: dict[str, Any] = {}
+        self._servers: dict[str, PlexServer] = {}
         self._leaves: dict[tuple[str, str], list[Video]] = {}  # (token, show) -> its episodes
         self._leaves_failed: dict[tuple[str, str], Exception] = {}
         self._index: Optional[GuidIndex] = None
         self._index_error: Optional[str] = None
         self._index_lock = threading.Lock()
-        self._local = threading.local()
+        self._local = _UserBuffer()
         self.findings = _Findings()
         limit = parse_size(settings.demand.max_item_size)
         self.max_size = limit.bytes if limit is not None and limit.bytes else None
+
+    @property
+    def server(self) -> PlexServer:
+        if self._server is None:
+            raise RuntimeError("the server is read before discovery connected to it")
+        return self._server
 
     # -------------------------------------------------------------- recording
 
@@ -122,6 +148,26 @@ class Discovery:
             log.warning("could not read %s for %s: %s", source, scope, error)
         self._out().unknown.append(Unknown(scope=scope, source=source, error=error))
 
+    def internal_error(self, source: str, scopes: tuple[str, ...], exc: Exception) -> None:
+        """A bug in this program while reading `source`: logged once with its traceback, and every scope it
+        touched recorded as unknown (so nothing is moved back because of it)."""
+        log.error("internal error while reading %s for %s; nothing is moved back on its account; please "
+                  "report it with this traceback", source, ", ".join(scopes), exc_info=exc)
+        for scope in scopes:
+            self._out().unknown.append(Unknown(scope=scope, source=source, error=internal_error_text(exc)))
+
+    @contextmanager
+    def part(self, source: str, *scopes: str) -> Iterator[None]:
+        """Around one part of the demand: if it fails, each scope's `source` is unknown and the rest goes on.
+        Finer steps inside catch what they can scope more narrowly."""
+        try:
+            yield
+        except PLEX_ERRORS as exc:
+            for scope in scopes:
+                self.unknown(scope, source, exc)
+        except Exception as exc:  # a bug in this program: see internal_error
+            self.internal_error(source, scopes, exc)
+
     def want(self, video: Video, reason: Reason) -> None:
         if video.section_id is not None and video.section_id not in self.sections:
             return
@@ -131,14 +177,14 @@ class Discovery:
             log.info("skipping %s: %d bytes is over demand.max_item_size", video.label, video.size)
             self.demand.skipped.append((video.label, "larger than demand.max_item_size"))
             return
-        item = DemandItem(rating_key=video.rk, title=video.label, kind=video.kind,  # type: ignore[arg-type]
+        item = DemandItem(rating_key=video.rk, title=video.label, kind=video.kind,
                           library=self.sections.get(video.section_id or -1, ""), plex_files=video.files,
                           size=video.size, added_at=video.added_at)
         self._out().wants.append((item, reason))
 
     def _out(self) -> _Findings:
         """Where findings go: the current user's buffer inside a worker, else the run's own."""
-        return getattr(self._local, "findings", None) or self.findings
+        return self._local.findings or self.findings
 
     def merge(self, findings: _Findings) -> None:
         for item, reason in findings.wants:
@@ -152,23 +198,19 @@ class Discovery:
     def connect(self) -> bool:
         plex = self.settings.plex
         try:
-            self.server = PlexServer(plex.url, plex.token, session=self.session, timeout=plex.timeout)
-            if not getattr(self.server, "machineIdentifier", None):
-                raise ValueError("the server did not give its identity")
-            sections = self.server.library.sections()
-        except READ_ERRORS as exc:
+            self._server, self.info = connect(plex.url, plex.token, self.session, plex.timeout)
+            sections = library_sections(self.server)
+        except PLEX_ERRORS as exc:
             self.unknown(SERVER, "server", exc)
             return False
         wanted = {str(x).strip().lower() for x in plex.libraries}
         for section in sections:
-            quiet(section)
-            key = int(section.key)
-            if section.type not in ("movie", "show"):
+            if section.kind not in ("movie", "show"):
                 continue
-            if wanted and str(key) not in wanted and (section.title or "").lower() not in wanted:
+            if wanted and str(section.id) not in wanted and section.title.lower() not in wanted:
                 continue
-            self.sections[key] = section.title
-            self.section_kinds[key] = section.type
+            self.sections[section.id] = section.title
+            self.section_kinds[section.id] = section.kind
         missing = wanted - {str(k) for k in self.sections} - {t.lower() for t in self.sections.values()}
         for name in sorted(missing):
             log.warning("plex.libraries names %r, which this server does not have (or is not movies/TV)", name)
@@ -176,7 +218,7 @@ class Discovery:
                                         "(or is not a movie or TV library)")
         return True
 
-    def server_for(self, token: str) -> Any:
+    def server_for(self, token: str) -> PlexServer:
         if token == self.settings.plex.token:
             return self.server
         if token not in self._servers:
@@ -202,12 +244,11 @@ class Discovery:
     def resolve_users(self) -> list[PlexUser]:
         """The owner, then the other users; a damaged answer anywhere in the list makes them all unknown."""
         users = self.owner_and_account()
+        others: list[PlexUser] = []
         if self.account is not None and self.need_others():
-            try:
-                users += self.other_users()
-            except READ_ERRORS as exc:
-                self.unknown(OTHER_USERS, "users", exc)
-        return users
+            with self.part("users", OTHER_USERS):
+                others = self.other_users(self.account)
+        return users + others
 
     def need_others(self) -> bool:
         s = self.settings.users
@@ -217,105 +258,81 @@ class Discovery:
     def owner_and_account(self) -> list[PlexUser]:
         """The owner, and the owner's plex.tv account when anything needs plex.tv."""
         token = self.settings.plex.token
-        name = self.account_names()
+        name = read_owner(self.server, self.info, self.account_name)
         owner_toggles = self.toggles("owner", {name.lower(), "owner"}) or (False, False)
-        self.owner = PlexUser(name=name, kind="owner", id=None, on_deck=owner_toggles[0],
-                              watchlist=owner_toggles[1], pms_token=token, tv_token=token,
-                              aliases={name.lower(), "owner"})
+        owner = PlexUser(name=name, kind="owner", id=None, on_deck=owner_toggles[0], watchlist=owner_toggles[1],
+                         pms_token=token, tv_token=token, aliases={name.lower(), "owner"})
+        self.owner = owner
         self.demand.owner = name
         need_others = self.need_others()
-        if not (need_others or self.owner.watchlist):
-            return [self.owner]
+        if not (need_others or owner.watchlist):
+            return [owner]
         try:
-            self.account = MyPlexAccount(token=token, session=self.session, timeout=self.settings.plex.timeout)
-        except READ_ERRORS as exc:
+            self.account, _ = sign_in(token, self.session, self.settings.plex.timeout)
+        except PLEX_ERRORS as exc:
             # Without plex.tv nobody but the owner can be listed: every other user's demand is unknown.
-            if self.owner.watchlist:
-                self.unknown(self.owner.name, "watchlist", exc)
+            if owner.watchlist:
+                self.unknown(owner.name, "watchlist", exc)
             if need_others:
                 self.unknown(OTHER_USERS, "users", exc)
-        return [self.owner]
+        return [owner]
 
-    def other_users(self) -> list[PlexUser]:
+    def other_users(self, account: PlexQuery) -> list[PlexUser]:
         """Home users and friends of this server, each with the token that reads them."""
-        users = []
-        for user in self.account.users():
-            quiet(user)
-            other = self.plex_user(user, self.server.machineIdentifier)
-            if other is not None:
-                users.append(other)
+        users = [u for u in (self.plex_user(record) for record in account_users(account)) if u is not None]
         s = self.settings.users
         rss = s.remote_watchlist_rss and bool(s.rss_url)
-        self.friend_tokens([u for u in users if u.kind == "friend" and (u.on_deck or (u.watchlist and rss))])
-        self.home_tokens([u for u in users if u.kind in ("home", "managed")])
+        self.friend_tokens(account, [u for u in users if u.kind == "friend" and (u.on_deck or (u.watchlist and rss))])
+        self.home_tokens(account, [u for u in users if u.kind in ("home", "managed")])
         return users
 
-    def account_names(self) -> str:
-        """The owner's stable name (whether or not plex.tv can be read), and every account's name by id."""
-        return owner_name(self.server, self.account_name)
-
-    def plex_user(self, user: Any, machine: str) -> Optional[PlexUser]:
-        restricted = str(user.restricted or "0") not in ("0", "false", "")
-        kind = ("managed" if restricted or not user.username else "home") if user.home else "friend"
-        if kind == "friend" and not any(s.machineIdentifier == machine for s in user.servers or []):
+    def plex_user(self, user: AccountUser) -> Optional[PlexUser]:
+        if user.kind == "friend" and self.info.machine not in user.servers:
             return None  # a friend of the account, but this server is not shared with them
-        name = user.title or user.username or str(user.id)
         # The RSS feed names a friend by plex.tv id or uuid; the uuid is only visible in the avatar address.
-        uuid = re.search(r"/users/([0-9a-f]+)/avatar", user.thumb or "")
+        uuid = re.search(r"/users/([0-9a-f]+)/avatar", user.thumb)
         aliases = {a.lower() for a in (user.title, user.username, user.email, str(user.id),
                                        uuid.group(1) if uuid else "") if a}
-        toggles = self.toggles(kind, aliases)
+        toggles = self.toggles(user.kind, aliases)
         if toggles is None:
             return None
-        pin = next((o.pin for o in self.settings.users.overrides
-                    if o.name.strip().lower() in aliases and getattr(o, "pin", "")), "")
-        plex_user = PlexUser(name=name, kind=kind, id=user.id, on_deck=toggles[0], watchlist=toggles[1],
-                             aliases=aliases, protected=bool(user.protected), pin=pin)
+        pin = next((o.pin for o in self.settings.users.overrides if o.name.strip().lower() in aliases and o.pin), "")
+        plex_user = PlexUser(name=user.name, kind=user.kind, id=user.id, on_deck=toggles[0], watchlist=toggles[1],
+                             aliases=aliases, protected=user.protected, pin=pin)
         self.users_by_id[user.id] = plex_user
         return plex_user
 
-    def friend_tokens(self, friends: list[PlexUser]) -> None:
-        """Every friend's PMS token from ONE shared_servers listing (plexapi reads it once per user)."""
+    def friend_tokens(self, account: PlexQuery, friends: list[PlexUser]) -> None:
+        """Every friend's PMS token from ONE shared_servers listing."""
         if not friends:
             return
-        url = FRIEND_TOKENS.format(machine=self.server.machineIdentifier)
         try:
-            data = self.account.query(url)
-            shares = {int(e.attrib["userID"]): e for e in data if e.attrib.get("userID")}
-        except READ_ERRORS as exc:
+            shares = friend_shares(account, self.info.machine)
+        except PLEX_ERRORS as exc:
             for friend in friends:
                 self.unknown(friend.name, "token", exc)
             return
         for friend in friends:
             share = shares.get(friend.id or -1)
-            if share is None or not share.attrib.get("accessToken"):
+            if share is None:
                 self.unknown(friend.name, "token", "no access token for this server in shared_servers")
                 continue
-            friend.pms_token = share.attrib["accessToken"]
-            listed = [s for s in share.iter("Section")]
-            if listed and share.attrib.get("allLibraries") not in ("1", "true"):
-                friend.sections = {int(s.attrib["key"]) for s in listed
-                                   if s.attrib.get("shared") in ("1", "true") and s.attrib.get("key", "").isdigit()}
+            friend.pms_token, friend.sections = share.token, share.sections
 
-    def home_tokens(self, home: list[PlexUser]) -> None:
+    def home_tokens(self, account: PlexQuery, home: list[PlexUser]) -> None:
         """Switch to each home user once: the token serves both their server view and their watchlist."""
         for user in home:
-            if not (user.on_deck or user.watchlist):
+            if not (user.on_deck or user.watchlist) or user.id is None:
                 continue
-            params = {"pin": user.pin} if user.pin else None
             try:
-                data = self.account.query(HOME_SWITCH.format(id=user.id), self.session.post, params=params)
-                token = data.attrib.get("authenticationToken") if data is not None else None
-            except READ_ERRORS as exc:
+                token = home_switch(account, self.session, user.id, user.pin)
+            except PLEX_ERRORS as exc:
                 if user.protected and isinstance(exc, plexexc.Unauthorized):
                     why = "the Plex Home PIN in its override was refused" if user.pin else \
                         "protected by a Plex Home PIN; set it in the user's override to read it"
                     self.unknown(user.name, "token", why)
                 else:
                     self.unknown(user.name, "token", exc)
-                continue
-            if not token:
-                self.unknown(user.name, "token", "the home-user switch returned no token")
                 continue
             user.pms_token = user.tv_token = token
 
@@ -347,7 +364,7 @@ class Discovery:
         for section_id, shows in sorted(by_section.items()):
             try:
                 found = self.show_listing(token, section_id, sorted(shows), unwatched=False)
-            except READ_ERRORS as exc:
+            except PLEX_ERRORS as exc:
                 self._leaves_failed.update({(token, rk): exc for rk in shows})
                 continue
             for rk, on_deck in shows.items():
@@ -384,7 +401,7 @@ class Discovery:
                 continue
             try:
                 found = elements(server, f"/library/sections/{section_id}/onDeck")
-            except READ_ERRORS as exc:
+            except PLEX_ERRORS as exc:
                 self.unknown(user.name, "on_deck", exc)
                 return
             deck.extend(v for v in (element_record(e, section_id) for e in found) if v is not None)
@@ -408,7 +425,7 @@ class Discovery:
             try:
                 eps = self.episodes(user.pms_token or "", video.show_rk)
                 last = max((e.last_viewed for e in eps if e.last_viewed), default=None)
-            except READ_ERRORS:
+            except PLEX_ERRORS:
                 last = None  # the next-episode step reports the failure
         days = self.settings.demand.days_to_monitor
         if days and last is not None and last < self.now - days * 86400:
@@ -427,7 +444,7 @@ class Discovery:
             return
         try:
             eps = ordered(self.episodes(user.pms_token or "", video.show_rk))
-        except READ_ERRORS as exc:
+        except PLEX_ERRORS as exc:
             self.unknown(user.name, "next_episode", exc)
             return
         position = next((i for i, e in enumerate(eps) if e.rk == video.rk), None)
@@ -457,11 +474,11 @@ class Discovery:
                 for section_id, kind in self.section_kinds.items():
                     index.add_section(self.server, section_id, kind)
                 self._index = index
-            except READ_ERRORS as exc:
+            except PLEX_ERRORS as exc:
                 self._index_error = f"library listing: {describe_error(exc)}"
         return self._index
 
-    def watchlist_entries(self, user: PlexUser, entries: list[Any], token: Optional[str], detail: str) -> None:
+    def watchlist_entries(self, user: PlexUser, entries: list[Entry], token: Optional[str], detail: str) -> None:
         index = self.index()
         if index is None:
             self.unknown(user.name, "watchlist", self._index_error or "library listing failed")
@@ -486,7 +503,7 @@ class Discovery:
             return
         try:
             unwatched = self.unwatched_episodes(token or self.settings.plex.token, [s for _, s in shows.values()])
-        except READ_ERRORS as exc:
+        except PLEX_ERRORS as exc:
             self.unknown(user.name, "watchlist", exc)
             return
         for show_rk, (reason, _show) in shows.items():
@@ -502,7 +519,7 @@ class Discovery:
         if movies and token:  # without the user's own token their watched state is not known: keep all
             try:
                 finished = self.finished_movies(token, [movie for _, movie in movies.values()])
-            except READ_ERRORS as exc:
+            except PLEX_ERRORS as exc:
                 self.unknown(user.name, "watchlist", exc)  # keep them all; say that the state is unknown
         for rk, (reason, movie) in movies.items():
             if rk in finished:
@@ -541,35 +558,24 @@ class Discovery:
         if self.account is None or not user.tv_token:
             return
         try:
-            entries = discover_watchlist(self.account, user.tv_token)
-        except READ_ERRORS as exc:
+            entries = watchlist(self.account, user.tv_token)
+        except PLEX_ERRORS as exc:
             self.unknown(user.name, "watchlist", exc)
             return
         self.watchlist_entries(user, entries, user.pms_token, "Watchlist")
 
-    def rss_watchlists(self, friends: list[PlexUser]) -> None:
+    def rss_watchlists(self, readers: list[PlexUser]) -> None:
         """Friends' watchlists from the owner's RSS feed: all friends or none, as Plex offers it."""
         users = self.settings.users
-        readers = [f for f in friends if f.watchlist]
         if not (users.remote_watchlist_rss and users.rss_url and readers):
             return
-        entries: list[Any] = []
-        url: Optional[str] = users.rss_url
         try:
-            for _page in range(20):  # a feed holds ~50 items; the bound only guards against a loop
-                if not url:
-                    break
-                response = self.session.get(url, timeout=self.settings.plex.timeout)
-                if response.status_code != 200:
-                    raise requests.HTTPError(f"HTTP {response.status_code}")
-                page, url = parse_rss(response.text, response.headers.get("Content-Type", ""))
-                entries.extend(page)
-        except (*READ_ERRORS, requests.HTTPError) as exc:
-            error = str(exc) if isinstance(exc, requests.HTTPError) else describe_error(exc)
-            for friend in readers:
-                self.unknown(friend.name, "watchlist", f"RSS feed: {error}")
+            entries = rss_feed(self.session, users.rss_url, self.settings.plex.timeout)
+        except PLEX_ERRORS as exc:
+            for reader in readers:
+                self.unknown(reader.name, "watchlist", f"RSS feed: {describe_error(exc)}")
             return
-        by_author: dict[str, list[Any]] = {}
+        by_author: dict[str, list[Entry]] = {}
         for entry in entries:
             by_author.setdefault(entry.author, []).append(entry)
         aliases = {a: f for f in readers for a in ({str(f.id)} | f.aliases)}
@@ -584,30 +590,22 @@ class Discovery:
     # -------------------------------------------------------------- sessions
 
     def sessions(self) -> None:
-        try:
-            playing = self.server.sessions()
-        except READ_ERRORS as exc:
-            self.unknown(SERVER, "playing", exc)
-            return
+        """What is playing now: wanted, kept from the mover, and its next episodes read like On Deck's."""
+        playing = sessions(self.server)
         readers = dict(self.users_by_id)
         if self.owner is not None:
             readers[1] = self.owner
         names = dict(self.account_name)
         names.update({uid: u.name for uid, u in self.users_by_id.items()})
         names[1] = self.owner.name if self.owner else names.get(1, "owner")
-        for session in playing:
-            video = video_record(session)
-            if video is None:
-                continue
+        for play in playing:
+            video = play.video
             self.demand.playing.update(video.files)
-            user_id = getattr(session, "_userId", None)
-            titles = getattr(session, "usernames", None) or []
-            name = names.get(user_id or -1) or (titles[0] if titles else "someone")
-            player = getattr(getattr(session, "player", None), "title", None) or "a player"
+            name = names.get(play.user_id or -1) or play.user or "someone"
             self.want(video, Reason(user=name, source="playing", last_active=self.now,
-                                    detail=f"playing on {player}", rank=0))
+                                    detail=f"playing on {play.player or 'a player'}", rank=0))
             # A playing episode is in progress: its next episodes are wanted as much as an On Deck one's.
-            viewer = readers.get(user_id or -1)
+            viewer = readers.get(play.user_id or -1)
             if video.kind == "episode" and viewer is not None and viewer.on_deck and viewer.pms_token:
                 self.next_episodes(viewer, video, self.now)
 
@@ -615,86 +613,82 @@ class Discovery:
 
     def user_demand(self, user: PlexUser) -> _Findings:
         """One user's On Deck, next episodes and own watchlist, gathered in a buffer of their own."""
-        self._local.findings = _Findings()
+        findings = self._local.findings = _Findings()
         try:
             if user.on_deck and user.pms_token:
-                try:
+                with self.part("on_deck", user.name):
                     self.on_deck(user)
-                except READ_ERRORS as exc:  # a damaged answer the finer guards did not expect
-                    self.unknown(user.name, "on_deck", exc)
             if user.watchlist and user.kind != "friend":
-                try:
+                with self.part("watchlist", user.name):
                     self.own_watchlist(user)
-                except READ_ERRORS as exc:
-                    self.unknown(user.name, "watchlist", exc)
-            return self._local.findings
+            return findings
         finally:
             self._local.findings = None
 
-    def run(self) -> Demand:
-        if self.connect():
-            users = self.resolve_users()
-            users = [u for u in users if u.on_deck or u.watchlist or u.kind == "owner"]
-            self.demand.users = [u.name for u in users]
-            self.merge(self.findings)
-            # Users are independent: read them side by side (Plex answers each request in milliseconds but
-            # the round trips add up), then merge in user order so the result does not depend on timing.
-            with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="plex-user") as pool:
-                for findings in pool.map(self.user_demand, users):
-                    self.merge(findings)
-            try:
-                self.rss_watchlists([u for u in users if u.kind == "friend"])
-            except READ_ERRORS as exc:
-                for friend in (u for u in users if u.kind == "friend" and u.watchlist):
-                    self.unknown(friend.name, "watchlist", exc)
-            self.sessions()
+    def read(self) -> None:
+        """Everything, in an order that does not depend on timing."""
+        if not self.connect():
+            return
+        users = [u for u in self.resolve_users() if u.on_deck or u.watchlist or u.kind == "owner"]
+        self.demand.users = [u.name for u in users]
         self.merge(self.findings)
-        self.demand.requests = self.counter.count
+        # Users are independent: read them side by side (Plex answers each request in milliseconds but
+        # the round trips add up), then merge in user order so the result does not depend on timing.
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="plex-user") as pool:
+            for findings in pool.map(self.user_demand, users):
+                self.merge(findings)
+        readers = [u for u in users if u.kind == "friend" and u.watchlist]
+        with self.part("watchlist", *(f.name for f in readers)):
+            self.rss_watchlists(readers)
+        with self.part("playing", SERVER):
+            self.sessions()
+
+    def run(self) -> Demand:
+        # Anything the parts did not catch (a bug between them) leaves the whole demand unknown.
+        with self.part("server", SERVER):
+            self.read()
+        self.merge(self.findings)
+        self.demand.requests = self.session.sent
         return self.demand
 
 
 def discover(settings: Settings, *, session_factory: Optional[SessionFactory] = None,
              now: Optional[float] = None) -> Demand:
     """Read everything Plex says users are about to watch. Failures become Unknowns, never exceptions."""
-    factory = session_factory or default_session_factory
-    return Discovery(settings, factory, time.time() if now is None else now).run()
+    return Discovery(settings, session_factory or make_session, time.time() if now is None else now).run()
 
 
 # ------------------------------------------------------------------ settings-page helpers
 
 
-def owner_name(server: Any, names: Optional[dict[int, str]] = None) -> str:
+def read_owner(server: PlexQuery, info: ServerInfo, names: Optional[dict[int, str]] = None) -> str:
     """The owner's name as PMS gives it (account 1 of /accounts), which needs no plex.tv; falls back to
     the sign-in name. Fills `names` (PMS account id -> name) when given: sessions name users by id."""
     names = {} if names is None else names
     try:
-        for account in server.systemAccounts():
-            if account.id and account.name:
-                names[int(account.id)] = account.name
-    except READ_ERRORS as exc:
+        names.update(system_accounts(server))
+    except PLEX_ERRORS as exc:
         log.info("cannot read the server's accounts (%s); using the sign-in name", describe_error(exc))
-    return names.get(1) or getattr(server, "myPlexUsername", None) or "owner"
+    return names.get(1) or info.owner_login or "owner"
 
 
-def _connect(settings: Settings, factory: SessionFactory) -> Any:
-    session = factory(settings.plex.timeout)
+def _connect(settings: Settings, session: CountingSession) -> tuple[PlexServer, ServerInfo]:
     try:
-        return PlexServer(settings.plex.url, settings.plex.token, session=session, timeout=settings.plex.timeout)
-    except READ_ERRORS as exc:
+        return connect(settings.plex.url, settings.plex.token, session, settings.plex.timeout)
+    except PLEX_ERRORS as exc:
         raise PlexUnavailable(f"cannot read Plex at {settings.plex.url}: {describe_error(exc)}; check plex.url "
                               "and plex.token (run `plexcache-r plex login` for a new token)") from None
 
 
 def test_connection(settings: Settings, *, session_factory: Optional[SessionFactory] = None) -> dict[str, Any]:
     """Server identity, owner and library count; raises PlexUnavailable (one line) when Plex cannot be read."""
-    server = _connect(settings, session_factory or default_session_factory)
+    server, info = _connect(settings, (session_factory or make_session)(settings.plex.timeout))
     try:
-        sections = server.library.sections()
-    except READ_ERRORS as exc:
+        sections = library_sections(server)
+    except PLEX_ERRORS as exc:
         raise PlexUnavailable(f"Plex answered but its libraries cannot be read: {describe_error(exc)}") from None
-    return {"ok": True, "server": {"name": server.friendlyName, "version": server.version,
-                                   "machine_identifier": server.machineIdentifier},
-            "owner": owner_name(server), "libraries": len(sections)}
+    return {"ok": True, "server": {"name": info.name, "version": info.version, "machine_identifier": info.machine},
+            "owner": read_owner(server, info), "libraries": len(sections)}
 
 
 test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, despite its name
@@ -702,34 +696,25 @@ test_connection.__test__ = False  # type: ignore[attr-defined]  # not a pytest t
 
 def list_libraries(settings: Settings, *, session_factory: Optional[SessionFactory] = None) -> list[dict[str, Any]]:
     """Every movie and show library: id, title, type and the folders Plex reads (for the path mappings)."""
-    server = _connect(settings, session_factory or default_session_factory)
+    server, _info = _connect(settings, (session_factory or make_session)(settings.plex.timeout))
     try:
-        sections = server.library.sections()
-    except READ_ERRORS as exc:
+        sections = library_sections(server)
+    except PLEX_ERRORS as exc:
         raise PlexUnavailable(f"cannot list Plex libraries: {describe_error(exc)}") from None
-    return [{"id": str(s.key), "title": s.title, "type": s.type, "locations": list(s.locations or [])}
-            for s in (quiet(x) for x in sections) if s.type in ("movie", "show")]
+    return [{"id": str(s.id), "title": s.title, "type": s.kind, "locations": list(s.locations)}
+            for s in sections if s.kind in ("movie", "show")]
 
 
 def list_users(settings: Settings, *, session_factory: Optional[SessionFactory] = None) -> list[dict[str, Any]]:
     """The owner, home/managed users and friends of this server, for the per-user toggles."""
-    factory = session_factory or default_session_factory
-    server = _connect(settings, factory)
+    session = (session_factory or make_session)(settings.plex.timeout)
+    server, info = _connect(settings, session)
     try:
-        account = MyPlexAccount(token=settings.plex.token, session=server._session, timeout=settings.plex.timeout)
-        listed = account.users()
-    except READ_ERRORS as exc:
+        account, account_id = sign_in(settings.plex.token, session, settings.plex.timeout)
+        listed = account_users(account)
+    except PLEX_ERRORS as exc:
         raise PlexUnavailable(f"cannot read the user list from plex.tv: {describe_error(exc)}") from None
-    owner = owner_name(server)
-    out = [{"name": owner, "kind": "owner", "id": str(account.id)}]
-    machine = server.machineIdentifier
-    for user in listed:
-        quiet(user)
-        restricted = str(user.restricted or "0") not in ("0", "false", "")
-        kind = ("managed" if restricted or not user.username else "home") if user.home else "friend"
-        if kind == "friend" and not any(s.machineIdentifier == machine for s in user.servers or []):
-            continue
-        out.append({"name": user.title or user.username, "kind": kind, "id": str(user.id)})
+    out = [{"name": read_owner(server, info), "kind": "owner", "id": str(account_id)}]
+    out += [{"name": user.title or user.username, "kind": user.kind, "id": str(user.id)}
+            for user in listed if user.kind != "friend" or info.machine in user.servers]
     return out
-
-
