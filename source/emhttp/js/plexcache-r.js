@@ -230,7 +230,7 @@
     // one inline box: Unraid 7 lays out each child of a <dd> as a row of its own
     fill($('pcr-live'), !live.enabled ? 'disabled' : live.running ? h('span', null, h('span', { class: 'green-text' }, 'running'),
       liveChannel(live.state)) : h('span', { class: 'orange-text' }, 'enabled, not running'));
-    renderLastRun(lr);
+    renderLastRun(lr, doc.state === 'running');
     renderActivity(doc);
   }
 
@@ -280,9 +280,13 @@
     root.setAttribute('aria-label', 'Cache pool: ' + PCR.bytes(used) + ' used of ' + PCR.bytes(total) + ', ' + PCR.bytes(managed) + ' cached by PlexCache-R');
   }
 
-  function renderLastRun(lr) {
+  function renderLastRun(lr, running) {
     var el = $('pcr-last');
-    if (!lr || !lr.started_at) { el.textContent = 'No run yet.'; $('pcr-last-when').textContent = ''; return; }
+    if (!lr || !lr.started_at) {
+      el.textContent = running ? 'The first run is under way.' : 'No run yet.';
+      $('pcr-last-when').textContent = '';
+      return;
+    }
     $('pcr-last-when').textContent = PCR.ago(lr.finished_at || lr.started_at);
     var code = lr.exit_code, cls = code === 0 ? 'green-text' : (code === 5 ? 'orange-text' : 'red-text');
     el.className = 'pcr-last';
