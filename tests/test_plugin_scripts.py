@@ -26,8 +26,8 @@ case "$*" in
     [[ -e $STUB_DIR/quick ]] && exit 0
     for _ in $(seq 1 600); do [[ -e $STUB_DIR/stopped && ! -e $STUB_DIR/stubborn ]] && exit 5; sleep 0.1; done ;;
   "-q stop") touch "$STUB_DIR/stopped" ;;
-  "--module plexcache.schedule live-enabled") [[ -e $STUB_DIR/live_on ]] ;;
-  "--module plexcache.schedule managed-count") cat "$STUB_DIR/count" 2>/dev/null || echo 0 ;;
+  "query live-enabled") [[ -e $STUB_DIR/live_on ]] ;;
+  "query managed-count") cat "$STUB_DIR/count" 2>/dev/null || echo 0 ;;
   "live") trap 'exit 0' TERM; while :; do sleep 0.1; done ;;
 esac
 """

@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -332,18 +334,26 @@ def test_read_cfg_tolerates_crlf_comments_and_sections(tmp_path: Path) -> None:
 # --- the shell scripts' queries ---------------------------------------------------------------------
 
 
-def test_main_queries(env, tmp_path: Path, capsys) -> None:
+def test_the_shell_scripts_queries_answer_through_the_cli(env, tmp_path: Path) -> None:
+    """The plugin's scripts ask `plexcache-r query ...` (so bash never parses YAML); it is hidden from --help."""
     s, _ = env
     s.live.enabled = True
     s.paths.state_dir = str(tmp_path / "state")
     path = tmp_path / "settings.yaml"
     config.save(s, path)
-    assert schedule.main(["live-enabled", str(path)]) == 0
-    assert schedule.main(["managed-count", str(path)]) == 0
-    assert capsys.readouterr().out.strip() == "0"
-    assert schedule.main(["mover-tuning", str(path)]) == 0
-    assert "not installed" in capsys.readouterr().out
+
+    def query(*args: str) -> subprocess.CompletedProcess[str]:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("PLEXCACHE")}
+        return subprocess.run([sys.executable, "-m", "plexcache", "--config", str(path), "query", *args],
+                              capture_output=True, text=True, env=environ, timeout=120)
+
+    assert query("live-enabled").returncode == 0
+    assert query("managed-count").stdout.strip() == "0"
+    assert "not installed" in query("mover-tuning").stdout
     s.live.enabled = False
     config.save(s, path)
-    assert schedule.main(["live-enabled", str(path)]) == 1
-    assert schedule.main(["bogus"]) == 2
+    assert query("live-enabled").returncode == 1
+    assert query("bogus").returncode == 2
+    helptext = subprocess.run([sys.executable, "-m", "plexcache", "--help"], capture_output=True, text=True,
+                              timeout=120).stdout
+    assert "  schedule " in helptext and "  query " not in helptext

@@ -2,7 +2,6 @@
 
 The launcher runs this file with `python3 -I -S`: no environment variables, no user or system
 site-packages, so nothing else installed on the server can shadow or break a dependency.
-`--module NAME ARGS...` runs NAME's `main(args)` instead of the CLI (used by the plugin's scripts).
 """
 
 from __future__ import annotations
@@ -21,12 +20,6 @@ def main() -> int:
                          "reinstall the plugin so it can fetch its own interpreter\n")
         return 6
     sys.path[:0] = [os.path.join(LIB, "app"), os.path.join(LIB, "vendor")]
-    args = sys.argv[1:]
-    if args[:1] == ["--module"] and len(args) >= 2:
-        import importlib
-
-        module = importlib.import_module(args[1])
-        return int(module.main(args[2:]) or 0)
     sys.argv[0] = "plexcache-r"
     from plexcache.cli import main as cli_main
 

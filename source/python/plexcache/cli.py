@@ -389,6 +389,37 @@ def schedule_apply(ctx: Context) -> None:
     ctx.emit(document, document.get("message", "Schedule applied."))
 
 
+@cli.group("query", hidden=True)
+def query_group() -> None:
+    """One-word answers for the plugin's shell scripts, so bash never parses YAML."""
+
+
+@query_group.command("live-enabled")
+@pass_ctx
+def query_live_enabled(ctx: Context) -> None:
+    """Exit 0 when live mode is on, 1 when it is off."""
+    sys.exit(0 if ctx.settings.live.enabled else 1)
+
+
+@query_group.command("managed-count")
+@pass_ctx
+def query_managed_count(ctx: Context) -> None:
+    """How many files are on a pool because of plexcache-r (0 before the first run)."""
+    from plexcache.state import StateStore
+
+    click.echo(len(StateStore(ctx.settings).load_registry()))
+
+
+@query_group.command("mover-tuning")
+@pass_ctx
+def query_mover_tuning(ctx: Context) -> None:
+    """One line per CA Mover Tuning problem; nothing when all is well."""
+    from plexcache import schedule
+
+    for problem in schedule.mover_tuning_status(ctx.settings)["problems"]:
+        click.echo(problem)
+
+
 @cli.command()
 @click.option("--keep", metavar="DIR", type=click.Path(file_okay=False),
               help="Leave the simulated world, Unraid tree and settings in DIR to explore.")
