@@ -59,7 +59,7 @@ def identical(original: str, backup: str, recorded: Optional[dict[str, Any]], *,
             return True
         if not may_hash:
             return None
-        return fastcopy.hash_file(original) == digest
+        return bool(fastcopy.hash_file(original) == digest)
     if not may_hash:
         return None
     return fastcopy.hash_file(original) == fastcopy.hash_file(backup)

@@ -385,7 +385,7 @@ def schedule_apply(ctx: Context) -> None:
     from plexcache import schedule
 
     result = schedule.apply_schedule(ctx.settings)
-    document = result.to_json() if hasattr(result, "to_json") else dict(result)
+    document = result.to_json()
     ctx.emit(document, document.get("message", "Schedule applied."))
 
 
@@ -496,7 +496,7 @@ def _refuse_json_without_machine_output(args: list[str]) -> None:
             raise UsageError(f"`{name}` has no machine output; leave out --json")
 
 
-def _fail(exc: BaseException, code: int, as_json: bool, problems: list | None = None) -> None:
+def _fail(exc: BaseException, code: int, as_json: bool, problems: list[tuple[str, str]] | None = None) -> None:
     message = str(exc) or exc.__class__.__name__
     click.echo(f"plexcache-r: {message}", err=True)
     if as_json:

@@ -85,7 +85,7 @@ def run_demo(keep: Optional[Path] = None, scenario: Optional[Path] = None, as_js
 
 
 def _story(settings: cfg.Settings, server: SimServer, world: Any, say: _Narrator,
-           show_progress: bool) -> tuple[int, dict]:
+           show_progress: bool) -> tuple[int, dict[str, Any]]:
     say.title(f"A simulated Plex server \"{world.server.name}\" with {len(world.users)} users, "
               f"and an Unraid tree with array disks and a cache pool.")
     say.step("1. Asking Plex what everyone will watch next")

@@ -50,7 +50,7 @@ class Throttle:
 
 
 def copy_fd(src: int, dst: int, size: int, *, chunk: int = CHUNK, progress: Optional[ByteProgress] = None,
-            on_chunk: Optional[ChunkHook] = None, hasher: Optional[hashlib._Hash] = None,
+            on_chunk: Optional[ChunkHook] = None, hasher: Optional[hashlib.blake2b] = None,
             sparse: bool = False) -> int:
     """Copy `size` bytes from offset 0 of `src` to `dst` (both at offset 0). Returns bytes copied.
 
@@ -116,7 +116,7 @@ def _copy_loop(step: Callable[[int, int, int, int], int], src: int, dst: int, si
 
 
 def _copy_readwrite(src: int, dst: int, size: int, chunk: int, throttle: Throttle,
-                    on_chunk: Optional[ChunkHook], hasher: Optional[hashlib._Hash], start: int = 0,
+                    on_chunk: Optional[ChunkHook], hasher: Optional[hashlib.blake2b], start: int = 0,
                     sparse: bool = False) -> int:
     buf = bytearray(min(chunk, HASH_BUFFER) if hasher is not None else min(chunk, 16 * 1024 * 1024))
     view = memoryview(buf)
@@ -190,7 +190,7 @@ def hash_file(path: str, *, drop_cache: bool = True) -> str:
     return hasher.hexdigest()
 
 
-def new_hasher() -> hashlib._Hash:
+def new_hasher() -> hashlib.blake2b:
     return hashlib.blake2b(digest_size=32)
 
 

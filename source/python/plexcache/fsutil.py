@@ -12,7 +12,7 @@ from typing import Any
 from plexcache.errors import UsageError
 
 
-def fsync_dir(path: Path) -> None:
+def fsync_dir(path: str | os.PathLike[str]) -> None:
     """Make a rename or create inside `path` durable."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
@@ -71,4 +71,4 @@ def read_json(path: Path, schema: int, default: dict[str, Any] | None = None) ->
     if found != schema:
         raise UsageError(f"state file {path} has schema {found!r}, expected {schema}; "
                          "was it written by a newer plexcache-r?")
-    return document
+    return dict(document)

@@ -312,6 +312,8 @@ def _allocate(occupants: list[_Occupant], result: Plan, facts: Facts, settings: 
         members = [o for o in occupants if o.item.pool == pool]
         facts_pool = facts.pools.get(pool)
         occupied = freed_by_plan.get(pool, 0) + sum(o.item.size for o in members if o.cached or o.item.adopt)
+        room: float
+        limit: float
         if facts_pool is None:
             room, limit, band = sum(o.item.size for o in members if o.cached), math.inf, 0
         else:

@@ -41,8 +41,10 @@ STOCK_BYPASS_FROM = (7, 2, 1)
 _DOW_NAMES = {"sun": 0, "mon": 1, "tue": 2, "wed": 3, "thu": 4, "fri": 5, "sat": 6}
 _MON_NAMES = {m: i + 1 for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
-_FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
-           ("month", 1, 12, _MON_NAMES), ("day of week", 0, 7, _DOW_NAMES))
+# (name, lowest, highest, names allowed for values)
+_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
+    ("month", 1, 12, _MON_NAMES), ("day of week", 0, 7, _DOW_NAMES))
 
 
 @dataclass
@@ -139,7 +141,8 @@ def _join(values: set[int], low: int, high: int) -> str:
     """Write a set of values back as a cron field: '*' when complete, else ranges and lists."""
     if values == set(range(low, high + 1)):
         return "*"
-    items, run = [], []
+    items: list[list[int]] = []
+    run: list[int] = []
     for value in sorted(values):
         if run and value != run[-1] + 1:
             items.append(run)
@@ -193,8 +196,8 @@ def _group(times: dict[int, set[int]], dom: str, month: str, dow: str) -> list[s
     for h, mins in times.items():
         by_minutes.setdefault(tuple(sorted(mins)), set()).add(h)
     lines = []
-    for mins, hours in sorted(by_minutes.items(), key=lambda item: (min(item[1]), item[0])):
-        lines.append(f"{_join(set(mins), 0, 59)} {_join(hours, 0, 23)} {dom} {month} {dow}")
+    for minutes, hours in sorted(by_minutes.items(), key=lambda item: (min(item[1]), item[0])):
+        lines.append(f"{_join(set(minutes), 0, 59)} {_join(hours, 0, 23)} {dom} {month} {dow}")
     return lines
 
 

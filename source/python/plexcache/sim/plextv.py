@@ -255,7 +255,7 @@ def _rss_guid(wl: WatchlistItem) -> str:
     return wl.guid
 
 
-def rss_items(w: World, feed: str) -> list[tuple]:
+def rss_items(w: World, feed: str) -> list[tuple[User, WatchlistItem]]:
     """(author user, item), newest first; at most 50 like the real feed."""
     who = [w.sc.owner] if feed == "own" else [u for u in w.sc.users.values() if u.kind == "friend"]
     out = [(u, wl) for u in who for wl in w.sc.views[u.name].watchlist]

@@ -9,7 +9,7 @@ viewOffset, lastViewedAt when unwatched) are left out here too.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Optional
+from typing import Any, Optional
 
 from plexcache.sim.payloads import Node
 from plexcache.sim.scenario import Item, Library, Part, Session, stable_hex
@@ -113,13 +113,13 @@ def accounts(w: World) -> Node:
 # ---------------------------------------------------------------- items
 
 
-def _lib_attrs(w: World, it: Item) -> dict:
+def _lib_attrs(w: World, it: Item) -> dict[str, Any]:
     lib = w.sc.libraries[it.section]
     return {"librarySectionTitle": lib.title, "librarySectionID": lib.id,
             "librarySectionKey": f"/library/sections/{lib.id}"}
 
 
-def _user_attrs(w: World, user: Optional[str], rk: int, attrs: dict, offset: bool = True) -> None:
+def _user_attrs(w: World, user: Optional[str], rk: int, attrs: dict[str, Any], offset: bool = True) -> None:
     st = w.state(user, rk) if user else None
     if st is None:
         return
@@ -178,7 +178,7 @@ def _part(p: Part) -> Node:
     return pn
 
 
-def _tags(node: Node, it: Item, kinds: tuple) -> None:
+def _tags(node: Node, it: Item, kinds: tuple[str, ...]) -> None:
     """A few tag children (Genre, Director, ...): plexapi reloads an item whose tag list it finds empty."""
     seed = it.rk
     for kind in kinds:
@@ -199,7 +199,7 @@ _TAG_NAMES = {"Genre": ("Drama", "Comedy", "Science Fiction"),
               "Role": ("Lead Actor", "Second Actor", "Third Actor")}
 
 
-def _art(rk: int, ts: int) -> dict:
+def _art(rk: int, ts: int) -> dict[str, str]:
     return {"thumb": f"/library/metadata/{rk}/thumb/{ts}", "art": f"/library/metadata/{rk}/art/{ts}"}
 
 
@@ -222,8 +222,8 @@ def movie(w: World, user: Optional[str], it: Item) -> Node:
 
 
 def episode(w: World, user: Optional[str], it: Item) -> Node:
-    season = w.sc.items[it.parent]
-    show = w.sc.items[it.grandparent]
+    season = w.sc.items[it.parent_rk]
+    show = w.sc.items[it.show_rk]
     a = {"ratingKey": str(it.rk), "key": f"/library/metadata/{it.rk}",
          "parentRatingKey": str(season.rk), "grandparentRatingKey": str(show.rk), "guid": it.guid,
          "parentGuid": season.guid, "grandparentGuid": show.guid, "grandparentSlug": _slug(show.title),
@@ -268,7 +268,7 @@ def show(w: World, user: Optional[str], it: Item) -> Node:
 
 
 def season(w: World, user: Optional[str], it: Item) -> Node:
-    sh = w.sc.items[it.parent]
+    sh = w.sc.items[it.parent_rk]
     a = {"ratingKey": str(it.rk), "key": f"/library/metadata/{it.rk}/children", "parentRatingKey": str(sh.rk),
          "guid": it.guid, "parentGuid": sh.guid, "parentSlug": _slug(sh.title), "parentStudio": "Sim Studios",
          "type": "season", "title": it.title, "titleSort": it.title, **_lib_attrs(w, it),

@@ -293,7 +293,7 @@ def _show_deck(ctx: _Ctx, user: str, it: Any) -> Optional[int]:
             return rk
     for rk in episodes_of(w.sc, show_rk):
         ep = w.sc.items[rk]
-        if w.sc.items[ep.parent].index == 0 or (it.type == "season" and ep.parent != it.rk):
+        if w.sc.items[ep.parent_rk].index == 0 or (it.type == "season" and ep.parent != it.rk):
             continue
         st = w.state(user, rk)
         if st is None or st.view_count == 0:
@@ -323,7 +323,7 @@ def pms_children(ctx: _Ctx, rk_s: str) -> Node:
                                         "viewedLeafCount": w.viewed_leaf_count(user, it.rk),
                                         "key": f"/library/metadata/{it.rk}/allLeaves", "title": "All episodes"}))
     elif it.type == "season":
-        show = w.sc.items[it.parent]
+        show = w.sc.items[it.parent_rk]
         node.attrs.update({"art": f"/library/metadata/{show.rk}/art/{show.added_at}", "banner":
                            f"/library/metadata/{show.rk}/banner/{show.added_at}", "grandparentContentRating": "TV-14",
                            "grandparentRatingKey": show.rk, "grandparentStudio": "Sim Studios",
@@ -347,7 +347,7 @@ def pms_all_leaves(ctx: _Ctx, rk_s: str) -> Node:
     if it is None or it.type not in ("show", "season"):
         raise _err(404, "Not Found")
     keys = episodes_of(w.sc, it.rk) if it.type == "show" else list(it.children)
-    show = it if it.type == "show" else w.sc.items[it.parent]
+    show = it if it.type == "show" else w.sc.items[it.parent_rk]
     node = pms.container(allowSync=True, identifier="com.plexapp.plugins.library", key=str(it.rk),
                          mediaTagPrefix="/system/bundle/media/flags/", mediaTagVersion=1700000000,
                          mixedParents=True, title1=show.title, title2="All Episodes", viewGroup="episode",

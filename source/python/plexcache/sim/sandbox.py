@@ -156,7 +156,7 @@ class Sandbox:
             return []
         return [json.loads(line) for line in self.notify_log.read_text().splitlines() if line.strip()]
 
-    def add_missing_media(self) -> list:
+    def add_missing_media(self) -> list[Path]:
         """Create files for parts the scenario gained since the build (e.g. episodes added at runtime).
 
         A part counts as present when its file exists on any disk or pool; returns the paths created.

@@ -120,6 +120,20 @@ class Item:
     def plex_id(self) -> str:
         return self.guid.rsplit("/", 1)[-1]
 
+    @property
+    def parent_rk(self) -> int:
+        """The season of an episode, the show of a season; asking a movie or a show is a scenario bug."""
+        if self.parent is None:
+            raise ValueError(f"{self.type} {self.rk} ({self.title}) has no parent")
+        return self.parent
+
+    @property
+    def show_rk(self) -> int:
+        """The show of an episode."""
+        if self.grandparent is None:
+            raise ValueError(f"{self.type} {self.rk} ({self.title}) belongs to no show")
+        return self.grandparent
+
     def parts(self) -> list[Part]:
         return [p for m in self.media for p in m.parts]
 
@@ -509,11 +523,11 @@ def _disk(ctx: _Ctx, sc: Scenario, value: Any, key: str, seed: int) -> str:
     """Validate a disk/pool name; default spreads files over the array deterministically."""
     if value is None:
         return f"disk{seed % sc.unraid.disks + 1}"
-    value = str(value)
-    m = re.fullmatch(r"disk(\d+)", value)
-    if (m and 1 <= int(m.group(1)) <= sc.unraid.disks) or value in sc.unraid.pools:
-        return value
-    raise ctx.fail(key, f"unknown disk or pool {value!r} (disk1..disk{sc.unraid.disks}, "
+    name = str(value)
+    m = re.fullmatch(r"disk(\d+)", name)
+    if (m and 1 <= int(m.group(1)) <= sc.unraid.disks) or name in sc.unraid.pools:
+        return name
+    raise ctx.fail(key, f"unknown disk or pool {name!r} (disk1..disk{sc.unraid.disks}, "
                         f"pools: {', '.join(sc.unraid.pools)})")
 
 
@@ -604,12 +618,13 @@ def _added(ctx: _Ctx, sc: Scenario, d: dict[str, Any], key: str, default: int) -
     (read again as an age, it would land in 1970)."""
     if "addedAt" not in d:
         return default
-    return _conv(ctx, f"{key}.addedAt", lambda v: parse_time(v, sc.now), d["addedAt"])
+    added: int = _conv(ctx, f"{key}.addedAt", lambda v: parse_time(v, sc.now), d["addedAt"])
+    return added
 
 
 def _rk(ctx: _Ctx, sc: Scenario, d: dict[str, Any], key: str) -> int:
     if "rk" in d:
-        rk = _want(ctx, d["rk"], f"{key}.rk", int, "an integer rating key")
+        rk: int = _want(ctx, d["rk"], f"{key}.rk", int, "an integer rating key")
         if rk in sc.items:
             raise ctx.fail(f"{key}.rk", f"duplicate rating key {rk}")
         sc.next_rk = max(sc.next_rk, rk)
@@ -650,7 +665,7 @@ def _show(ctx: _Ctx, sc: Scenario, lib: Library, dfl: _LibDefaults, d: Any, key:
     if d.get("specials"):
         counts[0] = _want(ctx, d["specials"], f"{key}.specials", int, "an episode count")
     overrides = _want(ctx, d.get("episodes") or {}, f"{key}.episodes", dict, "a mapping SxxEyy: {...}")
-    seen = set()
+    seen: set[str] = set()
     ep_dfl = _LibDefaults(size=_conv(ctx, f"{key}.size", parse_size, d.get("size", dfl.size)),
                           duration=_conv(ctx, f"{key}.duration", parse_duration,
                                          d.get("duration", dfl.duration // 1000)) * 1000,
@@ -664,7 +679,7 @@ def _show(ctx: _Ctx, sc: Scenario, lib: Library, dfl: _LibDefaults, d: Any, key:
 
 
 def add_season(sc: Scenario, show: Item, s: int, count: int, template: str, dfl: Any,
-               overrides: Optional[dict[str, Any]] = None, seen: Optional[set] = None,
+               overrides: Optional[dict[str, Any]] = None, seen: Optional[set[str]] = None,
                ctx: Optional[_Ctx] = None, key: str = "show", subtitles: Any = None) -> list[int]:
     """Create (or extend) season `s` of `show` with episodes up to `count`; returns new episode rks.
 
@@ -681,7 +696,7 @@ def add_season(sc: Scenario, show: Item, s: int, count: int, template: str, dfl:
                       guid=f"plex://season/{stable_hex('season', show.guid, s)}")
         sc.items[season.rk] = season
         show.children.append(season.rk)
-        show.children.sort(key=lambda rk: sc.items[rk].index)
+        show.children.sort(key=lambda rk: sc.items[rk].index or 0)
     new = []
     for e in range(len(season.children) + 1, count + 1):
         code = f"S{s:02d}E{e:02d}"
@@ -753,7 +768,7 @@ def resolve_ref(sc: Scenario, ref: Any) -> list[int]:
 
 def _se(sc: Scenario, ep_rk: int) -> tuple[int, int]:
     ep = sc.items[ep_rk]
-    return sc.items[ep.parent].index, ep.index
+    return sc.items[ep.parent_rk].index or 0, ep.index or 0
 
 
 def episodes_of(sc: Scenario, show_rk: int) -> list[int]:
@@ -868,7 +883,7 @@ def _wl_item(ctx: _Ctx, sc: Scenario, e: Any, key: str, guid_map: dict[str, int]
     rk = guid_map.get(str(e))
     if rk is None:
         rks = _conv(ctx, key, lambda r: resolve_ref(sc, r), e)
-        rk = rks[0] if len(rks) == 1 else sc.items[rks[0]].grandparent
+        rk = rks[0] if len(rks) == 1 else sc.items[rks[0]].show_rk
         if sc.items[rk].type not in ("movie", "show"):
             raise ctx.fail(key, "watchlists hold movies and shows")
     it = sc.items[rk]

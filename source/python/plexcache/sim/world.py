@@ -111,8 +111,8 @@ class World:
                 ep = self.sc.items.get(erk)
                 if ep is None or ep.type != "episode" or st.view_count <= 0:
                     continue
-                counts[ep.parent] = counts.get(ep.parent, 0) + 1
-                counts[ep.grandparent] = counts.get(ep.grandparent, 0) + 1
+                counts[ep.parent_rk] = counts.get(ep.parent_rk, 0) + 1
+                counts[ep.show_rk] = counts.get(ep.show_rk, 0) + 1
             self._viewed[user] = counts
         return counts.get(rk, 0)
 
@@ -131,7 +131,7 @@ class World:
     def on_deck(self, user: str, section: Optional[int] = None) -> list[int]:
         """Explicit list from the scenario, or 'auto': in-progress items plus each show's next episode."""
         view = self.sc.views[user]
-        rks = list(view.on_deck) if view.on_deck != "auto" else self._auto_deck(user)
+        rks = self._auto_deck(user) if isinstance(view.on_deck, str) else list(view.on_deck)
         if section is not None:
             rks = [rk for rk in rks if self.sc.items[rk].section == section]
         return rks
@@ -160,9 +160,9 @@ class World:
                 if st.view_offset > 0:
                     entries.append((st.last_viewed_at, rk))
             elif it.type == "episode":
-                cur = latest.get(it.grandparent)
+                cur = latest.get(it.show_rk)
                 if cur is None or st.last_viewed_at > cur[0]:
-                    latest[it.grandparent] = (st.last_viewed_at, rk)
+                    latest[it.show_rk] = (st.last_viewed_at, rk)
         for show_rk, (at, rk) in latest.items():
             nxt = self._deck_episode(user, show_rk, rk)
             if nxt is not None:
@@ -178,7 +178,7 @@ class World:
         eps, pos = self.show_position(show_rk, last_rk)
         for rk in eps[pos + 1:]:
             ep = self.sc.items[rk]
-            if self.sc.items[ep.parent].index == 0:
+            if self.sc.items[ep.parent_rk].index == 0:
                 continue  # specials never come up as the next episode
             nst = self.sc.views[user].state.get(rk)
             if nst is None or nst.view_count == 0 or nst.view_offset > 0:
@@ -259,7 +259,7 @@ class World:
         with self.lock:
             rks = resolve_ref(self.sc, show_ref)
             first = self.sc.items[rks[0]]
-            show = first if first.type == "show" else self.sc.items[first.grandparent]
+            show = first if first.type == "show" else self.sc.items[first.show_rk]
             if show.type != "show":
                 raise ValueError(f"{show_ref!r} is not a show")
             sample = self.sc.items[rks[0]] if first.type == "episode" else None
