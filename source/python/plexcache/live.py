@@ -31,9 +31,10 @@ from plexapi.server import PlexServer
 from plexcache import engine
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, UsageError
-from plexcache.fsutil import atomic_write_text, write_json_if_changed
+from plexcache.fsutil import write_json_if_changed
 from plexcache.http import SessionFactory, make_session
 from plexcache.plexread import PLEX_ERRORS, PlexQuery, connect, describe_error, newest_added, sessions
+from plexcache.runctl import LiveLock
 from plexcache.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -424,7 +425,8 @@ def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None
     if not settings.live.enabled:
         raise UsageError("live mode is off: turn on live.enabled in the settings first")
     stop = stop or threading.Event()
-    lock = _single_instance(Path(settings.paths.volatile_dir))
+    lock = LiveLock(settings.paths.volatile_dir)
+    lock.acquire()
     watcher = LiveWatcher(settings)
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -446,38 +448,10 @@ def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None
     finally:
         watcher.close()
         state_path(settings).unlink(missing_ok=True)
-        os.close(lock)
+        lock.release()
     log.info("live: stopped")
-
-
-def _single_instance(volatile: Path) -> int:
-    import fcntl
-
-    volatile.mkdir(parents=True, exist_ok=True)
-    fd = os.open(volatile / "live.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        raise LockHeld("live mode is already running") from None
-    atomic_write_text(volatile / "live.pid", f"{os.getpid()}\n")
-    return fd
 
 
 def running(settings: Settings) -> bool:
     """True while a live watcher holds its lock (for status and the Dashboard)."""
-    import fcntl
-
-    path = Path(settings.paths.volatile_dir) / "live.lock"
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return LiveLock(settings.paths.volatile_dir).held_by() is not None

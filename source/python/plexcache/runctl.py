@@ -16,21 +16,25 @@ from plexcache.errors import LockHeld
 from plexcache.fsutil import atomic_write_bytes
 
 LOCK_NAME = "run.lock"
+LIVE_LOCK_NAME = "live.lock"
 STOP_NAME = "stop"
 PROGRESS_NAME = "progress.json"
 PROGRESS_SCHEMA = 1
 PHASES = ("recovering", "discovering", "planning", "copying", "finishing")
 
 
-class RunLock:
-    """An exclusive flock on `<volatile_dir>/run.lock`, holding the holder's pid for messages and status.
+class ProcessLock:
+    """An exclusive flock on a file in the volatile directory, holding the holder's pid for messages and status.
 
-    The lock file is never deleted: deleting it would let a second run lock a new file while the first
+    The lock file is never deleted: deleting it would let a second holder lock a new file while the first
     still holds the old one. The kernel drops the lock when the process dies, even on kill -9.
     """
 
-    def __init__(self, volatile_dir: str | os.PathLike[str]) -> None:
-        self.path = Path(volatile_dir) / LOCK_NAME
+    holder = "another process"
+    advice = ""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
         self._fd: Optional[int] = None
 
     def acquire(self) -> None:
@@ -43,8 +47,7 @@ class RunLock:
             os.close(fd)
             pid = self.holder_pid()
             who = f"pid {pid}" if pid else "another process"
-            raise LockHeld(f"another plexcache-r run ({who}) holds {self.path}; wait for it to finish or "
-                           "ask it to end with `plexcache-r stop`") from None
+            raise LockHeld(f"{self.holder} ({who}) holds {self.path}; {self.advice}") from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -83,13 +86,33 @@ class RunLock:
             os.close(fd)
         return None
 
-    def __enter__(self) -> RunLock:
+    def __enter__(self) -> ProcessLock:
         self.acquire()
         return self
 
     def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
                  tb: Optional[TracebackType]) -> None:
         self.release()
+
+
+class RunLock(ProcessLock):
+    """One run at a time: run, evict, recover, import and audit fixes all take it."""
+
+    holder = "another plexcache-r run"
+    advice = "wait for it to finish or ask it to end with `plexcache-r stop`"
+
+    def __init__(self, volatile_dir: str | os.PathLike[str]) -> None:
+        super().__init__(Path(volatile_dir) / LOCK_NAME)
+
+
+class LiveLock(ProcessLock):
+    """One live watcher at a time; `status` asks it whether live mode is running."""
+
+    holder = "live mode"
+    advice = "it is already running (scripts/live status)"
+
+    def __init__(self, volatile_dir: str | os.PathLike[str]) -> None:
+        super().__init__(Path(volatile_dir) / LIVE_LOCK_NAME)
 
 
 class StopFlag:
