@@ -324,11 +324,6 @@ def test_status_stock_schedule_is_fine_before_721(env) -> None:
     assert schedule.mover_tuning_status(s)["ok"]
 
 
-def test_read_cfg_tolerates_crlf_comments_and_sections(tmp_path: Path) -> None:
-    cfg = tmp_path / "x.cfg"
-    cfg.write_text('# c\r\n[sec]\r\na="1"\r\nb = "two words"\nc=3\n')
-    assert schedule.read_cfg(cfg) == {"a": "1", "b": "two words", "c": "3"}
-    assert schedule.read_cfg(tmp_path / "missing") == {}
 
 
 # --- the shell scripts' queries ---------------------------------------------------------------------

@@ -18,6 +18,7 @@ from plexcache.unraid import (
     mover_running,
     parse_cfg,
     parse_ini_sections,
+    read_cfg,
     read_shares,
     split_user_path,
 )
@@ -53,6 +54,11 @@ def test_parsers_handle_crlf_comments_and_sections():
         "shareUseCache": "yes", "shareCachePool": "fast"}
     ini = parse_ini_sections('["tv"]\nname="tv"\nuseCache="yes"\n["movies"]\nuseCache="no"\n')
     assert ini == {"tv": {"name": "tv", "useCache": "yes"}, "movies": {"useCache": "no"}}
+    assert parse_cfg('; c\r\n[sec]\r\na="1"\r\nb = "two words"\nc=3\n') == {"a": "1", "b": "two words", "c": "3"}
+
+
+def test_a_missing_cfg_file_reads_as_empty(tmp_path):
+    assert read_cfg(tmp_path / "missing") == {}
 
 
 @pytest.mark.parametrize("use, pool, pool2, exclusive, ok, words", [

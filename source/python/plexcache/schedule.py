@@ -29,6 +29,7 @@ from typing import Any, Optional
 from plexcache.config import unraid_command
 from plexcache.errors import UsageError
 from plexcache.fsutil import atomic_write_text
+from plexcache.unraid import read_cfg
 
 RUN_COMMAND = "/usr/local/sbin/plexcache-r -q run >/dev/null 2>&1"
 MOVER_HOOK = "/usr/local/emhttp/plugins/plexcache-r/scripts/mover-hook"
@@ -73,28 +74,6 @@ class ScheduleResult:
         cron = "" if self.update_cron == 0 else "; cron not reloaded"
         text = f"Schedule: {self.summary}{where}{cron}."
         return "\n".join([text, *(f"warning: {w}" for w in self.warnings)])
-
-
-# --- key="value" files (share.cfg, plugin .cfg) ----------------------------------------------------
-
-
-_CFG_LINE = re.compile(r'^\s*([A-Za-z0-9_]+)\s*=\s*"?(.*?)"?\s*$')
-
-
-def read_cfg(path: Path) -> dict[str, str]:
-    """Parse an Unraid key="value" file; tolerant of CRLF, comments and [sections]. Missing file: {}."""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return {}
-    values: dict[str, str] = {}
-    for line in text.replace("\r", "").splitlines():
-        if line.lstrip().startswith(("#", ";", "[")):
-            continue
-        match = _CFG_LINE.match(line)
-        if match:
-            values[match.group(1)] = match.group(2)
-    return values
 
 
 # --- cron expressions ------------------------------------------------------------------------------

@@ -26,10 +26,11 @@ _SECTION = re.compile(r"^\s*\[\"?([^\]\"]+)\"?\]\s*$")
 
 
 def parse_cfg(text: str) -> dict[str, str]:
-    """A flat Unraid `key="value"` file (CRLF tolerated, # comments dropped)."""
+    """A flat Unraid `key="value"` file (share.cfg, a plugin's .cfg, var.ini): CRLF tolerated, `#` and `;`
+    comments and `[section]` lines skipped."""
     out: dict[str, str] = {}
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if line.lstrip().startswith("#"):
+    for line in text.replace("\r", "").split("\n"):
+        if line.lstrip().startswith(("#", ";", "[")):
             continue
         match = _KV.match(line)
         if match:
@@ -50,6 +51,11 @@ def parse_ini_sections(text: str) -> dict[str, dict[str, str]]:
         if match and current is not None:
             current[match.group(1)] = match.group(2)
     return out
+
+
+def read_cfg(path: Path) -> dict[str, str]:
+    """`parse_cfg` of a file; a missing or unreadable file reads as empty."""
+    return parse_cfg(_read(path) or "")
 
 
 def _read(path: Path) -> Optional[str]:
