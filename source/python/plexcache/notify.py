@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from plexcache.config import Settings, unraid_command
+from plexcache.render import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,6 @@ class Message:
     description: str = ""
     fields: list[tuple[str, str]] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)  # e.g. the files that failed (shortened)
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TB"
 
 
 def human_seconds(seconds: float) -> str:
