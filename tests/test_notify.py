@@ -57,7 +57,8 @@ def test_webhook_kind_is_told_by_the_address():
 def test_payloads_carry_counts_sizes_and_time():
     """Sizes in decimal units, as the pages, the CLI and Unraid's Main tab show them."""
     summary = {"started_at": 0, "finished_at": 125, "cached": 3, "bytes_cached": 3 * 10**9, "moved_back": 1,
-               "bytes_moved_back": 15 * 10**8, "failed": 1, "exit_code": 1, "message": "cached 3, moved back 1; 1 failed",
+               "bytes_moved_back": 15 * 10**8, "failed": 1, "exit_code": 1,
+               "message": "cached 3, moved back 1; 1 failed",
                "warnings": ["pool nearly full"], "unknown": [{"scope": "bob", "source": "on_deck", "error": "401"}]}
     msgs = run_messages(summary, ["/mnt/user/tv/x.mkv: disk full"], ["cached: /mnt/user/tv/a.mkv"])
     assert [m.level for m in msgs] == ["summary", "activity", "warnings", "errors"]
