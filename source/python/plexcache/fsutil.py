@@ -1,4 +1,5 @@
-"""Small durable-file helpers: atomic writes (temp + fsync + rename) and schema-checked JSON reads."""
+"""The program's own files (settings, state, schedule, sign-in): atomic writes (temp + fsync + rename),
+removal, and schema-checked JSON reads. Media never goes through here: the mover moves it."""
 
 from __future__ import annotations
 
@@ -72,3 +73,12 @@ def read_json(path: Path, schema: int, default: dict[str, Any] | None = None) ->
         raise UsageError(f"state file {path} has schema {found!r}, expected {schema}; "
                          "was it written by a newer plexcache-r?")
     return dict(document)
+
+
+def remove_own_file(path: str | os.PathLike[str]) -> bool:
+    """Remove one of the program's own files; False when it was already gone."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return False
+    return True

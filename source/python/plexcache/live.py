@@ -31,7 +31,7 @@ from plexapi.server import PlexServer
 from plexcache import engine
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, UsageError
-from plexcache.fsutil import write_json_if_changed
+from plexcache.fsutil import remove_own_file, write_json_if_changed
 from plexcache.http import SessionFactory, make_session
 from plexcache.plexread import PLEX_ERRORS, PlexQuery, connect, describe_error, newest_added, sessions
 from plexcache.runctl import LiveLock
@@ -447,7 +447,7 @@ def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None
             watcher.wake.clear()
     finally:
         watcher.close()
-        state_path(settings).unlink(missing_ok=True)
+        remove_own_file(state_path(settings))
         lock.release()
     log.info("live: stopped")
 

@@ -19,7 +19,7 @@ from plexapi.myplex import MyPlexPinLogin
 
 from plexcache import config as cfg
 from plexcache.errors import PlexUnavailable, UsageError
-from plexcache.fsutil import atomic_write_text
+from plexcache.fsutil import atomic_write_text, remove_own_file
 from plexcache.http import SessionFactory, make_session
 from plexcache.plexread import PLEX_ERRORS, describe_error, parse_xml
 
@@ -117,7 +117,7 @@ def poll_login(settings: cfg.Settings, config_file: Path) -> bool:
     if not token:
         return False
     store_token(config_file, token)
-    pending.unlink()
+    remove_own_file(pending)
     return True
 
 

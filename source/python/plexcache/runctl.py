@@ -13,7 +13,7 @@ from types import TracebackType
 from typing import Any, Optional
 
 from plexcache.errors import LockHeld
-from plexcache.fsutil import atomic_write_bytes
+from plexcache.fsutil import atomic_write_bytes, remove_own_file
 
 LOCK_NAME = "run.lock"
 LIVE_LOCK_NAME = "live.lock"
@@ -131,8 +131,7 @@ class StopFlag:
         return self.path.exists()
 
     def clear(self) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        remove_own_file(self.path)
 
 
 class ProgressWriter:
@@ -195,8 +194,7 @@ class ProgressWriter:
         """End of the run: remove progress.json (status then reads the last-run summary instead)."""
         with self._lock:
             if remove:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.path)
+                remove_own_file(self.path)
             else:
                 self._write(force=True)
 

@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 from plexcache.config import unraid_command
 from plexcache.errors import UsageError
-from plexcache.fsutil import atomic_write_text
+from plexcache.fsutil import atomic_write_text, remove_own_file
 from plexcache.unraid import read_cfg
 
 RUN_COMMAND = "/usr/local/sbin/plexcache-r -q run >/dev/null 2>&1"
@@ -319,8 +319,7 @@ def apply_schedule(settings: Any, *, command: str = RUN_COMMAND) -> ScheduleResu
         if current != text:
             atomic_write_text(cron_file, text, mode=0o644)
             result.changed = True
-    elif cron_file.exists():
-        cron_file.unlink()
+    elif remove_own_file(cron_file):
         result.changed = True
     result.update_cron = run_update_cron(unraid_command(UPDATE_CRON), result.warnings)
     return result
