@@ -868,7 +868,8 @@ def _repair(settings: Settings, wanted: Wanted) -> tuple[list[dict[str, Any]], b
             unraid = Unraid.load(settings)
             mover = Mover(Journal(journal_dir(settings)), backups=settings.cache.backups,
                           verify=settings.cache.verify or wanted.use_hash,
-                          allow_hardlinked=settings.cache.hardlinks == "copy")
+                          allow_hardlinked=settings.cache.hardlinks == "copy",
+                          roots=unraid.roots(e.pool for e in registry.entries.values()))
             progress.phase("planning")
             found = scan(settings, registry, unraid)
             if damaged is not None:

@@ -190,7 +190,7 @@ class Cycle:
                 self.report.warnings.append("interrupted operations are waiting in the journal; a real run "
                                             "(or `plexcache-r recover`) repairs them first")
             return []
-        results = mover.recover(Journal(journal_dir(self.settings)))
+        results = mover.recover(Journal(journal_dir(self.settings)), self.roots())
         for rec in results:
             key = rec.key
             earlier = getattr(rec, "earlier", False)
@@ -215,6 +215,10 @@ class Cycle:
             else:
                 self._event("recovered", key, detail="rolled back an interrupted operation")
         return results
+
+    def roots(self) -> list[str]:
+        """Every disk and pool mount a file of ours may be on (or be carried to by Unraid's mover)."""
+        return self.unraid.roots(e.pool for e in self.registry.entries.values())
 
     # -- demand ---------------------------------------------------------------------------------
 
@@ -530,7 +534,7 @@ class Cycle:
         self.progress.totals(len(ops), sum(i.size for i in p.items if i.action in (CACHE, MOVE_BACK)))
         engine_mover = mover.Mover(Journal(journal_dir(self.settings)), backups=self.settings.cache.backups,
                                    verify=self.settings.cache.verify,
-                                   allow_hardlinked=self.settings.cache.hardlinks == "copy")
+                                   allow_hardlinked=self.settings.cache.hardlinks == "copy", roots=self.roots())
         wanted = {i.path: i for i in p.items if i.action in (CACHE, MOVE_BACK)}
         outcome = mover.run_ops(ops, self.settings.cache.workers, engine_mover,
                                 stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
