@@ -12,7 +12,7 @@ import pytest
 
 from plexcache import mover as mv
 from plexcache.mover import Mover, MoveRefused
-from test_crash_mover import KILLED, Case, root, run_driver  # noqa: F401 - root is a fixture
+from test_crash_mover import KILLED, Case, run_driver
 from test_mover_ops import World, _bytes
 
 
@@ -37,9 +37,9 @@ def newer_file(path: str) -> bytes:
     return data
 
 
-def test_a_temp_copy_carried_to_another_disk_is_found_and_removed(root):
+def test_a_temp_copy_carried_to_another_disk_is_found_and_removed(tmp_path):
     case = Case("cache", "cache", backups=True, verify=False, sidecars=False)
-    world, spec = killed_at(case, root, "cache.chunk:1")
+    world, spec = killed_at(case, tmp_path, "cache.chunk:1")
     tmp = Path(spec["op"]["pool_path"]).with_name(".Show - S01E01.mkv.plexcache-tmp")
     assert tmp.exists()
     carried = world.root / "mnt/disk2/tv" / tmp.relative_to(world.root / "mnt/cache/tv")
@@ -50,18 +50,18 @@ def test_a_temp_copy_carried_to_another_disk_is_found_and_removed(root):
     assert os.path.getsize(spec["op"]["array_path"]) == case.size
 
 
-def test_a_complete_temp_copy_is_kept_while_it_may_be_the_only_copy(root):
+def test_a_complete_temp_copy_is_kept_while_it_may_be_the_only_copy(tmp_path):
     case = Case("cache", "cache", backups=True, verify=False, sidecars=False)
-    world, spec = killed_at(case, root, "cache.verified:1")
+    world, spec = killed_at(case, tmp_path, "cache.verified:1")
     tmp = Path(spec["op"]["pool_path"]).with_name(".Show - S01E01.mkv.plexcache-tmp")
     os.unlink(spec["op"]["array_path"])  # something else deleted the original meanwhile
     mv.recover(world.journal, roots(world))
     assert tmp.exists() and tmp.stat().st_size == case.size
 
 
-def test_rollback_leaves_a_newer_file_written_at_the_pool_name(root):
+def test_rollback_leaves_a_newer_file_written_at_the_pool_name(tmp_path):
     case = Case("cache", "cache", backups=True, verify=False, sidecars=False)
-    world, spec = killed_at(case, root, "cache.placed:1")
+    world, spec = killed_at(case, tmp_path, "cache.placed:1")
     newer = newer_file(spec["op"]["pool_path"])
     original = Path(spec["op"]["array_path"]).read_bytes()
     outcomes = [r.outcome for r in mv.recover(world.journal, roots(world))]
@@ -70,9 +70,9 @@ def test_rollback_leaves_a_newer_file_written_at_the_pool_name(root):
     assert world.journal.is_empty()
 
 
-def test_finishing_a_move_back_leaves_a_newer_pool_file(root):
+def test_finishing_a_move_back_leaves_a_newer_pool_file(tmp_path):
     case = Case("restore", "restore", backups=True, verify=False, sidecars=False, upgrade=True)
-    world, spec = killed_at(case, root, "restore.committed:1")
+    world, spec = killed_at(case, tmp_path, "restore.committed:1")
     newer = newer_file(spec["op"]["pool_path"])
     outcomes = [r.outcome for r in mv.recover(world.journal, roots(world))]
     assert Path(spec["op"]["pool_path"]).read_bytes() == newer, outcomes

@@ -1040,9 +1040,8 @@ def status(settings: Settings) -> dict[str, Any]:
     running = RunLock(settings.paths.volatile_dir).held_by() is not None
     progress = _read_progress(settings) if running else None
     warnings = [{"code": "mover_tuning", "message": m} for m in _mover_tuning_problems(settings)]
-    if not Journal(journal_dir(settings)).is_empty() and not running:
-        warnings.append({"code": "interrupted", "message": "interrupted operations wait in the journal; the next "
-                                                             "run repairs them (or run `plexcache-r recover`)"})
+    if not running:
+        warnings += _unfinished_warnings(Journal(journal_dir(settings)))
     return {"state": "running" if running else "idle", "progress": progress, "last_run": store.load_last_run(),
             "cache": _cache_usage(settings, registry),
             "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
@@ -1050,6 +1049,25 @@ def status(settings: Settings) -> dict[str, Any]:
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
             "activity": activity(store.load_history().events), "warnings": warnings}
+
+
+def _unfinished_warnings(journal: Journal) -> list[dict[str, str]]:
+    """What the journal holds unfinished, for the Dashboard: a move back past its commit names its file
+    (it is live on the array and still on the pool, e.g. the pool copy could not be removed), the rest is
+    counted."""
+    pending = journal.pending()
+    out = []
+    for entry in pending:
+        if entry.committed and entry.intent.get("kind") == "restore":
+            op = entry.intent.get("op") if isinstance(entry.intent.get("op"), dict) else {}
+            what = op.get("key") or op.get("array_path") or entry.op_id
+            out.append({"code": "unfinished_move_back", "message": f"{what} is in two places: its move back "
+                        "to the array is complete but the pool copy is not removed yet (permission denied?); "
+                        "the next run finishes it (or `plexcache-r recover`)"})
+    if len(pending) > len(out):
+        out.append({"code": "interrupted", "message": "interrupted operations wait in the journal; the next "
+                                                      "run repairs them (or run `plexcache-r recover`)"})
+    return out
 
 
 ACTIVITY_LIMIT = 50
