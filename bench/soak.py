@@ -252,8 +252,8 @@ class Soak:
             code, _, err = self._cli("run", extra_env=env, kill_after=kill_after)
             if mover_thread is not None:
                 mover_thread.join()
-            if code not in (None, 0) and "unreadable" in err and "registry" in err:
-                self._cli("audit", "--fix", "sync")  # what the message tells the user to do
+            if not self._registry_readable():
+                self._cli("audit", "--fix", "sync")  # what the run's message tells the user to do
             if code is None:
                 self.stats.count(self.stats.exit_codes, "killed")
             elif code == -9 and env.get("PLEXCACHE_CRASH_AT"):
@@ -277,6 +277,16 @@ class Soak:
         # books are compared after the next run, which must sort it out
         books = not ("rogue" in faults and mover_thread is not None)
         self.check(f"run {n} ({', '.join(faults)}{crash})", n, books)
+
+    def _registry_readable(self) -> bool:
+        from plexcache.errors import UsageError
+        from plexcache.state import StateStore
+
+        try:
+            StateStore(self.settings).load_registry()
+        except UsageError:
+            return False
+        return True
 
     def _churn(self, rng: Optional[random.Random] = None, force: bool = False) -> None:
         """The household moves on: episodes watched, positions set, sessions end, watchlists change."""
