@@ -1053,18 +1053,19 @@ def status(settings: Settings) -> dict[str, Any]:
 
 def _unfinished_warnings(journal: Journal) -> list[dict[str, str]]:
     """What the journal holds unfinished, for the Dashboard: a move back past its commit names its file
-    (it is live on the array and still on the pool, e.g. the pool copy could not be removed), the rest is
-    counted."""
-    pending = journal.pending()
+    (it is live on the array and still on the pool, e.g. the pool copy could not be removed); otherwise one
+    warning says operations wait. Read only (no run holds the lock while this is asked)."""
+    if not journal.has_unfinished():
+        return []
     out = []
-    for entry in pending:
-        if entry.committed and entry.intent.get("kind") == "restore":
-            op = entry.intent.get("op") if isinstance(entry.intent.get("op"), dict) else {}
-            what = op.get("key") or op.get("array_path") or entry.op_id
+    for intent in journal.committed_intents():
+        if intent.get("kind") == "restore":
+            op = intent.get("op") if isinstance(intent.get("op"), dict) else {}
+            what = op.get("key") or op.get("array_path") or intent.get("op_id")
             out.append({"code": "unfinished_move_back", "message": f"{what} is in two places: its move back "
                         "to the array is complete but the pool copy is not removed yet (permission denied?); "
                         "the next run finishes it (or `plexcache-r recover`)"})
-    if len(pending) > len(out):
+    if not out:
         out.append({"code": "interrupted", "message": "interrupted operations wait in the journal; the next "
                                                       "run repairs them (or run `plexcache-r recover`)"})
     return out

@@ -154,6 +154,18 @@ class Journal:
         names = set(self._names())
         return any(n.endswith(INTENT) and n[: -len(INTENT)] + DONE not in names for n in names)
 
+    def committed_intents(self) -> list[dict[str, Any]]:
+        """The intents of unfinished operations past their commit (recovery finishes them), read only:
+        unlike entries() nothing is swept, so a reader without the run lock (status) never races a run."""
+        names = set(self._names())
+        out = []
+        for name in sorted(names):
+            op_id = name[: -len(INTENT)]
+            if name.endswith(INTENT) and op_id + COMMIT in names and op_id + DONE not in names:
+                with contextlib.suppress(OSError, ValueError):
+                    out.append(_read(self.directory / name))
+        return out
+
     def has_done(self) -> bool:
         """True when done operations wait for checkpoint()."""
         return any(n.endswith(DONE) for n in self._names())
