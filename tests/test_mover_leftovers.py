@@ -59,7 +59,7 @@ def test_a_complete_temp_copy_is_kept_while_it_may_be_the_only_copy(tmp_path):
     assert tmp.exists() and tmp.stat().st_size == case.size
 
 
-def test_rollback_leaves_a_newer_file_written_at_the_pool_name(tmp_path):
+def test_rollback_leaves_a_newer_file_written_at_the_pool_name(tmp_path, caplog):
     case = Case("cache", "cache", backups=True, verify=False, sidecars=False)
     world, spec = killed_at(case, tmp_path, "cache.placed:1")
     newer = newer_file(spec["op"]["pool_path"])
@@ -68,9 +68,10 @@ def test_rollback_leaves_a_newer_file_written_at_the_pool_name(tmp_path):
     assert Path(spec["op"]["pool_path"]).read_bytes() == newer, outcomes
     assert Path(spec["op"]["array_path"]).read_bytes() == original
     assert world.journal.is_empty()
+    assert any(r.levelname == "WARNING" and spec["op"]["pool_path"] in r.getMessage() for r in caplog.records)
 
 
-def test_finishing_a_move_back_leaves_a_newer_pool_file(tmp_path):
+def test_finishing_a_move_back_leaves_a_newer_pool_file(tmp_path, caplog):
     case = Case("restore", "restore", backups=True, verify=False, sidecars=False, upgrade=True)
     world, spec = killed_at(case, tmp_path, "restore.committed:1")
     newer = newer_file(spec["op"]["pool_path"])
@@ -78,6 +79,7 @@ def test_finishing_a_move_back_leaves_a_newer_pool_file(tmp_path):
     assert Path(spec["op"]["pool_path"]).read_bytes() == newer, outcomes
     assert os.path.getsize(spec["op"]["array_path"]) == 2 * 64 * 1024 + 7  # the moved-back upgrade
     assert outcomes != ["restored"]  # not reported as a clean move back: the registry must not forget it
+    assert any(r.levelname == "WARNING" and spec["op"]["pool_path"] in r.getMessage() for r in caplog.records)
 
 
 def test_move_back_of_a_file_the_mover_carried_to_another_disk_makes_no_second_live_copy(tmp_path):
