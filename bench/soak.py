@@ -163,6 +163,7 @@ class Soak:
         self.immutable: list[Path] = []
         self._seen: set[str] = set()
         self.damaged: set[str] = set()  # share/rel of files the soak harmed (their state may differ, reported)
+        self.books_damaged = False  # the registry was truncated: rebuilt by audit --fix sync, from the disks
         self.steps = self._trace_steps()
 
     # ---- setup helpers
@@ -480,6 +481,7 @@ class Soak:
             return None
         with open(path, "r+b") as f:
             f.truncate(rng.randrange(1, path.stat().st_size))
+        self.books_damaged = True
         return str(path)
 
     # ---- the invariants
@@ -546,12 +548,13 @@ class Soak:
             for user_path in (entry.path, *entry.sidecars):
                 rel = user_path[len(self.settings.paths.user_root.rstrip("/")) + 1:]
                 registered.add(rel)
-                if rel not in pool_files and not (rel in self.damaged and reported(rel)):
+                if rel not in pool_files and not ((rel in self.damaged or self.books_damaged) and reported(rel)):
                     self.violate(n, f"{label}: registry lists {rel} but it is not on the pool")
             if Path(entry.pool_path(pool_root)).name != Path(entry.rel).name:
                 self.violate(n, f"{label}: registry entry {entry.path} has a strange pool path")
         for rel in pool_files:
-            if rel in self.manifest and rel not in registered and not (rel in self.damaged and reported(rel)):
+            if rel in self.manifest and rel not in registered \
+                    and not ((rel in self.damaged or self.books_damaged) and reported(rel)):
                 self.violate(n, f"{label}: {rel} is on the pool but not in the registry (the mover may take it)")
         ignored = self._ignored()
         expected = {str(self.pool / rel) for rel in registered if rel in pool_files or rel not in self.damaged}
