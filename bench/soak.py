@@ -12,15 +12,22 @@ faults are drawn:
   plex      the simulator answers a random endpoint with 401/500/timeout/truncated/garbage/dropped connection
   enospc    the pool (a tmpfs, when mount works) is filled so that little room is left
   eperm     a random array or pool folder is made immutable (chattr +i) for the run
-  mover     a stand-in for Unraid's mover moves every pool file not on the ignore list to the array,
-            before or while the run goes
+  mover     a stand-in for Unraid's mover moves every pool file not on the ignore list and not open (temp
+            copies included) to any array disk with room, before or while the run goes
   session   a playback session appears on a cached or about-to-be-cached file
-  rogue     the mover ignores the ignore list (CA Mover Tuning not set up) and moves cached files back to
-            the array behind the tool's back; the next (clean) run must sort it out
+  rogue     the mover ignores the ignore list (CA Mover Tuning not set up) and moves cached files to the
+            array behind the tool's back, before or while the run goes; a later run must sort it out
+  damage    harm from outside, only where another complete copy of the bytes exists: a pool copy truncated
+            or a byte flipped in place (size and mtime kept), a backup deleted, a pool copy deleted, a temp
+            copy moved to the array, the registry file truncated (the user then runs `audit --fix sync`, as
+            the run's message says), a second .plexcached of the same file on another disk
 
-After each run: `plexcache-r recover`, then the invariants (every media file exists exactly once as a live
+After each run: `plexcache-r recover`, then the invariants: every media file exists exactly once as a live
 copy with its original bytes, plus at most one intact .plexcached backup; the registry, the ignore list and
-the disks agree). Everything is drawn from --seed; a violation prints the seed and run number to reproduce.
+the disks agree; and the bytes of every file the world ever wrote still exist somewhere (nothing deleted was
+the last copy). A file the soak damaged may be left in another state only if `audit` reports it; so may a
+second live copy or a leftover temp copy. Everything is drawn from --seed; a violation prints the seed and
+run number to reproduce.
 """
 
 from __future__ import annotations
@@ -37,12 +44,12 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-FAULTS = ("kill", "crash", "plex", "enospc", "eperm", "mover", "session", "rogue")
+FAULTS = ("kill", "crash", "plex", "enospc", "eperm", "mover", "session", "rogue", "damage")
+DAMAGE = ("truncate", "flip", "del_backup", "del_pool", "temp_to_array", "registry", "second_backup")
 PLEX_FAULTS: tuple[Any, ...] = (401, 500, 503, "timeout", "truncated", "garbage", "drop")
 PLEX_PATHS = ("/", "/library/sections", "/library/sections/*/onDeck", "/library/metadata/*", "/status/sessions",
               "/library/metadata/*/allLeaves", "/api/v2/*", "/api/*", "*")
@@ -107,6 +114,8 @@ class Stats:
     leftovers: list[str] = field(default_factory=list)  # temp files still on disk after recover (no data loss)
     cached_seen_max: int = 0
     moved_by_mover: int = 0
+    damage: dict[str, int] = field(default_factory=dict)  # damage done from outside, by kind
+    reported: list[str] = field(default_factory=list)  # abnormal states `audit` reports (allowed)
     seconds: float = 0.0
 
     def count(self, table: dict[str, int], key: str) -> None:
@@ -151,9 +160,11 @@ class Soak:
         for k in ("PLEXCACHE_CRASH_AT", "PLEXCACHE_CRASH_TRACE"):
             self.env.pop(k, None)
         self.stats = Stats()
-        self.steps = self._trace_steps()
         self.immutable: list[Path] = []
         self._seen: set[str] = set()
+        self.damaged: set[str] = set()  # share/rel of files the soak harmed (their state may differ, reported)
+        self.books_damaged = False  # the registry was truncated: rebuilt by audit --fix sync, from the disks
+        self.steps = self._trace_steps()
 
     # ---- setup helpers
 
@@ -209,7 +220,7 @@ class Soak:
         self._churn(rng=rng)
         faults = [f for f in FAULTS if rng.random() < 0.35] or [rng.choice(FAULTS)]
         if "rogue" in faults:
-            faults = ["rogue", *(f for f in faults if f in ("session", "mover"))]
+            faults = ["rogue", *(f for f in faults if f in ("session", "mover", "damage"))]
         for f in faults:
             self.stats.count(self.stats.faults, f)
         env: dict[str, str] = {}
@@ -229,17 +240,21 @@ class Soak:
                 self._make_immutable(rng)
             if "session" in faults:
                 self._session(rng)
-            if "rogue" in faults:
-                self.mover_pass(honour_ignore_list=False)
-            if "mover" in faults:
+            if "damage" in faults:
+                self._damage(rng, n)
+            if "rogue" in faults or "mover" in faults:
+                honour = "rogue" not in faults
                 if rng.random() < 0.5:
-                    self.mover_pass()
+                    self.mover_pass(honour, rng)
                 else:
-                    mover_thread = threading.Thread(target=self._mover_during, args=(rng.uniform(0.1, 1.5),))
+                    mover_thread = threading.Thread(target=self._mover_during,
+                                                    args=(rng.uniform(0.1, 1.5), honour, random.Random(rng.random())))
                     mover_thread.start()
             code, _, err = self._cli("run", extra_env=env, kill_after=kill_after)
             if mover_thread is not None:
                 mover_thread.join()
+            if not self._registry_readable():
+                self._cli("audit", "--fix", "sync")  # what the run's message tells the user to do
             if code is None:
                 self.stats.count(self.stats.exit_codes, "killed")
             elif code == -9 and env.get("PLEXCACHE_CRASH_AT"):
@@ -259,7 +274,20 @@ class Soak:
             self.stats.recover_failures += 1
             self.violate(n, f"recover exited {code}: {err.strip()[-200:]}")
         crash = f" {env['PLEXCACHE_CRASH_AT']}" if "crash" in faults else ""
-        self.check(f"run {n} ({', '.join(faults)}{crash})", n)
+        # a mover ignoring the ignore list may still have been moving cached files after the run ended: the
+        # books are compared after the next run, which must sort it out
+        books = not ("rogue" in faults and mover_thread is not None)
+        self.check(f"run {n} ({', '.join(faults)}{crash})", n, books)
+
+    def _registry_readable(self) -> bool:
+        from plexcache.errors import UsageError
+        from plexcache.state import StateStore
+
+        try:
+            StateStore(self.settings).load_registry()
+        except UsageError:
+            return False
+        return True
 
     def _churn(self, rng: Optional[random.Random] = None, force: bool = False) -> None:
         """The household moves on: episodes watched, positions set, sessions end, watchlists change."""
@@ -322,20 +350,26 @@ class Soak:
         except OSError:
             return set()
 
-    def mover_pass(self, honour_ignore_list: bool = True) -> int:
+    def mover_pass(self, honour_ignore_list: bool = True, rng: Optional[random.Random] = None) -> int:
         """Move every pool file not on the ignore list to the array, as Unraid's mover (with CA Mover Tuning's
-        ignore file) does for a cache:yes share. Files already on the array are left alone (the mover skips
-        them); the move is copy-then-delete across filesystems, like the real one."""
+        ignore file) does for a cache:yes share: any file nobody has open, temp copies included, to any disk
+        with room (its allocation method, not the disk the file came from); a file that exists already at
+        that path on the chosen disk is skipped. Copy-then-delete across filesystems, like the real one."""
+        from plexcache.mover import is_open
+
+        rng = rng or self.rng
         ignored = self._ignored() if honour_ignore_list else set()
         moved = 0
         for p in _files(self.pool):
-            if str(p) in ignored or p.name == ".soak-filler" or p.name.endswith(".plexcache-tmp"):
-                continue  # the real mover skips files that are open; a temp name is one being written
-            rel = p.relative_to(self.pool)
-            if any((d / rel).exists() for d in self.disks):
+            if str(p) in ignored or p.name == ".soak-filler" or is_open(str(p)):
                 continue
-            dest = self.disks[zlib.crc32(str(rel).encode()) % len(self.disks)] / rel
+            rel = p.relative_to(self.pool)
             try:
+                size = p.stat().st_size
+                roomy = [d for d in self.disks if shutil.disk_usage(d).free > size + (1 << 20)]
+                dest = rng.choice(roomy) / rel if roomy else None
+                if dest is None or dest.exists():
+                    continue
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(p, dest)
                 p.unlink()
@@ -345,9 +379,110 @@ class Soak:
         self.stats.moved_by_mover += moved
         return moved
 
-    def _mover_during(self, delay: float) -> None:
+    def _mover_during(self, delay: float, honour_ignore_list: bool, rng: random.Random) -> None:
         time.sleep(delay)
-        self.mover_pass()
+        self.mover_pass(honour_ignore_list, rng)
+
+    # ---- damage from outside
+
+    def _damage(self, rng: random.Random, n: int) -> None:
+        """One kind of harm, done only where another complete copy of the same bytes exists."""
+        kind = rng.choice(DAMAGE)
+        done = getattr(self, f"_damage_{kind}")(rng)
+        if done:
+            self.stats.count(self.stats.damage, kind)
+            if self.verbose:
+                print(f"  damage run {n}: {kind} {done}", file=sys.stderr)
+
+    def _intact(self) -> list[tuple[str, Optional[Path], list[Path]]]:
+        """(rel, intact pool copy or None, intact backups) of every file with at least one intact copy."""
+        out = []
+        for rel, digest in self.manifest.items():
+            pool = self.pool / rel
+            backups = [d / (rel + BACKUP) for d in self.disks if (d / (rel + BACKUP)).is_file()]
+            out.append((rel, pool if pool.is_file() and sha(pool) == digest else None,
+                        [b for b in backups if sha(b) == digest]))
+        return out
+
+    def _harm(self, rng: random.Random, need_pool: bool, need_backup: bool) -> Optional[tuple[str, Path, Path]]:
+        both = [(rel, pool, backups) for rel, pool, backups in self._intact()
+                if (pool is not None or not need_pool) and (backups or not need_backup)]
+        if not both:
+            return None
+        rel, pool, backups = rng.choice(both)
+        self.damaged.add(rel)
+        return rel, pool or self.pool / rel, (backups or [self.pool / rel])[0]
+
+    def _damage_truncate(self, rng: random.Random) -> Optional[str]:
+        target = self._harm(rng, need_pool=True, need_backup=True)
+        if target is None:
+            return None
+        with open(target[1], "r+b") as f:
+            f.truncate(rng.randint(0, max(0, target[1].stat().st_size - 1)))
+        return str(target[1])
+
+    def _damage_flip(self, rng: random.Random) -> Optional[str]:
+        target = self._harm(rng, need_pool=True, need_backup=True)
+        if target is None:
+            return None
+        st = target[1].stat()
+        with open(target[1], "r+b") as f:
+            f.seek(rng.randrange(st.st_size))
+            byte = f.read(1)
+            f.seek(-1, os.SEEK_CUR)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        os.utime(target[1], ns=(st.st_atime_ns, st.st_mtime_ns))  # in place: size and mtime as they were
+        return str(target[1])
+
+    def _damage_del_backup(self, rng: random.Random) -> Optional[str]:
+        target = self._harm(rng, need_pool=True, need_backup=True)
+        if target is None:
+            return None
+        target[2].unlink()
+        return str(target[2])
+
+    def _damage_del_pool(self, rng: random.Random) -> Optional[str]:
+        target = self._harm(rng, need_pool=True, need_backup=True)
+        if target is None:
+            return None
+        target[1].unlink()
+        return str(target[1])
+
+    def _damage_second_backup(self, rng: random.Random) -> Optional[str]:
+        target = self._harm(rng, need_pool=False, need_backup=True)
+        if target is None:
+            return None
+        backup = target[2]
+        others = [d for d in self.disks if not str(backup).startswith(str(d) + os.sep)]
+        dest = rng.choice(others) / (target[0] + BACKUP)
+        if dest.exists():
+            return None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(backup, dest)
+        return str(dest)
+
+    def _damage_temp_to_array(self, rng: random.Random) -> Optional[str]:
+        temps = [p for p in _files(self.pool) if p.name.endswith(".plexcache-tmp")]
+        if not temps:
+            return None
+        p = rng.choice(temps)
+        dest = rng.choice(self.disks) / p.relative_to(self.pool)
+        if dest.exists():
+            return None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(p), str(dest))
+        return str(dest)
+
+    def _damage_registry(self, rng: random.Random) -> Optional[str]:
+        from plexcache.state import StateStore
+
+        path = StateStore(self.settings).registry_path
+        if not path.exists() or path.stat().st_size < 2:
+            return None
+        with open(path, "r+b") as f:
+            f.truncate(rng.randrange(1, path.stat().st_size))
+        self.books_damaged = True
+        return str(path)
 
     # ---- the invariants
 
@@ -361,25 +496,34 @@ class Soak:
         (self.stats.duplicates if kind == "duplicate" else self.stats.violations).append(f"{where}: {text}")
         print(f"{kind.upper()} {where}: {text}", file=sys.stderr)
 
-    def check(self, label: str, n: Optional[int] = None) -> None:
+    def check(self, label: str, n: Optional[int] = None, books: bool = True) -> None:
+        from plexcache.errors import UsageError
         from plexcache.state import StateStore
 
         pool_files = {str(p.relative_to(self.pool)): p for p in _files(self.pool) if p.name != ".soak-filler"}
         disk_files = [{str(p.relative_to(d)): p for p in _files(d)} for d in self.disks]
+        hashes = {p: sha(p) for m in [pool_files, *disk_files] for p in m.values()}
+        anywhere = set(hashes.values())
+        reported = _Reported(self)
         for rel, digest in self.manifest.items():
+            if digest not in anywhere:
+                self.violate(n, f"{label}: {rel}: LOST: its bytes exist nowhere any more")
             live = [m[rel] for m in [pool_files, *disk_files] if rel in m]
             backups = [m[rel + BACKUP] for m in disk_files if rel + BACKUP in m]
-            if len(live) != 1:
+            # a file the soak damaged may hold the harm (undetectable without hashing, e.g. a flipped byte)
+            # as long as its original bytes are still at one of its own places (live or backup)
+            damaged = rel in self.damaged and digest in {hashes[p] for p in live + backups}
+            if len(live) != 1 and not ((len(live) > 1 or rel in self.damaged) and reported(rel)):
                 self.violate(n, f"{label}: {rel}: {len(live)} live copies ({[str(p) for p in live]})")
             for p in live:
-                if sha(p) != digest:
+                if hashes[p] != digest and not damaged:
                     self.violate(n, f"{label}: {rel}: live copy {p} has changed content")
-            if len(backups) > 1:
+            if len(backups) > 1 and not reported(rel):
                 self.violate(n, f"{label}: {rel}: {len(backups)} backups", "duplicate")
             for b in backups:
-                if sha(b) != digest:
+                if hashes[b] != digest and not damaged:
                     self.violate(n, f"{label}: {rel}: backup {b} has changed content")
-                if rel not in pool_files:
+                if rel not in pool_files and not reported(rel):
                     # a backup only makes sense while the live copy is on the pool (issue #63 upstream)
                     self.violate(n, f"{label}: {rel}: backup {b} while the live copy is on the array",
                                  "duplicate")
@@ -388,30 +532,70 @@ class Soak:
             for rel, p in m.items():
                 if rel not in known:
                     self.stats.leftovers.append(f"seed {self.seed} run {n}: {p}")
+                    owner = _temp_owner(rel)
+                    if owner is None or not reported(owner):
+                        self.violate(n, f"{label}: {p}: a leftover file the audit does not report")
+        if not books:
+            return
         # registry <-> pool <-> ignore list
-        registry = StateStore(self.settings).load_registry()
+        try:
+            registry = StateStore(self.settings).load_registry()
+        except UsageError:
+            return  # truncated by the soak and not rebuilt yet (the run refused, saying how): nothing to compare
         pool_root = self.settings.paths.pool_root
         registered = set()
         for entry in registry.entries.values():
             for user_path in (entry.path, *entry.sidecars):
                 rel = user_path[len(self.settings.paths.user_root.rstrip("/")) + 1:]
                 registered.add(rel)
-                if rel not in pool_files:
+                if rel not in pool_files and not ((rel in self.damaged or self.books_damaged) and reported(rel)):
                     self.violate(n, f"{label}: registry lists {rel} but it is not on the pool")
             if Path(entry.pool_path(pool_root)).name != Path(entry.rel).name:
                 self.violate(n, f"{label}: registry entry {entry.path} has a strange pool path")
         for rel in pool_files:
-            if rel in self.manifest and rel not in registered:
+            if rel in self.manifest and rel not in registered \
+                    and not ((rel in self.damaged or self.books_damaged) and reported(rel)):
                 self.violate(n, f"{label}: {rel} is on the pool but not in the registry (the mover may take it)")
         ignored = self._ignored()
-        expected = {str(self.pool / rel) for rel in registered}
+        expected = {str(self.pool / rel) for rel in registered if rel in pool_files or rel not in self.damaged}
         if expected - ignored:
             self.violate(n, f"{label}: on the pool and registered but not on the ignore list: "
                             f"{sorted(expected - ignored)[:3]}")
-        stale = {line for line in ignored - expected if line}
+        # a damaged file whose pool copy is gone stays listed while its backup waits to be renamed back
+        gone = {str(self.pool / rel) for rel in self.damaged if rel not in pool_files}
+        stale = {line for line in ignored - expected - gone if line}
         if stale:
             self.violate(n, f"{label}: ignore list names files that are not managed: {sorted(stale)[:3]}")
         self.stats.cached_seen_max = max(self.stats.cached_seen_max, len(registered))
+
+
+class _Reported:
+    """Whether `plexcache-r audit` reports a file (share/rel): it is run at most once per check, and only
+    when an abnormal state needs it."""
+
+    def __init__(self, soak: Soak) -> None:
+        self.soak = soak
+        self.paths: Optional[set[str]] = None
+
+    def __call__(self, rel: str) -> bool:
+        if self.paths is None:
+            from plexcache.audit import audit
+
+            doc = audit(self.soak.settings)
+            self.paths = {p for f in doc["findings"] for p in (f["path"], *f["paths"])}
+        user = f"{self.soak.settings.paths.user_root.rstrip('/')}/{rel}"
+        if user in self.paths or any(p.endswith("/" + rel) or p.endswith("/" + rel + BACKUP) for p in self.paths):
+            self.soak.stats.reported.append(f"seed {self.soak.seed}: {rel}")
+            return True
+        return False
+
+
+def _temp_owner(rel: str) -> Optional[str]:
+    """share/dir/.NAME.plexcache-tmp -> share/dir/NAME (the file a temp copy belongs to)."""
+    head, name = os.path.split(rel)
+    if name.startswith(".") and name.endswith(".plexcache-tmp"):
+        return os.path.join(head, name[1: -len(".plexcache-tmp")])
+    return None
 
 
 def _files(root: Path) -> list[Path]:
@@ -468,7 +652,8 @@ def soak(runs: int, seed: int, workdir: Path, use_tmpfs: bool = True, sessions: 
 def _merge(total: Stats, s: Stats) -> None:
     for name in ("runs", "killed", "recover_failures", "moved_by_mover"):
         setattr(total, name, getattr(total, name) + getattr(s, name))
-    for name in ("faults", "exit_codes", "crashed_at"):
+    total.reported += s.reported
+    for name in ("faults", "exit_codes", "crashed_at", "damage"):
         for k, v in getattr(s, name).items():
             getattr(total, name)[k] = getattr(total, name).get(k, 0) + v
     total.violations += s.violations
@@ -498,7 +683,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
     doc = stats.to_json()
-    print(json.dumps({k: v for k, v in doc.items() if k not in ("leftovers",)}, indent=1))
+    print(json.dumps({k: v for k, v in doc.items() if k not in ("leftovers", "reported")}, indent=1))
     print(f"runs {stats.runs}, faults {sum(stats.faults.values())}, violations {len(stats.violations)}, "
           f"duplicate backups left {len(stats.duplicates)}, "
           f"leftover temp files {len(stats.leftovers)}, {stats.seconds:.0f} s")

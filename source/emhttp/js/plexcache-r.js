@@ -858,6 +858,7 @@
 
   var KIND_WORDS = { interrupted: 'Interrupted operations', unprotected: 'Unprotected cached files', orphaned: 'Orphaned backups',
     stale: 'Stale entries', duplicate: 'Duplicates', untracked: 'Untracked copies on the pool', mismatch: 'Copies that differ',
+    leftover: 'Leftover temporary copies',
     'all-safe': 'every finding with a safe fix' };
 
   function findingGroup(kind, list) {

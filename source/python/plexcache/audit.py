@@ -25,7 +25,7 @@ from plexcache.state import Entry, Registry, StateStore
 from plexcache.unraid import BACKUP_SUFFIX, Unraid, split_user_path
 
 SCHEMA = 1
-KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untracked", "mismatch")
+KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untracked", "mismatch", "leftover")
 FIXES = ("recover", "protect", "sync", "restore", "delete-redundant")
 ALL_SAFE = "all-safe"
 HASH = "hash"  # modifier: also compare contents before deleting a redundant copy
@@ -73,11 +73,24 @@ class Facts:
     pool_copies: dict[str, Stat] = field(default_factory=dict)  # pool name -> copy
     originals: list[tuple[str, Stat]] = field(default_factory=list)  # (disk, copy)
     backups: list[tuple[str, Stat]] = field(default_factory=list)  # (disk, NAME.plexcached)
+    temps: list[Stat] = field(default_factory=list)  # .NAME.plexcache-tmp copies, on any disk or pool
+
+
+TMP_SUFFIX = ".plexcache-tmp"  # the mover's temporary copies (mover.TMP_SUFFIX)
 
 
 def _skip_name(name: str) -> bool:
-    """Hidden files: never ours as media (the mover's temporary copies are hidden and journaled)."""
-    return name.startswith(".")
+    """Hidden files: never ours as media. The mover's temporary copies are hidden too, but walked: a kill
+    can leave one behind, and Unraid's mover can carry it to any disk."""
+    return name.startswith(".") and not name.endswith(TMP_SUFFIX)
+
+
+def _temp_of(rel: str) -> Optional[str]:
+    """The file a temp copy's relative path belongs to (dir/.NAME.plexcache-tmp -> dir/NAME), or None."""
+    head, name = os.path.split(rel)
+    if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
+        return None
+    return os.path.join(head, name[1: -len(TMP_SUFFIX)])
 
 
 def walk_files(root: str) -> dict[str, Stat]:
@@ -137,11 +150,16 @@ def scan_share(settings: Settings, unraid: Unraid, share: str, pools: list[str],
 
     for pool in pools:
         for rel, st in walk_files(str(Path(settings.paths.pool_root) / pool / share)).items():
-            get(rel).pool_copies[pool] = st
+            if _temp_of(rel) is not None:
+                get(str(_temp_of(rel))).temps.append(st)
+            else:
+                get(rel).pool_copies[pool] = st
     if array:
         for disk, mount in unraid.disks:
             for rel, st in walk_files(os.path.join(mount, share)).items():
-                if rel.endswith(BACKUP_SUFFIX) and len(rel) > len(BACKUP_SUFFIX):
+                if _temp_of(rel) is not None:
+                    get(str(_temp_of(rel))).temps.append(st)
+                elif rel.endswith(BACKUP_SUFFIX) and len(rel) > len(BACKUP_SUFFIX):
                     get(rel[: -len(BACKUP_SUFFIX)]).backups.append((disk, st))
                 else:
                     get(rel).originals.append((disk, st))
@@ -225,6 +243,25 @@ def judge_managed(facts: Facts, entry: Entry, backups_on: bool) -> list[Finding]
             out.append(_finding("duplicate", f"{path}: managed, and the array has a different file at the same "
                                 f"path ({_size_words(pool_copy, original)})", None, path, pool_copy, original))
     return out
+
+
+def live_on_disks(facts: Facts) -> list[Finding]:
+    """The same file live on more than one array disk (e.g. Unraid's mover carried a cached file to another
+    disk than its original's): Unraid shows one of them, the other is hidden. Nothing is removed by audit."""
+    if len(facts.originals) < 2:
+        return []
+    where = ", ".join(disk for disk, _ in facts.originals)
+    return [_finding("duplicate", f"{facts.user_path}: live on {len(facts.originals)} array disks ({where}); "
+                     "Unraid shows only one of them: keep the right one and remove the others", None,
+                     facts.user_path, *(o for _, o in facts.originals))]
+
+
+def leftovers(facts: Facts) -> list[Finding]:
+    """Temporary copies the mover left (a kill mid-copy; Unraid's mover may have carried one to another
+    disk). The journal's recovery removes its own; one no journal record names is reported here."""
+    return [_finding("leftover", f"{facts.user_path}: a temporary copy {t.path} was left behind (an "
+                     "interrupted copy); it is not a complete file: remove it once no run is going", None,
+                     facts.user_path, t) for t in facts.temps]
 
 
 def _array_pairs(facts: Facts) -> list[Finding]:
@@ -384,6 +421,9 @@ def scan(settings: Settings, registry: Registry, unraid: Optional[Unraid] = None
     findings.extend(exclusion_findings(settings, registry, facts))
     findings.extend(_unmounted(settings, managed))
     backups_on = settings.cache.backups
+    for found in facts.values():
+        findings.extend(live_on_disks(found))
+        findings.extend(leftovers(found))
     for user_path, entry in managed.items():
         if not _pool_mounted(settings, entry.pool):
             continue
@@ -868,7 +908,8 @@ def _repair(settings: Settings, wanted: Wanted) -> tuple[list[dict[str, Any]], b
             unraid = Unraid.load(settings)
             mover = Mover(Journal(journal_dir(settings)), backups=settings.cache.backups,
                           verify=settings.cache.verify or wanted.use_hash,
-                          allow_hardlinked=settings.cache.hardlinks == "copy")
+                          allow_hardlinked=settings.cache.hardlinks == "copy",
+                          roots=unraid.roots(e.pool for e in registry.entries.values()))
             progress.phase("planning")
             found = scan(settings, registry, unraid)
             if damaged is not None:

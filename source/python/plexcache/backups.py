@@ -44,19 +44,19 @@ def copies_on_disks(disks: list[tuple[str, str]], share: str, rel: str) -> Copie
 def identical(original: str, backup: str, recorded: Optional[dict[str, Any]], *, may_hash: bool) -> Optional[bool]:
     """Whether the backup holds the same bytes as the array original.
 
-    True: proven, either both match the size and mtime recorded when plexcache-r cached the file (and the
-    original its recorded blake2b, when there is one), or both hash the same. False: they differ. None: it
-    would take hashing and `may_hash` is off (a dry run or `plan` reads no file contents).
+    True: proven by the bytes: the original hashes to the blake2b recorded when plexcache-r cached the file
+    (the backup matching the recorded size and mtime), or both hash the same. Equal sizes and mtimes are
+    no proof: a copy damaged in place (a flipped byte) keeps both, and the backup may be its last good copy.
+    False: they differ. None: it would take hashing and `may_hash` is off (a dry run or `plan` reads no file
+    contents).
     """
     ost, bst = _regular(original), _regular(backup)
     if ost is None or bst is None or ost.st_size != bst.st_size:
         return False
     if (ost.st_dev, ost.st_ino) == (bst.st_dev, bst.st_ino):
         return False  # one file under two names is not a duplicate to remove
-    if recorded and _matches(ost, recorded) and _matches(bst, recorded):
-        digest = recorded.get("blake2b")
-        if not digest:
-            return True
+    digest = recorded.get("blake2b") if recorded else None
+    if recorded and digest and _matches(ost, recorded) and _matches(bst, recorded):
         if not may_hash:
             return None
         return bool(fastcopy.hash_file(original) == digest)

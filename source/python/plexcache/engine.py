@@ -190,7 +190,7 @@ class Cycle:
                 self.report.warnings.append("interrupted operations are waiting in the journal; a real run "
                                             "(or `plexcache-r recover`) repairs them first")
             return []
-        results = mover.recover(Journal(journal_dir(self.settings)))
+        results = mover.recover(Journal(journal_dir(self.settings)), self.roots())
         for rec in results:
             key = rec.key
             earlier = getattr(rec, "earlier", False)
@@ -215,6 +215,10 @@ class Cycle:
             else:
                 self._event("recovered", key, detail="rolled back an interrupted operation")
         return results
+
+    def roots(self) -> list[str]:
+        """Every disk and pool mount a file of ours may be on (or be carried to by Unraid's mover)."""
+        return self.unraid.roots(e.pool for e in self.registry.entries.values())
 
     # -- demand ---------------------------------------------------------------------------------
 
@@ -530,7 +534,7 @@ class Cycle:
         self.progress.totals(len(ops), sum(i.size for i in p.items if i.action in (CACHE, MOVE_BACK)))
         engine_mover = mover.Mover(Journal(journal_dir(self.settings)), backups=self.settings.cache.backups,
                                    verify=self.settings.cache.verify,
-                                   allow_hardlinked=self.settings.cache.hardlinks == "copy")
+                                   allow_hardlinked=self.settings.cache.hardlinks == "copy", roots=self.roots())
         wanted = {i.path: i for i in p.items if i.action in (CACHE, MOVE_BACK)}
         outcome = mover.run_ops(ops, self.settings.cache.workers, engine_mover,
                                 stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
@@ -1036,9 +1040,8 @@ def status(settings: Settings) -> dict[str, Any]:
     running = RunLock(settings.paths.volatile_dir).held_by() is not None
     progress = _read_progress(settings) if running else None
     warnings = [{"code": "mover_tuning", "message": m} for m in _mover_tuning_problems(settings)]
-    if not Journal(journal_dir(settings)).is_empty() and not running:
-        warnings.append({"code": "interrupted", "message": "interrupted operations wait in the journal; the next "
-                                                             "run repairs them (or run `plexcache-r recover`)"})
+    if not running:
+        warnings += _unfinished_warnings(Journal(journal_dir(settings)))
     return {"state": "running" if running else "idle", "progress": progress, "last_run": store.load_last_run(),
             "cache": _cache_usage(settings, registry),
             "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
@@ -1046,6 +1049,26 @@ def status(settings: Settings) -> dict[str, Any]:
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
             "activity": activity(store.load_history().events), "warnings": warnings}
+
+
+def _unfinished_warnings(journal: Journal) -> list[dict[str, str]]:
+    """What the journal holds unfinished, for the Dashboard: a move back past its commit names its file
+    (it is live on the array and still on the pool, e.g. the pool copy could not be removed); otherwise one
+    warning says operations wait. Read only (no run holds the lock while this is asked)."""
+    if not journal.has_unfinished():
+        return []
+    out = []
+    for intent in journal.committed_intents():
+        if intent.get("kind") == "restore":
+            op = intent.get("op") if isinstance(intent.get("op"), dict) else {}
+            what = op.get("key") or op.get("array_path") or intent.get("op_id")
+            out.append({"code": "unfinished_move_back", "message": f"{what} is in two places: its move back "
+                        "to the array is complete but the pool copy is not removed yet (permission denied?); "
+                        "the next run finishes it (or `plexcache-r recover`)"})
+    if not out:
+        out.append({"code": "interrupted", "message": "interrupted operations wait in the journal; the next "
+                                                      "run repairs them (or run `plexcache-r recover`)"})
+    return out
 
 
 ACTIVITY_LIMIT = 50

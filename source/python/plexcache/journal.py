@@ -1,9 +1,12 @@
 """Write-ahead journal of file operations: what the mover is about to do, whether it has committed, and
 which finished operations the caller has not yet recorded (checkpointed) in its own state.
 
-Layout: one directory, up to three small JSON files per operation, each created once and never rewritten:
+Layout: one directory, up to four small JSON files per operation, each created once and never rewritten:
 
     <dir>/<op_id>.intent.json   written (temp + fsync + rename + fsync dir) before any media file is touched
+    <dir>/<op_id>.placed.json   written once every new copy is complete under its temp name, before any is
+                                renamed to its real name: what each file at a real name will be (device,
+                                inode, size, mtime), so recovery removes only what is provably its own
     <dir>/<op_id>.commit.json   written when every new copy is complete, verified and durable
     <dir>/<op_id>.done.json     written when the operation is finished (its outcome)
 
@@ -33,9 +36,10 @@ from plexcache.fsutil import fsync_dir
 
 SCHEMA = 1
 INTENT = ".intent.json"
+PLACED = ".placed.json"
 COMMIT = ".commit.json"
 DONE = ".done.json"
-_SUFFIXES = (INTENT, COMMIT, DONE)
+_SUFFIXES = (INTENT, PLACED, COMMIT, DONE)
 
 
 @dataclass
@@ -47,6 +51,7 @@ class JournalEntry:
     commit: Optional[dict[str, Any]]
     error: Optional[str] = None  # set when a record cannot be read: it is kept for a human to look at
     done: Optional[dict[str, Any]] = None  # {"outcome", "detail"} once finished, until checkpoint()
+    placed: Optional[dict[str, Any]] = None  # {"files": [{"path", "dev", "ino", "size", "mtime_ns"}]}
 
     @property
     def committed(self) -> bool:
@@ -75,6 +80,11 @@ class Journal:
         op_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + secrets.token_hex(4)
         self._create(op_id + INTENT, {"schema": SCHEMA, "op_id": op_id, "at": time.time(), **intent})
         return op_id
+
+    def place(self, op_id: str, files: list[dict[str, Any]]) -> None:
+        """Durably record what the operation is about to put at real names (identity of each new file), so
+        recovery can tell its own files from ones another program wrote at the same names since."""
+        self._create(op_id + PLACED, {"schema": SCHEMA, "op_id": op_id, "at": time.time(), "files": files})
 
     def commit(self, op_id: str, record: Optional[dict[str, Any]] = None) -> None:
         """Durably record that the operation passed its point of no return (roll forward from here)."""
@@ -119,7 +129,7 @@ class Journal:
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # a record whose creation was cut short: it never existed
                 continue
-            tail = next((s for s in (COMMIT, DONE) if name.endswith(s)), None)
+            tail = next((s for s in (PLACED, COMMIT, DONE) if name.endswith(s)), None)
             if tail is not None and (name[: -len(tail)] + INTENT) not in present:
                 with contextlib.suppress(OSError):
                     os.unlink(path)  # finish()/checkpoint() was cut short after the intent went: forgotten
@@ -144,6 +154,18 @@ class Journal:
         names = set(self._names())
         return any(n.endswith(INTENT) and n[: -len(INTENT)] + DONE not in names for n in names)
 
+    def committed_intents(self) -> list[dict[str, Any]]:
+        """The intents of unfinished operations past their commit (recovery finishes them), read only:
+        unlike entries() nothing is swept, so a reader without the run lock (status) never races a run."""
+        names = set(self._names())
+        out = []
+        for name in sorted(names):
+            op_id = name[: -len(INTENT)]
+            if name.endswith(INTENT) and op_id + COMMIT in names and op_id + DONE not in names:
+                with contextlib.suppress(OSError, ValueError):
+                    out.append(_read(self.directory / name))
+        return out
+
     def has_done(self) -> bool:
         """True when done operations wait for checkpoint()."""
         return any(n.endswith(DONE) for n in self._names())
@@ -167,13 +189,14 @@ class Journal:
             intent = _read(path)
             commit = _read(self.directory / (op_id + COMMIT)) if op_id + COMMIT in present else None
             done = _read(self.directory / (op_id + DONE)) if op_id + DONE in present else None
+            placed = _read(self.directory / (op_id + PLACED)) if op_id + PLACED in present else None
         except FileNotFoundError:
             # checkpoint() in another process removed it meanwhile (only with the run lock broken)
             return JournalEntry(op_id, {}, None, f"journal record {path} vanished while being read")
         except (OSError, ValueError) as exc:
             return JournalEntry(op_id, {}, None, f"journal record {path} is unreadable ({exc}); left in place: "
                                 "check the files it names by hand")
-        return JournalEntry(op_id, intent, commit, done=done)
+        return JournalEntry(op_id, intent, commit, done=done, placed=placed)
 
     def _remove(self, op_id: str) -> None:
         for suffix in _SUFFIXES:  # intent first (see finish())

@@ -288,11 +288,16 @@ class Mover:
     durable pool copy is in place). verify: also hash every copy (blake2b; the copy is read back from the
     device). allow_hardlinked: copy files with more than one hard link (refused otherwise).
     min_free: bytes that must stay free on the destination after a copy (a last guard; the planner plans).
+    roots: every array disk and pool mount (/mnt/disk1, /mnt/cache, ...): where Unraid's mover may carry a
+    file or a temp copy; a move back never makes a second live copy of a file found on one of them, and
+    recovery looks for its temp copies on all of them.
     """
 
     def __init__(self, journal: Journal, *, backups: bool = True, verify: bool = False,
-                 allow_hardlinked: bool = False, chunk_size: int = fastcopy.CHUNK, min_free: int = 0) -> None:
+                 allow_hardlinked: bool = False, chunk_size: int = fastcopy.CHUNK, min_free: int = 0,
+                 roots: Sequence[str] = ()) -> None:
         self.journal = journal
+        self.roots = tuple(roots)
         self.backups = backups
         self.verify = verify
         self.allow_hardlinked = allow_hardlinked
@@ -316,6 +321,7 @@ class Mover:
                  for i, (a, p) in enumerate(((op.array_path, op.pool_path), *op.sidecars))]
         _check_free(files, self.min_free)
         made_dirs = _missing_dirs(files)
+        _note_sources(files)
         intent = {"kind": "cache", "op": _op_to_json(op), "backups": self.backups, "verify": self.verify,
                   "files": files, "made_dirs": made_dirs}
         return self._transact("cache", op, intent, progress, started)
@@ -330,13 +336,14 @@ class Mover:
         files = [self._plan_restore_file(p, a, b, op.recorded.get(p)) for p, a, b in pairs]
         _check_free([f for f in files if f["how"] == "copy"], self.min_free)
         made_dirs = _missing_dirs(files)
+        _note_sources(files)
         intent = {"kind": "restore", "op": _op_to_json(op), "verify": self.verify, "files": files,
                   "made_dirs": made_dirs, "prune_dirs": _prunable_dirs(op)}
         return self._transact("restore", op, intent, progress, started)
 
     def recover(self) -> list[Recovered]:
         """Finish or roll back every operation left in the journal. See the module-level recover()."""
-        return recover(self.journal)
+        return recover(self.journal, self.roots)
 
     def checkpoint(self) -> int:
         """= self.journal.checkpoint(): forget every done operation once the caller's state is saved."""
@@ -410,24 +417,23 @@ class Mover:
         try:
             created = _make_dirs(intent["made_dirs"], intent["files"], kind)
             for f in intent["files"]:
-                if f["how"] == "rename":
-                    _rename_noreplace(f["backup"], f["dst"])
-                    fsync_dir(os.path.dirname(f["dst"]))
-                    crash_point(f"{kind}.renamed")
-                else:
+                if f["how"] == "copy":
                     self._copy(kind, f, _op_progress(progress, op.label, copied, op_total))
                     copied += f["size"]
+            self.journal.place(op_id, _placed_facts(intent["files"]))
+            for f in intent["files"]:
+                self._place(kind, f)
             for d in {os.path.dirname(f["dst"]) for f in intent["files"]}:
                 fsync_dir(d)
         except BaseException as exc:
             log.debug("%s of %s interrupted (%r): rolling back", kind, op.label, exc)
-            _undo(op_id, intent, self.journal)
+            _undo(op_id, intent, self.journal, self.roots)
             raise _as_move_error(exc, intent["files"][0]["src"]) from (None if isinstance(exc, MoveError)
                                                                        else exc)
         self.journal.commit(op_id, {"facts": [_facts_of(f) for f in intent["files"]]})
         crash_point(f"{kind}.committed")
         try:
-            removed = _finish(intent)
+            removed = _finish(intent, self.roots)
         except OSError as exc:
             # past the point of no return: the journal stays, the next recover() finishes the op
             raise _as_move_error(exc, intent["files"][0]["src"], pending=True) from exc
@@ -475,8 +481,23 @@ class Mover:
         crash_point(f"{kind}.copied")
         self._verify(f, hasher)
         crash_point(f"{kind}.verified")
-        _rename_noreplace(f["tmp"], f["dst"])
-        crash_point(f"{kind}.placed")
+
+    def _place(self, kind: str, f: dict[str, Any]) -> None:
+        """Give one new copy its real name (the verified temp, or the backup renamed back), never replacing a
+        file, and never while the file is live at the same path on another disk or pool: Unraid's mover may
+        have carried the pool copy to another array disk meanwhile, and a second live copy must not appear."""
+        elsewhere = _live_elsewhere(f, self.roots) if kind == "restore" else None
+        if elsewhere is not None:
+            raise MoveRefused(f"{f['src']} is no longer only on the pool: {elsewhere} holds the file now (moved "
+                              f"by Unraid's mover?); not moving it back to {f['dst']}, which would make a second "
+                              "live copy", f["src"], "elsewhere")
+        if f["how"] == "rename":
+            _rename_noreplace(f["backup"], f["dst"])
+            fsync_dir(os.path.dirname(f["dst"]))
+            crash_point(f"{kind}.renamed")
+        else:
+            _rename_noreplace(f["tmp"], f["dst"])
+            crash_point(f"{kind}.placed")
 
     def _verify(self, f: dict[str, Any], hasher: Optional[hashlib._Hash]) -> None:
         st = os.lstat(f["tmp"])
@@ -492,12 +513,14 @@ class Mover:
 
 # ------------------------------------------------------------------------------- finishing / undoing
 
-def recover(journal: Journal) -> list[Recovered]:
+def recover(journal: Journal, roots: Sequence[str] = ()) -> list[Recovered]:
     """Finish (committed) or roll back (not committed) every unfinished operation in the journal, and
     report every done operation not yet checkpointed, all in the order they began.
 
-    Idempotent and safe to interrupt: it only ever removes a file after checking that a complete copy
-    exists at another path the journal names. An operation it finishes is marked done (not forgotten), so
+    Idempotent and safe to interrupt: it only ever removes a file after checking that it is provably the
+    one the operation wrote (its identity as journaled) and that a complete copy exists at another path
+    the journal names. roots: every array disk and pool mount; its temp copies are looked for on all of
+    them (Unraid's mover may have carried one away). An operation it finishes is marked done (not forgotten), so
     calling recover() twice reports the same outcomes and touches nothing the second time; the caller
     applies them to its registry, saves it, then calls journal.checkpoint(). One that it rolls back is
     forgotten at once (nothing to record). Call it at the start of every run, holding the run lock.
@@ -519,7 +542,7 @@ def recover(journal: Journal) -> list[Recovered]:
         if entry.finished:
             results.append(_report_done(entry, op))
         else:
-            results.append(_recover_one(journal, entry, op))
+            results.append(_recover_one(journal, entry, op, roots))
     return results
 
 
@@ -534,13 +557,17 @@ def _report_done(entry: JournalEntry, op: Op) -> Recovered:
                      str(entry.done.get("detail") or ""), earlier=True, made_dirs=_made_dirs_of(entry.intent))
 
 
-def _recover_one(journal: Journal, entry: JournalEntry, op: Op) -> Recovered:
+def _recover_one(journal: Journal, entry: JournalEntry, op: Op, roots: Sequence[str]) -> Recovered:
     intent = entry.intent
+    placed = {p.get("path"): p for p in (entry.placed or {}).get("files", []) if isinstance(p, dict)}
+    for f in intent["files"]:
+        if f["dst"] in placed:
+            f["placed"] = placed[f["dst"]]
     try:
         if entry.committed:
-            _finish(intent)
+            _finish(intent, roots)
         else:
-            _rollback(intent)
+            _rollback(intent, roots)
         outcome, detail = _where(intent)
         if outcome == "rolled_back":
             journal.finish(entry.op_id)
@@ -578,29 +605,36 @@ def _where(intent: dict[str, Any]) -> tuple[str, str]:
     return "mixed", "only copy kept at " + ", ".join(kept)
 
 
-def _undo(op_id: str, intent: dict[str, Any], journal: Journal) -> None:
-    """In-process roll back after an error before the commit. New empty directories stay (another worker
-    may be about to use them; recover() removes them). If even this fails, the journal keeps the record
-    for recover()."""
+def _undo(op_id: str, intent: dict[str, Any], journal: Journal, roots: Sequence[str]) -> None:
+    """In-process roll back after an error before the commit, new empty directories included (their
+    removal takes the lock a cache op in another lane holds while creating its temp file in one, so at
+    worst that op fails and is retried at the next run). The record goes only once everything is undone:
+    if even this fails, the journal keeps it for recover()."""
     try:
-        _rollback(intent, remove_dirs=False)
+        _rollback(intent, roots)
     except OSError:
         return
     journal.finish(op_id)
 
 
-def _rollback(intent: dict[str, Any], remove_dirs: bool = True) -> None:
-    """Undo an uncommitted op: remove temps and new copies, put renamed backups back. Sources untouched."""
+def _rollback(intent: dict[str, Any], roots: Sequence[str] = ()) -> None:
+    """Undo an uncommitted op: remove its temps (wherever a mover carried them) and the new copies that are
+    provably its own, put renamed backups back. Sources untouched. A file at a new copy's name that is not
+    the one this op placed (written there by another program since) is left alone, with a warning."""
     for f in intent["files"]:
-        _unlink_quiet(f["tmp"])
+        _remove_own_temps(f, roots)
         crash_point("undo.step")
+        if not os.path.lexists(f["dst"]):
+            continue
+        if not _is_placed(f):
+            log.warning("%s is not the copy this operation made (another program wrote it since?); left "
+                        "alone: `plexcache-r audit` shows both copies", f["dst"])
+            continue
         if intent["kind"] == "restore" and f["how"] == "rename":
             # the backup was renamed to the array path; name it back while the pool copy is there
-            if _exists(f["src"]) and _exists(f["dst"]) and not os.path.lexists(f["backup"]):
+            if _exists(f["src"]) and not os.path.lexists(f["backup"]):
                 _rename_noreplace(f["dst"], f["backup"])
                 fsync_dir(os.path.dirname(f["dst"]))
-            continue
-        if not _exists(f["dst"]):
             continue
         if _has_size(f["src"], f["size"]):
             # the source is complete: the new copy (made only via a verified rename) is redundant
@@ -613,17 +647,26 @@ def _rollback(intent: dict[str, Any], remove_dirs: bool = True) -> None:
         # else: the new copy is the only complete one left: keep it
         fsync_dir(os.path.dirname(f["dst"]))
         crash_point("undo.step")
-    if remove_dirs:
-        _remove_made_dirs(intent.get("made_dirs", []))
+    _remove_made_dirs(intent.get("made_dirs", []))
 
 
-def _finish(intent: dict[str, Any]) -> list[str]:
-    """Complete a committed op: retire the sources, each only once its new copy is confirmed in place.
-    Returns the empty pool directories a move back removed."""
+def _finish(intent: dict[str, Any], roots: Sequence[str] = ()) -> list[str]:
+    """Complete a committed op: retire the sources, each only once its new copy is confirmed in place and
+    only while it is still the file the op started from (a newer file another program wrote at its name
+    since is left alone, with a warning). Returns the empty pool directories a move back removed."""
     for f in intent["files"]:
-        _unlink_quiet(f["tmp"])
+        _remove_own_temps(f, roots)
         if not _has_size(f["dst"], f["size"]):
             raise OSError(errno.ENOENT, f"expected the complete copy at {f['dst']}; left everything else as is")
+        if "placed" in f and not _is_placed(f):  # (records of older versions name no placed copies)
+            log.warning("%s is no longer the copy this operation made (another program wrote it since?); "
+                        "left %s alone: `plexcache-r audit` shows both copies", f["dst"], f["src"])
+            continue
+        if os.path.lexists(f["src"]) and not _is_source(f):
+            log.warning("%s changed after it was %s (another program wrote a newer file there?); left alone "
+                        "beside %s: `plexcache-r audit` shows both copies", f["src"],
+                        "cached" if intent["kind"] == "cache" else "moved back", f["dst"])
+            continue
         if intent["kind"] == "cache":
             _retire_array_original(f)
         else:
@@ -688,6 +731,89 @@ def _source_stat(path: str, allow_hardlinked: bool) -> os.stat_result:
         raise MoveRefused(f"{path} has {st.st_nlink} hard links (still seeding?); skipped as set by "
                           "cache.hardlinks", path, "hardlinked")
     return st
+
+
+def _identity(st: os.stat_result) -> dict[str, int]:
+    return {"dev": st.st_dev, "ino": st.st_ino, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def _is(path: str, ident: Optional[dict[str, Any]]) -> bool:
+    """True when path is a regular file with exactly this identity (device, inode, size, mtime)."""
+    st = _lstat(path)
+    return ident is not None and st is not None and stat.S_ISREG(st.st_mode) and \
+        all(_identity(st)[k] == ident.get(k) for k in ("dev", "ino", "size", "mtime_ns"))
+
+
+def _note_sources(files: list[dict[str, Any]]) -> None:
+    """Record each source's identity in the plan: the op retires (deletes, renames) a source only while
+    it is still that file."""
+    for f in files:
+        st = _lstat(f["src"])
+        f["src_id"] = _identity(st) if st is not None and stat.S_ISREG(st.st_mode) else None
+
+
+def _is_source(f: dict[str, Any]) -> bool:
+    """The op's source is still the file it started from (a record of an older version: still a file)."""
+    if "src_id" not in f:
+        return _exists(f["src"])
+    return _is(f["src"], f["src_id"])
+
+
+def _placed_facts(files: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The identity each file will have at its real name: its verified temp copy, or the backup that is
+    renamed back (a rename keeps device, inode, size and mtime). Kept in the intent's files too."""
+    out = []
+    for f in files:
+        st = os.lstat(f["backup"] if f["how"] == "rename" else f["tmp"])
+        f["placed"] = {"path": f["dst"], **_identity(st)}
+        out.append(f["placed"])
+    return out
+
+
+def _is_placed(f: dict[str, Any]) -> bool:
+    """The file at f.dst is provably the one this op put there (nothing was placed without a record)."""
+    return _is(f["dst"], f.get("placed"))
+
+
+def _mount_of(path: str, other: str) -> str:
+    """The disk or pool mount `path` is on (/mnt/disk1 for /mnt/disk1/tv/A/x.mkv), found from the common
+    tail it shares with `other`, the same file's path on the other side; its parent directory if none."""
+    root = _share_root(path, other)
+    return os.path.dirname(root) if root else os.path.dirname(path)
+
+
+def _elsewhere(path: str, other: str, roots: Sequence[str]) -> list[str]:
+    """path's share-relative twin on every other root (the ones Unraid's mover may move a file to)."""
+    mount = _mount_of(path, other)
+    rel = os.path.relpath(path, mount)
+    return [os.path.join(r, rel) for r in roots if os.path.normpath(r) != os.path.normpath(mount)]
+
+
+def _remove_own_temps(f: dict[str, Any], roots: Sequence[str]) -> None:
+    """Remove f's temp copy at its own place and wherever a mover may have carried it: same share-relative
+    path on another disk or pool (the op's own two mounts are always looked at). Only a regular file of at
+    most the file's size goes, and a complete one only while the source or the placed copy is there: a
+    temp name is plexcache-r's own, yet a full copy is never removed while it may be the only one."""
+    mounts = [_mount_of(f["src"], f["dst"]), *roots]
+    for tmp in [f["tmp"], *_elsewhere(f["tmp"], _tmp_name(f["src"]), mounts)]:
+        st = _lstat(tmp)
+        if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > f["size"]:
+            continue
+        if st.st_size == f["size"] and not (os.path.lexists(f["src"]) or _is_placed(f)):
+            log.warning("kept %s: a complete copy, and no other complete one was found", tmp)
+            continue
+        os.unlink(tmp)
+        if tmp != f["tmp"]:
+            log.warning("removed %s, a partial copy Unraid's mover had carried away from %s", tmp, f["tmp"])
+
+
+def _live_elsewhere(f: dict[str, Any], roots: Sequence[str]) -> Optional[str]:
+    """(move back) Another disk or pool holding the file at the same share-relative path, if any."""
+    mounts = {os.path.normpath(_mount_of(f["src"], f["dst"]))}
+    for path in _elsewhere(f["dst"], f["src"], roots):
+        if not any(path.startswith(m + os.sep) for m in mounts) and _exists(path):
+            return path
+    return None
 
 
 def _restore_record(src: str, dst: str, backup: Optional[str], how: str, st: os.stat_result) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -205,6 +206,14 @@ class Unraid:
 
     def share(self, name: str) -> Optional[ShareInfo]:
         return self.shares.get(name)
+
+    def roots(self, pools: Iterable[str] = ()) -> list[str]:
+        """Every array disk mount and every pool mount (of the shares, plus `pools`): where Unraid's mover
+        may carry a file of any share."""
+        names = {n for info in self.shares.values() for n in (info.pool, info.pool2) if n and n != "array"}
+        names.update(p for p in pools if p)
+        pool_mounts = [os.path.join(self.settings.paths.pool_root, n) for n in sorted(names)]
+        return [m for _n, m in self.disks] + [m for m in pool_mounts if os.path.isdir(m)]
 
     def cacheable(self, user_path: str) -> tuple[bool, str]:
         """Whether a user-share path may be cached, and why not."""
