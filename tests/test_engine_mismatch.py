@@ -126,3 +126,23 @@ def test_an_in_place_change_plex_does_not_list_is_held(env):
     assert any(user(s, E04) in w for w in report.warnings), report.warnings
     assert engine.evict(s, [user(s, E04)], now=now + 120).moved_back == 0
     assert on_disk(sb, "disk2", E04 + ".plexcached").is_file() and not on_disk(sb, "disk2", E04).exists()
+
+
+def test_a_partial_pool_copy_beside_its_backup_is_never_adopted(env):
+    """PlexCache-R's W1 state: a partial copy at the pool's live name, the good original as its backup."""
+    s, sb, sim, now = env
+    run(s, now)
+    store = StateStore(s)
+    reg = store.load_registry()
+    reg.remove(user(s, DUNE))  # unknown to the registry, as after an import or a run killed before saving
+    store.save_registry(reg)
+    _truncate_pool_copy(sb)
+    report = run(s, now + 60)
+    assert user(s, DUNE) not in registry(s), "a partial copy was adopted as cached"
+    assert "up to date" not in report.message
+    assert any(user(s, DUNE) in w for w in report.warnings), report.warnings
+    sim.set_watched("alice", "Dune (2021)")
+    run(s, now + 120)
+    assert not on_disk(sb, "disk2", DUNE).exists()  # the partial never reaches the array's live name
+    assert on_disk(sb, "disk2", DUNE + ".plexcached").stat().st_size == BIG
+    assert _mismatches(s)

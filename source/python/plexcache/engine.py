@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import __version__, backups, exclusions, mover, plex
+from plexcache import __version__, backups, exclusions, fastcopy, mover, plex
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
@@ -290,14 +290,40 @@ class Cycle:
         loc = self.locate(want.path)
         if not (loc.on_pool and loc.has_backup and not loc.on_array):
             return
+        why = self._partial_copy(want.path, loc)
+        if why:
+            # an interrupted copy: the backup is the truth. Not adopted (a move back would put the partial at
+            # the array's live name), not cached again (a second backup), and the audit offers both choices.
+            self.blocked[want.path] = self.held[want.path] = why
+            self.report.warnings.append(why)
+            log.warning("%s", why)
+            return
+        bst = os.stat(loc.backup_path)
         self.registry.add(Entry(path=want.path, share=want.share, rel=want.rel, pool=loc.pool, disk=loc.disk,
                                 size=_size(loc.pool_path), mtime=_mtime(loc.pool_path), cached_at=self.now,
                                 last_wanted_at=self.now, users=list(want.item.users),
                                 reasons=list(want.item.reasons), title=want.item.title,
                                 library=want.item.library, kind=want.item.kind, backup=True,
-                                rating_key=want.item.rating_key))
+                                rating_key=want.item.rating_key,
+                                recorded={want.path: {"size": bst.st_size, "mtime_ns": bst.st_mtime_ns}}))
         self._event("adopted", want.path, detail="found cached with its array backup "
                     "(an earlier run was interrupted before recording it)")
+
+    def _partial_copy(self, path: str, loc: Location) -> str:
+        """Why the pool copy beside a backup is not the cached copy of it (empty when it is): another size
+        or time, or with cache.verify other contents."""
+        try:
+            pst, bst = os.stat(loc.pool_path), os.stat(loc.backup_path)
+        except OSError as exc:
+            return f"{loc.pool_path}: cannot compare it with its backup ({exc.strerror}); not taken over"
+        same = pst.st_size == bst.st_size and pst.st_mtime_ns == bst.st_mtime_ns
+        if same and self.settings.cache.verify:
+            same = fastcopy.hash_file(loc.pool_path) == fastcopy.hash_file(loc.backup_path)
+        if same:
+            return ""
+        return (f"{path}: the pool copy ({pst.st_size} bytes) is not a copy of its backup {loc.backup_path} "
+                f"({bst.st_size} bytes): an interrupted copy? Not taken over; the backup is kept as the original: "
+                "run `plexcache-r audit` to choose (restore the original, or keep the new file)")
 
     def _gone_from_pool(self, entry: Entry, loc: Location, same_item: list[WantedFile]) -> None:
         self.registry.remove(entry.path)
@@ -845,8 +871,10 @@ def _message(report: RunReport, registry: Registry) -> str:
         return f"dry run: would cache {s['cache']} and move back {s['move_back']} file(s); nothing was moved"
     if report.exit_code == 3:
         lead = "Plex could not be read, so nothing was moved back"
-    elif not (report.cached or report.moved_back or report.failed or report.activity):
+    elif not (report.cached or report.moved_back or report.failed or report.activity or report.warnings):
         return f"nothing to do: {len(registry)} file(s) cached, all up to date"
+    elif not (report.cached or report.moved_back or report.failed or report.activity):
+        return f"nothing moved: {len(registry)} file(s) cached; {len(report.warnings)} warning(s) to look at"
     else:
         lead = f"cached {report.cached}, moved back {report.moved_back}"
     return f"{dry}{lead}" + (f"; {report.failed} failed" if report.failed else "")
