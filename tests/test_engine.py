@@ -370,19 +370,6 @@ def test_upgrade_still_being_written_keeps_the_old_backup(env, scenario):
     assert any("stale backup" in w for w in report.warnings)
 
 
-def test_upgrade_in_place_is_copied_back_and_the_stale_backup_retired(env):
-    s, sb, _sim, now = env
-    run(s, now)
-    newer = b"new release " * 40_000
-    on_pool(sb, E04).write_bytes(newer)
-    run(s, now + 60)
-    assert registry(s).get(user(s, E04)).size == len(newer)
-    report = engine.evict(s, [user(s, E04)], now=now + 120)
-    assert report.moved_back == 1, report.failures
-    assert on_disk(sb, "disk2", E04).read_bytes() == newer
-    assert not on_disk(sb, "disk2", E04 + ".plexcached").exists()
-
-
 def test_file_deleted_by_the_user_is_dropped_and_never_recreated(env):
     s, sb, _sim, now = env
     run(s, now)

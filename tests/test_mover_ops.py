@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import subprocess
@@ -320,39 +321,56 @@ def test_restore_renames_the_intact_backup_back(world, with_record):
     assert os.stat(world.a(video)).st_ino == backup_ino  # renamed, not copied
 
 
+def _confirmed(path: str) -> dict:
+    st = os.stat(path)
+    return {path: FileFacts(st.st_size, st.st_mtime_ns)}
+
+
 def test_restore_after_an_upgrade_copies_the_new_file_back_and_retires_the_old_backup(world):
-    """Sonarr/Radarr replaced the pool copy: the stale backup must never be renamed over it."""
+    """Sonarr/Radarr replaced the pool copy, and it was shown complete (Plex lists it with its size): the
+    stale backup is never renamed over it, and it is retired once the new file is on the array."""
     video, subs, before, recorded = _cached(world)
     upgraded = _bytes(250_000, 77)
     Path(world.p(video)).write_bytes(upgraded)
-    result = Mover(world.journal).restore(world.restore_op(video, subs, recorded=recorded))
+    op = dataclasses.replace(world.restore_op(video, subs, recorded=recorded), confirmed=_confirmed(world.p(video)))
+    result = Mover(world.journal).restore(op)
     assert [f.how for f in result.files] == ["copy", "rename", "rename"]
     expected = dict(before)
     expected[rel(world, world.a(video))] = hashlib.blake2b(upgraded).hexdigest()
     assert world.tree() == expected
 
 
-def test_restore_without_a_record_keeps_a_backup_that_differs(world):
-    """No record of the cached file (e.g. state imported from another tool): a pool copy that differs from
-    the backup is copied back, but the backup is kept: it might be the good one (the seed's W1 chain)."""
-    video, subs, before, _recorded = _cached(world)
-    truncated = Path(world.p(video)).read_bytes()[:70_000]
-    Path(world.p(video)).write_bytes(truncated)
-    result = Mover(world.journal).restore(world.restore_op(video, subs))
-    assert result.files[0].how == "copy" and result.files[0].backup_path == world.a(video) + ".plexcached"
-    assert [f.backup_path for f in result.files[1:]] == [None, None]  # intact sidecars: renamed back
+@pytest.mark.parametrize("with_record", [True, False])
+def test_restore_refuses_a_changed_pool_copy_nothing_shows_complete(world, with_record):
+    """A truncated pool copy looks like an upgrade (the seed's W1 chain): without a confirmation that it is
+    a complete file, nothing is touched and both copies stay."""
+    video, subs, _before, recorded = _cached(world)
+    Path(world.p(video)).write_bytes(Path(world.p(video)).read_bytes()[:70_000])
     tree = world.tree()
-    assert tree[rel(world, world.a(video)) + ".plexcached"] == before[rel(world, world.a(video))]
-    assert Path(world.a(video)).read_bytes() == truncated
-    assert not os.path.exists(world.p(video))
+    with pytest.raises(MoveRefused) as caught:
+        Mover(world.journal).restore(world.restore_op(video, subs, recorded=recorded if with_record else {}))
+    assert caught.value.reason == "mismatch"
+    assert world.tree() == tree and world.journal.is_empty()
 
 
-def test_restore_same_size_upgrade_is_detected_by_mtime(world):
+def test_restore_keep_original_renames_the_backup_back_and_drops_the_pool_copy(world):
+    video, subs, before, recorded = _cached(world)
+    Path(world.p(video)).write_bytes(Path(world.p(video)).read_bytes()[:70_000])
+    op = dataclasses.replace(world.restore_op(video, subs, recorded=recorded), keep_original=(world.p(video),))
+    result = Mover(world.journal).restore(op)
+    assert [f.how for f in result.files] == ["rename"] * 3
+    assert world.tree() == before
+
+
+def test_restore_same_size_change_is_detected_by_mtime(world):
     video, subs, _before, recorded = _cached(world)
     data = bytearray(Path(world.p(video)).read_bytes())
     data[0] ^= 1
     Path(world.p(video)).write_bytes(bytes(data))  # same size, new mtime
-    Mover(world.journal).restore(world.restore_op(video, subs, recorded=recorded))
+    with pytest.raises(MoveRefused):
+        Mover(world.journal).restore(world.restore_op(video, subs, recorded=recorded))
+    op = dataclasses.replace(world.restore_op(video, subs, recorded=recorded), confirmed=_confirmed(world.p(video)))
+    Mover(world.journal).restore(op)
     assert Path(world.a(video)).read_bytes() == bytes(data)
 
 

@@ -120,4 +120,68 @@ def test_unraid_notify_script_gets_level_importance_and_link(tmp_path, monkeypat
     assert n.send(Message("errors", "Run failed", "2 files", [("Failed", "2")])) == 1
     line = log.read_text()
     assert "-e PlexCache-R errors" in line and "-i alert" in line and "-l /Settings/PlexCacheR" in line
-    assert "2 files; Failed: 2" in line
+    assert "-d 2 files -i" in line and "-m 2 files\\nFailed: 2" in line
+
+
+def _real_notify(tmp_path: Path) -> Path:
+    """Unraid's own notify script from the webGui fixture, run by php-cli in a private mount namespace whose
+    /boot is a sandbox flash drive that sends notifications to tmp_path/notifications (nothing on this
+    machine changes). Returns that folder; skips where the fixture, php or namespaces are missing."""
+    import shutil
+    import subprocess
+
+    import unraid_webgui
+
+    found = unraid_webgui.versions()
+    if not found or not shutil.which("php") or not shutil.which("unshare"):
+        pytest.skip(unraid_webgui.MISSING if not found else "php-cli or unshare missing")
+    emhttp = found[-1][1] / "emhttp"
+    docroot = tmp_path / "emhttp"
+    docroot.mkdir()
+    (docroot / "plugins").symlink_to(emhttp / "plugins")
+    (docroot / "webGui").symlink_to(emhttp / "plugins" / "dynamix")  # a symlink on Unraid too
+    boot = tmp_path / "boot" / "config" / "plugins" / "dynamix"
+    boot.mkdir(parents=True)
+    box = tmp_path / "notifications"
+    (box / "unread").mkdir(parents=True)
+    (box / "archive").mkdir()  # made at boot by `notify cron-init`
+    (boot / "dynamix.cfg").write_text(f'[notify]\npath="{box}"\n')
+    (tmp_path / "prepend.php").write_text(f'<?php $docroot = "{docroot}";\n')
+    script = Path(unraid_command(NOTIFY_SCRIPT))
+    script.parent.mkdir(parents=True)
+    inner = (f'mount --bind {tmp_path / "boot"} /boot && exec php -d short_open_tag=1 '
+             f'-d auto_prepend_file={tmp_path / "prepend.php"} {docroot / "webGui/scripts/notify"} "$@"')
+    script.write_text(f"#!/bin/sh\nexec unshare -m --propagation private sh -c '{inner}' notify \"$@\"\n")
+    script.chmod(0o755)
+    probe = subprocess.run([str(script), "-e", "probe", "-s", "probe", "-d", "probe"], capture_output=True)
+    if probe.returncode != 0 or not list((box / "archive").glob("probe*")):
+        pytest.skip(f"cannot run Unraid's notify in a private mount namespace here: {probe.stderr[-300:]!r}")
+    for made in box.glob("*/probe*"):
+        made.unlink()
+    return box
+
+
+def _notify_file(folder: Path) -> dict:
+    files = list(folder.glob("PlexCache*.notify"))
+    assert len(files) == 1, files
+    out = {}
+    for line in files[0].read_text().splitlines():
+        key, _, value = line.partition("=")
+        out[key] = value.strip('"')
+    return out
+
+
+def test_unraids_real_notify_script_gets_every_warning_line(tmp_path, monkeypatch):
+    monkeypatch.setenv(UNRAID_ROOT_ENV, str(tmp_path / "unraid"))
+    box = _real_notify(tmp_path)
+    s = Settings()
+    s.notify.unraid_levels = ["warnings"]
+    lines = ["/mnt/user/movies/Dune.mkv: the pool copy no longer matches what was cached",
+             "pool cache is not mounted at /mnt/cache"]
+    summary = {"warnings": lines, "unknown": [], "exit_code": 0}
+    warnings = [m for m in run_messages(summary, [], []) if m.level == "warnings"]
+    assert Notifier(s).send_all(warnings) == 1
+    shown, archived = _notify_file(box / "unread"), _notify_file(box / "archive")
+    assert shown["importance"] == "warning" and shown["subject"] == "plexcache-r: warnings"
+    assert lines[0] in shown["description"] and "1 more" in shown["description"]  # the bell's one line
+    assert archived["message"] == "<br>".join(lines)  # every line, as Unraid breaks them

@@ -859,7 +859,9 @@
   var KIND_WORDS = { interrupted: 'Interrupted operations', unprotected: 'Unprotected cached files', orphaned: 'Orphaned backups',
     stale: 'Stale entries', duplicate: 'Duplicates', untracked: 'Untracked copies on the pool', mismatch: 'Copies that differ',
     leftover: 'Leftover temporary copies',
-    'all-safe': 'every finding with a safe fix' };
+    'all-safe': 'every finding with a safe fix',
+    'keep-new': 'the new copies (their originals are deleted)', 'keep-original': 'the originals (the new copies are deleted once they are back)' };
+  var CHOICE_WORDS = { 'keep-new': 'Keep the new file', 'keep-original': 'Restore the original' };
 
   function findingGroup(kind, list) {
     var fixable = list.some(function (f) { return !!f.fix; });
@@ -867,7 +869,8 @@
       h('div', { class: 'title' },
         h('span', { class: 'left' }, icon('exclamation-triangle', 'orange-text title'), KIND_WORDS[kind] || kind, ' ',
           h('span', { class: 'grey-text' }, '(' + list.length + ')')),
-        h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }))),
+        h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }),
+          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c }, value: CHOICE_WORDS[c] || c }); }))),
       h('ul', { class: 'pcr-activity' }, list.slice(0, 50).map(function (f) {
         var text = f.message || f.detail || '', showPath = f.path && text.indexOf(f.path) < 0;
         return h('li', { title: f.path || null }, text, showPath && [' ', h('span', { class: 'grey-text' }, f.path)],

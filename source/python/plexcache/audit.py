@@ -11,6 +11,7 @@ the pools, the ignore list and the journal, which is what a run can afford to do
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from plexcache import exclusions
+from plexcache.backups import UNCONFIRMED, pool_copy_state
 from plexcache.config import Settings
 from plexcache.errors import UsageError
 from plexcache.maintenance import load_records
@@ -26,7 +28,8 @@ from plexcache.unraid import BACKUP_SUFFIX, Unraid, split_user_path
 
 SCHEMA = 1
 KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untracked", "mismatch", "leftover")
-FIXES = ("recover", "protect", "sync", "restore", "delete-redundant")
+FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original")
+CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say which copy is right
 ALL_SAFE = "all-safe"
 HASH = "hash"  # modifier: also compare contents before deleting a redundant copy
 SAFE_FIXES = ("recover", "protect", "sync", "restore")  # nothing is deleted by these
@@ -180,10 +183,12 @@ class Finding:
     paths: list[str] = field(default_factory=list)
     sizes: list[Optional[int]] = field(default_factory=list)
     action: str = ""  # what the fix does for this finding (internal plan: see _apply_one)
+    choices: list[str] = field(default_factory=list)  # fixes a person picks between (never applied by kind)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "fix": self.fix, "path": self.path,
-                "paths": list(self.paths), "sizes": list(self.sizes), "action": self.action}
+                "paths": list(self.paths), "sizes": list(self.sizes), "action": self.action,
+                "choices": list(self.choices)}
 
 
 def _copies(*stats: Optional[Stat]) -> tuple[list[str], list[Optional[int]]]:
@@ -200,6 +205,8 @@ def _finding(kind: str, message: str, fix: Optional[str], path: str, *stats: Opt
 def _size_words(a: Stat, b: Stat) -> str:
     if a.size != b.size:
         return f"{a.size} vs {b.size} bytes"
+    if a.mtime == b.mtime:
+        return "modified at another time"
     return f"modified {abs(a.mtime - b.mtime):.0f} s apart"
 
 
@@ -225,10 +232,12 @@ def judge_managed(facts: Facts, entry: Entry, backups_on: bool) -> list[Finding]
             out.extend(_array_pairs(facts))
         return out
     for backup in backups:
-        if not same_file(pool_copy, backup):
-            out.append(_finding("mismatch", f"{path}: pool copy and its backup differ "
-                                f"({_size_words(pool_copy, backup)}); check which is right before moving it "
-                                "back", None, path, pool_copy, backup))
+        state = pool_copy_state((pool_copy.size, pool_copy.mtime_ns), (backup.size, backup.mtime_ns),
+                                entry.recorded.get(path), entry.confirmed.get(path))
+        if state == UNCONFIRMED:
+            out.append(_mismatch(f"{path}: the pool copy no longer matches what was cached and nothing shows it "
+                                 f"is complete ({_size_words(pool_copy, backup)} than its backup); it stays on "
+                                 "the pool until you choose", path, pool_copy, backup))
     if len(backups) > 1:
         out.append(_finding("duplicate", f"{path}: backups on {len(backups)} disks", None, path, *backups))
     for original in originals:
@@ -262,6 +271,14 @@ def leftovers(facts: Facts) -> list[Finding]:
     return [_finding("leftover", f"{facts.user_path}: a temporary copy {t.path} was left behind (an "
                      "interrupted copy); it is not a complete file: remove it once no run is going", None,
                      facts.user_path, t) for t in facts.temps]
+
+
+def _mismatch(message: str, path: str, new: Stat, original: Stat) -> Finding:
+    """Two copies of one file that differ, where only a person can say which is right: keep the new one
+    (the original, a backup, goes) or restore the original (the new copy goes once the original is back)."""
+    finding = _finding("mismatch", message, None, path, new, original)
+    finding.choices = list(CHOICES)
+    return finding
 
 
 def _array_pairs(facts: Facts) -> list[Finding]:
@@ -299,8 +316,8 @@ def judge_unmanaged(facts: Facts, pool: str) -> list[Finding]:
         if len(backups) == 1 and not originals and same_file(pool_copy, backups[0]):
             return [_finding("untracked", f"{path}: on the pool with a matching {BACKUP_SUFFIX} backup, but "
                              "not in the registry", "sync", path, pool_copy, backups[0], action="adopt")]
-        out = [_finding("mismatch", f"{path}: on the pool, not in the registry, and its backup differs "
-                        f"({_size_words(pool_copy, b)})", None, path, pool_copy, b)
+        out = [_mismatch(f"{path}: on the pool, not in the registry, and its backup differs "
+                         f"({_size_words(pool_copy, b)})", path, pool_copy, b)
                for b in backups if not same_file(pool_copy, b)]
         out.extend(_array_pairs(facts))
         return out or [_finding("duplicate", f"{path}: on the pool with backups on {len(backups)} disks",
@@ -553,7 +570,7 @@ def summary(findings: list[Finding]) -> dict[str, int]:
 
 # The order fixes run in: finish the journal first, then put lone backups back, then remove redundant
 # copies, then bring the registry and the ignore list in line with what is now on disk.
-FIX_ORDER = ("recover", "restore", "delete-redundant", "sync", "protect")
+FIX_ORDER = ("recover", "keep-original", "keep-new", "restore", "delete-redundant", "sync", "protect")
 
 
 @dataclass
@@ -699,6 +716,44 @@ def _fix_restore(ctx: FixContext, findings: list[Finding]) -> None:
         video = index[finding.path].path
         ctx.record(finding, "ok" if video in restored else "skipped",
                    f"with its video {video}" if video in restored else f"its video {video} was not restored")
+
+
+def _fix_keep_original(ctx: FixContext, findings: list[Finding]) -> None:
+    """Put each original (the backup) back at its name through the mover; the mover removes the new copy
+    only once the original is in place, and the file is no longer managed."""
+    index = _managed_index(ctx.registry)
+    pairs = []
+    for finding in findings:
+        new, backup = finding.paths[0], finding.paths[1]
+        op = _restore_op(ctx, dataclasses.replace(finding, paths=[backup]), index.get(finding.path))
+        pairs.append((finding, dataclasses.replace(op, pool_path=new, keep_original=(new,))))
+    for finding, _ in _run_file_ops(ctx, pairs):
+        if _remove_managed(ctx.registry, finding.path):
+            ctx.registry_changed = True
+        ctx.record(finding, "ok", f"put the original back at {finding.paths[1][: -len(BACKUP_SUFFIX)]}; "
+                   f"removed {finding.paths[0]}")
+
+
+def _fix_keep_new(ctx: FixContext, findings: list[Finding]) -> None:
+    """Keep the new copy. A managed file's pool copy is recorded as chosen, so its move back retires the
+    backup; an unmanaged one's backup goes now (only while the new copy is complete and closed)."""
+    from plexcache import mover
+
+    index = _managed_index(ctx.registry)
+    for finding in findings:
+        new, backup = finding.paths[0], finding.paths[1]
+        copy, entry = stat_file(new), index.get(finding.path)
+        if copy is None or copy.size != finding.sizes[0]:
+            ctx.record(finding, "refused", f"{new} changed since the check; run the audit again")
+        elif entry is not None:
+            entry.confirmed = {**entry.confirmed, finding.path: {"size": copy.size, "mtime_ns": copy.mtime_ns,
+                                                                 "by": "you"}}
+            ctx.registry_changed = True
+            ctx.record(finding, "ok", f"kept {new}; its backup {backup} goes when it moves back")
+        elif mover.retire_stale_backup(backup, new, copy.size):
+            ctx.record(finding, "ok", f"kept {new}; removed the backup {backup}")
+        else:
+            ctx.record(finding, "refused", f"{new} is open or changed; both kept")
 
 
 def _drop_plan(finding: Finding) -> Optional[tuple[str, str, Optional[str]]]:
@@ -854,6 +909,9 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
     """Apply the wanted fixes to the findings that offer them, in FIX_ORDER."""
     for name in FIX_ORDER:
         chosen = [f for f in found.findings if f.fix == name and wanted.chooses(f)]
+        # a choice is applied only when named, never by its kind: the finding takes the fix chosen
+        chosen += [dataclasses.replace(f, fix=name) for f in found.findings
+                   if name in f.choices and name in wanted.fixes]
         if not chosen:
             continue
         if ctx.stopped or ctx.stop.requested():
@@ -866,6 +924,10 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
                 ctx.record(finding, "failed", "still in the journal after recovery; see the log")
         elif name == "restore":
             _fix_restore(ctx, chosen)
+        elif name == "keep-original":
+            _fix_keep_original(ctx, chosen)
+        elif name == "keep-new":
+            _fix_keep_new(ctx, chosen)
         elif name == "delete-redundant":
             _fix_delete(ctx, chosen)
         elif name == "sync":

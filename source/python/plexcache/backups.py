@@ -19,6 +19,8 @@ from plexcache import fastcopy, mover
 from plexcache.unraid import BACKUP_SUFFIX
 
 RETIRED, SAME, DIFFERENT, KEPT = "retired", "same", "different", "kept"
+# What a pool copy is to its backup (pool_copy_state)
+MATCHES, CONFIRMED, UNCONFIRMED = "matches", "confirmed", "unconfirmed"
 
 
 @dataclass
@@ -80,6 +82,27 @@ def settle(original: str, backup: str, recorded: Optional[dict[str, Any]], *, dr
         return SAME
     size = os.lstat(original).st_size
     return RETIRED if mover.retire_stale_backup(backup, original, size) else KEPT
+
+
+def pool_copy_state(pool: tuple[int, int], backup: Optional[tuple[int, int]],
+                    recorded: Optional[dict[str, Any]], confirmed: Optional[dict[str, Any]]) -> str:
+    """Whether a move back may retire the backup of a pool copy; copies are (size, mtime_ns).
+
+    MATCHES: the pool copy is what was cached (the recorded facts, or without a record its backup), or there
+    is no backup to lose. CONFIRMED: it changed, and exactly this copy was shown to be a complete replacement
+    (Plex lists it with that size, or the user chose it). UNCONFIRMED: it changed and nothing shows it is
+    complete (a truncated or damaged copy looks the same): the backup may be the last good copy.
+    """
+    if backup is None:
+        return MATCHES
+    reference = recorded or {"size": backup[0], "mtime_ns": backup[1]}
+    if _same(pool, reference):
+        return MATCHES
+    return CONFIRMED if confirmed and _same(pool, confirmed) else UNCONFIRMED
+
+
+def _same(copy: tuple[int, int], facts: dict[str, Any]) -> bool:
+    return copy == (facts.get("size"), facts.get("mtime_ns"))
 
 
 def _matches(st: os.stat_result, recorded: dict[str, Any]) -> bool:

@@ -56,6 +56,12 @@ class DemandItem:
     size: int
     reasons: list[Reason] = field(default_factory=list)
     added_at: Optional[float] = None
+    part_sizes: tuple[int, ...] = ()  # the size Plex lists for each of plex_files (0: not listed)
+
+    def plex_size(self, plex_path: str) -> Optional[int]:
+        """The size Plex lists for this file, or None when it lists none."""
+        sizes = dict(zip(self.plex_files, self.part_sizes))
+        return sizes.get(plex_path) or None
 
     @property
     def users(self) -> list[str]:

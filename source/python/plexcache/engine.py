@@ -12,12 +12,13 @@ import difflib
 import json
 import logging
 import os
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import __version__, backups, exclusions, mover, plex
+from plexcache import __version__, backups, exclusions, fastcopy, mover, plex
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
@@ -169,6 +170,7 @@ class Cycle:
         self.add_only = False  # live mode: cache what fits, move nothing back
         self._made_dirs: Optional[set[str]] = None  # every pool folder the registry says we created
         self.blocked: dict[str, str] = {}  # candidates that must not be cached now, with why (stray backups)
+        self.held: dict[str, str] = {}  # managed files kept on the pool until someone decides, with why
         self.moved_behind_our_back = 0
         self.left_behind: list[mover.RestoreOp] = []  # subtitles still cached after their video left the pool
 
@@ -272,7 +274,7 @@ class Cycle:
             if not loc.on_pool:
                 self._gone_from_pool(entry, loc, by_key.get(entry.rating_key, []))
                 continue
-            self._check_changed(entry, loc)
+            self._check_changed(entry, loc, by_path.get(entry.path))
             self._check_sidecars(entry)
             self._refresh_demand(entry, by_path.get(entry.path), unknown)
         for w in wanted:
@@ -292,14 +294,40 @@ class Cycle:
         loc = self.locate(want.path)
         if not (loc.on_pool and loc.has_backup and not loc.on_array):
             return
+        why = self._partial_copy(want.path, loc)
+        if why:
+            # an interrupted copy: the backup is the truth. Not adopted (a move back would put the partial at
+            # the array's live name), not cached again (a second backup), and the audit offers both choices.
+            self.blocked[want.path] = self.held[want.path] = why
+            self.report.warnings.append(why)
+            log.warning("%s", why)
+            return
+        bst = os.stat(loc.backup_path)
         self.registry.add(Entry(path=want.path, share=want.share, rel=want.rel, pool=loc.pool, disk=loc.disk,
                                 size=_size(loc.pool_path), mtime=_mtime(loc.pool_path), cached_at=self.now,
                                 last_wanted_at=self.now, users=list(want.item.users),
                                 reasons=list(want.item.reasons), title=want.item.title,
                                 library=want.item.library, kind=want.item.kind, backup=True,
-                                rating_key=want.item.rating_key))
+                                rating_key=want.item.rating_key,
+                                recorded={want.path: {"size": bst.st_size, "mtime_ns": bst.st_mtime_ns}}))
         self._event("adopted", want.path, detail="found cached with its array backup "
                     "(an earlier run was interrupted before recording it)")
+
+    def _partial_copy(self, path: str, loc: Location) -> str:
+        """Why the pool copy beside a backup is not the cached copy of it (empty when it is): another size
+        or time, or with cache.verify other contents."""
+        try:
+            pst, bst = os.stat(loc.pool_path), os.stat(loc.backup_path)
+        except OSError as exc:
+            return f"{loc.pool_path}: cannot compare it with its backup ({exc.strerror}); not taken over"
+        same = pst.st_size == bst.st_size and pst.st_mtime_ns == bst.st_mtime_ns
+        if same and self.settings.cache.verify:
+            same = fastcopy.hash_file(loc.pool_path) == fastcopy.hash_file(loc.backup_path)
+        if same:
+            return ""
+        return (f"{path}: the pool copy ({pst.st_size} bytes) is not a copy of its backup {loc.backup_path} "
+                f"({bst.st_size} bytes): an interrupted copy? Not taken over; the backup is kept as the original: "
+                "run `plexcache-r audit` to choose (restore the original, or keep the new file)")
 
     def _gone_from_pool(self, entry: Entry, loc: Location, same_item: list[WantedFile]) -> None:
         self.registry.remove(entry.path)
@@ -426,18 +454,58 @@ class Cycle:
         self.report.warnings.append(f"stale backup {loc.backup_path} left after an upgrade to {new.path}; "
                                     "`plexcache-r audit` lists it")
 
-    def _check_changed(self, entry: Entry, loc: Location) -> None:
-        """A pool copy replaced in place (same name, new content) is adopted as it is. Its recorded facts
-        stay, so the mover copies it back and retires the stale backup instead of restoring the old one."""
+    def _check_changed(self, entry: Entry, loc: Location, want: Optional[WantedFile]) -> None:
+        """A pool copy replaced in place (same name, new content). Its recorded facts stay, so the mover
+        copies it back instead of restoring the old backup; the backup goes with that move back only if the
+        new copy is shown to be complete: Plex lists it with its size (confirmed here), or the user chose it
+        in the audit. Until then the file is held on the pool with both copies, and the run warns."""
         try:
             st = os.stat(loc.pool_path)
         except OSError:
             return
-        if st.st_size != entry.size or abs(st.st_mtime - entry.mtime) >= 1:
-            if entry.size or entry.mtime:
-                self._event("changed", entry.path,
-                            detail=f"replaced on the pool ({entry.size} -> {st.st_size} bytes)")
+        changed = st.st_size != entry.size or abs(st.st_mtime - entry.mtime) >= 1
+        before = entry.size
+        if changed:
             entry.size, entry.mtime = st.st_size, st.st_mtime
+        found = self._unconfirmed(entry)
+        if found and self._confirm_by_plex(entry, st, want, found):
+            self._event("changed", entry.path, detail=f"replaced on the pool ({before} -> {st.st_size} bytes); "
+                        "Plex lists the new size, so the old backup is retired when it moves back")
+            found = self._unconfirmed(entry)
+        elif changed and before and not found:
+            self._event("changed", entry.path, detail=f"replaced on the pool ({before} -> {st.st_size} bytes)")
+        why = self.hold_reason(entry, found)
+        if why:
+            self.held[entry.path] = why
+            self.report.warnings.append(why)
+            log.warning("%s", why)
+
+    def _confirm_by_plex(self, entry: Entry, st: os.stat_result, want: Optional[WantedFile],
+                         found: list[tuple[str, int, int]]) -> bool:
+        """Record the pool copy as a complete replacement when Plex lists the file with exactly its new size
+        (Sonarr/Radarr imported it and Plex rescanned it; a truncated or damaged copy is not rescanned)."""
+        listed = want.item.plex_size(want.plex_path) if want is not None else None
+        mine = [c for c in found if c[0] == entry.path]
+        if listed != st.st_size or not mine or mine[0][2] == st.st_size:
+            return False  # not listed so, or the original's size: then Plex's size says nothing new
+        entry.confirmed = {**entry.confirmed, entry.path: {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
+                                                           "by": "plex"}}
+        return True
+
+    def _unconfirmed(self, entry: Entry) -> list[tuple[str, int, int]]:
+        """(user path, pool copy size, backup size) of each file of the entry whose pool copy differs from
+        what was cached while its backup is still there, and that nothing showed to be complete."""
+        return unconfirmed_copies(self.settings, self.unraid, entry)
+
+    def hold_reason(self, entry: Entry, found: Optional[list[tuple[str, int, int]]] = None) -> str:
+        """Why this managed file must stay on the pool for now (empty: it may move back)."""
+        found = self._unconfirmed(entry) if found is None else found
+        if not found:
+            return ""
+        path, pool_size, backup_size = found[0]
+        return (f"{path}: the pool copy ({pool_size} bytes) no longer matches what was cached and nothing shows "
+                f"it is a complete file (its backup has {backup_size} bytes); both kept, and it stays on the pool "
+                "until you choose in `plexcache-r audit`: keep the new file, or restore the original")
 
     def _refresh_demand(self, entry: Entry, want: Optional[WantedFile], unknown: frozenset[str]) -> None:
         if self.demand.server_unknown:
@@ -467,7 +535,9 @@ class Cycle:
         files: dict[str, FileFacts] = {}
         for entry in self.registry.entries.values():
             files[entry.path] = FileFacts(entry.path, entry.size, entry.pool, on_pool=True,
-                                          open=entry.path in open_now, mounted=entry.pool not in self.unmounted)
+                                          open=entry.path in open_now, mounted=entry.pool not in self.unmounted,
+                                          held="held on the pool: its pool copy differs from its backup; run "
+                                          "`plexcache-r audit` to choose" if entry.path in self.held else "")
         for w in wanted:
             if w.path not in files:
                 files[w.path] = self._candidate_facts(w.path, w.path in open_now)
@@ -559,13 +629,10 @@ class Cycle:
             rel = side[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
             sidecars.append((str(Path(root) / entry.pool / entry.share / rel),
                              self.unraid.disk_path(entry.disk, entry.share, rel)))
-        recorded = {}
-        for user_path, facts in entry.recorded.items():
-            rel = user_path[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
-            recorded[str(Path(root) / entry.pool / entry.share / rel)] = mover.FileFacts(
-                facts["size"], facts["mtime_ns"], facts.get("blake2b"))
         return mover.RestoreOp(entry.pool_path(root), array, mover.AUTO if entry.backup else None, sidecars,
-                               recorded, key=path, disk=entry.disk, made_dirs=self._made_dirs_above(entry))
+                               pool_facts(self.settings, entry, entry.recorded), key=path, disk=entry.disk,
+                               made_dirs=self._made_dirs_above(entry),
+                               confirmed=pool_facts(self.settings, entry, entry.confirmed))
 
     def _made_dirs_above(self, entry: Entry) -> list[str]:
         """Every folder plexcache-r created above this file, whichever file's caching created it: the season
@@ -614,6 +681,11 @@ class Cycle:
             self.report.moved_back += 1
             self.report.bytes_moved_back += size
             self._done("moved_back", key, size, "moved back to the array", _why(planned.get(key)))
+        elif result.outcome == "refused" and getattr(result.error, "reason", "") == "mismatch":
+            self.report.skipped += 1  # both copies kept: a person chooses in the audit
+            self.report.warnings.append(str(result.error))
+            self.history.add("skipped", key, self.now, detail=str(result.error))
+            log.warning("held on the pool: %s", result.error)
         elif result.outcome == "refused" and getattr(result.error, "reason", "") in SKIPPED_REFUSALS:
             self.report.skipped += 1
             self.history.add("skipped", key, self.now, detail=str(result.error))
@@ -742,6 +814,49 @@ class Cycle:
         return report
 
 
+def pool_facts(settings: Settings, entry: Entry, by_user_path: dict[str, dict[str, Any]]) -> dict[str, mover.FileFacts]:
+    """An entry's per-file facts (recorded, confirmed), keyed by pool path as the mover takes them."""
+    out = {}
+    for user_path, facts in by_user_path.items():
+        rel = user_path[len(settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
+        out[f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"] = mover.FileFacts(
+            facts["size"], facts["mtime_ns"], facts.get("blake2b"))
+    return out
+
+
+def unconfirmed_copies(settings: Settings, unraid: Unraid, entry: Entry) -> list[tuple[str, int, int]]:
+    """(user path, pool copy size, backup size) of each file of a managed entry whose pool copy no longer
+    matches what was cached (nor, without a record, its backup) while the backup is still on its disk, and
+    that was not shown to be a complete replacement. A move back would have to delete that backup."""
+    if not (entry.backup and entry.disk):
+        return []
+    root = settings.paths.user_root.rstrip("/") + "/"
+    out = []
+    for user_path in (entry.path, *entry.sidecars):
+        rel = user_path[len(root):].partition("/")[2]
+        pool, backup = _stat_pair(f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}",
+                                  unraid.disk_path(entry.disk, entry.share, rel) + BACKUP_SUFFIX)
+        if pool is None or backup is None:
+            continue
+        state = backups.pool_copy_state(pool, backup, entry.recorded.get(user_path), entry.confirmed.get(user_path))
+        if state == backups.UNCONFIRMED:
+            out.append((user_path, pool[0], backup[0]))
+    return out
+
+
+def _stat_pair(*paths: str) -> tuple[Optional[tuple[int, int]], ...]:
+    """(size, mtime_ns) of each path that is a regular file, else None."""
+    out: list[Optional[tuple[int, int]]] = []
+    for path in paths:
+        try:
+            st = os.lstat(path)
+        except OSError:
+            out.append(None)
+            continue
+        out.append((st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None)
+    return tuple(out)
+
+
 def _exit_code(report: RunReport, demand: Demand) -> int:
     if report.exit_code == 5:
         return 5
@@ -760,8 +875,10 @@ def _message(report: RunReport, registry: Registry) -> str:
         return f"dry run: would cache {s['cache']} and move back {s['move_back']} file(s); nothing was moved"
     if report.exit_code == 3:
         lead = "Plex could not be read, so nothing was moved back"
-    elif not (report.cached or report.moved_back or report.failed or report.activity):
+    elif not (report.cached or report.moved_back or report.failed or report.activity or report.warnings):
         return f"nothing to do: {len(registry)} file(s) cached, all up to date"
+    elif not (report.cached or report.moved_back or report.failed or report.activity):
+        return f"nothing moved: {len(registry)} file(s) cached; {len(report.warnings)} warning(s) to look at"
     else:
         lead = f"cached {report.cached}, moved back {report.moved_back}"
     return f"{dry}{lead}" + (f"; {report.failed} failed" if report.failed else "")
@@ -926,9 +1043,15 @@ def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float
                   for t in targets])
         busy = mover.open_paths([cycle.registry.entries[t].pool_path(settings.paths.pool_root) for t in targets])
         for item in p.items:
+            held = cycle.hold_reason(cycle.registry.entries[item.path])
             if cycle.registry.entries[item.path].pool_path(settings.paths.pool_root) in busy:
                 item.action, item.why = "skip", "open by another program; try again later"
                 cycle.report.skipped += 1
+            elif held:
+                item.action, item.why = "skip", held
+                cycle.report.skipped += 1
+                cycle.report.warnings.append(held)
+                log.warning("%s", held)
         cycle.report.plan = p
         cycle.log_plan(p)
         wanted_before = {t: cycle.registry.entries[t].reasons for t in targets if cycle.registry.entries[t].reasons}

@@ -150,6 +150,11 @@ class RestoreOp:
     alone). sidecars: (pool_path, array_path) pairs, in the same order as the main paths.
     recorded: FileFacts returned when the files were cached, keyed by pool path. The backup is renamed
     back only when it and the pool copy both still match them; without them, when the two match each other.
+    confirmed: FileFacts of pool copies shown to be complete replacements (Plex lists that file with that
+    size, or the user chose to keep it), keyed by pool path. A pool copy that matches neither `recorded`
+    (or, without a record, its backup) nor `confirmed` is refused (`mismatch`): both copies stay.
+    keep_original: pool paths whose backup the user chose to put back whatever the pool copy holds; the
+    pool copy is removed only once the original is back at its name.
     made_dirs: pool directories plexcache-r created when caching (OpResult.made_dirs / Recovered.made_dirs,
     of this op or of others). Once the pool copies are gone, each of them that is an ancestor of one of this
     op's pool paths, below the share's own folder, not a mount point and empty, is removed (deepest first).
@@ -164,10 +169,13 @@ class RestoreOp:
     key: Optional[str] = None
     disk: Optional[str] = None
     made_dirs: Sequence[str] = ()
+    confirmed: Mapping[str, FileFacts] = field(default_factory=dict)
+    keep_original: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sidecars", tuple((str(p), str(a)) for p, a in self.sidecars))
         object.__setattr__(self, "made_dirs", tuple(str(d) for d in self.made_dirs))
+        object.__setattr__(self, "keep_original", tuple(str(p) for p in self.keep_original))
 
     @property
     def label(self) -> str:
@@ -333,7 +341,8 @@ class Mover:
         started = time.monotonic()
         pairs = [(op.pool_path, op.array_path, _backup_for(op, op.array_path, op.backup_path))]
         pairs += [(p, a, _backup_for(op, a, None if op.backup_path is None else AUTO)) for p, a in op.sidecars]
-        files = [self._plan_restore_file(p, a, b, op.recorded.get(p)) for p, a, b in pairs]
+        files = [self._plan_restore_file(p, a, b, op.recorded.get(p), op.confirmed.get(p), p in op.keep_original)
+                 for p, a, b in pairs]
         _check_free([f for f in files if f["how"] == "copy"], self.min_free)
         made_dirs = _missing_dirs(files)
         _note_sources(files)
@@ -368,8 +377,8 @@ class Mover:
         return {"src": src, "dst": dst, "tmp": _tmp_name(dst), "backup": backup, "how": "copy",
                 "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
-    def _plan_restore_file(self, src: str, dst: str, backup: Optional[str],
-                           recorded: Optional[FileFacts]) -> dict[str, Any]:
+    def _plan_restore_file(self, src: str, dst: str, backup: Optional[str], recorded: Optional[FileFacts],
+                           confirmed: Optional[FileFacts] = None, keep_original: bool = False) -> dict[str, Any]:
         if os.path.lexists(dst):
             raise MoveRefused(f"{dst} already exists on the array; not overwriting it (run `plexcache-r "
                               "audit`)", dst, "target_exists")
@@ -386,17 +395,21 @@ class Mover:
         # a hard-linked pool copy is fine to move back: removing one of its names loses nothing
         pst = _source_stat(src, allow_hardlinked=True)
         if bst is not None:
-            reference = recorded or FileFacts(bst.st_size, bst.st_mtime_ns)
-            if reference.matches(bst) and reference.matches(pst) and self._same_content(src, recorded):
+            if keep_original:
                 return _restore_record(src, dst, backup, "rename", bst)
+            reference = recorded or FileFacts(bst.st_size, bst.st_mtime_ns)
+            unchanged = reference.matches(pst) and self._same_content(src, recorded)
+            if unchanged and reference.matches(bst):
+                return _restore_record(src, dst, backup, "rename", bst)
+            # The copy back retires the backup: only over the copy that was cached (the backup is the
+            # damaged one) or a replacement shown to be complete. A pool copy that merely differs may be
+            # truncated or damaged, and the backup the last good copy: both stay for a person to choose.
+            if not unchanged and not (confirmed is not None and confirmed.matches(pst)):
+                raise MoveRefused(f"{src} ({pst.st_size} bytes) no longer matches what was cached and nothing "
+                                  f"shows it is a complete replacement; kept it and its backup {backup} "
+                                  "(`plexcache-r audit` offers both choices)", src, "mismatch")
         _check_name(_tmp_name(dst))
-        record = _restore_record(src, dst, backup, "copy", pst)
-        # Without what was recorded at caching time, a backup that differs from the pool copy may be the
-        # good one (the pool copy could be a truncated leftover of another tool): copy the pool file back
-        # but keep the backup for `audit` and a human to decide. With a record, the pool copy is known to
-        # have been replaced after caching (an upgrade) and the backup is retired.
-        record["keep_backup"] = bst is not None and recorded is None
-        return record
+        return _restore_record(src, dst, backup, "copy", pst)
 
     def _same_content(self, pool_path: str, recorded: Optional[FileFacts]) -> bool:
         """With verify on and a recorded hash, also hash the pool copy (a fast SSD read) before trusting
@@ -1058,6 +1071,8 @@ def _op_to_json(op: Op) -> dict[str, Any]:
     doc["sidecars"] = [list(p) for p in op.sidecars]
     if isinstance(op, RestoreOp):
         doc["recorded"] = {k: dataclasses.asdict(v) for k, v in op.recorded.items()}
+        doc["confirmed"] = {k: dataclasses.asdict(v) for k, v in op.confirmed.items()}
+        doc["keep_original"] = list(op.keep_original)
     return doc
 
 
@@ -1070,6 +1085,7 @@ def _op_from_json(intent: dict[str, Any]) -> Op:
     if intent["kind"] != "restore":
         raise ValueError(f"unknown operation kind {intent['kind']!r}")
     doc["recorded"] = {k: FileFacts(**v) for k, v in doc.get("recorded", {}).items()}
+    doc["confirmed"] = {k: FileFacts(**v) for k, v in doc.get("confirmed", {}).items()}
     return RestoreOp(**doc)
 
 

@@ -127,10 +127,12 @@ class Notifier:
         if not (os.path.isfile(script) and os.access(script, os.X_OK)):
             log.debug("Unraid notify script %s not found; skipping", script)
             return 0
-        description = "; ".join([msg.description, *(f"{k}: {v}" for k, v in msg.fields)]).strip("; ")
         # The event name carries the level: two notifications with one event name in the same second collide.
-        argv = [script, "-e", f"{EVENT} {msg.level}", "-s", msg.subject, "-d", description[:1000],
+        argv = [script, "-e", f"{EVENT} {msg.level}", "-s", msg.subject, "-d", unraid_description(msg),
                 "-i", IMPORTANCE.get(msg.level, "normal"), "-l", LINK]
+        body = unraid_message(msg)
+        if body:
+            argv += ["-m", body]
         try:
             result = self.runner(argv, capture_output=True, timeout=self.timeout, check=False)
         except (OSError, subprocess.SubprocessError) as exc:
@@ -158,6 +160,21 @@ class Notifier:
     def _fail(self, text: str) -> None:
         self.errors.append(text)
         log.warning("%s", text)
+
+
+def unraid_description(msg: Message) -> str:
+    """notify -d: the one line Unraid's bell and list show. The description, else the first line of the
+    body (a warnings message has only lines), saying how many more the full message holds."""
+    head = msg.description or (msg.lines[0] if msg.lines else "") or msg.subject
+    more = len(msg.lines) - (0 if msg.description else 1)
+    return (head + (f" (and {more} more)" if more > 0 else ""))[:1000]
+
+
+def unraid_message(msg: Message) -> str:
+    """notify -m: everything, the figures and every line. Unraid's notify splits it at the two characters
+    backslash-n (its line break in the archive and the e-mail), never at a real newline."""
+    lines = [msg.description, *(f"{k}: {v}" for k, v in msg.fields), *msg.lines]
+    return "\\n".join(" ".join(line.split()) for line in lines if line)[:8000]
 
 
 @contextlib.contextmanager

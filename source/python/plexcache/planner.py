@@ -52,6 +52,7 @@ class FileFacts:
     hardlinked: bool = False
     open: bool = False
     mounted: bool = True  # False: its pool is not mounted now, so nothing can be said or done about it
+    held: str = ""  # why it stays on the pool until someone decides (its copies differ): never moved back
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,8 @@ def _protection(entry: Entry, facts: Facts, file: Optional[FileFacts]) -> str:
         return "being played"
     if file is not None and file.open:
         return "open by another program"
+    if file is not None and file.held:
+        return file.held
     if file is not None and not file.mounted:
         return f"pool {entry.pool} is not mounted"
     if facts.server_unknown:

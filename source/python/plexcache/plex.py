@@ -179,7 +179,7 @@ class Discovery:
             return
         item = DemandItem(rating_key=video.rk, title=video.label, kind=video.kind,
                           library=self.sections.get(video.section_id or -1, ""), plex_files=video.files,
-                          size=video.size, added_at=video.added_at)
+                          size=video.size, added_at=video.added_at, part_sizes=video.part_sizes)
         self._out().wants.append((item, reason))
 
     def _out(self) -> _Findings:

@@ -356,6 +356,7 @@ class Video:
     files: tuple[str, ...]
     size: int
     added_at: Optional[float]
+    part_sizes: tuple[int, ...] = ()  # per file, as Plex lists it (0: no size listed)
     view_count: int = 0
     view_offset: int = 0
     last_viewed: Optional[float] = None
@@ -385,17 +386,19 @@ def element_record(elem: ET.Element, section_id: Optional[int] = None) -> Option
     if kind is None or not rk:
         return None
     files: list[str] = []
-    size = 0
+    sizes: list[int] = []
     for media in elem.findall("Media"):
         for part in media.findall("Part"):
             path = part.get("file")
             if path and path not in files:
                 files.append(path)
-                size += _int(part.get("size")) or 0
+                sizes.append(_int(part.get("size")) or 0)
+    size = sum(sizes)
     sid = _int(a.get("librarySectionID")) or section_id
     episode = kind == "episode"
     return Video(rk=rk, kind=kind, title=a.get("title", ""), section_id=sid, files=tuple(files),
-                 size=size, added_at=_epoch(a.get("addedAt")), view_count=_int(a.get("viewCount")) or 0,
+                 size=size, part_sizes=tuple(sizes), added_at=_epoch(a.get("addedAt")),
+                 view_count=_int(a.get("viewCount")) or 0,
                  view_offset=_int(a.get("viewOffset")) or 0, last_viewed=_epoch(a.get("lastViewedAt")),
                  show_rk=a.get("grandparentRatingKey") if episode else None,
                  season=_int(a.get("parentIndex")) if episode else None,

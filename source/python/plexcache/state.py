@@ -52,6 +52,10 @@ class Entry:
     recorded: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Pool folders that caching this file created: a move back removes them again once they are empty.
     made_dirs: list[str] = field(default_factory=list)
+    # Pool copies (by user-share path) shown to be complete replacements of what was cached: Plex lists the
+    # file with that size, or the user chose to keep it: {size, mtime_ns, by: plex|you}. Only over such a
+    # copy does a move back retire the backup (docs/safety.md).
+    confirmed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         # By hand rather than dataclasses.asdict: ten times faster, and a registry may hold 10,000 entries.
@@ -59,6 +63,7 @@ class Entry:
         data["users"], data["sidecars"], data["made_dirs"] = list(self.users), list(self.sidecars), list(self.made_dirs)
         data["reasons"] = [r.to_json() for r in self.reasons]
         data["recorded"] = {k: dict(v) for k, v in self.recorded.items()}
+        data["confirmed"] = {k: dict(v) for k, v in self.confirmed.items()}
         return data
 
     @classmethod
