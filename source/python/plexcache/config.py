@@ -133,6 +133,13 @@ class CacheSettings:
         "Files with more than one hard link (e.g. still seeding): skip and report, or copy anyway."))
     workers: int = field(default=2, metadata=doc(
         "Parallel copies (never more than one per array disk).", minimum=1, maximum=16))
+    spin_aware: bool = field(default=True, metadata=doc(
+        "Keep array disks asleep: a disk in standby is woken only for a file due before the next run, and "
+        "then everything wanted from it is read in that one wake; moving back waits until its disk is awake "
+        "(unless the room is needed)."))
+    due_episodes: int = field(default=2, metadata=doc(
+        "Next episodes after an On Deck one that count as due before the next run (a viewer's learned pace "
+        "can raise it, up to demand.next_episodes).", minimum=0, maximum=100))
 
 
 @dataclass

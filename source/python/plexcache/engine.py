@@ -28,7 +28,15 @@ from plexcache.planner import CACHE, MOVE_BACK, SKIP, Facts, FileFacts, Plan, Pl
 from plexcache.render import describe_reasons, human_bytes
 from plexcache.runctl import PROGRESS_NAME, ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
-from plexcache.unraid import BACKUP_SUFFIX, Location, Unraid, check_environment, environment_problems, split_user_path
+from plexcache.unraid import (
+    BACKUP_SUFFIX,
+    Location,
+    Unraid,
+    check_environment,
+    disks_in_standby,
+    environment_problems,
+    split_user_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -475,7 +483,9 @@ class Cycle:
                 pools[pool] = PoolFacts(pool, space.total, space.free)
             except OSError:
                 self.report.warnings.append(f"pool {pool} is not mounted at {self.settings.paths.pool_root}/{pool}")
-        return Facts(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown)
+        asleep = disks_in_standby(self.settings) if self.settings.cache.spin_aware else None
+        return Facts(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown,
+                     asleep or frozenset())
 
     def _candidate_facts(self, path: str, is_open: bool) -> FileFacts:
         cacheable, why = self.unraid.cacheable(path)
@@ -493,7 +503,7 @@ class Cycle:
         if path in self.blocked:
             cacheable, why = False, self.blocked[path]
         return FileFacts(path, size, loc.pool, on_pool=loc.on_pool, on_array=loc.on_array, cacheable=cacheable,
-                         why=why, hardlinked=hardlinked, open=is_open)
+                         why=why, hardlinked=hardlinked, open=is_open, disk=loc.disk)
 
     def plan(self, wanted: list[WantedFile]) -> Plan:
         """Plan, then check only the files that would move for open handles, and re-plan if any are."""
