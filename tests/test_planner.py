@@ -286,3 +286,13 @@ def test_a_disk_woken_for_a_due_file_takes_its_waiting_move_backs_along():
     f = on_disks(facts(path, deck.path, on_pool=[path], asleep=frozenset({"disk1"})))
     p = plan([deck], reg, f, settings(retention_hours=12), NOW)
     assert actions(p, MOVE_BACK) == [path] and actions(p, CACHE) == [deck.path]
+
+
+def test_a_learned_pace_decides_which_next_episodes_are_due():
+    fourth = episode("Show", 6, rank=3)
+    f = on_disks(facts(fourth.path, asleep=frozenset({"disk1"})))
+    assert actions(plan([fourth], Registry(), f, settings(due_episodes=2), NOW), SKIP) == [fourth.path]
+    import dataclasses
+
+    fast = dataclasses.replace(f, due_next={("alice", "tv/Show"): 5})  # five episodes a day
+    assert actions(plan([fourth], Registry(), fast, settings(due_episodes=2), NOW), CACHE) == [fourth.path]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import __version__, backups, exclusions, mover, plex
+from plexcache import __version__, backups, exclusions, mover, pace, plex
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
@@ -175,6 +175,7 @@ class Cycle:
         self.demand = Demand()
         self.unmounted: set[str] = set()
         self.add_only = False  # live mode: cache what fits, move nothing back
+        self.lookaheads: dict[tuple[str, str], pace.Lookahead] = {}  # learned pace by (user, show folder)
         self._made_dirs: Optional[set[str]] = None  # every pool folder the registry says we created
         self.blocked: dict[str, str] = {}  # candidates that must not be cached now, with why (stray backups)
         self.moved_behind_our_back = 0
@@ -237,7 +238,17 @@ class Cycle:
         self.report.warnings.extend(self.demand.warnings)
         for plex_path, why in self.mapping.not_cacheable:
             log.info("not cacheable: %s (%s)", plex_path, why)
-        return self.mapping.wanted + self._pinned_wanted({w.path for w in self.mapping.wanted})
+        return self._pace(self.mapping.wanted + self._pinned_wanted({w.path for w in self.mapping.wanted}))
+
+    def _pace(self, wanted: list[WantedFile]) -> list[WantedFile]:
+        """Learn each viewer's pace from this run's queues; trim their next episodes to it (docs/engine.md)."""
+        if not self.settings.demand.pace or self.demand.server_unknown:
+            return wanted
+        tracks = pace.load(self.settings)
+        if pace.observe(tracks, wanted, self.now) and not self.report.dry_run:
+            pace.save(self.settings, tracks)
+        wanted, self.lookaheads = pace.plan_ahead(tracks, wanted, self.settings, self.now)
+        return wanted
 
     def _pinned_wanted(self, already: set[str]) -> list[WantedFile]:
         """Pinned paths not cached yet become demand of the highest priority."""
@@ -485,7 +496,7 @@ class Cycle:
                 self.report.warnings.append(f"pool {pool} is not mounted at {self.settings.paths.pool_root}/{pool}")
         asleep = disks_in_standby(self.settings) if self.settings.cache.spin_aware else None
         return Facts(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown,
-                     asleep or frozenset())
+                     asleep or frozenset(), {key: look.due for key, look in self.lookaheads.items()})
 
     def _candidate_facts(self, path: str, is_open: bool) -> FileFacts:
         cacheable, why = self.unraid.cacheable(path)

@@ -74,6 +74,7 @@ class Facts:
     unknown_users: frozenset[str] = frozenset()
     server_unknown: bool = False
     asleep: frozenset[str] = frozenset()  # array disks in standby now (emhttp's disks.ini)
+    due_next: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, show folder) -> learned due
 
 
 @dataclass
@@ -195,13 +196,15 @@ def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Facts, setting
     return result
 
 
-def due(reasons: Iterable[Reason], settings: Settings) -> bool:
-    """Will someone likely want this before the next run? Pinned, playing and On Deck items, the first
-    `cache.due_episodes` next episodes, the top of a watchlist. Only a due file wakes a disk in standby."""
+def due(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts: Facts) -> bool:
+    """Will someone likely want this before the next run? Pinned, playing and On Deck items, the next
+    episodes the viewer's pace reaches by then (`cache.due_episodes` while it is not known), the top of a
+    watchlist. Only a due file wakes a disk in standby."""
+    show = f"{wanted.share}/{wanted.rel.split('/', 1)[0]}"
     for r in reasons:
         if r.source in ("pinned", "playing", "on_deck"):
             return True
-        if r.source == "next_episode" and r.rank < settings.cache.due_episodes:
+        if r.source == "next_episode" and r.rank < facts.due_next.get((r.user, show), settings.cache.due_episodes):
             return True
         if r.source == "watchlist" and r.rank < WATCHLIST_DUE:
             return True
@@ -215,10 +218,10 @@ def staying_asleep(demand: dict[str, tuple[WantedFile, list[Reason]]], registry:
     if not settings.cache.spin_aware or not facts.asleep:
         return frozenset()
     woken = set()
-    for path, (_, reasons) in demand.items():
+    for path, (want, reasons) in demand.items():
         file = facts.files.get(path)
         if (path not in registry and file is not None and file.disk in facts.asleep and file.on_array
-                and not file.on_pool and due(reasons, settings)):
+                and not file.on_pool and due(want, reasons, settings, facts)):
             woken.add(file.disk)
     return facts.asleep - woken
 
