@@ -100,3 +100,14 @@ def test_a_damaged_state_file_only_loses_the_history(tmp_path):
     s.paths.state_dir = str(tmp_path)
     (tmp_path / pace.FILE_NAME).write_text("{not json")
     assert pace.load(s) == {}
+
+
+def test_the_learned_figures_are_summarised_for_status(tmp_path):
+    s = settings(next_episodes=12)
+    s.paths.state_dir = str(tmp_path)
+    tracks: dict = {}
+    learn(tracks, "Show", [1, 6, 11])
+    pace.observe(tracks, demand("Fresh", 1), T0 + 2 * DAY)  # first seen just now: no pace yet, not listed
+    pace.save(s, tracks)
+    assert pace.summary(s, T0 + 2 * DAY) == [
+        {"user": "sam", "show": "tv/Show", "episodes_per_day": 5.0, "ahead": 10, "due": 5}]

@@ -1066,7 +1066,8 @@ def status(settings: Settings) -> dict[str, Any]:
                        "bytes": registry.managed_bytes()},
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
-            "activity": activity(store.load_history().events), "warnings": warnings}
+            "activity": activity(store.load_history().events), "warnings": warnings,
+            "pace": pace.summary(settings, time.time()) if settings.demand.pace else []}
 
 
 ACTIVITY_LIMIT = 50

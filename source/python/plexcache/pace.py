@@ -145,6 +145,17 @@ def _keep(r: Reason, show: Optional[str], looks: dict[Key, Lookahead], settings:
     return r.rank < (look.ahead if look is not None else settings.demand.next_episodes)
 
 
+def summary(settings: Settings, now: float) -> list[dict[str, Any]]:
+    """The learned figures per user and show (for `status --json`), fastest first."""
+    rows = []
+    for (user, show), track in load(settings).items():
+        look = lookahead(track, settings, now)
+        if look.per_day is not None:
+            rows.append({"user": user, "show": show, "episodes_per_day": look.per_day, "ahead": look.ahead,
+                         "due": look.due})
+    return sorted(rows, key=lambda r: (-r["episodes_per_day"], r["user"], r["show"]))
+
+
 # ---------------------------------------------------------------- state
 
 
