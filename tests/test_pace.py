@@ -46,13 +46,15 @@ def test_without_history_the_fixed_count_holds():
     assert looks[("sam", "tv/Show")] == pace.Lookahead(pace.START_AHEAD, s.cache.due_episodes, None)
     assert nexts(pace.plan_ahead({}, demand("Show", 1), settings(next_episodes=3), T0)[0]) == 3
     tracks: dict = {}
-    learn(tracks, "Show", [1, 6, 11])
-    assert nexts(pace.plan_ahead(tracks, demand("Show", 11), settings(pace=False), T0 + 2 * DAY)[0]) == 10
+    learn(tracks, "Show", [1, 6, 11, 16])
+    assert nexts(pace.plan_ahead(tracks, demand("Show", 16), settings(pace=False), T0 + 3 * DAY)[0]) == 10
+    # half a day without progress is not a pace yet
+    assert pace.lookahead(tracks[("sam", "tv/Show")], settings(), T0 + 0.5 * DAY).per_day is None
 
 
 def test_a_binge_watcher_gets_more_ahead_and_more_due():
     tracks: dict = {}
-    learn(tracks, "Show", [1, 6, 11, 16])  # five episodes a night
+    learn(tracks, "Show", [1, 6, 11, 16])  # five episodes a night, three days
     s = settings(next_episodes=12, pace_days=2.0)
     look = pace.lookahead(tracks[("sam", "tv/Show")], s, T0 + 3 * DAY)
     assert look.per_day == 5.0 and look.ahead == 10 and look.due == 5
@@ -63,21 +65,21 @@ def test_a_binge_watcher_gets_more_ahead_and_more_due():
 def test_a_slow_viewer_gets_fewer_and_the_cap_bounds_a_fast_one():
     tracks: dict = {}
     learn(tracks, "Slow", [1, 1, 2, 2, 2, 3, 3, 3, 4])  # three episodes in eight days
-    learn(tracks, "Fast", [1, 11, 21], user="kim")  # ten a night
+    learn(tracks, "Fast", [1, 11, 21, 31], user="kim")  # ten a night
     s = settings(next_episodes=12, pace_days=2.0)
     slow = pace.lookahead(tracks[("sam", "tv/Slow")], s, T0 + 8 * DAY)
     assert slow.ahead == 1 and slow.due == 1
-    fast = pace.lookahead(tracks[("kim", "tv/Fast")], s, T0 + 2 * DAY)
+    fast = pace.lookahead(tracks[("kim", "tv/Fast")], s, T0 + 3 * DAY)
     assert fast.ahead == 12 and fast.due == 10
 
 
 def test_paces_are_per_user_and_show():
     tracks: dict = {}
-    learn(tracks, "Show", [1, 6, 11])
-    learn(tracks, "Show", [1, 1, 2], user="kim")
+    learn(tracks, "Show", [1, 6, 11, 16])
+    learn(tracks, "Show", [1, 1, 2, 2], user="kim")
     s = settings(pace_days=2.0)
-    both = demand("Show", 11) + demand("Show", 2, user="kim")
-    wanted, looks = pace.plan_ahead(tracks, both, s, T0 + 2 * DAY)
+    both = demand("Show", 16) + demand("Show", 2, user="kim")
+    wanted, looks = pace.plan_ahead(tracks, both, s, T0 + 3 * DAY)
     assert looks[("sam", "tv/Show")].ahead == 10 and looks[("kim", "tv/Show")].ahead == 1
     assert nexts(wanted, "sam") == 10 and nexts(wanted, "kim") == 1
 
@@ -106,8 +108,8 @@ def test_the_learned_figures_are_summarised_for_status(tmp_path):
     s = settings(next_episodes=12)
     s.paths.state_dir = str(tmp_path)
     tracks: dict = {}
-    learn(tracks, "Show", [1, 6, 11])
-    pace.observe(tracks, demand("Fresh", 1), T0 + 2 * DAY)  # first seen just now: no pace yet, not listed
+    learn(tracks, "Show", [1, 6, 11, 16])
+    pace.observe(tracks, demand("Fresh", 1), T0 + 3 * DAY)  # first seen just now: no pace yet, not listed
     pace.save(s, tracks)
-    assert pace.summary(s, T0 + 2 * DAY) == [
+    assert pace.summary(s, T0 + 3 * DAY) == [
         {"user": "sam", "show": "tv/Show", "episodes_per_day": 5.0, "ahead": 10, "due": 5}]

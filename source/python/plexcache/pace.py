@@ -31,7 +31,7 @@ SCHEMA = 1
 FILE_NAME = "pace.json"
 DAY = 86400.0
 WINDOW_DAYS = 14
-MIN_HISTORY_DAYS = 0.5  # less than this since a show was first seen: no pace yet
+MIN_HISTORY_DAYS = 3.0  # less than this since a show was first seen: no pace yet (a quiet evening is no pace)
 START_AHEAD = 5  # next episodes while a pace is not known yet: the fixed count earlier versions used
 Key = tuple[str, str]  # (user, show folder SHARE/FIRST-DIR)
 
