@@ -219,3 +219,80 @@ def test_a_band_above_the_floor_stops_caching_and_moving_back_in_turn():
         assert actions(p, KEEP) == [deck.path], free
     broken = plan([deck], cached, facts(deck.path, free=9 * GB, on_pool=[deck.path]), s, NOW)
     assert actions(broken, MOVE_BACK) == [deck.path] and "cache.min_free" in broken.items[0].why
+
+
+# ---- spin state: a disk in standby is woken only for what is due, and then for everything on it
+
+
+def on_disks(f: Facts, **disk_of: str) -> Facts:
+    """The same facts with each named path's original on the given disk."""
+    import dataclasses
+
+    files = {p: dataclasses.replace(ff, disk=disk_of.get(p, "disk1")) for p, ff in f.files.items()}
+    return dataclasses.replace(f, files=files)
+
+
+def test_a_sleeping_disk_is_not_woken_for_what_is_not_due():
+    late = episode("Show", 9, rank=5)  # fifth next episode: not due before the next run
+    p = plan([late], Registry(), on_disks(facts(late.path, asleep=frozenset({"disk1"}))), settings(), NOW)
+    assert actions(p, SKIP) == [late.path]
+    assert "disk1 is in standby" in p.of(SKIP)[0].why
+    # awake, it is read like any other
+    assert actions(plan([late], Registry(), on_disks(facts(late.path)), settings(), NOW), CACHE) == [late.path]
+    # not spin-aware: the old rule
+    p = plan([late], Registry(), on_disks(facts(late.path, asleep=frozenset({"disk1"}))),
+             settings(spin_aware=False), NOW)
+    assert actions(p, CACHE) == [late.path]
+
+
+def test_a_due_file_wakes_its_disk_once_for_everything_wanted_from_it():
+    deck = wanted("Now")  # On Deck: due
+    late = episode("Show", 9, rank=5)
+    other = episode("Other", 9, rank=5)
+    f = on_disks(facts(deck.path, late.path, other.path, asleep=frozenset({"disk1", "disk2"})),
+                 **{deck.path: "disk1", late.path: "disk1", other.path: "disk2"})
+    p = plan([deck, late, other], Registry(), f, settings(), NOW)
+    assert sorted(actions(p, CACHE)) == sorted([deck.path, late.path])
+    assert actions(p, SKIP) == [other.path]
+
+
+def test_due_episodes_setting_decides_what_wakes_a_disk():
+    second = episode("Show", 3, rank=1)
+    f = on_disks(facts(second.path, asleep=frozenset({"disk1"})))
+    assert actions(plan([second], Registry(), f, settings(due_episodes=2), NOW), CACHE) == [second.path]
+    assert actions(plan([second], Registry(), f, settings(due_episodes=1), NOW), SKIP) == [second.path]
+
+
+def test_moving_back_waits_until_its_disk_is_awake_unless_room_is_needed():
+    path = "/mnt/user/tv/Old/old.mkv"
+    reg = Registry({path: entry(path, cached_at=NOW - 13 * 3600, disk="disk1")})
+    asleep = facts(path, on_pool=[path], asleep=frozenset({"disk1"}))
+    p = plan([], reg, asleep, settings(retention_hours=12), NOW)
+    assert actions(p, KEEP) == [path] and "waits until disk1 is awake" in p.of(KEEP)[0].why
+    awake = facts(path, on_pool=[path], asleep=frozenset({"disk2"}))
+    assert actions(plan([], reg, awake, settings(retention_hours=12), NOW), MOVE_BACK) == [path]
+    # the room is needed for something due: it goes back even so
+    deck = wanted("New")
+    f = on_disks(facts(path, deck.path, on_pool=[path], free=GB // 2, total=10 * GB, asleep=frozenset({"disk1"})),
+                 **{deck.path: "disk2"})
+    p = plan([deck], reg, f, settings(retention_hours=12), NOW)
+    assert actions(p, MOVE_BACK) == [path] and actions(p, CACHE) == [deck.path]
+
+
+def test_a_disk_woken_for_a_due_file_takes_its_waiting_move_backs_along():
+    path = "/mnt/user/tv/Old/old.mkv"
+    reg = Registry({path: entry(path, cached_at=NOW - 13 * 3600, disk="disk1")})
+    deck = wanted("Now")
+    f = on_disks(facts(path, deck.path, on_pool=[path], asleep=frozenset({"disk1"})))
+    p = plan([deck], reg, f, settings(retention_hours=12), NOW)
+    assert actions(p, MOVE_BACK) == [path] and actions(p, CACHE) == [deck.path]
+
+
+def test_a_learned_pace_decides_which_next_episodes_are_due():
+    fourth = episode("Show", 6, rank=3)
+    f = on_disks(facts(fourth.path, asleep=frozenset({"disk1"})))
+    assert actions(plan([fourth], Registry(), f, settings(due_episodes=2), NOW), SKIP) == [fourth.path]
+    import dataclasses
+
+    fast = dataclasses.replace(f, due_next={("alice", "tv/Show"): 5})  # five episodes a day
+    assert actions(plan([fourth], Registry(), fast, settings(due_episodes=2), NOW), CACHE) == [fourth.path]

@@ -14,6 +14,7 @@ from plexcache.unraid import (
     Unraid,
     check_environment,
     classify,
+    disks_in_standby,
     environment_problems,
     mover_running,
     parse_cfg,
@@ -169,3 +170,14 @@ def test_var_ini_parity_and_array_state(root):
     with pytest.raises(EnvironmentRefuses, match="not started") as err:
         check_environment(s)
     assert err.value.exit_code == 6
+
+
+def test_disks_in_standby_come_from_disks_ini(root):
+    s, tmp = root
+    assert disks_in_standby(s) is None  # not Unraid: nothing is known to be asleep
+    (tmp / "emhttp" / "disks.ini").write_text(
+        '["parity"]\r\nname="parity"\r\ntype="Parity"\r\nspundown="1"\r\n'
+        '["disk1"]\nname="disk1"\ntype="Data"\nspundown="0"\n'
+        '["disk2"]\nname="disk2"\ntype="Data"\nspundown="1"\n'
+        '["cache"]\nname="cache"\ntype="Cache"\n')
+    assert disks_in_standby(s) == {"parity", "disk2"}

@@ -22,7 +22,7 @@ GB = 1000**3
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)B?\s*$", re.I)
 _UNIT = {"": 1, "K": 1000, "M": 1000**2, "G": GB, "T": 1000**4}
 KINDS = ("owner", "home", "managed", "friend")
-BEHAVIOURS = ("binge", "weekly", "movies")
+BEHAVIOURS = ("binge", "weekly", "movies", "rewatch")
 
 WORDS_A = ["Silent", "Broken", "Golden", "Last", "Hidden", "Northern", "Iron", "Crimson", "Quiet", "Wild", "Lost",
            "Burning", "Frozen", "Distant", "Electric", "Hollow", "Midnight", "Paper", "Glass", "Velvet"]
@@ -293,7 +293,8 @@ class ScriptWriter:
     def write(self) -> Script:
         for v in self.h.viewers:
             rng = random.Random(f"{self.h.seed}-{v.name}")
-            {"binge": self.binge, "weekly": self.weekly, "movies": self.movies}[v.behaviour](v, rng)
+            {"binge": self.binge, "weekly": self.weekly, "movies": self.movies,
+             "rewatch": self.rewatch}[v.behaviour](v, rng)
         self.surprises(random.Random(f"{self.h.seed}-surprise"))
         self.script.events.sort(key=lambda e: (event_time(e), not isinstance(e, Release)))
         return self.script
@@ -381,6 +382,19 @@ class ScriptWriter:
                 watchlist.append(new)
                 self.script.events.append(WatchlistChange(end + 60, v.name, add=new.title))
             day += rng.randint(d_lo, d_hi) + (1 if t >= self.h.start + (day + 1) * 86400 else 0)
+
+    def rewatch(self, v: Viewer, rng: random.Random) -> None:
+        """A child with a few favourite movies, one or two of them most days, over and over. Predictable only
+        from history: a favourite is watched, so it is never On Deck, next or on a watchlist."""
+        favourites = rng.sample(self.lib.movies, int(v.get("favourites", 4)))
+        p_lo, p_hi = _pair(v.get("plays", [1, 2]), f"{v.name}.plays", int)
+        for day in range(self.h.days):
+            if rng.random() < float(v.get("nights_off", 0.2)):
+                continue
+            t = _Evening(self.h, v, rng, day).t
+            for _ in range(rng.randint(p_lo, p_hi)):
+                movie = rng.choice(favourites)
+                t = self._play(t, v.name, MovieKey(movie.title), movie.minutes * 60, 0, True, day > 0)
 
     def surprises(self, rng: random.Random) -> None:
         names = [v.name for v in self.h.viewers]

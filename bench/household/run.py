@@ -39,16 +39,19 @@ GB = 1000**3
 
 
 class Disks:
-    """Each array disk spins up when read while asleep and sleeps `spin_down` seconds after its last access."""
+    """Each array disk spins up when read or written while asleep and sleeps `spin_down` seconds after its last
+    access. A write to a data disk (a rename included) also writes parity."""
+
+    PARITY = "parity"
 
     def __init__(self, spin_down: int) -> None:
         self.spin_down = spin_down
         self.awake_until: dict[str, float] = {}
-        self.spinups = {"playback": 0, "tool": 0}
+        self.spinups = {"playback": 0, "tool": 0, "mover": 0}
         self.awake_seconds = 0.0
 
     def access(self, disk: str, start: float, end: float, cause: str) -> bool:
-        """Record a read/write of `disk` over [start, end]; True when it had to spin up."""
+        """Record a read of `disk` over [start, end]; True when it had to spin up."""
         until = self.awake_until.get(disk, -1.0)
         woke = start > until
         if woke:
@@ -58,6 +61,23 @@ class Disks:
             self.awake_seconds += max(0.0, end + self.spin_down - until)
         self.awake_until[disk] = max(until, end + self.spin_down)
         return woke
+
+    def write(self, disk: str, start: float, end: float, cause: str) -> None:
+        self.access(disk, start, end, cause)
+        self.access(self.PARITY, start, end, cause)
+
+    def asleep(self, disk: str, now: float) -> bool:
+        return now > self.awake_until.get(disk, -1.0)
+
+    def disks_ini(self, names: list[str], now: float) -> str:
+        """emhttp's /var/local/emhttp/disks.ini as Unraid writes it: one section per array device, with
+        `spundown` 1 for a disk in standby (the only key the product reads; a few others for realism)."""
+        lines = []
+        for idx, name in enumerate([self.PARITY, *names]):
+            lines += [f'["{name}"]', f'idx="{idx}"', f'name="{name}"',
+                      f'type="{"Parity" if name == self.PARITY else "Data"}"', 'status="DISK_OK"',
+                      f'spundown="{int(self.asleep(name, now))}"']
+        return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------ results
@@ -85,6 +105,7 @@ class Result:
     peak_pool: int = 0  # bytes the tool holds on the pool at most (scaled back)
     spinups_playback: int = 0
     spinups_tool: int = 0
+    spinups_mover: int = 0
     awake_hours: float = 0.0
     per_day_hits: list[float] = field(default_factory=list)
     misses_by_user: dict[str, int] = field(default_factory=dict)
@@ -103,9 +124,10 @@ class Result:
             "hit_rate": round(self.hit_rate, 3),
             "hit_rate_predictable": round(self.predictable_hits / self.predictable_plays, 3)
             if self.predictable_plays else 0.0,
-            "spinups_per_day": round((self.spinups_playback + self.spinups_tool) / days, 2),
+            "spinups_per_day": round((self.spinups_playback + self.spinups_tool + self.spinups_mover) / days, 2),
             "spinups_playback_per_day": round(self.spinups_playback / days, 2),
             "spinups_tool_per_day": round(self.spinups_tool / days, 2),
+            "spinups_mover_per_day": round(self.spinups_mover / days, 2),
             "disk_hours_awake_per_day": round(self.awake_hours / days, 2),
             "kwh_per_year_awake": round(self.awake_hours / days * watts * 365 / 1000, 1),
             "gb_written_per_day": round(sum(n.bytes_written for n in self.nights) / GB / days, 1),
@@ -135,6 +157,9 @@ class Replay:
         self.result = Result(policy.name, h.days)
         self.hdd_rate = float(h.server.get("hdd_mb_s", 200)) * 1e6
         self.future: list[Play] = script.plays()
+        self.mover_at = model.clock_of(h.server.get("mover_at", "03:40"), "server.mover_at")
+        # New episodes download to the pool (the shares are pool-first) and wait there for the nightly mover.
+        self.downloads: dict[str, Any] = {}
 
     # ---- looking things up in the world
 
@@ -165,6 +190,7 @@ class Replay:
         try:
             nights = [self.h.start + d * 86400 + self.h.nightly_at for d in range(self.h.days)]
             events: list[tuple[int, int, Any]] = [(t, 0, ("night", d)) for d, t in enumerate(nights)]
+            events += [(self.h.start + d * 86400 + self.mover_at, 0, ("mover", d)) for d in range(self.h.days)]
             for e in self.script.events:
                 events.append((model.event_time(e), 1, e))
                 if isinstance(e, Play):
@@ -175,6 +201,8 @@ class Replay:
                 self.advance_to(t)
                 if isinstance(ev, tuple) and ev[0] == "night":
                     self.night(ev[1], t)
+                elif isinstance(ev, tuple) and ev[0] == "mover":
+                    self.mover(t)
                 elif isinstance(ev, tuple) and ev[0] == "end":
                     self.end_play(ev[1])
                 elif isinstance(ev, Play):
@@ -190,6 +218,7 @@ class Replay:
             self.policy.teardown(self)
         self.result.spinups_playback = self.disks.spinups["playback"]
         self.result.spinups_tool = self.disks.spinups["tool"]
+        self.result.spinups_mover = self.disks.spinups["mover"]
         self.result.awake_hours = self.disks.awake_seconds / 3600
         self.result.wall_seconds = time.monotonic() - t0
         return self.result
@@ -204,19 +233,33 @@ class Replay:
         night = self.policy.nightly(self, day, upcoming)
         rate = self.hdd_rate
         for disk in night.disks_touched:
-            # the run reads (or renames on) this disk; reading takes bytes / HDD rate, shared by touched disks
+            # the run reads and renames on this disk (parity follows the rename); reading takes bytes / HDD
+            # rate, shared by touched disks
             share = night.bytes_written / max(1, len(night.disks_touched))
-            self.disks.access(disk, t, t + share / rate + 5, "tool")
+            self.disks.write(disk, t, t + share / rate + 5, "tool")
         self.result.nights.append(night)
         self.result.peak_pool = max(self.result.peak_pool, self.policy.pool_bytes(self))
+
+    def mover(self, t: int) -> None:
+        """Unraid's mover: every download the tool does not hold (its ignore list) goes to its array disk."""
+        for _, part in sorted(self.downloads.items()):
+            if not self.policy.holds_download(self, part):
+                self.policy.move_download(self, part)
+                self.disks.write(part.disk, t, t + part.size * self.h.scale / self.hdd_rate, "mover")
+        self.downloads.clear()
+
+    def disks_ini(self) -> str:
+        return self.disks.disks_ini([f"disk{i}" for i in range(1, self.h.disks + 1)], self.world.now)
 
     def start_play(self, p: Play) -> bool:
         found = self.part_of(p.key)
         if found is None:
             raise RuntimeError(f"script plays {p.key} before it exists")
         rk, part = found
-        self.policy.on_play_start(self, p, rk)  # live-mode hook: a policy may react as playback starts
-        hit = self.policy.cached(self, part)
+        hit = part.file in self.downloads or self.policy.cached(self, part)
+        if not hit:
+            self.disks.access(part.disk, p.start, p.end, "playback")
+        self.policy.on_play_start(self, p, rk)  # live-mode hook: reacts once playback (and the disk) started
         r = self.result
         r.plays += 1
         r.hits += hit
@@ -225,7 +268,6 @@ class Replay:
             r.predictable_hits += hit
         if not hit:
             r.misses_by_user[p.user] = r.misses_by_user.get(p.user, 0) + 1
-            self.disks.access(part.disk, p.start, p.end, "playback")
         return hit
 
     def end_play(self, p: Play) -> None:
@@ -239,7 +281,9 @@ class Replay:
     def release(self, e: Release) -> None:
         new = self.world.add_episodes(f"{e.show}", e.season, e.count)
         for rk in new:
-            self.policy.on_new_file(self, self.world.sc.items[rk].parts()[0])
+            part = self.world.sc.items[rk].parts()[0]
+            self.downloads[part.file] = part
+            self.policy.on_new_file(self, part)
 
     def watchlist(self, e: WatchlistChange) -> None:
         from plexcache.sim.scenario import WatchlistItem
@@ -285,6 +329,13 @@ class Policy:
     def on_new_file(self, replay: Replay, part: Any) -> None:
         pass
 
+    # The nightly mover: a download the policy holds stays on the pool, any other goes to its array disk.
+    def holds_download(self, replay: Replay, part: Any) -> bool:
+        return False
+
+    def move_download(self, replay: Replay, part: Any) -> None:
+        pass
+
 
 class NoTool(Policy):
     name = "no tool"
@@ -316,7 +367,7 @@ class Oracle(Policy):
             if used + size <= self.budget:
                 keep[file] = size
                 used += size
-                if file not in self.held:
+                if file not in self.held and file not in replay.downloads:  # a download is held where it is
                     night.bytes_written += size
                     night.disks_touched.append(part.disk)
         for file in self.held:
@@ -333,6 +384,74 @@ class Oracle(Policy):
 
     def pool_bytes(self, replay: Replay) -> int:
         return sum(self.held.values())
+
+    def holds_download(self, replay: Replay, part: Any) -> bool:
+        return part.file in self.held
+
+
+class Peer(Policy):
+    """PlexCache-R's policy as its defaults set it (../shared/reference/plexcache-r.md): each night, every
+    user's On Deck and the next `number_episodes` (10) episodes after each On Deck episode, and the watchlist;
+    a file nobody wants any more goes back once it has been cached `cache_retention_hours` (12); what is
+    wanted is admitted in priority order (On Deck, then next episodes by distance, then the watchlist) into
+    the same pool budget as the others, and what falls out is evicted. It does not read spin state: every
+    copy reads its disk and renames the original (a write, so parity too), every move-back renames it back."""
+
+    name = "PlexCache-R (peer)"
+
+    def __init__(self, budget: int, next_n: int = 10, retention_hours: float = 12) -> None:
+        self.budget, self.next_n, self.retention = budget, next_n, retention_hours * 3600
+        self.held: dict[str, tuple[int, float, Any]] = {}  # file -> (real size, cached at, part)
+
+    def _wanted(self, replay: Replay) -> list[Any]:
+        world = replay.world
+        deck, nxt, watch = [], [], []
+        for user in world.sc.views:
+            for rk in world.on_deck(user):
+                it = world.sc.items[rk]
+                deck.append((-(world.deck_viewed_at(user, rk) or 0), it.parts()[0]))
+                if it.type == "episode":
+                    eps, pos = world.show_position(it.grandparent, rk)
+                    nxt += [(n, world.sc.items[e].parts()[0]) for n, e in enumerate(eps[pos + 1:pos + 1 + self.next_n])]
+            watch += [world.sc.items[w.rk].parts()[0] for w in world.sc.views[user].watchlist
+                      if w.rk in world.sc.items]
+        ordered = [p for _, p in sorted(deck, key=lambda x: x[0])] + [p for _, p in sorted(nxt, key=lambda x: x[0])]
+        seen: set[str] = set()
+        return [p for p in ordered + watch if not (p.file in seen or seen.add(p.file))]  # type: ignore[func-returns-value]
+
+    def nightly(self, replay: Replay, day: int, upcoming: list[Play]) -> Night:
+        night = Night(day)
+        now = float(replay.world.now)
+        wanted = self._wanted(replay)
+        keep: dict[str, tuple[int, float, Any]] = {}
+        used = 0
+        for file, (size, at, part) in self.held.items():  # retention: unwanted files stay 12 h
+            if now - at < self.retention and file not in {p.file for p in wanted}:
+                keep[file] = (size, at, part)
+                used += size
+        for part in wanted:
+            size = part.size * replay.h.scale
+            if part.file in keep or used + size > self.budget:
+                continue
+            old = self.held.get(part.file)
+            keep[part.file] = old or (size, now, part)
+            used += size
+            if old is None and part.file not in replay.downloads:
+                night.bytes_written += size
+                night.disks_touched.append(part.disk)
+        night.disks_touched += [part.disk for file, (_, _, part) in self.held.items() if file not in keep]
+        night.disks_touched = sorted(set(night.disks_touched))
+        self.held = keep
+        return night
+
+    def cached(self, replay: Replay, part: Any) -> bool:
+        return part.file in self.held
+
+    def pool_bytes(self, replay: Replay) -> int:
+        return sum(size for size, _, _ in self.held.values())
+
+    def holds_download(self, replay: Replay, part: Any) -> bool:
+        return part.file in self.held
 
 
 class PlexcacheR(Policy):
@@ -398,6 +517,8 @@ class PlexcacheR(Policy):
         pool_before = _tree_files(self.sb.disk("cache"))
         arrays_before = {d: _names(self.sb.disk(d)) for d in _disk_names(self.sb)}
         requests_before = len(self.server.requests)
+        # Unraid keeps each array disk's spin state in emhttp's disks.ini; the product reads it from there.
+        (self.sb.emhttp_dir / "disks.ini").write_text(replay.disks_ini())
         t0 = time.monotonic()
         report = cycle()
         night.seconds = time.monotonic() - t0
@@ -422,7 +543,22 @@ class PlexcacheR(Policy):
     def on_new_file(self, replay: Replay, part: Any) -> None:
         from plexcache.sim.sandbox import write_media
 
-        write_media(self.sb.physical_path(part), part.size, part.file, replay.scenario.unraid.fill_limit)
+        write_media(self.sb.physical_path(part, "cache"), part.size, part.file, replay.scenario.unraid.fill_limit)
+        self.sb.refresh_user_view()
+
+    def holds_download(self, replay: Replay, part: Any) -> bool:
+        """Mover Tuning skips what the product's ignore list names."""
+        pool_path = str(self.sb.physical_path(part, "cache"))
+        try:
+            listed = set(Path(self.settings.paths.exclusion_list).read_text().splitlines())
+        except OSError:
+            listed = set()
+        return pool_path in listed or not os.path.exists(pool_path)
+
+    def move_download(self, replay: Replay, part: Any) -> None:
+        src, dst = self.sb.physical_path(part, "cache"), self.sb.physical_path(part)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)  # the sandbox's disks are one filesystem; the mover copies, same result
         self.sb.refresh_user_view()
 
 
@@ -454,8 +590,8 @@ class PlexcacheRLive(PlexcacheR):
         night = self.measured(replay, (replay.world.now - replay.h.start) // 86400, cycle)
         now = replay.world.now
         for disk in night.disks_touched:
-            replay.disks.access(disk, now, now + night.bytes_written / max(1, len(night.disks_touched))
-                                / replay.hdd_rate + 5, "tool")
+            replay.disks.write(disk, now, now + night.bytes_written / max(1, len(night.disks_touched))
+                               / replay.hdd_rate + 5, "tool")
         replay.result.nights.append(night)
         replay.result.peak_pool = max(replay.result.peak_pool, self.pool_bytes(replay))
         return report["run"]
@@ -513,7 +649,8 @@ def _disk_names(sb: Any) -> list[str]:
 
 
 COLUMNS = [("policy", "policy"), ("hit rate", "hit_rate"), ("hit rate (predictable)", "hit_rate_predictable"),
-           ("spin-ups/day", "spinups_per_day"), ("of which by the tool", "spinups_tool_per_day"),
+           ("viewer waits/day", "spinups_playback_per_day"), ("spin-ups/day (all)", "spinups_per_day"),
+           ("by the tool", "spinups_tool_per_day"), ("by the mover", "spinups_mover_per_day"),
            ("disk-hours awake/day", "disk_hours_awake_per_day"), ("GB written to pool/day", "gb_written_per_day"),
            ("peak pool GB", "peak_pool_gb"), ("Plex requests/run", "plex_requests_per_run"),
            ("run s (mean/max)", "run_seconds")]
@@ -568,8 +705,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--household", default=str(HERE / "default.yaml"))
     ap.add_argument("--days", type=int)
     ap.add_argument("--seed", type=int)
-    ap.add_argument("--policies", default="no-tool,default,tuned,live,oracle",
-                    help="comma list: no-tool, oracle, and the names under `policies:` in the household file")
+    ap.add_argument("--policies", default="no-tool,peer,default,live,oracle",
+                    help="comma list: no-tool, oracle, peer (PlexCache-R's defaults), and the names under "
+                         "`policies:` in the household file")
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--keep", help="keep the sandbox trees in this directory")
@@ -588,18 +726,22 @@ def main(argv: Optional[list[str]] = None) -> int:
 
     floor = parse_size(str(h.policies.get("default", {}).get("cache", {}).get("min_free", "10%")))
     budget = h.pool_bytes - h.pool_other_bytes - (floor.resolve(h.pool_bytes) if floor else 0)
-    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-household-"))
+    # In memory where there is a tmpfs: the real copy path fsyncs every file, which a busy disk makes slow.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-household-", dir=shm))
     results = []
     for name in [p.strip() for p in args.policies.split(",") if p.strip()]:
         if name == "no-tool":
             policy: Policy = NoTool()
         elif name == "oracle":
             policy = Oracle(budget)
+        elif name == "peer":
+            policy = Peer(budget)
         elif name in h.policies:
             live = bool(h.policies[name].get("live", {}).get("enabled"))
             policy = (PlexcacheRLive if live else PlexcacheR)(name, h.policies[name], workdir)
         else:
-            print(f"unknown policy {name!r} (no-tool, oracle, {', '.join(h.policies)})", file=sys.stderr)
+            print(f"unknown policy {name!r} (no-tool, oracle, peer, {', '.join(h.policies)})", file=sys.stderr)
             return 2
         res = Replay(h, lib, script, policy).run()
         results.append(res)

@@ -95,13 +95,20 @@ class UserSettings:
 class DemandSettings:
     on_deck_items: int = field(default=10, metadata=doc(
         "On Deck items taken per user.", minimum=0, maximum=1000))
-    next_episodes: int = field(default=5, metadata=doc(
-        "Episodes taken after each On Deck or in-progress episode.", minimum=0, maximum=100))
+    next_episodes: int = field(default=10, metadata=doc(
+        "Most episodes taken after each On Deck or in-progress episode; with pace on, each viewer gets the "
+        "share of it their pace needs.", minimum=0, maximum=100))
     include_specials: bool = field(default=False, metadata=doc("Count season 0 (specials) as next episodes."))
     watchlist_episodes: int = field(default=3, metadata=doc(
         "First unwatched episodes taken from a watchlisted show.", minimum=0, maximum=100))
     days_to_monitor: int = field(default=183, metadata=doc(
         "Ignore On Deck items not watched within this many days (0 = no limit).", minimum=0, maximum=36500))
+    pace: bool = field(default=True, metadata=doc(
+        "Learn each viewer's pace (episodes a day, per user and show) from run to run, and cache that many "
+        "days of it ahead (at most next_episodes) instead of a fixed count."))
+    pace_days: float = field(default=2.0, metadata=doc(
+        "Days of a viewer's pace to cache ahead (a faster viewer gets more episodes, a slow one fewer).",
+        minimum=0.5, maximum=30))
     max_item_size: str = field(default="", metadata=doc(
         "Skip items larger than this (e.g. 40GB; sizes are decimal as Unraid shows them, 40GiB is binary); "
         "empty means no limit.", size=True))
@@ -133,6 +140,13 @@ class CacheSettings:
         "Files with more than one hard link (e.g. still seeding): skip and report, or copy anyway."))
     workers: int = field(default=2, metadata=doc(
         "Parallel copies (never more than one per array disk).", minimum=1, maximum=16))
+    spin_aware: bool = field(default=True, metadata=doc(
+        "Keep array disks asleep: a disk in standby is woken only for a file due before the next run, and "
+        "then everything wanted from it is read in that one wake; moving back waits until its disk is awake "
+        "(unless the room is needed)."))
+    due_episodes: int = field(default=2, metadata=doc(
+        "Next episodes after an On Deck one that count as due before the next run, for a viewer whose pace "
+        "is not known yet (a learned pace replaces it).", minimum=0, maximum=100))
 
 
 @dataclass

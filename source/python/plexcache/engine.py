@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import __version__, backups, exclusions, fastcopy, mover, plex
+from plexcache import __version__, backups, exclusions, fastcopy, mover, pace, plex
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
@@ -29,7 +29,15 @@ from plexcache.planner import CACHE, MOVE_BACK, SKIP, Facts, FileFacts, Plan, Pl
 from plexcache.render import describe_reasons, human_bytes
 from plexcache.runctl import PROGRESS_NAME, ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
-from plexcache.unraid import BACKUP_SUFFIX, Location, Unraid, check_environment, environment_problems, split_user_path
+from plexcache.unraid import (
+    BACKUP_SUFFIX,
+    Location,
+    Unraid,
+    check_environment,
+    disks_in_standby,
+    environment_problems,
+    split_user_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +176,7 @@ class Cycle:
         self.demand = Demand()
         self.unmounted: set[str] = set()
         self.add_only = False  # live mode: cache what fits, move nothing back
+        self.lookaheads: dict[tuple[str, str], pace.Lookahead] = {}  # learned pace by (user, show folder)
         self._made_dirs: Optional[set[str]] = None  # every pool folder the registry says we created
         self.blocked: dict[str, str] = {}  # candidates that must not be cached now, with why (stray backups)
         self.held: dict[str, str] = {}  # managed files kept on the pool until someone decides, with why
@@ -235,7 +244,17 @@ class Cycle:
         self.report.warnings.extend(self.demand.warnings)
         for plex_path, why in self.mapping.not_cacheable:
             log.info("not cacheable: %s (%s)", plex_path, why)
-        return self.mapping.wanted + self._pinned_wanted({w.path for w in self.mapping.wanted})
+        return self._pace(self.mapping.wanted + self._pinned_wanted({w.path for w in self.mapping.wanted}))
+
+    def _pace(self, wanted: list[WantedFile]) -> list[WantedFile]:
+        """Learn each viewer's pace from this run's queues; trim their next episodes to it (docs/engine.md)."""
+        if not self.settings.demand.pace or self.demand.server_unknown:
+            return wanted
+        tracks = pace.load(self.settings)
+        if pace.observe(tracks, wanted, self.now) and not self.report.dry_run:
+            pace.save(self.settings, tracks)
+        wanted, self.lookaheads = pace.plan_ahead(tracks, wanted, self.settings, self.now)
+        return wanted
 
     def _pinned_wanted(self, already: set[str]) -> list[WantedFile]:
         """Pinned paths not cached yet become demand of the highest priority."""
@@ -549,7 +568,9 @@ class Cycle:
                 pools[pool] = PoolFacts(pool, space.total, space.free)
             except OSError:
                 self.report.warnings.append(f"pool {pool} is not mounted at {self.settings.paths.pool_root}/{pool}")
-        return Facts(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown)
+        asleep = disks_in_standby(self.settings) if self.settings.cache.spin_aware else None
+        return Facts(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown,
+                     asleep or frozenset(), {key: look.due for key, look in self.lookaheads.items()})
 
     def _candidate_facts(self, path: str, is_open: bool) -> FileFacts:
         cacheable, why = self.unraid.cacheable(path)
@@ -567,7 +588,7 @@ class Cycle:
         if path in self.blocked:
             cacheable, why = False, self.blocked[path]
         return FileFacts(path, size, loc.pool, on_pool=loc.on_pool, on_array=loc.on_array, cacheable=cacheable,
-                         why=why, hardlinked=hardlinked, open=is_open)
+                         why=why, hardlinked=hardlinked, open=is_open, disk=loc.disk)
 
     def plan(self, wanted: list[WantedFile]) -> Plan:
         """Plan, then check only the files that would move for open handles, and re-plan if any are."""
@@ -1171,7 +1192,8 @@ def status(settings: Settings) -> dict[str, Any]:
                        "bytes": registry.managed_bytes()},
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
-            "activity": activity(store.load_history().events), "warnings": warnings}
+            "activity": activity(store.load_history().events), "warnings": warnings,
+            "pace": pace.summary(settings, time.time()) if settings.demand.pace else []}
 
 
 def _unfinished_warnings(journal: Journal) -> list[dict[str, str]]:

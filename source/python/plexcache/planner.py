@@ -11,6 +11,10 @@ Every item carries its reasons (who wants it and why) or a `why` in plain words.
    (priority mode: pinned > playing > on deck > next episode > watchlist, then the most recently active,
    then queue rank; age mode: newest first). What does not fit is moved back (cached) or skipped (not
    cached); a show's later episodes are not cached after an earlier one did not fit, so no gaps appear.
+4. Spin state (cache.spin_aware): an array disk in standby is woken only for a file due before the next
+   run (see `due`); once it is woken, everything wanted from it is read in the same run. Files on a disk
+   that stays asleep wait (skipped, with the reason), and so does moving back to it, unless the room is
+   needed.
 
 Because the room is computed from free space plus the bytes of managed files, it is the same before and
 after the plan is carried out, which makes planning idempotent: a plan made right after applying a plan
@@ -53,6 +57,7 @@ class FileFacts:
     open: bool = False
     mounted: bool = True  # False: its pool is not mounted now, so nothing can be said or done about it
     held: str = ""  # why it stays on the pool until someone decides (its copies differ): never moved back
+    disk: Optional[str] = None  # the array disk holding the original (disk1...), when it is on the array
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class Facts:
     playing: frozenset[str] = frozenset()  # user-share paths being played now
     unknown_users: frozenset[str] = frozenset()
     server_unknown: bool = False
+    asleep: frozenset[str] = frozenset()  # array disks in standby now (emhttp's disks.ini)
+    due_next: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, show folder) -> learned due
 
 
 @dataclass
@@ -164,6 +171,8 @@ class _Occupant:
 
 
 ADD_ONLY = "live mode only adds; moving back waits for the scheduled run"
+# A watchlist is worked through from its top: its first few items may be picked before the next run.
+WATCHLIST_DUE = 3
 
 
 def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Facts, settings: Settings,
@@ -175,16 +184,47 @@ def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Facts, setting
     demand = _merge_wanted(wanted)
     result = Plan()
     occupants: list[_Occupant] = []
+    sleeping = staying_asleep(demand, registry, facts, settings)
     for entry in registry.entries.values():
         _plan_entry(entry, demand.get(entry.path), facts, settings, now, result, occupants,
-                    ADD_ONLY if add_only else "")
+                    ADD_ONLY if add_only else "", sleeping)
     for path in sorted(demand):
         if path not in registry:
-            _plan_candidate(demand[path], facts, settings, now, result, occupants)
+            _plan_candidate(demand[path], facts, settings, now, result, occupants, sleeping)
     _allocate(occupants, result, facts, settings)
     order = {MOVE_BACK: 0, CACHE: 1, KEEP: 2, SKIP: 3}
     result.items.sort(key=lambda i: (order[i.action], i.priority if i.action == CACHE else 0, i.path))
     return result
+
+
+def due(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts: Facts) -> bool:
+    """Will someone likely want this before the next run? Pinned, playing and On Deck items, the next
+    episodes the viewer's pace reaches by then (`cache.due_episodes` while it is not known), the top of a
+    watchlist. Only a due file wakes a disk in standby."""
+    show = f"{wanted.share}/{wanted.rel.split('/', 1)[0]}"
+    for r in reasons:
+        if r.source in ("pinned", "playing", "on_deck"):
+            return True
+        if r.source == "next_episode" and r.rank < facts.due_next.get((r.user, show), settings.cache.due_episodes):
+            return True
+        if r.source == "watchlist" and r.rank < WATCHLIST_DUE:
+            return True
+    return False
+
+
+def staying_asleep(demand: dict[str, tuple[WantedFile, list[Reason]]], registry: Registry, facts: Facts,
+                   settings: Settings) -> frozenset[str]:
+    """The disks in standby this run leaves asleep: those holding no file due before the next run that is
+    still to be read. A disk woken for one due file serves every other wanted file on it in the same wake."""
+    if not settings.cache.spin_aware or not facts.asleep:
+        return frozenset()
+    woken = set()
+    for path, (want, reasons) in demand.items():
+        file = facts.files.get(path)
+        if (path not in registry and file is not None and file.disk in facts.asleep and file.on_array
+                and not file.on_pool and due(want, reasons, settings, facts)):
+            woken.add(file.disk)
+    return facts.asleep - woken
 
 
 def _protection(entry: Entry, facts: Facts, file: Optional[FileFacts]) -> str:
@@ -208,7 +248,7 @@ def _protection(entry: Entry, facts: Facts, file: Optional[FileFacts]) -> str:
 
 def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], facts: Facts,
                 settings: Settings, now: float, result: Plan, occupants: list[_Occupant],
-                kept_because: str = "") -> None:
+                kept_because: str = "", sleeping: frozenset[str] = frozenset()) -> None:
     reasons = want[1] if want else []
     item = PlanItem(KEEP, entry.path, entry.size, entry.pool, reasons, title=entry.title,
                     priority=_best(reasons), wanted=want[0] if want else None)
@@ -222,6 +262,9 @@ def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], f
         held = entry.cached_at + settings.cache.retention_hours * 3600 - now
         if held > 0:
             item.why = f"no one wants it now; kept {math.ceil(held / 3600)} h more (retention)"
+        elif settings.cache.move_back_watched and not released and entry.disk in sleeping:
+            # The move back renames (or writes) on the disk: wait until it is awake for another reason.
+            item.why = f"no one wants it now; moving it back waits until {entry.disk} is awake"
         elif settings.cache.move_back_watched:
             item.action, item.release = MOVE_BACK, released
             item.why = ("watched or no longer wanted" +
@@ -236,7 +279,7 @@ def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], f
 
 
 def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Facts, settings: Settings, now: float,
-                    result: Plan, occupants: list[_Occupant]) -> None:
+                    result: Plan, occupants: list[_Occupant], sleeping: frozenset[str] = frozenset()) -> None:
     wanted, reasons = want
     file = facts.files.get(wanted.path)
     item = PlanItem(CACHE, wanted.path, file.size if file else 0, file.pool if file else "", reasons,
@@ -249,6 +292,11 @@ def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Facts, setting
     if file is not None and file.on_pool:
         item.action, item.adopt, item.why = KEEP, True, "already on the pool; now managed"
         occupants.append(_Occupant(item, False, True, now))
+        return
+    if file is not None and file.disk in sleeping:
+        item.action = SKIP
+        item.why = f"waits: {file.disk} is in standby and nothing on it is due before the next run"
+        result.items.append(item)
         return
     occupants.append(_Occupant(item, False, False, now))
 

@@ -282,6 +282,18 @@ def read_var_ini(settings: Settings) -> Optional[dict[str, str]]:
     return None if text is None else parse_cfg(text)
 
 
+def disks_in_standby(settings: Settings) -> Optional[frozenset[str]]:
+    """Array devices emhttp reports spun down (`spundown="1"` in disks.ini), by name (disk1, parity...).
+
+    emhttp keeps this file current without touching the disks, so reading it never wakes one. None when
+    there is no disks.ini (not an Unraid server): then nothing is known to be asleep."""
+    text = _read(Path(settings.paths.emhttp_state_dir) / "disks.ini")
+    if text is None:
+        return None
+    return frozenset(values.get("name", section) for section, values in parse_ini_sections(text).items()
+                     if values.get("spundown", "0") == "1")
+
+
 def mover_running(settings: Settings) -> bool:
     """The mover's pid file names a live process."""
     text = _read(Path(settings.paths.mover_pid))
