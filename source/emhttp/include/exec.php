@@ -219,6 +219,13 @@ function pcr_config_set(): array {
   return pcr_forward($res);
 }
 
+/** Test connection with the form as it is (address and token typed, not saved yet). */
+function pcr_plex_try(): array {
+  $text = pcr_param('settings');
+  if (!(json_decode($text) instanceof stdClass)) pcr_refuse('the settings sent are not a JSON mapping');
+  return pcr_forward(pcr_cli(['plex', 'test', '--settings-from', '-'], $text));
+}
+
 function pcr_pin(bool $on): array {
   $args = $on ? ['pin', '--paths-from', '-', '--null'] : ['pin', '--off', '--paths-from', '-', '--null'];
   return pcr_forward(pcr_cli($args, implode("\0", pcr_managed_paths())));
@@ -263,6 +270,8 @@ function pcr_actions(): array {
     'pin' => ['POST', fn() => pcr_pin(true)],
     'unpin' => ['POST', fn() => pcr_pin(false)],
     'audit_fix' => ['POST', 'pcr_audit_fix'],
+    // POST although it changes nothing: the form's values may carry a token typed in, never put in a URL
+    'plex_try' => ['POST', 'pcr_plex_try'],
     // PIN sign-in: --start asks plex.tv for a code (kept in the volatile dir), --poll stores the token once
     // the code was entered. Poll writes the settings, so it is a POST too.
     'plex_login' => ['POST', $cli(['plex', 'login', '--start'])],

@@ -92,7 +92,8 @@
   PCR.bytes = function (n) {
     if (n == null || isNaN(n)) return '-';
     var u = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'], i = 0, v = Number(n);
-    while (Math.abs(v) >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    // decimal, as Unraid's Main tab and the CLI (render.human_bytes) show sizes: 1 GB = 10^9 bytes
+    while (Math.abs(v) >= 1000 && i < u.length - 1) { v /= 1000; i++; }
     return (i ? v.toFixed(v < 10 ? 2 : 1) : v.toFixed(0)) + ' ' + u[i];
   };
   PCR.ago = function (t) {
@@ -183,6 +184,7 @@
   };
   function jobSummary(info) {
     var r = info.result || {}, code = info.exit_code;
+    if (code === 5) return EXIT_WORDS[5];   // its stderr holds whatever the run warned about first
     if (info.error && code) return info.error;
     if (r.message) return r.message;
     return EXIT_WORDS[code] || ('ended with exit code ' + code);
@@ -343,7 +345,7 @@
       var btn = this;
       PCR.post('stop').then(function (r) {
         btn.disabled = false;
-        message($('pcr-run-msg'), r.ok ? (r.running ? 'Stopping after the current file...' : 'Nothing is running.') : errorText(r), r.ok ? 'busy' : 'err');
+        message($('pcr-run-msg'), r.ok ? (r.running ? 'Stopping: the copy in flight is undone...' : 'Nothing is running.') : errorText(r), r.ok ? 'busy' : 'err');
         PCR.pollSoon();
       });
     });
@@ -390,7 +392,10 @@
     'pcr-overrides': function (r) {
       return [cell({ type: 'text', dataset: { field: 'name' }, list: 'pcr-user-names', value: r.name || '' }),
         cell({ type: 'checkbox', dataset: { field: 'on_deck' }, checked: r.on_deck !== false }),
-        cell({ type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false })];
+        cell({ type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false }),
+        // a stored PIN arrives as the mask and goes back as it, which keeps it; emptied, it is removed
+        cell({ type: 'password', dataset: { field: 'pin' }, value: r.pin || '', placeholder: 'no PIN',
+          autocomplete: 'new-password', inputmode: 'numeric', 'aria-label': 'Plex Home PIN' })];
     },
     'pcr-webhooks': function (r) {
       var lv = r.levels || ['summary', 'warnings', 'errors'];
@@ -417,11 +422,19 @@
     });
   }
 
+  // What Default leaves as it is: what ties the plugin to this server and its users, none of which has a
+  // meaningful default (the whole Plex section, the per-user exceptions and their PINs, the RSS address,
+  // the webhooks, the paths)
+  var KEPT_BY_DEFAULT = 'the Plex connection, libraries, path mappings, per-user exceptions, the watchlist ' +
+    'RSS address, webhooks and paths';
+  function keptByDefault(key, type) {
+    return type === 'secret' || /^(plex|paths)\.|^users\.overrides$|^notify\.webhooks$/.test(key);
+  }
   function fillSettings(s, keepSecrets) {
     var form = $('pcr-settings');
     form.querySelectorAll('[data-key]').forEach(function (el) {
       var key = el.dataset.key, type = el.dataset.type, v = getPath(s, key);
-      if (keepSecrets && (type === 'secret' || /^paths\.|^plex\.url$|^notify\.webhooks$/.test(key))) return;
+      if (keepSecrets && keptByDefault(key, type)) return;
       if (type === 'bool') { if (el.type === 'checkbox') el.checked = !!v; else el.value = v ? 'true' : 'false'; }
       else if (type === 'csv') el.value = (v || []).join(', ');
       else if (type === 'checklist') checklist(el, v || [], Array.prototype.map.call(el.querySelectorAll('input'), function (i) { return i.value; }));
@@ -453,6 +466,13 @@
     document.querySelectorAll('#pcr-settings .pcr-problem').forEach(function (e) { e.remove(); });
     document.querySelectorAll('#pcr-settings .pcr-invalid').forEach(function (e) { e.classList.remove('pcr-invalid'); });
   }
+  /** A field was changed: its note (shown after the last Apply) no longer applies. */
+  function clearProblemAt(el) {
+    var box = el.closest && (el.closest('td') || el.closest('dd'));
+    if (!box) return;
+    box.querySelectorAll('.pcr-problem').forEach(function (e) { e.remove(); });
+    el.classList.remove('pcr-invalid');
+  }
   /** Put each problem from `config set` next to its field: "cache.min_free", "plex.path_mappings[0].share". */
   function showProblems(problems) {
     var form = $('pcr-settings'), loose = [];
@@ -465,7 +485,7 @@
       } else target = form.querySelector(attrIs('data-key', p.key));
       if (!target) { loose.push(p.key + ': ' + p.message); return; }
       target.classList.add('pcr-invalid');
-      var note = h('div', { class: 'pcr-problem red-text', role: 'alert', dataset: { key: p.key } },
+      var note = h('div', { class: 'pcr-problem red-text', role: 'alert', dataset: { problem: p.key } },
         icon('exclamation-circle'), ' ', p.message);
       (target.closest('td') || target.closest('dd') || target.parentNode).appendChild(note);
     });
@@ -587,8 +607,8 @@
     if (!form) return;
     $('pcr-libraries').dataset.empty = 'press Load from Plex to choose; none ticked means every movie and TV library';
     $('pcr-skip').dataset.empty = 'nobody ignored';
-    form.addEventListener('input', function () { dirty(true); });
-    form.addEventListener('change', function (e) { dirty(true); if (e.target.id === 'pcr-mode') showMode(); });
+    form.addEventListener('input', function (e) { dirty(true); clearProblemAt(e.target); });
+    form.addEventListener('change', function (e) { dirty(true); clearProblemAt(e.target); if (e.target.id === 'pcr-mode') showMode(); });
     form.addEventListener('click', function (e) {
       var add = e.target.closest('.pcr-add-row'), del = e.target.closest('.pcr-del-row');
       if (add) { addRow($(add.dataset.for)); dirty(true); }
@@ -596,18 +616,21 @@
     });
     $('pcr-apply').addEventListener('click', applySettings);
     $('pcr-default').addEventListener('click', function () {
-      PCR.get('defaults').then(function (doc) {
-        if (!doc.ok) { message($('pcr-settings-msg'), errorText(doc), 'err'); return; }
-        clearProblems();
-        fillSettings(doc.settings, true);
-        dirty(true);
-        message($('pcr-settings-msg'), 'Defaults loaded (Plex address, token, webhooks and paths kept). Press Apply to save them.', 'busy');
+      confirmAsk('Reset to defaults?', 'Every setting below the Plex connection goes back to its default, except ' +
+        KEPT_BY_DEFAULT + '. Nothing is saved until you press Apply.', function () {
+        PCR.get('defaults').then(function (doc) {
+          if (!doc.ok) { message($('pcr-settings-msg'), errorText(doc), 'err'); return; }
+          clearProblems();
+          fillSettings(doc.settings, true);
+          dirty(true);
+          message($('pcr-settings-msg'), 'Defaults loaded; kept ' + KEPT_BY_DEFAULT + '. Press Apply to save them.', 'busy');
+        });
       });
     });
     $('pcr-test').addEventListener('click', function () {
       var m = $('pcr-test-msg');
-      message(m, $('pcr-apply').disabled ? 'Connecting...' : 'Testing the saved settings (Apply first to test your changes)...', 'busy');
-      PCR.get('plex_test').then(function (t) {
+      message(m, 'Connecting...', 'busy');
+      PCR.post('plex_try', { settings: { plex: readSettings().plex } }).then(function (t) {
         if (t.ok && t.server) message(m, 'Connected to ' + t.server.name + ' (Plex ' + t.server.version + ') as ' + t.owner + '.', 'ok');
         else message(m, errorText(t), 'err');
       });

@@ -290,6 +290,19 @@ def config_set(ctx: Context, merge: bool, check: bool) -> None:
     ctx.emit({"written": not check, "path": str(ctx.path)}, f"Settings {verb}.")
 
 
+def _settings_with(ctx: Context, source: str) -> cfg.Settings:
+    """The saved settings with a partial document merged over them (a form not saved yet), validated."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    incoming = cfg.parse_text(text, "the settings to test")
+    if not isinstance(incoming, dict):
+        raise SettingsError([("(top level)", "expected a mapping of settings")])
+    settings = cfg.from_mapping(cfg.merge(cfg.to_mapping(ctx.settings), incoming))
+    from plexcache.logsetup import configure
+
+    configure(settings, verbose=ctx.verbose, quiet=ctx.quiet)   # a typed secret is scrubbed from the log too
+    return settings
+
+
 @config_group.command("defaults")
 @pass_ctx
 def config_defaults(ctx: Context) -> None:
@@ -313,12 +326,15 @@ def plex_group() -> None:
 
 
 @plex_group.command("test")
+@click.option("--settings-from", "settings_from", metavar="FILE",
+              help="Test these settings (a partial document, '-' for stdin) merged over the saved ones.")
 @pass_ctx
-def plex_test(ctx: Context) -> None:
-    """Check the connection and the token."""
+def plex_test(ctx: Context, settings_from: Optional[str]) -> None:
+    """Check the connection and the token (the saved ones, or those about to be saved)."""
     from plexcache import plex
 
-    result = plex.test_connection(ctx.settings)
+    settings = ctx.settings if settings_from is None else _settings_with(ctx, settings_from)
+    result = plex.test_connection(settings)
     server = result["server"]
     ctx.emit(result, f"Connected to {server['name']} (Plex {server['version']}) as {result['owner']}; "
                      f"{result['libraries']} libraries.")
