@@ -76,7 +76,7 @@ def test_config_set_bad_yaml(settings_file):
 def test_invalid_settings_file_is_one_line(tmp_path):
     path = tmp_path / "settings.yaml"
     path.write_text("cache:\n  retention_hours: soon\n")
-    result = cli("config", "show", config=path)
+    result = cli("plan", config=path)   # a command that acts on the settings needs them valid
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "plexcache-r: invalid setting cache.retention_hours: got 'soon', expected a number"]
@@ -85,7 +85,7 @@ def test_invalid_settings_file_is_one_line(tmp_path):
 def test_unreadable_settings_file(tmp_path):
     path = tmp_path / "settings.yaml"
     path.mkdir()
-    result = cli("config", "show", config=path)
+    result = cli("plan", config=path)
     assert result.returncode == 2 and "cannot read settings" in result.stderr
 
 
@@ -124,3 +124,46 @@ def test_pin_and_evict_read_their_paths_from_stdin_or_a_file(tmp_path):
         result = cli(*args, config=settings_file)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
     assert "missing" in cli("pin", "--paths-from", str(tmp_path / "missing"), config=settings_file).stderr
+
+
+def break_setting(settings_file) -> None:
+    text = settings_file.read_text()
+    assert "  min_free: 10%\n" in text
+    settings_file.write_text(text.replace("  min_free: 10%\n", "  min_free: lots\n"))
+
+
+def test_read_only_commands_work_with_an_invalid_settings_file(settings_file):
+    """Files on the pool must always be reachable: status, list and the form's settings read what they can."""
+    break_setting(settings_file)
+    status = cli("--json", "status", config=settings_file)
+    assert status.returncode == 0, status.stderr
+    warnings = json.loads(status.stdout)["warnings"]
+    assert any(w["code"] == "settings" and "Minimum free space" not in w["message"] and "cache.min_free" in w["message"]
+               for w in warnings)
+    listed = cli("--json", "list", config=settings_file)
+    assert listed.returncode == 0 and json.loads(listed.stdout)["files"] == []
+    shown = json.loads(cli("--json", "config", "show", config=settings_file).stdout)
+    assert shown["ok"] is True and shown["settings"]["cache"]["min_free"] == "lots"
+    assert shown["settings"]["plex"]["token"] == cfg.MASK and shown["settings"]["cache"]["workers"] == 2
+    assert [p["key"] for p in shown["problems"]] == ["cache.min_free"]
+
+
+def test_config_set_merge_validates_the_result_not_the_stored_file(settings_file):
+    break_setting(settings_file)
+    result = cli("--json", "config", "set", "--merge", stdin='{"cache": {"min_free": "5%"}}', config=settings_file)
+    assert result.returncode == 0, result.stdout
+    saved = cfg.load(settings_file)
+    assert saved.cache.min_free == "5%" and saved.plex.token == "tok-secret-1234"
+
+
+def test_config_set_over_a_file_that_is_not_yaml_keeps_a_copy_of_it(settings_file):
+    settings_file.write_text("plex: {token: tok-secret-1234\n")
+    broken = settings_file.read_bytes()
+    shown = json.loads(cli("--json", "config", "show", config=settings_file).stdout)
+    assert shown["ok"] is True and shown["problems"][0]["key"] == "(file)"
+    result = cli("--json", "config", "set", "--merge", stdin='{"cache": {"workers": 3}}', config=settings_file)
+    assert result.returncode == 0, result.stdout
+    assert cfg.load(settings_file).cache.workers == 3
+    copies = list(settings_file.parent.glob("settings.yaml.broken-*"))
+    assert [c.read_bytes() for c in copies] == [broken]
+    assert json.loads(result.stdout)["kept_broken"] == str(copies[0])

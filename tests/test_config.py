@@ -210,3 +210,26 @@ def test_the_log_scrubber_hides_a_plex_home_pin():
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "switching to %s with pin %s", ("bob", "9876"), None)
     RedactSecrets(secrets_of(settings)).filter(record)
     assert "9876" not in record.getMessage()
+
+
+def test_a_broken_file_still_gives_every_good_value(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"schema": 2, "cache": {"min_free": "lots", "workers": 3},
+                                    "plex": {"token": "tok-1", "path_mappings": [
+                                        {"plex": "/data/tv", "share": "/mnt/user/tv"},
+                                        {"plex": "data/films", "share": "/mnt/user/films"}]},
+                                    "paths": {"state_dir": str(tmp_path / "state")}, "colour": "red"}))
+    readable = cfg.load_readable(path)
+    assert readable.settings.cache.workers == 3 and readable.settings.cache.min_free == "10%"
+    assert readable.settings.plex.token == "tok-1" and readable.settings.paths.state_dir == str(tmp_path / "state")
+    assert [m.plex for m in readable.settings.plex.path_mappings] == ["/data/tv"]
+    assert {key for key, _ in readable.problems} == {"cache.min_free", "plex.path_mappings[1].plex", "colour"}
+    assert readable.raw["cache"]["min_free"] == "lots"
+
+
+def test_a_file_that_is_not_yaml_gives_the_defaults_and_says_where(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("cache: {min_free: [\n")
+    readable = cfg.load_readable(path)
+    assert readable.settings == cfg.Settings() and readable.raw == {}
+    assert readable.problems[0][0] == "(file)" and "line" in readable.problems[0][1]

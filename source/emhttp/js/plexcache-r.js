@@ -483,7 +483,7 @@
         var row = table && table.tBodies && table.tBodies[0].rows[+m[2]];
         target = row ? (m[3] && row.querySelector(attrIs('data-field', m[3]))) || row.querySelector('input') : table;
       } else target = form.querySelector(attrIs('data-key', p.key));
-      if (!target) { loose.push(p.key + ': ' + p.message); return; }
+      if (!target) { loose.push(p.key.charAt(0) === '(' ? p.message : p.key + ': ' + p.message); return; }
       target.classList.add('pcr-invalid');
       var note = h('div', { class: 'pcr-problem red-text', role: 'alert', dataset: { problem: p.key } },
         icon('exclamation-circle'), ' ', p.message);
@@ -504,8 +504,16 @@
       if (keepEdits && !$('pcr-apply').disabled) return;
       if (!doc.ok) { message(msg, 'Cannot read the settings: ' + errorText(doc), 'err'); return; }
       settingsLoaded = doc.settings;
+      clearProblems();
       fillSettings(doc.settings, false);
       dirty(false);
+      var bad = doc.problems || [];
+      if (!bad.length) return;
+      // a settings file with bad values: the form shows what is in it, each bad value marked, to be corrected
+      var loose = showProblems(bad);
+      message(msg, 'The settings file has ' + bad.length + ' value(s) that are not valid' +
+        (loose.length ? ' (' + loose.join('; ') + ')' : ', marked below') +
+        '. Correct them and press Apply; until then their defaults are used.', 'err');
     });
   }
 

@@ -25,6 +25,7 @@ class Context:
     verbose: int
     quiet: bool
     _settings: Optional[cfg.Settings] = field(default=None, repr=False)
+    settings_problems: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @property
     def path(self) -> Path:
@@ -37,6 +38,17 @@ class Context:
         (a first run), and then stderr says the defaults are in use."""
         if self._settings is None:
             self._settings = cfg.load(self.existing_path())
+            from plexcache.logsetup import configure
+
+            configure(self._settings, verbose=self.verbose, quiet=self.quiet)
+        return self._settings
+
+    def readable(self) -> cfg.Settings:
+        """The settings for commands that must work whatever the file holds (status, list, move back):
+        a bad value gives way to its default, and `settings_problems` says which."""
+        if self._settings is None:
+            readable = cfg.load_readable(self.existing_path())
+            self._settings, self.settings_problems = readable.settings, readable.problems
             from plexcache.logsetup import configure
 
             configure(self._settings, verbose=self.verbose, quiet=self.quiet)
@@ -121,8 +133,16 @@ def status(ctx: Context) -> None:
     from plexcache import engine
     from plexcache.render import render_status
 
-    document = engine.status(ctx.settings)
+    document = engine.status(ctx.readable())
+    document["warnings"] = settings_warnings(ctx.settings_problems) + document["warnings"]
     ctx.emit(document, lambda: render_status(document))
+
+
+def settings_warnings(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """A settings file with bad values, as status warnings: which setting, and that its default is used."""
+    return [{"code": "settings", "key": key,
+             "message": f"The settings file has a bad value for {key} ({text}); the default is used until it "
+                        "is corrected on the Settings page."} for key, text in problems]
 
 
 @cli.command("list")
@@ -135,7 +155,7 @@ def list_cmd(ctx: Context, sort: str, text: str | None) -> None:
     from plexcache import engine
     from plexcache.render import render_list
 
-    document = engine.list_files(ctx.settings, sort=sort, text=text)
+    document = engine.list_files(ctx.readable(), sort=sort, text=text)
     ctx.emit(document, lambda: render_list(document))
 
 
@@ -174,7 +194,7 @@ def evict(ctx: Context, paths: tuple[str, ...], everything: bool, paths_from: Op
     chosen = gather_paths(paths, paths_from, null)
     if not chosen and not everything:
         raise UsageError("give the paths of managed files, or --all (see `plexcache-r list`)")
-    report = engine.evict(ctx.settings, None if everything else chosen)
+    report = engine.evict(ctx.readable(), None if everything else chosen)
     ctx.emit(report.to_json(), lambda: render_report(report))
     if report.exit_code:
         sys.exit(report.exit_code)
@@ -268,8 +288,12 @@ def config_show(ctx: Context) -> None:
     """Print the settings, secrets masked."""
     import yaml
 
-    data = cfg.to_mapping(ctx.settings, mask=True)
-    ctx.emit({"settings": data}, lambda: yaml.safe_dump(data, sort_keys=False).rstrip())
+    readable = cfg.load_readable(ctx.existing_path())
+    # the file's own values over the defaults, the bad ones too, so the form shows what is there to correct
+    data = cfg.mask_mapping(cfg.merge(cfg.to_mapping(cfg.Settings()), readable.raw))
+    problems = [{"key": key, "message": text} for key, text in readable.problems]
+    ctx.emit({"settings": data, "problems": problems}, lambda: yaml.safe_dump(data, sort_keys=False).rstrip() + "".join(
+        f"\n# invalid: {p['key']}: {p['message']}" for p in problems))
 
 
 @config_group.command("set")
@@ -279,15 +303,22 @@ def config_show(ctx: Context) -> None:
 def config_set(ctx: Context, merge: bool, check: bool) -> None:
     """Validate settings (YAML or JSON) from stdin and write them atomically."""
     incoming = cfg.parse_text(sys.stdin.read(), "the settings on stdin")
-    current = cfg.to_mapping(cfg.load(ctx.path))
     if not isinstance(incoming, dict):
         raise SettingsError([("(top level)", "expected a mapping of settings on stdin")])
-    document = cfg.merge(current, incoming) if merge else incoming
-    settings = cfg.from_mapping(cfg.unmask(document, current))
+    # the stored file as it is, bad values and all: what is checked is the result, so a form that
+    # corrects a bad value can be saved
+    readable = cfg.load_readable(ctx.path)
+    current = cfg.merge(cfg.to_mapping(cfg.Settings()), readable.raw)
+    document = cfg.merge(current, incoming) if merge else cfg.unmask(incoming, current)
+    settings = cfg.from_mapping(document)
+    kept = None
     if not check:
+        if any(key in ("(file)", "(top level)") for key, _ in readable.problems) and ctx.path.exists():
+            kept = cfg.keep_broken(ctx.path)   # unreadable, so not merged: never lose what was in it
         cfg.save(settings, ctx.path)
     verb = "valid" if check else f"saved to {ctx.path}"
-    ctx.emit({"written": not check, "path": str(ctx.path)}, f"Settings {verb}.")
+    ctx.emit({"written": not check, "path": str(ctx.path), "kept_broken": kept},
+             f"Settings {verb}." + (f" The unreadable file was kept as {kept}." if kept else ""))
 
 
 def _settings_with(ctx: Context, source: str) -> cfg.Settings:

@@ -7,10 +7,12 @@ Validation collects every problem, each naming the key, the bad value and what i
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
 import re
+import time
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from plexcache.errors import SettingsError, UsageError
-from plexcache.fsutil import atomic_write_text
+from plexcache.fsutil import atomic_write_bytes, atomic_write_text
 
 SCHEMA_VERSION = 2
 DEFAULT_CONFIG_PATH = "/boot/config/plugins/plexcache-r/settings.yaml"
@@ -460,6 +462,86 @@ def load(path: Path) -> Settings:
     return from_mapping(parse_text(text, str(path)))
 
 
+@dataclass
+class Readable:
+    """What can be read of a settings file that may be invalid: every good value (a bad one gives way to
+    its default), the problems, and the file's own document (its raw values, for the form to show)."""
+
+    settings: Settings
+    problems: list[tuple[str, str]]
+    raw: dict[str, Any]
+
+
+def load_readable(path: Path) -> Readable:
+    """The settings for commands that must work whatever the file holds (status, list, move back: files
+    on the pool must always be reachable) and for the form that fixes it. Never raises SettingsError."""
+    if not path.exists():
+        return Readable(Settings(), [], {})
+    try:
+        raw = parse_text(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, UsageError) as exc:
+        return Readable(Settings(), [("(file)", str(getattr(exc, "strerror", None) or exc))], {})
+    if not isinstance(raw, dict):
+        return Readable(Settings(), [("(top level)", f"got {_show(raw)}, expected a mapping of settings")], {})
+    problems: list[tuple[str, str]] = []
+    data = raw
+    for _ in range(8):   # each pass drops the values named; a dropped row may leave one more to drop
+        try:
+            return Readable(from_mapping(data), problems, raw)
+        except SettingsError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+            trimmed = _without(data, [key for key, _ in exc.problems])
+            if trimmed == data:
+                break
+            data = trimmed
+    return Readable(Settings(), problems, raw)
+
+
+def _without(data: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """The document without the values at these keys ("cache.min_free", "plex.path_mappings[1].plex"); a
+    problem inside a row drops the whole row."""
+    out = copy.deepcopy(data)
+    rows: list[tuple[list[Any], int]] = []
+    for key in keys:
+        parts = [p for p in re.split(r"\.|\[(\d+)\]", key) if p]
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                rows.append((node, int(part)))
+                break
+            if not isinstance(node, dict) or part not in node:
+                break
+            if last:
+                del node[part]
+            else:
+                node = node[part]
+    unique = {(id(lst), i): (lst, i) for lst, i in rows}.values()
+    for row_list, index in sorted(unique, key=lambda row: -row[1]):   # the last first: indexes stay true
+        del row_list[index]
+    return out
+
+
+def mask_mapping(data: Any, cls: Any = Settings) -> Any:
+    """A settings document (a file's raw values) with every secret that is set shown as MASK."""
+    if not (isinstance(data, dict) and dataclasses.is_dataclass(cls)):
+        return data
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    out = {}
+    for key, value in data.items():
+        f = fields.get(key)
+        if f is not None and f.metadata.get("secret") and value:
+            out[key] = MASK
+        elif f is not None and _row_type(hints[key]) is not None and isinstance(value, list):
+            out[key] = [mask_mapping(row, _row_type(hints[key])) for row in value]
+        elif f is not None:
+            out[key] = mask_mapping(value, hints[key])
+        else:
+            out[key] = value
+    return out
+
+
 def to_mapping(settings: Settings, *, mask: bool = False) -> dict[str, Any]:
     """Plain data for YAML/JSON; with mask, every secret that is set becomes MASK."""
     return _dump(settings, mask)
@@ -578,6 +660,13 @@ def secret_values(settings: Settings) -> list[str]:
 def dump_yaml(settings: Settings) -> str:
     header = "# plexcache-r settings; see docs/settings.md. Change them on the Settings page or with `config set`.\n"
     return header + yaml.safe_dump(to_mapping(settings), sort_keys=False, allow_unicode=True)
+
+
+def keep_broken(path: Path) -> str:
+    """Copy a settings file that cannot be read next to it before it is replaced; the copy's name."""
+    copy_path = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+    atomic_write_bytes(copy_path, path.read_bytes(), mode=0o600)
+    return str(copy_path)
 
 
 def save(settings: Settings, path: Path) -> None:
