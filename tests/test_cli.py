@@ -167,3 +167,21 @@ def test_config_set_over_a_file_that_is_not_yaml_keeps_a_copy_of_it(settings_fil
     copies = list(settings_file.parent.glob("settings.yaml.broken-*"))
     assert [c.read_bytes() for c in copies] == [broken]
     assert json.loads(result.stdout)["kept_broken"] == str(copies[0])
+
+
+PLEX_SIDE = ("plexapi", "plexcache.engine", "plexcache.plex", "plexcache.plexread", "plexcache.live",
+             "plexcache.mover", "requests")
+
+
+@pytest.mark.parametrize("command", [("status",), ("list",), ("config", "show")])
+def test_read_only_commands_never_import_plex(settings_file, command):
+    """A poll of the Dashboard must not pay for importing plexapi (most of a second of CPU each time)."""
+    probe = ("import sys\nfrom plexcache.cli import main\n"
+             f"try:\n    main(['--config', {str(settings_file)!r}, '--json', *{list(command)!r}])\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in ('plexapi', 'requests') "
+             f"or m in {PLEX_SIDE!r}), file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("PLEXCACHE")})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"

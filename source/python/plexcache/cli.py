@@ -130,10 +130,10 @@ def plan(ctx: Context) -> None:
 @pass_ctx
 def status(ctx: Context) -> None:
     """Running or idle, progress, the last run, cache usage and counts."""
-    from plexcache import engine
+    from plexcache import query
     from plexcache.render import render_status
 
-    document = engine.status(ctx.readable())
+    document = query.status(ctx.readable())
     document["warnings"] = settings_warnings(ctx.settings_problems) + document["warnings"]
     ctx.emit(document, lambda: render_status(document))
 
@@ -152,10 +152,10 @@ def settings_warnings(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
 @pass_ctx
 def list_cmd(ctx: Context, sort: str, text: str | None) -> None:
     """The files plexcache-r manages."""
-    from plexcache import engine
+    from plexcache import query
     from plexcache.render import render_list
 
-    document = engine.list_files(ctx.readable(), sort=sort, text=text)
+    document = query.list_files(ctx.readable(), sort=sort, text=text)
     ctx.emit(document, lambda: render_list(document))
 
 

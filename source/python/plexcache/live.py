@@ -34,6 +34,7 @@ from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, Usage
 from plexcache.fsutil import atomic_write_text, write_json_if_changed
 from plexcache.http import SessionFactory, make_session
 from plexcache.plexread import PLEX_ERRORS, PlexQuery, connect, describe_error, newest_added, sessions
+from plexcache.runctl import LIVE_STATE_NAME, live_running, live_state_path
 from plexcache.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ LIBRARY = "com.plexapp.plugins.library"
 PROCESSED = 5  # a TimelineEntry state: the item's metadata is ready, so it shows in recently added
 BACKOFF_MAX = 300.0
 BUSY_RETRY = 30.0  # another run holds the lock: it will do the work; look again shortly
-STATE_FILE = "live.json"
+STATE_FILE = LIVE_STATE_NAME
 
 
 @dataclass(frozen=True)
@@ -416,7 +417,7 @@ class LiveWatcher:
 
 
 def state_path(settings: Settings) -> Path:
-    return Path(settings.paths.volatile_dir) / STATE_FILE
+    return live_state_path(settings)
 
 
 def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None:
@@ -466,18 +467,4 @@ def _single_instance(volatile: Path) -> int:
 
 def running(settings: Settings) -> bool:
     """True while a live watcher holds its lock (for status and the Dashboard)."""
-    import fcntl
-
-    path = Path(settings.paths.volatile_dir) / "live.lock"
-    if not path.exists():
-        return False
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
+    return live_running(settings)

@@ -13,7 +13,7 @@ from plexcache.config import Settings, parse_size
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
 from plexcache.render import human_bytes
-from plexcache.runctl import PROGRESS_NAME, RunLock
+from plexcache.runctl import PROGRESS_NAME, RunLock, live_running, live_state_path
 from plexcache.state import Entry, Registry, StateStore
 from plexcache.unraid import Unraid
 
@@ -107,11 +107,9 @@ def _mover_tuning_problems(settings: Settings) -> list[str]:
 
 
 def _live_status(settings: Settings) -> dict[str, Any]:
-    from plexcache import live
-
-    doc: dict[str, Any] = {"enabled": settings.live.enabled, "running": live.running(settings)}
+    doc: dict[str, Any] = {"enabled": settings.live.enabled, "running": live_running(settings)}
     try:
-        doc["state"] = json.loads(live.state_path(settings).read_text()) if doc["running"] else None
+        doc["state"] = json.loads(live_state_path(settings).read_text()) if doc["running"] else None
     except (OSError, ValueError):
         doc["state"] = None
     return doc

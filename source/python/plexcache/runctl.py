@@ -193,3 +193,29 @@ class ProgressWriter:
         data = (json.dumps(self.doc, sort_keys=True) + "\n").encode()
         with contextlib.suppress(OSError):  # progress is a convenience: never fail a run over it
             atomic_write_bytes(self.path, data)
+
+
+# Live mode's files in the volatile folder: here, not in live.py, so status can read them without Plex.
+LIVE_STATE_NAME = "live.json"
+LIVE_LOCK_NAME = "live.lock"
+
+
+def live_state_path(settings: Any) -> Path:
+    return Path(settings.paths.volatile_dir) / LIVE_STATE_NAME
+
+
+def live_running(settings: Any) -> bool:
+    """True while a live watcher holds its lock (for status and the Dashboard)."""
+    path = Path(settings.paths.volatile_dir) / LIVE_LOCK_NAME
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
