@@ -41,7 +41,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Sandbox, Server]]:
     settings["plex"]["libraries"] = ["TV Shows"]
     settings["users"] = {"overrides": OVERRIDES}
     box = make_sandbox(tmp_path, webgui.NEWEST_STABLE, settings=settings)
-    box.extra_env.update({"PCR_FAKE_STEP": "0.3"})
+    box.extra_env.update({"PCR_FAKE_STEP": "0.3", "PCR_FAKE_CALLS": str(tmp_path / "calls.log")})
     with Server(box) as server:
         yield box, server
     assert box.php_errors() == []
@@ -154,3 +154,29 @@ def test_sizes_are_decimal_as_on_unraids_main_tab(browser: object, served: tuple
     assert shown == ["1.00 GB", "1.50 TB", "999 B", "2.50 MB"]
     page.close()
 
+
+
+def test_an_open_dashboard_during_a_run_reads_the_progress_file(browser: object,
+                                                                 served: tuple[Sandbox, Server]) -> None:
+    """The quick polls of a run read its progress file (PHP alone); plexcache-r is started only for the full
+    status every ten seconds and when the run starts or ends, and never to find a path."""
+    box, server = served
+    calls = Path(box.extra_env["PCR_FAKE_CALLS"])
+    slow = box.path("state_dir") / "fake-step"
+    slow.parent.mkdir(parents=True, exist_ok=True)
+    slow.write_text("1.5")
+    page = open_page(browser, server)
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "action=progress" in r.url else None)
+    page.wait_for_selector("#pcr-count:not(:text('-'))")
+    before = len(calls.read_text().splitlines())
+    page.click("#pcr-run")
+    page.wait_for_function("document.getElementById('pcr-banner-file').textContent.indexOf('/mnt/user/') === 0")
+    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=60000)
+    page.wait_for_selector("#pcr-banner", state="hidden")
+    started = calls.read_text().splitlines()[before:]
+    statuses = started.count("status")
+    assert polls, "the run's progress was followed"
+    assert statuses < len(polls), (statuses, len(polls))
+    assert not [c for c in started if c.startswith("config")], "no path is looked up by starting the CLI"
+    page.close()

@@ -192,15 +192,20 @@
 
   // --- Dashboard ------------------------------------------------------------------------------------
 
-  var statusTimer = null, fastUntil = 0, lastState = null;
+  // The full status starts plexcache-r; while something runs, the quick polls in between read only the
+  // run's progress file (the `progress` action, PHP alone), and a change of state brings a full one at once.
+  var FULL_EVERY = 10000, statusTimer = null, fastUntil = 0, lastState = null, lastFull = 0;
   function pollStatus() {
     clearTimeout(statusTimer);
-    PCR.get('status').then(function (doc) {
-      renderStatus(doc);
+    var full = lastState === null || Date.now() - lastFull >= FULL_EVERY;
+    PCR.get(full ? 'status' : 'progress').then(function (doc) {
       var running = doc.ok && doc.state === 'running';
+      if (full) { renderStatus(doc); if (doc.ok) lastFull = Date.now(); }
+      else if (doc.ok && doc.state === lastState) renderBanner(doc);
+      else lastFull = 0;   // started or ended: the next poll, now, is a full one
       if (lastState === 'running' && !running) PCR.files(true);
-      lastState = doc.ok ? doc.state : lastState;
-      statusTimer = setTimeout(pollStatus, running || Date.now() < fastUntil ? 1500 : 10000);
+      if (full || !doc.ok || doc.state === lastState) lastState = doc.ok ? doc.state : lastState;
+      statusTimer = setTimeout(pollStatus, !lastFull ? 0 : running || Date.now() < fastUntil ? 1500 : FULL_EVERY);
     });
   }
   PCR.pollSoon = function () { fastUntil = Date.now() + 15000; setTimeout(pollStatus, 400); };
