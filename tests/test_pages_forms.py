@@ -180,3 +180,24 @@ def test_an_open_dashboard_during_a_run_reads_the_progress_file(browser: object,
     assert statuses < len(polls), (statuses, len(polls))
     assert not [c for c in started if c.startswith("config")], "no path is looked up by starting the CLI"
     page.close()
+
+
+def test_opening_maintenance_wakes_no_disk(browser: object, served: tuple[Sandbox, Server]) -> None:
+    """Opening the tab runs the quick checks only; a full check (every array disk) only on Check now,
+    which says it spins the disks up."""
+    box, server = served
+    calls = Path(box.extra_env["PCR_FAKE_CALLS"])
+    page = open_page(browser, server)
+    page.wait_for_selector("#pcr-count:not(:text('-'))")
+    before = len(calls.read_text().splitlines())
+    tab(page, "maintenance")
+    page.wait_for_selector("#pcr-audit-msg.pcr-ok")
+    opened = calls.read_text().splitlines()[before:]
+    assert "audit --cheap" in opened and "audit" not in opened, opened
+    assert "spin" in page.get_attribute("#pcr-audit", "title") + page.inner_text("#pcr-maint")
+    page.click("#pcr-audit")
+    page.wait_for_selector("#pcr-audit-msg:has-text('Full check done')")
+    assert "audit" in calls.read_text().splitlines()[before:]
+    shot(page, "maintenance-quick-check")
+    assert page.errors == []
+    page.close()

@@ -288,6 +288,7 @@ function pcr_actions(): array {
     'list' => ['GET', $cli(['list'], 120)],
     'plan' => ['GET', $cli(['plan'], 300)],
     'audit' => ['GET', $cli(['audit'], 300)],
+    'audit_cheap' => ['GET', $cli(['audit', '--cheap'], 120)],   // reads no array disk: opening the tab wakes none
     'plex_test' => ['GET', $cli(['plex', 'test'])],
     'plex_libraries' => ['GET', $cli(['plex', 'libraries'])],
     'plex_users' => ['GET', $cli(['plex', 'users'])],

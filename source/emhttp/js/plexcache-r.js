@@ -925,7 +925,13 @@
       message(msg, 'The check failed: ' + errorText(doc), 'err');
       return;
     }
-    if (done) message(msg, done.text, done.kind); else message(msg, 'Checked ' + new Date().toLocaleTimeString() + '.', 'ok');
+    if (done) message(msg, done.text, done.kind);
+    else message(msg, (doc.cheap ? 'Quick check done ' : 'Full check done ') + new Date().toLocaleTimeString() + '.', 'ok');
+    if (doc.cheap) {
+      var last = doc.last_full;
+      $('pcr-audit-last').textContent = last ? 'Last full check ' + PCR.when(last.at) + ': ' + (last.findings ?
+        last.findings + ' finding(s); press Check now to see them again.' : 'all good.') : 'No full check yet.';
+    } else $('pcr-audit-last').textContent = '';
     var findings = doc.findings || [], groups = {};
     findings.forEach(function (f) { (groups[f.kind] = groups[f.kind] || []).push(f); });
     var kinds = Object.keys(groups);
@@ -940,10 +946,10 @@
   }
 
   /** Check now; `done` ({text, kind}) is what a fix that just ended has to say, shown once the check is in. */
-  function runAudit(done) {
+  function runAudit(done, quick) {
     $('pcr-audit').disabled = true;
-    message($('pcr-audit-msg'), 'Checking...', 'busy');
-    PCR.get('audit').then(function (doc) { renderAudit(doc, done); });
+    message($('pcr-audit-msg'), quick ? 'Checking the pool...' : 'Checking every array disk (they spin up)...', 'busy');
+    PCR.get(quick ? 'audit_cheap' : 'audit').then(function (doc) { renderAudit(doc, done); });
   }
 
   function initMaintenance() {
@@ -966,7 +972,7 @@
         });
       });
     });
-    whenShown($('pcr-maint'), runAudit);
+    whenShown($('pcr-maint'), function () { runAudit(null, true); });   // opening a tab wakes no disk
   }
 
   // --- Logs -----------------------------------------------------------------------------------------

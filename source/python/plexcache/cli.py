@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,14 +243,32 @@ def stop(ctx: Context) -> None:
 
 @cli.command()
 @click.option("--fix", "fixes", multiple=True, metavar="KIND", help="Apply a fix (repeatable).")
+@click.option("--cheap", is_flag=True,
+              help="Only the checks that read no array disk (no spin-up), with the last full check's result.")
 @pass_ctx
-def audit(ctx: Context, fixes: tuple[str, ...]) -> None:
+def audit(ctx: Context, fixes: tuple[str, ...], cheap: bool) -> None:
     """Cache health: unprotected, orphaned backups, stale entries, duplicates; and their fixes."""
     from plexcache import audit as audit_mod
+    from plexcache.fsutil import read_json, write_json_if_changed
     from plexcache.render import render_audit
 
-    document = audit_mod.audit(ctx.settings, fixes=list(fixes))
+    if cheap and fixes:
+        raise UsageError("--cheap only looks; leave it out to apply fixes")
+    last_file = Path(ctx.settings.paths.state_dir) / LAST_AUDIT_FILE
+    document = audit_mod.audit(ctx.settings, fixes=list(fixes), cheap=cheap)
+    if cheap:
+        try:
+            document["last_full"] = read_json(last_file, 1).get("last_full")
+        except UsageError:
+            document["last_full"] = None   # unreadable: the next full check writes it again
+    else:   # what the Maintenance tab shows until the next full check, without reading the disks again
+        write_json_if_changed(last_file, {"schema": 1, "last_full": {
+            "at": time.time(), "message": document["message"], "summary": document["summary"],
+            "findings": len(document["findings"])}})
     ctx.emit(document, lambda: render_audit(document))
+
+
+LAST_AUDIT_FILE = "last_audit.json"
 
 
 @cli.command("import")
