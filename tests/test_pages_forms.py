@@ -201,3 +201,21 @@ def test_opening_maintenance_wakes_no_disk(browser: object, served: tuple[Sandbo
     shot(page, "maintenance-quick-check")
     assert page.errors == []
     page.close()
+
+
+def test_a_share_that_does_not_exist_is_saved_with_a_warning(browser: object, served: tuple[Sandbox, Server]) -> None:
+    box, server = served
+    page = open_settings(browser, server)
+    page.click('.pcr-add-row[data-for="pcr-mappings"]')
+    page.fill('#pcr-mappings tbody tr:last-child [data-field="plex"]', "/data/films")
+    page.fill('#pcr-mappings tbody tr:last-child [data-field="share"]', "/mnt/user/no-such-share")
+    page.click("#pcr-apply")
+    page.wait_for_selector("#pcr-settings-msg.pcr-ok")
+    assert box.settings()["plex"]["path_mappings"][-1]["share"] == "/mnt/user/no-such-share", "a warning, not a refusal"
+    note = page.wait_for_selector('.pcr-problem[data-problem="plex.path_mappings[1].share"]')
+    assert "does not exist" in note.inner_text()
+    row = page.locator("#pcr-mappings tbody tr").nth(1)
+    assert row.locator(".pcr-problem").count() == 1, "the warning sits next to its field"
+    shot(page, "settings-share-warning")
+    assert page.errors == []
+    page.close()

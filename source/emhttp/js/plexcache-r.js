@@ -479,7 +479,7 @@
     el.classList.remove('pcr-invalid');
   }
   /** Put each problem from `config set` next to its field: "cache.min_free", "plex.path_mappings[0].share". */
-  function showProblems(problems) {
+  function showProblems(problems, warning) {
     var form = $('pcr-settings'), loose = [];
     problems.forEach(function (p) {
       var m = /^(.*?)\[(\d+)\](?:\.(\w+))?/.exec(p.key), target = null;
@@ -489,12 +489,12 @@
         target = row ? (m[3] && row.querySelector(attrIs('data-field', m[3]))) || row.querySelector('input') : table;
       } else target = form.querySelector(attrIs('data-key', p.key));
       if (!target) { loose.push(p.key.charAt(0) === '(' ? p.message : p.key + ': ' + p.message); return; }
-      target.classList.add('pcr-invalid');
-      var note = h('div', { class: 'pcr-problem red-text', role: 'alert', dataset: { problem: p.key } },
-        icon('exclamation-circle'), ' ', p.message);
+      if (!warning) target.classList.add('pcr-invalid');
+      var note = h('div', { class: 'pcr-problem ' + (warning ? 'orange-text pcr-warn' : 'red-text'), role: 'alert',
+        dataset: { problem: p.key } }, icon(warning ? 'exclamation-triangle' : 'exclamation-circle'), ' ', p.message);
       (target.closest('td') || target.closest('dd') || target.parentNode).appendChild(note);
     });
-    var first = form.querySelector('.pcr-invalid');
+    var first = !warning && form.querySelector('.pcr-invalid');
     if (first && first.scrollIntoView) first.scrollIntoView({ block: 'center' });
     return loose;
   }
@@ -531,7 +531,7 @@
       if (r.ok) {
         var sched = r.schedule || {};
         message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : ''), 'ok');
-        loadSettings(true);
+        loadSettings(true).then(function () { if ((r.warnings || []).length) showProblems(r.warnings, true); });
         PCR.pollSoon();
         return;
       }

@@ -336,8 +336,23 @@ def config_set(ctx: Context, merge: bool, check: bool) -> None:
             kept = cfg.keep_broken(ctx.path)   # unreadable, so not merged: never lose what was in it
         cfg.save(settings, ctx.path)
     verb = "valid" if check else f"saved to {ctx.path}"
-    ctx.emit({"written": not check, "path": str(ctx.path), "kept_broken": kept},
-             f"Settings {verb}." + (f" The unreadable file was kept as {kept}." if kept else ""))
+    warnings = [{"key": key, "message": text} for key, text in share_warnings(settings)]
+    ctx.emit({"written": not check, "path": str(ctx.path), "kept_broken": kept, "warnings": warnings},
+             lambda: "\n".join([f"Settings {verb}." + (f" The unreadable file was kept as {kept}." if kept else ""),
+                                 *(f"warning: {w['key']}: {w['message']}" for w in warnings)]))
+
+
+def share_warnings(settings: cfg.Settings) -> list[tuple[str, str]]:
+    """Path mappings whose share folder does not exist (a typo, or a share not created yet): worth a word
+    next to the field, not a refusal (the share may be on its way)."""
+    user_root = settings.paths.user_root.rstrip("/")
+    out = []
+    for i, mapping in enumerate(settings.plex.path_mappings):
+        rel = mapping.share.rstrip("/").removeprefix("/mnt/user").lstrip("/")
+        if mapping.share.startswith("/mnt/user/") and not os.path.isdir(os.path.join(user_root, rel)):
+            out.append((f"plex.path_mappings[{i}].share",
+                        f"{mapping.share} does not exist (yet): no file under it can be cached until it does"))
+    return out
 
 
 def _settings_with(ctx: Context, source: str) -> cfg.Settings:
