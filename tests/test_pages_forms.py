@@ -219,3 +219,26 @@ def test_a_share_that_does_not_exist_is_saved_with_a_warning(browser: object, se
     shot(page, "settings-share-warning")
     assert page.errors == []
     page.close()
+
+
+def test_messages_name_fields_and_buttons_not_keys_and_commands(browser: object,
+                                                                served: tuple[Sandbox, Server]) -> None:
+    _, server = served
+    page = open_settings(browser, server)
+    say = page.evaluate("""() => [
+      PCR.say("cannot read Plex at http://x:32400: refused; check plex.url and plex.token (run `plexcache-r plex login` for a new token)"),
+      PCR.say("the sign-in PIN expired; start `plexcache-r plex login` again"),
+      PCR.say("Tower (server) (server)"),
+      PCR.jobSentence({exit_code: 6, error: 'the Unraid mover is running; try again when it is done'}, 'Run'),
+      PCR.jobSentence({exit_code: 0, result: {message: 'dry run: would cache 3 and move back 0 file(s)'}}, 'Dry run'),
+      PCR.jobSentence({exit_code: 5, error: 'CA Mover Tuning is not installed'}, 'Run')]""")
+    assert say[0] == ('cannot read Plex at http://x:32400: refused; check "Plex server address" and "Plex token" '
+                      '(use Sign in with Plex on the Settings tab for a new token)')
+    assert say[1] == "the sign-in PIN expired; use Sign in with Plex on the Settings tab again"
+    assert say[2] == "Tower (server)"
+    assert say[3] == "Run not started: the Unraid mover is running; try again when it is done."
+    assert say[4] == "Dry run finished: would cache 3 and move back 0 file(s)."
+    assert say[5] == "Run stopped on request."
+    for text in say:
+        assert "`" not in text and "plexcache-r " not in text and "plex.url" not in text
+    page.close()

@@ -63,7 +63,7 @@ def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Ser
     page.click("#pcr-run")
     page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=60000)
     cached = len(box.cli_json("list")["files"])
-    assert cached > 0 and f"Run cached {cached}" in page.inner_text("#pcr-run-msg")
+    assert cached > 0 and f"Run finished: cached {cached}" in page.inner_text("#pcr-run-msg")
     # the count and the last run come from one status answer, but an answer read while the run
     # was finishing has the new count and no last run yet: wait for the settled one
     page.wait_for_function(f"document.getElementById('pcr-count').textContent === '{cached}' && "

@@ -118,8 +118,36 @@
     el.className = el.className.replace(/\bpcr-(ok|err|busy)\b/g, '').trim() + (kind ? ' pcr-' + kind : '');
   }
   function errorText(doc) {
-    return (doc && doc.error) || 'unknown error';
+    return PCR.say((doc && doc.error) || 'unknown error');
   }
+  // The CLI speaks to people at a shell: its messages name setting keys and commands. On the pages the
+  // same words name the field (its label on the Settings tab) or the button that does it.
+  var COMMAND_WORDS = [
+    [/plex login/, 'Sign in with Plex on the Settings tab'], [/^recover/, 'Run now'],
+    [/^audit/, 'Check now on the Maintenance tab'], [/^list/, 'the Cached files tab'], [/^stop/, 'Stop'],
+    [/^run/, 'Run now'], [/^config/, 'the Settings tab'], [/^schedule/, 'Apply on the Settings tab']];
+  function fieldLabel(key) {
+    var el = document.querySelector('#pcr-settings ' + attrIs('data-key', key.replace(/\[\d+\].*$/, '')));
+    var dt = el && el.closest('dl') && el.closest('dl').querySelector('dt');
+    return dt ? '"' + dt.textContent.replace(/:\s*$/, '').trim() + '"' : null;
+  }
+  PCR.say = function (text) {
+    text = String(text).replace(/(?:(?:run|start|see|use) )?`plexcache-r ([^`]*)`/g, function (all, cmd) {
+      var hit = COMMAND_WORDS.filter(function (c) { return c[0].test(cmd); })[0];
+      return 'use ' + (hit ? hit[1] : 'the plugin\'s pages');
+    });
+    text = text.replace(/\b(plex|users|demand|cache|schedule|notify|live|paths)\.[a-z_]+(?:\[\d+\](?:\.[a-z_]+)?)?/g,
+      function (key) { return fieldLabel(key) || key; });
+    return text.replace(/\(([^()]+)\) \(\1\)/g, '($1)');
+  };
+  /** A detached job's end as one sentence: "Run finished: ...", "Dry run stopped on request.", "Run not
+   * started: the Unraid mover is running." */
+  PCR.jobSentence = function (info, what) {
+    var code = info.exit_code, summary = jobSummary(info).replace(/^dry run:?\s*/i, '');
+    var how = code === 0 || code === 1 ? ' finished: ' : code === 5 ? ' ' : code === 3 ? ' could not read Plex: ' : ' not started: ';
+    if (code === 3 && /^Plex could not be read/i.test(summary)) how = ' finished: ';
+    return what + how + summary.charAt(0).toLowerCase() + summary.slice(1) + (/[.!?]$/.test(summary) ? '' : '.');
+  };
   function confirmAsk(title, text, then) {
     if (typeof window.swal === 'function') {
       window.swal({ title: title, text: text, type: 'warning', showCancelButton: true, confirmButtonText: 'Proceed' },
@@ -185,8 +213,8 @@
   function jobSummary(info) {
     var r = info.result || {}, code = info.exit_code;
     if (code === 5) return EXIT_WORDS[5];   // its stderr holds whatever the run warned about first
-    if (info.error && code) return info.error;
-    if (r.message) return r.message;
+    if (info.error && code) return PCR.say(info.error);
+    if (r.message) return PCR.say(r.message);
     return EXIT_WORDS[code] || ('ended with exit code ' + code);
   }
 
@@ -335,7 +363,7 @@
       PCR.pollSoon();
       PCR.followJob('run', function (info) {
         var ok = info.exit_code === 0;
-        message(msg, (dry ? 'Dry run ' : 'Run ') + jobSummary(info) + '.', ok ? 'ok' : 'err');
+        message(msg, PCR.jobSentence(info, dry ? 'Dry run' : 'Run'), ok ? 'ok' : 'err');
         pollStatus(); PCR.files(true);
       });
     });
