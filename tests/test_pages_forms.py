@@ -226,7 +226,8 @@ def test_messages_name_fields_and_buttons_not_keys_and_commands(browser: object,
     _, server = served
     page = open_settings(browser, server)
     say = page.evaluate("""() => [
-      PCR.say("cannot read Plex at http://x:32400: refused; check plex.url and plex.token (run `plexcache-r plex login` for a new token)"),
+      PCR.say("cannot read Plex at http://x:32400: refused; check plex.url and plex.token " +
+              "(run `plexcache-r plex login` for a new token)"),
       PCR.say("the sign-in PIN expired; start `plexcache-r plex login` again"),
       PCR.say("Tower (server) (server)"),
       PCR.jobSentence({exit_code: 6, error: 'the Unraid mover is running; try again when it is done'}, 'Run'),
