@@ -76,7 +76,7 @@ def test_config_set_bad_yaml(settings_file):
 def test_invalid_settings_file_is_one_line(tmp_path):
     path = tmp_path / "settings.yaml"
     path.write_text("cache:\n  retention_hours: soon\n")
-    result = cli("config", "show", config=path)
+    result = cli("plan", config=path)   # a command that acts on the settings needs them valid
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "plexcache-r: invalid setting cache.retention_hours: got 'soon', expected a number"]
@@ -85,7 +85,7 @@ def test_invalid_settings_file_is_one_line(tmp_path):
 def test_unreadable_settings_file(tmp_path):
     path = tmp_path / "settings.yaml"
     path.mkdir()
-    result = cli("config", "show", config=path)
+    result = cli("plan", config=path)
     assert result.returncode == 2 and "cannot read settings" in result.stderr
 
 
@@ -124,3 +124,64 @@ def test_pin_and_evict_read_their_paths_from_stdin_or_a_file(tmp_path):
         result = cli(*args, config=settings_file)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (args, result.stderr)
     assert "missing" in cli("pin", "--paths-from", str(tmp_path / "missing"), config=settings_file).stderr
+
+
+def break_setting(settings_file) -> None:
+    text = settings_file.read_text()
+    assert "  min_free: 10%\n" in text
+    settings_file.write_text(text.replace("  min_free: 10%\n", "  min_free: lots\n"))
+
+
+def test_read_only_commands_work_with_an_invalid_settings_file(settings_file):
+    """Files on the pool must always be reachable: status, list and the form's settings read what they can."""
+    break_setting(settings_file)
+    status = cli("--json", "status", config=settings_file)
+    assert status.returncode == 0, status.stderr
+    warnings = json.loads(status.stdout)["warnings"]
+    assert any(w["code"] == "settings" and "Minimum free space" not in w["message"] and "cache.min_free" in w["message"]
+               for w in warnings)
+    listed = cli("--json", "list", config=settings_file)
+    assert listed.returncode == 0 and json.loads(listed.stdout)["files"] == []
+    shown = json.loads(cli("--json", "config", "show", config=settings_file).stdout)
+    assert shown["ok"] is True and shown["settings"]["cache"]["min_free"] == "lots"
+    assert shown["settings"]["plex"]["token"] == cfg.MASK and shown["settings"]["cache"]["workers"] == 2
+    assert [p["key"] for p in shown["problems"]] == ["cache.min_free"]
+
+
+def test_config_set_merge_validates_the_result_not_the_stored_file(settings_file):
+    break_setting(settings_file)
+    result = cli("--json", "config", "set", "--merge", stdin='{"cache": {"min_free": "5%"}}', config=settings_file)
+    assert result.returncode == 0, result.stdout
+    saved = cfg.load(settings_file)
+    assert saved.cache.min_free == "5%" and saved.plex.token == "tok-secret-1234"
+
+
+def test_config_set_over_a_file_that_is_not_yaml_keeps_a_copy_of_it(settings_file):
+    settings_file.write_text("plex: {token: tok-secret-1234\n")
+    broken = settings_file.read_bytes()
+    shown = json.loads(cli("--json", "config", "show", config=settings_file).stdout)
+    assert shown["ok"] is True and shown["problems"][0]["key"] == "(file)"
+    result = cli("--json", "config", "set", "--merge", stdin='{"cache": {"workers": 3}}', config=settings_file)
+    assert result.returncode == 0, result.stdout
+    assert cfg.load(settings_file).cache.workers == 3
+    copies = list(settings_file.parent.glob("settings.yaml.broken-*"))
+    assert [c.read_bytes() for c in copies] == [broken]
+    assert json.loads(result.stdout)["kept_broken"] == str(copies[0])
+
+
+PLEX_SIDE = ("plexapi", "plexcache.engine", "plexcache.plex", "plexcache.plexread", "plexcache.live",
+             "plexcache.mover", "requests")
+
+
+@pytest.mark.parametrize("command", [("status",), ("list",), ("config", "show")])
+def test_read_only_commands_never_import_plex(settings_file, command):
+    """A poll of the Dashboard must not pay for importing plexapi (most of a second of CPU each time)."""
+    probe = ("import sys\nfrom plexcache.cli import main\n"
+             f"try:\n    main(['--config', {str(settings_file)!r}, '--json', *{list(command)!r}])\n"
+             "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+             f"print(sorted(m for m in sys.modules if m.split('.')[0] in ('plexapi', 'requests') "
+             f"or m in {PLEX_SIDE!r}), file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
+                            env={k: v for k, v in os.environ.items() if not k.startswith("PLEXCACHE")})
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "[]"

@@ -162,3 +162,74 @@ def test_retired_command_paths_load_and_are_dropped(tmp_path, value):
     assert settings.paths.log_dir == "/tmp/logs"
     paths = cfg.to_mapping(settings)["paths"]
     assert "notify_script" not in paths and "update_cron" not in paths
+
+
+OVERRIDES = {"users": {"overrides": [{"name": "alice", "on_deck": True, "watchlist": True, "pin": "1234"},
+                                     {"name": "bob", "on_deck": False, "watchlist": True, "pin": "9876"}]},
+             "notify": {"webhooks": [{"url": "https://discord.com/api/webhooks/1/x"}]}}
+
+
+def test_a_form_row_without_a_field_keeps_the_stored_value():
+    """A form that does not show a row's field (a Plex Home PIN) sends the row without it: the stored
+    value stays, matched by the row's user name whatever the order or the rows removed."""
+    stored = cfg.to_mapping(cfg.from_mapping(OVERRIDES))
+    sent = {"users": {"overrides": [{"name": "bob", "on_deck": True, "watchlist": True}]}}
+    merged = cfg.from_mapping(cfg.merge(stored, sent))
+    assert [(o.name, o.on_deck, o.pin) for o in merged.users.overrides] == [("bob", True, "9876")]
+
+
+def test_a_masked_secret_in_a_row_is_the_stored_one_of_that_row():
+    stored = cfg.to_mapping(cfg.from_mapping(OVERRIDES))
+    shown = cfg.to_mapping(cfg.from_mapping(OVERRIDES), mask=True)
+    assert shown["users"]["overrides"][1]["pin"] == cfg.MASK and "9876" not in str(shown)
+    sent = {"users": {"overrides": [shown["users"]["overrides"][1]]}}   # alice's row removed
+    for document in (cfg.merge(stored, sent), cfg.unmask(cfg.merge(shown, sent), stored)):
+        assert cfg.from_mapping(document).users.overrides[0].pin == "9876"
+
+
+def test_a_changed_or_cleared_secret_is_taken():
+    stored = cfg.to_mapping(cfg.from_mapping(OVERRIDES))
+    sent = {"users": {"overrides": [{"name": "alice", "pin": "5555"}, {"name": "bob", "pin": ""}]}}
+    merged = cfg.from_mapping(cfg.merge(stored, sent))
+    assert [o.pin for o in merged.users.overrides] == ["5555", ""]
+
+
+def test_every_secret_comes_from_the_schema():
+    assert set(cfg.secret_keys()) == {"plex.token", "users.rss_url", "users.overrides[].pin",
+                                      "notify.webhooks[].url"}
+    settings = cfg.from_mapping({**OVERRIDES, "plex": {"token": "tok-secret"}})
+    assert set(cfg.secret_values(settings)) == {"tok-secret", "1234", "9876", "https://discord.com/api/webhooks/1/x"}
+
+
+def test_the_log_scrubber_hides_a_plex_home_pin():
+    import logging
+
+    from plexcache.logsetup import RedactSecrets, secrets_of
+
+    settings = cfg.from_mapping(OVERRIDES)
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "switching to %s with pin %s", ("bob", "9876"), None)
+    RedactSecrets(secrets_of(settings)).filter(record)
+    assert "9876" not in record.getMessage()
+
+
+def test_a_broken_file_still_gives_every_good_value(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text(yaml.safe_dump({"schema": 2, "cache": {"min_free": "lots", "workers": 3},
+                                    "plex": {"token": "tok-1", "path_mappings": [
+                                        {"plex": "/data/tv", "share": "/mnt/user/tv"},
+                                        {"plex": "data/films", "share": "/mnt/user/films"}]},
+                                    "paths": {"state_dir": str(tmp_path / "state")}, "colour": "red"}))
+    readable = cfg.load_readable(path)
+    assert readable.settings.cache.workers == 3 and readable.settings.cache.min_free == "10%"
+    assert readable.settings.plex.token == "tok-1" and readable.settings.paths.state_dir == str(tmp_path / "state")
+    assert [m.plex for m in readable.settings.plex.path_mappings] == ["/data/tv"]
+    assert {key for key, _ in readable.problems} == {"cache.min_free", "plex.path_mappings[1].plex", "colour"}
+    assert readable.raw["cache"]["min_free"] == "lots"
+
+
+def test_a_file_that_is_not_yaml_gives_the_defaults_and_says_where(tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("cache: {min_free: [\n")
+    readable = cfg.load_readable(path)
+    assert readable.settings == cfg.Settings() and readable.raw == {}
+    assert readable.problems[0][0] == "(file)" and "line" in readable.problems[0][1]

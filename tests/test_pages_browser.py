@@ -108,7 +108,7 @@ def test_a_bad_value_shows_its_problem_next_to_the_field(browser: object, served
     page.fill('#pcr-mappings tbody tr:last-child [data-field="plex"]', "data/tv")
     page.fill('#pcr-mappings tbody tr:last-child [data-field="share"]', "/mnt/user/tv")
     page.click("#pcr-apply")
-    problem = page.wait_for_selector('.pcr-problem[data-key="cache.min_free"]')
+    problem = page.wait_for_selector('.pcr-problem[data-problem="cache.min_free"]')
     assert "expected a size" in problem.inner_text()
     dd = page.locator('dd:has([data-key="cache.min_free"])')
     assert dd.locator(".pcr-problem").count() == 1, "the message sits next to its field"

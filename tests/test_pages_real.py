@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pages_harness import webgui
 from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
@@ -62,7 +63,7 @@ def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Ser
     page.click("#pcr-run")
     page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=60000)
     cached = len(box.cli_json("list")["files"])
-    assert cached > 0 and f"Run cached {cached}" in page.inner_text("#pcr-run-msg")
+    assert cached > 0 and f"Run finished: cached {cached}" in page.inner_text("#pcr-run-msg")
     # the count and the last run come from one status answer, but an answer read while the run
     # was finishing has the new count and no last run yet: wait for the settled one
     page.wait_for_function(f"document.getElementById('pcr-count').textContent === '{cached}' && "
@@ -126,4 +127,54 @@ def test_move_back_and_settings_through_the_real_cli(browser: object, real: tupl
     page.wait_for_selector("#pcr-pin-state.pcr-ok", timeout=20000)
     assert box.settings()["plex"]["token"] == world.sc.users["partner"].token
     assert world.sc.users["partner"].token not in page.content()
+    page.close()
+
+
+def test_a_bad_value_in_the_settings_file_blocks_nothing(browser: object, real: tuple[Sandbox, Server]) -> None:
+    """One bad value must not blank the tabs (files on the pool must stay reachable) nor stop the form
+    from correcting it: the form shows the file's values with the bad one marked, Apply checks the result."""
+    box, server = real
+    if not box.cli_json("list")["files"]:
+        box.cli_json("run")
+    cached = len(box.cli_json("list")["files"])
+    good = box.config.read_text()
+    box.config.write_text(re.sub(r"(?m)^  min_free: .*$", "  min_free: lots", good))
+    try:
+        page = open_page(browser, server)
+        page.wait_for_function(f"document.getElementById('pcr-count').textContent === '{cached}'")
+        assert "cache.min_free" in page.inner_text("#pcr-warnings")
+        tab(page, "files")
+        page.wait_for_selector("#pcr-files-body tr[data-path]")
+        assert page.locator("#pcr-files-body tr[data-path]").count() == cached
+        tab(page, "settings")
+        page.wait_for_selector('.pcr-problem[data-problem="cache.min_free"]')
+        assert page.input_value('[data-key="cache.min_free"]') == "lots"
+        assert page.input_value('[data-key="plex.url"]') == box.plex.url   # type: ignore[attr-defined]
+        shot(page, "real-settings-bad-file")
+        page.fill('[data-key="cache.min_free"]', "1MB")
+        page.click("#pcr-apply")
+        page.wait_for_selector("#pcr-settings-msg.pcr-ok")
+        assert box.settings()["cache"]["min_free"] == "1MB"
+        assert box.settings()["plex"]["token"] == yaml.safe_load(good)["plex"]["token"]
+        assert page.errors == []
+        page.close()
+    finally:
+        box.config.write_text(good)
+
+
+def test_test_connection_tries_what_is_typed(browser: object, real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    before = box.config.read_bytes()
+    page = open_page(browser, server)
+    tab(page, "settings")
+    page.wait_for_function("document.querySelector('[data-key=\"plex.url\"]').value !== ''")
+    page.fill('[data-key="plex.url"]', "http://127.0.0.1:9")   # nothing listens there
+    page.click("#pcr-test")
+    page.wait_for_selector("#pcr-test-msg.pcr-err", timeout=60000)
+    page.fill('[data-key="plex.url"]', box.plex.url)   # type: ignore[attr-defined]
+    page.click("#pcr-test")
+    page.wait_for_selector("#pcr-test-msg.pcr-ok", timeout=60000)
+    assert "tower" in page.inner_text("#pcr-test-msg").lower()
+    assert box.config.read_bytes() == before, "testing saves nothing"
+    assert page.errors == []
     page.close()

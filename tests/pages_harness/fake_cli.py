@@ -7,12 +7,13 @@ managed files, the last run, pins. `run` copies nothing: it walks a plan slowly,
 honouring the stop flag and the lock, and appends to the log like the real one.
 Environment: PCR_FAKE_FILES=N seeds N managed files (default 12); PCR_FAKE_STEP=seconds per file
 (STATE_DIR/fake-step, when present, overrides it for the next runs); PCR_FAKE_STATUS_WAIT=seconds makes
-`status` slow; PCR_FAKE_HOSTILE=1 adds files whose
+`status` slow; PCR_FAKE_CALLS=FILE appends each command's first two words to FILE; PCR_FAKE_HOSTILE=1 adds files whose
 names are markup (HOSTILE below), which also appear in the log, an audit finding and a warning.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import random
@@ -147,6 +148,9 @@ def cmd_run(w: World, dry: bool) -> NoReturn:
         fail(f"another run holds the lock (pid {w.running_pid()}); wait for it or run `plexcache-r stop`", 4)
     (w.vol / "stop").unlink(missing_ok=True)
     (w.vol / "lock").write_text(str(os.getpid()))
+    # the real run's lock: an exclusive flock on run.lock for as long as it runs (closed on exit)
+    run_lock = os.open(w.vol / "run.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(run_lock, fcntl.LOCK_EX)
     slow = w.state_dir / "fake-step"   # a test that must catch a run in flight makes it slower
     step = float(slow.read_text() if slow.exists() else os.environ.get("PCR_FAKE_STEP", "0.5"))
     rng, now = random.Random(), time.time()
@@ -155,6 +159,8 @@ def cmd_run(w: World, dry: bool) -> NoReturn:
     total = sum(f["size"] for f in plan)
     done_bytes, cached, code = 0, [], 0
     w.log("INFO", f"run started{' (dry run)' if dry else ''}: {len(plan)} files to cache")
+    # like the real run, whose warnings reach stderr before its result reaches stdout
+    print("plexcache-r: CA Mover Tuning is not installed: the mover will move cached files back", file=sys.stderr)
     try:
         for i, f in enumerate(plan):
             if (w.vol / "stop").exists():
@@ -183,9 +189,7 @@ def cmd_run(w: World, dry: bool) -> NoReturn:
     finally:
         for name in ("lock", "progress.json", "stop"):
             (w.vol / name).unlink(missing_ok=True)
-    if code:
-        fail("stopped on request after the current file", code)
-    emit({**summary, "actions": []})
+    emit({**summary, "actions": []}, code)
 
 
 def cmd_paths(w: World, args: list[str]) -> tuple[list[str], bool]:
@@ -216,6 +220,10 @@ def main() -> None:
         if argv[i] != "--json":
             rest.append(argv[i])
         i += 1
+    calls = os.environ.get("PCR_FAKE_CALLS")   # a test counting what the pages start
+    if calls:
+        with open(calls, "a", encoding="utf-8") as fh:
+            fh.write(" ".join(rest[:2]) + "\n")
     if rest[:1] == ["config"]:
         real_main(argv)
         return

@@ -140,6 +140,37 @@ function pcr_job_info(): array {
   return $info;
 }
 
+// --- a run's progress, read from its files -----------------------------------------------------------
+
+/** Whether a run holds its lock: plexcache-r keeps an exclusive flock on run.lock while it runs. */
+function pcr_run_locked(string $lock): bool {
+  $fh = @fopen($lock, 'r');   // only an existing file: a GET creates nothing
+  if (!$fh) return false;
+  $free = flock($fh, LOCK_SH | LOCK_NB);
+  if ($free) flock($fh, LOCK_UN);
+  fclose($fh);
+  return !$free;
+}
+
+function pcr_read_json(string $file): ?array {
+  $doc = json_decode((string)@file_get_contents($file), true);
+  return is_array($doc) ? $doc : null;
+}
+
+/**
+ * What the Dashboard polls while something runs: running or idle, and the progress the run writes, read
+ * from the state files directly (they are there for this). No plexcache-r process is started, so an open
+ * Dashboard costs next to nothing during a long run; the full `status` is asked for less often.
+ */
+function pcr_progress(): array {
+  $vol = rtrim(pcr_path_setting('volatile_dir'), '/');
+  $running = pcr_run_locked("$vol/run.lock");
+  $last = pcr_read_json(rtrim(pcr_path_setting('state_dir'), '/').'/last_run.json');
+  return ['ok' => true, 'state' => $running ? 'running' : 'idle',
+          'progress' => $running ? pcr_read_json("$vol/progress.json") : null,
+          'last_run' => $last['last_run'] ?? null];
+}
+
 // --- input checks ---------------------------------------------------------------------------------
 
 /** A JSON list field of strings; a field cut in transit no longer parses and is refused. */
@@ -219,6 +250,13 @@ function pcr_config_set(): array {
   return pcr_forward($res);
 }
 
+/** Test connection with the form as it is (address and token typed, not saved yet). */
+function pcr_plex_try(): array {
+  $text = pcr_param('settings');
+  if (!(json_decode($text) instanceof stdClass)) pcr_refuse('the settings sent are not a JSON mapping');
+  return pcr_forward(pcr_cli(['plex', 'test', '--settings-from', '-'], $text));
+}
+
 function pcr_pin(bool $on): array {
   $args = $on ? ['pin', '--paths-from', '-', '--null'] : ['pin', '--off', '--paths-from', '-', '--null'];
   return pcr_forward(pcr_cli($args, implode("\0", pcr_managed_paths())));
@@ -250,9 +288,11 @@ function pcr_actions(): array {
     'list' => ['GET', $cli(['list'], 120)],
     'plan' => ['GET', $cli(['plan'], 300)],
     'audit' => ['GET', $cli(['audit'], 300)],
+    'audit_cheap' => ['GET', $cli(['audit', '--cheap'], 120)],   // reads no array disk: opening the tab wakes none
     'plex_test' => ['GET', $cli(['plex', 'test'])],
     'plex_libraries' => ['GET', $cli(['plex', 'libraries'])],
     'plex_users' => ['GET', $cli(['plex', 'users'])],
+    'progress' => ['GET', 'pcr_progress'],
     'log' => ['GET', 'pcr_log_tail'],
     'job' => ['GET', 'pcr_job_info'],
     'config_set' => ['POST', 'pcr_config_set'],
@@ -263,6 +303,8 @@ function pcr_actions(): array {
     'pin' => ['POST', fn() => pcr_pin(true)],
     'unpin' => ['POST', fn() => pcr_pin(false)],
     'audit_fix' => ['POST', 'pcr_audit_fix'],
+    // POST although it changes nothing: the form's values may carry a token typed in, never put in a URL
+    'plex_try' => ['POST', 'pcr_plex_try'],
     // PIN sign-in: --start asks plex.tv for a code (kept in the volatile dir), --poll stores the token once
     // the code was entered. Poll writes the settings, so it is a POST too.
     'plex_login' => ['POST', $cli(['plex', 'login', '--start'])],

@@ -84,14 +84,38 @@ function pcr_settings(): array {
   return $settings;
 }
 
-/** A path setting, with the product default when the settings cannot be read. */
+/** A path setting, with the product default when the settings cannot be read. Read from the file the
+ * CLI writes, not by starting it: the pages ask for a path on every poll of a job, the log or a run. */
 function pcr_path_setting(string $key): string {
   $defaults = [
     'volatile_dir' => '/tmp/plexcache-r', 'log_dir' => '/var/log/plexcache-r',
     'state_dir' => '/boot/config/plugins/plexcache-r/state',
   ];
-  $paths = pcr_settings()['paths'] ?? [];
+  $paths = pcr_file_paths();
+  if ($paths === null) $paths = pcr_settings()['paths'] ?? [];   // a file written by hand: ask the CLI
   return (string)($paths[$key] ?? $defaults[$key]);
+}
+
+/**
+ * The `paths:` section of settings.yaml as `config set` writes it (yaml.safe_dump, block style: one
+ * "  key: value" line each, a value plain or in single quotes). Null when the file is shaped otherwise,
+ * so the caller asks the CLI, which reads any YAML.
+ */
+function pcr_file_paths(): ?array {
+  static $paths = false;
+  if ($paths !== false) return $paths;
+  $text = @file_get_contents(pcr_config_path());
+  if ($text === false) return $paths = [];   // no file yet: every path has its default
+  if (!preg_match('/^paths:\n((?:  [a-z_]+: .*\n?)*)/m', $text, $m)) return $paths = (strpos($text, 'paths') === false ? [] : null);
+  $paths = [];
+  foreach (explode("\n", rtrim($m[1], "\n")) as $line) {
+    if (!preg_match('/^  ([a-z_]+): (.*)$/', $line, $v)) return $paths = null;
+    $value = $v[2];
+    if (preg_match("/^'((?:[^']|'')*)'$/", $value, $q)) $value = str_replace("''", "'", $q[1]);
+    elseif ($value === '' || strpbrk($value[0], "'\"{[&*!|>%@`#") !== false || strpos($value, ' #') !== false) return $paths = null;
+    $paths[$v[1]] = $value;
+  }
+  return $paths;
 }
 
 function pcr_log_file(): string {

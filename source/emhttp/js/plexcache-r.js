@@ -92,7 +92,8 @@
   PCR.bytes = function (n) {
     if (n == null || isNaN(n)) return '-';
     var u = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'], i = 0, v = Number(n);
-    while (Math.abs(v) >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    // decimal, as Unraid's Main tab and the CLI (render.human_bytes) show sizes: 1 GB = 10^9 bytes
+    while (Math.abs(v) >= 1000 && i < u.length - 1) { v /= 1000; i++; }
     return (i ? v.toFixed(v < 10 ? 2 : 1) : v.toFixed(0)) + ' ' + u[i];
   };
   PCR.ago = function (t) {
@@ -117,8 +118,36 @@
     el.className = el.className.replace(/\bpcr-(ok|err|busy)\b/g, '').trim() + (kind ? ' pcr-' + kind : '');
   }
   function errorText(doc) {
-    return (doc && doc.error) || 'unknown error';
+    return PCR.say((doc && doc.error) || 'unknown error');
   }
+  // The CLI speaks to people at a shell: its messages name setting keys and commands. On the pages the
+  // same words name the field (its label on the Settings tab) or the button that does it.
+  var COMMAND_WORDS = [
+    [/plex login/, 'Sign in with Plex on the Settings tab'], [/^recover/, 'Run now'],
+    [/^audit/, 'Check now on the Maintenance tab'], [/^list/, 'the Cached files tab'], [/^stop/, 'Stop'],
+    [/^run/, 'Run now'], [/^config/, 'the Settings tab'], [/^schedule/, 'Apply on the Settings tab']];
+  function fieldLabel(key) {
+    var el = document.querySelector('#pcr-settings ' + attrIs('data-key', key.replace(/\[\d+\].*$/, '')));
+    var dt = el && el.closest('dl') && el.closest('dl').querySelector('dt');
+    return dt ? '"' + dt.textContent.replace(/:\s*$/, '').trim() + '"' : null;
+  }
+  PCR.say = function (text) {
+    text = String(text).replace(/(?:(?:run|start|see|use) )?`plexcache-r ([^`]*)`/g, function (all, cmd) {
+      var hit = COMMAND_WORDS.filter(function (c) { return c[0].test(cmd); })[0];
+      return 'use ' + (hit ? hit[1] : 'the plugin\'s pages');
+    });
+    text = text.replace(/\b(plex|users|demand|cache|schedule|notify|live|paths)\.[a-z_]+(?:\[\d+\](?:\.[a-z_]+)?)?/g,
+      function (key) { return fieldLabel(key) || key; });
+    return text.replace(/\(([^()]+)\) \(\1\)/g, '($1)');
+  };
+  /** A detached job's end as one sentence: "Run finished: ...", "Dry run stopped on request.", "Run not
+   * started: the Unraid mover is running." */
+  PCR.jobSentence = function (info, what) {
+    var code = info.exit_code, summary = jobSummary(info).replace(/^dry run:?\s*/i, '');
+    var how = code === 0 || code === 1 ? ' finished: ' : code === 5 ? ' ' : code === 3 ? ' could not read Plex: ' : ' not started: ';
+    if (code === 3 && /^Plex could not be read/i.test(summary)) how = ' finished: ';
+    return what + how + summary.charAt(0).toLowerCase() + summary.slice(1) + (/[.!?]$/.test(summary) ? '' : '.');
+  };
   function confirmAsk(title, text, then) {
     if (typeof window.swal === 'function') {
       window.swal({ title: title, text: text, type: 'warning', showCancelButton: true, confirmButtonText: 'Proceed' },
@@ -183,22 +212,28 @@
   };
   function jobSummary(info) {
     var r = info.result || {}, code = info.exit_code;
-    if (info.error && code) return info.error;
-    if (r.message) return r.message;
+    if (code === 5) return EXIT_WORDS[5];   // its stderr holds whatever the run warned about first
+    if (info.error && code) return PCR.say(info.error);
+    if (r.message) return PCR.say(r.message);
     return EXIT_WORDS[code] || ('ended with exit code ' + code);
   }
 
   // --- Dashboard ------------------------------------------------------------------------------------
 
-  var statusTimer = null, fastUntil = 0, lastState = null;
+  // The full status starts plexcache-r; while something runs, the quick polls in between read only the
+  // run's progress file (the `progress` action, PHP alone), and a change of state brings a full one at once.
+  var FULL_EVERY = 10000, statusTimer = null, fastUntil = 0, lastState = null, lastFull = 0;
   function pollStatus() {
     clearTimeout(statusTimer);
-    PCR.get('status').then(function (doc) {
-      renderStatus(doc);
+    var full = lastState === null || Date.now() - lastFull >= FULL_EVERY;
+    PCR.get(full ? 'status' : 'progress').then(function (doc) {
       var running = doc.ok && doc.state === 'running';
+      if (full) { renderStatus(doc); if (doc.ok) lastFull = Date.now(); }
+      else if (doc.ok && doc.state === lastState) renderBanner(doc);
+      else lastFull = 0;   // started or ended: the next poll, now, is a full one
       if (lastState === 'running' && !running) PCR.files(true);
-      lastState = doc.ok ? doc.state : lastState;
-      statusTimer = setTimeout(pollStatus, running || Date.now() < fastUntil ? 1500 : 10000);
+      if (full || !doc.ok || doc.state === lastState) lastState = doc.ok ? doc.state : lastState;
+      statusTimer = setTimeout(pollStatus, !lastFull ? 0 : running || Date.now() < fastUntil ? 1500 : FULL_EVERY);
     });
   }
   PCR.pollSoon = function () { fastUntil = Date.now() + 15000; setTimeout(pollStatus, 400); };
@@ -328,7 +363,7 @@
       PCR.pollSoon();
       PCR.followJob('run', function (info) {
         var ok = info.exit_code === 0;
-        message(msg, (dry ? 'Dry run ' : 'Run ') + jobSummary(info) + '.', ok ? 'ok' : 'err');
+        message(msg, PCR.jobSentence(info, dry ? 'Dry run' : 'Run'), ok ? 'ok' : 'err');
         pollStatus(); PCR.files(true);
       });
     });
@@ -343,7 +378,7 @@
       var btn = this;
       PCR.post('stop').then(function (r) {
         btn.disabled = false;
-        message($('pcr-run-msg'), r.ok ? (r.running ? 'Stopping after the current file...' : 'Nothing is running.') : errorText(r), r.ok ? 'busy' : 'err');
+        message($('pcr-run-msg'), r.ok ? (r.running ? 'Stopping: the copy in flight is undone...' : 'Nothing is running.') : errorText(r), r.ok ? 'busy' : 'err');
         PCR.pollSoon();
       });
     });
@@ -390,7 +425,10 @@
     'pcr-overrides': function (r) {
       return [cell({ type: 'text', dataset: { field: 'name' }, list: 'pcr-user-names', value: r.name || '' }),
         cell({ type: 'checkbox', dataset: { field: 'on_deck' }, checked: r.on_deck !== false }),
-        cell({ type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false })];
+        cell({ type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false }),
+        // a stored PIN arrives as the mask and goes back as it, which keeps it; emptied, it is removed
+        cell({ type: 'password', dataset: { field: 'pin' }, value: r.pin || '', placeholder: 'no PIN',
+          autocomplete: 'new-password', inputmode: 'numeric', 'aria-label': 'Plex Home PIN' })];
     },
     'pcr-webhooks': function (r) {
       var lv = r.levels || ['summary', 'warnings', 'errors'];
@@ -417,11 +455,19 @@
     });
   }
 
+  // What Default leaves as it is: what ties the plugin to this server and its users, none of which has a
+  // meaningful default (the whole Plex section, the per-user exceptions and their PINs, the RSS address,
+  // the webhooks, the paths)
+  var KEPT_BY_DEFAULT = 'the Plex connection, libraries, path mappings, per-user exceptions, the watchlist ' +
+    'RSS address, webhooks and paths';
+  function keptByDefault(key, type) {
+    return type === 'secret' || /^(plex|paths)\.|^users\.overrides$|^notify\.webhooks$/.test(key);
+  }
   function fillSettings(s, keepSecrets) {
     var form = $('pcr-settings');
     form.querySelectorAll('[data-key]').forEach(function (el) {
       var key = el.dataset.key, type = el.dataset.type, v = getPath(s, key);
-      if (keepSecrets && (type === 'secret' || /^paths\.|^plex\.url$|^notify\.webhooks$/.test(key))) return;
+      if (keepSecrets && keptByDefault(key, type)) return;
       if (type === 'bool') { if (el.type === 'checkbox') el.checked = !!v; else el.value = v ? 'true' : 'false'; }
       else if (type === 'csv') el.value = (v || []).join(', ');
       else if (type === 'checklist') checklist(el, v || [], Array.prototype.map.call(el.querySelectorAll('input'), function (i) { return i.value; }));
@@ -453,8 +499,15 @@
     document.querySelectorAll('#pcr-settings .pcr-problem').forEach(function (e) { e.remove(); });
     document.querySelectorAll('#pcr-settings .pcr-invalid').forEach(function (e) { e.classList.remove('pcr-invalid'); });
   }
+  /** A field was changed: its note (shown after the last Apply) no longer applies. */
+  function clearProblemAt(el) {
+    var box = el.closest && (el.closest('td') || el.closest('dd'));
+    if (!box) return;
+    box.querySelectorAll('.pcr-problem').forEach(function (e) { e.remove(); });
+    el.classList.remove('pcr-invalid');
+  }
   /** Put each problem from `config set` next to its field: "cache.min_free", "plex.path_mappings[0].share". */
-  function showProblems(problems) {
+  function showProblems(problems, warning) {
     var form = $('pcr-settings'), loose = [];
     problems.forEach(function (p) {
       var m = /^(.*?)\[(\d+)\](?:\.(\w+))?/.exec(p.key), target = null;
@@ -463,13 +516,13 @@
         var row = table && table.tBodies && table.tBodies[0].rows[+m[2]];
         target = row ? (m[3] && row.querySelector(attrIs('data-field', m[3]))) || row.querySelector('input') : table;
       } else target = form.querySelector(attrIs('data-key', p.key));
-      if (!target) { loose.push(p.key + ': ' + p.message); return; }
-      target.classList.add('pcr-invalid');
-      var note = h('div', { class: 'pcr-problem red-text', role: 'alert', dataset: { key: p.key } },
-        icon('exclamation-circle'), ' ', p.message);
+      if (!target) { loose.push(p.key.charAt(0) === '(' ? p.message : p.key + ': ' + p.message); return; }
+      if (!warning) target.classList.add('pcr-invalid');
+      var note = h('div', { class: 'pcr-problem ' + (warning ? 'orange-text pcr-warn' : 'red-text'), role: 'alert',
+        dataset: { problem: p.key } }, icon(warning ? 'exclamation-triangle' : 'exclamation-circle'), ' ', p.message);
       (target.closest('td') || target.closest('dd') || target.parentNode).appendChild(note);
     });
-    var first = form.querySelector('.pcr-invalid');
+    var first = !warning && form.querySelector('.pcr-invalid');
     if (first && first.scrollIntoView) first.scrollIntoView({ block: 'center' });
     return loose;
   }
@@ -484,8 +537,16 @@
       if (keepEdits && !$('pcr-apply').disabled) return;
       if (!doc.ok) { message(msg, 'Cannot read the settings: ' + errorText(doc), 'err'); return; }
       settingsLoaded = doc.settings;
+      clearProblems();
       fillSettings(doc.settings, false);
       dirty(false);
+      var bad = doc.problems || [];
+      if (!bad.length) return;
+      // a settings file with bad values: the form shows what is in it, each bad value marked, to be corrected
+      var loose = showProblems(bad);
+      message(msg, 'The settings file has ' + bad.length + ' value(s) that are not valid' +
+        (loose.length ? ' (' + loose.join('; ') + ')' : ', marked below') +
+        '. Correct them and press Apply; until then their defaults are used.', 'err');
     });
   }
 
@@ -498,7 +559,7 @@
       if (r.ok) {
         var sched = r.schedule || {};
         message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : ''), 'ok');
-        loadSettings(true);
+        loadSettings(true).then(function () { if ((r.warnings || []).length) showProblems(r.warnings, true); });
         PCR.pollSoon();
         return;
       }
@@ -587,8 +648,8 @@
     if (!form) return;
     $('pcr-libraries').dataset.empty = 'press Load from Plex to choose; none ticked means every movie and TV library';
     $('pcr-skip').dataset.empty = 'nobody ignored';
-    form.addEventListener('input', function () { dirty(true); });
-    form.addEventListener('change', function (e) { dirty(true); if (e.target.id === 'pcr-mode') showMode(); });
+    form.addEventListener('input', function (e) { dirty(true); clearProblemAt(e.target); });
+    form.addEventListener('change', function (e) { dirty(true); clearProblemAt(e.target); if (e.target.id === 'pcr-mode') showMode(); });
     form.addEventListener('click', function (e) {
       var add = e.target.closest('.pcr-add-row'), del = e.target.closest('.pcr-del-row');
       if (add) { addRow($(add.dataset.for)); dirty(true); }
@@ -596,18 +657,21 @@
     });
     $('pcr-apply').addEventListener('click', applySettings);
     $('pcr-default').addEventListener('click', function () {
-      PCR.get('defaults').then(function (doc) {
-        if (!doc.ok) { message($('pcr-settings-msg'), errorText(doc), 'err'); return; }
-        clearProblems();
-        fillSettings(doc.settings, true);
-        dirty(true);
-        message($('pcr-settings-msg'), 'Defaults loaded (Plex address, token, webhooks and paths kept). Press Apply to save them.', 'busy');
+      confirmAsk('Reset to defaults?', 'Every setting below the Plex connection goes back to its default, except ' +
+        KEPT_BY_DEFAULT + '. Nothing is saved until you press Apply.', function () {
+        PCR.get('defaults').then(function (doc) {
+          if (!doc.ok) { message($('pcr-settings-msg'), errorText(doc), 'err'); return; }
+          clearProblems();
+          fillSettings(doc.settings, true);
+          dirty(true);
+          message($('pcr-settings-msg'), 'Defaults loaded; kept ' + KEPT_BY_DEFAULT + '. Press Apply to save them.', 'busy');
+        });
       });
     });
     $('pcr-test').addEventListener('click', function () {
       var m = $('pcr-test-msg');
-      message(m, $('pcr-apply').disabled ? 'Connecting...' : 'Testing the saved settings (Apply first to test your changes)...', 'busy');
-      PCR.get('plex_test').then(function (t) {
+      message(m, 'Connecting...', 'busy');
+      PCR.post('plex_try', { settings: { plex: readSettings().plex } }).then(function (t) {
         if (t.ok && t.server) message(m, 'Connected to ' + t.server.name + ' (Plex ' + t.server.version + ') as ' + t.owner + '.', 'ok');
         else message(m, errorText(t), 'err');
       });
@@ -893,7 +957,13 @@
       message(msg, 'The check failed: ' + errorText(doc), 'err');
       return;
     }
-    if (done) message(msg, done.text, done.kind); else message(msg, 'Checked ' + new Date().toLocaleTimeString() + '.', 'ok');
+    if (done) message(msg, done.text, done.kind);
+    else message(msg, (doc.cheap ? 'Quick check done ' : 'Full check done ') + new Date().toLocaleTimeString() + '.', 'ok');
+    if (doc.cheap) {
+      var last = doc.last_full;
+      $('pcr-audit-last').textContent = last ? 'Last full check ' + PCR.when(last.at) + ': ' + (last.findings ?
+        last.findings + ' finding(s); press Check now to see them again.' : 'all good.') : 'No full check yet.';
+    } else $('pcr-audit-last').textContent = '';
     var findings = doc.findings || [], groups = {};
     findings.forEach(function (f) { (groups[f.kind] = groups[f.kind] || []).push(f); });
     var kinds = Object.keys(groups);
@@ -908,10 +978,10 @@
   }
 
   /** Check now; `done` ({text, kind}) is what a fix that just ended has to say, shown once the check is in. */
-  function runAudit(done) {
+  function runAudit(done, quick) {
     $('pcr-audit').disabled = true;
-    message($('pcr-audit-msg'), 'Checking...', 'busy');
-    PCR.get('audit').then(function (doc) { renderAudit(doc, done); });
+    message($('pcr-audit-msg'), quick ? 'Checking the pool...' : 'Checking every array disk (they spin up)...', 'busy');
+    PCR.get(quick ? 'audit_cheap' : 'audit').then(function (doc) { renderAudit(doc, done); });
   }
 
   function initMaintenance() {
@@ -934,7 +1004,7 @@
         });
       });
     });
-    whenShown($('pcr-maint'), runAudit);
+    whenShown($('pcr-maint'), function () { runAudit(null, true); });   // opening a tab wakes no disk
   }
 
   // --- Logs -----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import errno
 import json
 import os
 import sys
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ class Context:
     verbose: int
     quiet: bool
     _settings: Optional[cfg.Settings] = field(default=None, repr=False)
+    settings_problems: list[tuple[str, str]] = field(default_factory=list, repr=False)
 
     @property
     def path(self) -> Path:
@@ -37,6 +39,17 @@ class Context:
         (a first run), and then stderr says the defaults are in use."""
         if self._settings is None:
             self._settings = cfg.load(self.existing_path())
+            from plexcache.logsetup import configure
+
+            configure(self._settings, verbose=self.verbose, quiet=self.quiet)
+        return self._settings
+
+    def readable(self) -> cfg.Settings:
+        """The settings for commands that must work whatever the file holds (status, list, move back):
+        a bad value gives way to its default, and `settings_problems` says which."""
+        if self._settings is None:
+            readable = cfg.load_readable(self.existing_path())
+            self._settings, self.settings_problems = readable.settings, readable.problems
             from plexcache.logsetup import configure
 
             configure(self._settings, verbose=self.verbose, quiet=self.quiet)
@@ -118,11 +131,19 @@ def plan(ctx: Context) -> None:
 @pass_ctx
 def status(ctx: Context) -> None:
     """Running or idle, progress, the last run, cache usage and counts."""
-    from plexcache import engine
+    from plexcache import query
     from plexcache.render import render_status
 
-    document = engine.status(ctx.settings)
+    document = query.status(ctx.readable())
+    document["warnings"] = settings_warnings(ctx.settings_problems) + document["warnings"]
     ctx.emit(document, lambda: render_status(document))
+
+
+def settings_warnings(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """A settings file with bad values, as status warnings: which setting, and that its default is used."""
+    return [{"code": "settings", "key": key,
+             "message": f"The settings file has a bad value for {key} ({text}); the default is used until it "
+                        "is corrected on the Settings page."} for key, text in problems]
 
 
 @cli.command("list")
@@ -132,10 +153,10 @@ def status(ctx: Context) -> None:
 @pass_ctx
 def list_cmd(ctx: Context, sort: str, text: str | None) -> None:
     """The files plexcache-r manages."""
-    from plexcache import engine
+    from plexcache import query
     from plexcache.render import render_list
 
-    document = engine.list_files(ctx.settings, sort=sort, text=text)
+    document = query.list_files(ctx.readable(), sort=sort, text=text)
     ctx.emit(document, lambda: render_list(document))
 
 
@@ -174,7 +195,7 @@ def evict(ctx: Context, paths: tuple[str, ...], everything: bool, paths_from: Op
     chosen = gather_paths(paths, paths_from, null)
     if not chosen and not everything:
         raise UsageError("give the paths of managed files, or --all (see `plexcache-r list`)")
-    report = engine.evict(ctx.settings, None if everything else chosen)
+    report = engine.evict(ctx.readable(), None if everything else chosen)
     ctx.emit(report.to_json(), lambda: render_report(report))
     if report.exit_code:
         sys.exit(report.exit_code)
@@ -222,14 +243,32 @@ def stop(ctx: Context) -> None:
 
 @cli.command()
 @click.option("--fix", "fixes", multiple=True, metavar="KIND", help="Apply a fix (repeatable).")
+@click.option("--cheap", is_flag=True,
+              help="Only the checks that read no array disk (no spin-up), with the last full check's result.")
 @pass_ctx
-def audit(ctx: Context, fixes: tuple[str, ...]) -> None:
+def audit(ctx: Context, fixes: tuple[str, ...], cheap: bool) -> None:
     """Cache health: unprotected, orphaned backups, stale entries, duplicates; and their fixes."""
     from plexcache import audit as audit_mod
+    from plexcache.fsutil import read_json, write_json_if_changed
     from plexcache.render import render_audit
 
-    document = audit_mod.audit(ctx.settings, fixes=list(fixes))
+    if cheap and fixes:
+        raise UsageError("--cheap only looks; leave it out to apply fixes")
+    last_file = Path(ctx.settings.paths.state_dir) / LAST_AUDIT_FILE
+    document = audit_mod.audit(ctx.settings, fixes=list(fixes), cheap=cheap)
+    if cheap:
+        try:
+            document["last_full"] = read_json(last_file, 1).get("last_full")
+        except UsageError:
+            document["last_full"] = None   # unreadable: the next full check writes it again
+    else:   # what the Maintenance tab shows until the next full check, without reading the disks again
+        write_json_if_changed(last_file, {"schema": 1, "last_full": {
+            "at": time.time(), "message": document["message"], "summary": document["summary"],
+            "findings": len(document["findings"])}})
     ctx.emit(document, lambda: render_audit(document))
+
+
+LAST_AUDIT_FILE = "last_audit.json"
 
 
 @cli.command("import")
@@ -268,8 +307,12 @@ def config_show(ctx: Context) -> None:
     """Print the settings, secrets masked."""
     import yaml
 
-    data = cfg.to_mapping(ctx.settings, mask=True)
-    ctx.emit({"settings": data}, lambda: yaml.safe_dump(data, sort_keys=False).rstrip())
+    readable = cfg.load_readable(ctx.existing_path())
+    # the file's own values over the defaults, the bad ones too, so the form shows what is there to correct
+    data = cfg.mask_mapping(cfg.merge(cfg.to_mapping(cfg.Settings()), readable.raw))
+    problems = [{"key": key, "message": text} for key, text in readable.problems]
+    ctx.emit({"settings": data, "problems": problems}, lambda: yaml.safe_dump(data, sort_keys=False).rstrip() + "".join(
+        f"\n# invalid: {p['key']}: {p['message']}" for p in problems))
 
 
 @config_group.command("set")
@@ -279,15 +322,50 @@ def config_show(ctx: Context) -> None:
 def config_set(ctx: Context, merge: bool, check: bool) -> None:
     """Validate settings (YAML or JSON) from stdin and write them atomically."""
     incoming = cfg.parse_text(sys.stdin.read(), "the settings on stdin")
-    current = cfg.to_mapping(cfg.load(ctx.path))
     if not isinstance(incoming, dict):
         raise SettingsError([("(top level)", "expected a mapping of settings on stdin")])
-    document = cfg.merge(current, incoming) if merge else incoming
-    settings = cfg.from_mapping(cfg.unmask(document, current))
+    # the stored file as it is, bad values and all: what is checked is the result, so a form that
+    # corrects a bad value can be saved
+    readable = cfg.load_readable(ctx.path)
+    current = cfg.merge(cfg.to_mapping(cfg.Settings()), readable.raw)
+    document = cfg.merge(current, incoming) if merge else cfg.unmask(incoming, current)
+    settings = cfg.from_mapping(document)
+    kept = None
     if not check:
+        if any(key in ("(file)", "(top level)") for key, _ in readable.problems) and ctx.path.exists():
+            kept = cfg.keep_broken(ctx.path)   # unreadable, so not merged: never lose what was in it
         cfg.save(settings, ctx.path)
     verb = "valid" if check else f"saved to {ctx.path}"
-    ctx.emit({"written": not check, "path": str(ctx.path)}, f"Settings {verb}.")
+    warnings = [{"key": key, "message": text} for key, text in share_warnings(settings)]
+    ctx.emit({"written": not check, "path": str(ctx.path), "kept_broken": kept, "warnings": warnings},
+             lambda: "\n".join([f"Settings {verb}." + (f" The unreadable file was kept as {kept}." if kept else ""),
+                                 *(f"warning: {w['key']}: {w['message']}" for w in warnings)]))
+
+
+def share_warnings(settings: cfg.Settings) -> list[tuple[str, str]]:
+    """Path mappings whose share folder does not exist (a typo, or a share not created yet): worth a word
+    next to the field, not a refusal (the share may be on its way)."""
+    user_root = settings.paths.user_root.rstrip("/")
+    out = []
+    for i, mapping in enumerate(settings.plex.path_mappings):
+        rel = mapping.share.rstrip("/").removeprefix("/mnt/user").lstrip("/")
+        if mapping.share.startswith("/mnt/user/") and not os.path.isdir(os.path.join(user_root, rel)):
+            out.append((f"plex.path_mappings[{i}].share",
+                        f"{mapping.share} does not exist (yet): no file under it can be cached until it does"))
+    return out
+
+
+def _settings_with(ctx: Context, source: str) -> cfg.Settings:
+    """The saved settings with a partial document merged over them (a form not saved yet), validated."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    incoming = cfg.parse_text(text, "the settings to test")
+    if not isinstance(incoming, dict):
+        raise SettingsError([("(top level)", "expected a mapping of settings")])
+    settings = cfg.from_mapping(cfg.merge(cfg.to_mapping(ctx.settings), incoming))
+    from plexcache.logsetup import configure
+
+    configure(settings, verbose=ctx.verbose, quiet=ctx.quiet)   # a typed secret is scrubbed from the log too
+    return settings
 
 
 @config_group.command("defaults")
@@ -313,12 +391,15 @@ def plex_group() -> None:
 
 
 @plex_group.command("test")
+@click.option("--settings-from", "settings_from", metavar="FILE",
+              help="Test these settings (a partial document, '-' for stdin) merged over the saved ones.")
 @pass_ctx
-def plex_test(ctx: Context) -> None:
-    """Check the connection and the token."""
+def plex_test(ctx: Context, settings_from: Optional[str]) -> None:
+    """Check the connection and the token (the saved ones, or those about to be saved)."""
     from plexcache import plex
 
-    result = plex.test_connection(ctx.settings)
+    settings = ctx.settings if settings_from is None else _settings_with(ctx, settings_from)
+    result = plex.test_connection(settings)
     server = result["server"]
     ctx.emit(result, f"Connected to {server['name']} (Plex {server['version']}) as {result['owner']}; "
                      f"{result['libraries']} libraries.")

@@ -7,10 +7,12 @@ Validation collects every problem, each naming the key, the bad value and what i
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
 import re
+import time
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,7 @@ from typing import Any, Literal, Optional
 import yaml
 
 from plexcache.errors import SettingsError, UsageError
-from plexcache.fsutil import atomic_write_text
+from plexcache.fsutil import atomic_write_bytes, atomic_write_text
 
 SCHEMA_VERSION = 2
 DEFAULT_CONFIG_PATH = "/boot/config/plugins/plexcache-r/settings.yaml"
@@ -34,9 +36,10 @@ _POWERS = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 
 
 def doc(text: str, *, secret: bool = False, minimum: float | None = None,
-        maximum: float | None = None, size: bool = False) -> dict[str, Any]:
-    """Field metadata: documentation and the constraints validation applies."""
-    return {"doc": text, "secret": secret, "min": minimum, "max": maximum, "size": size}
+        maximum: float | None = None, size: bool = False, row_key: str | None = None) -> dict[str, Any]:
+    """Field metadata: documentation and the constraints validation applies. row_key (a list of rows):
+    the field that tells one row from another, so a saved form's row is matched to its stored row."""
+    return {"doc": text, "secret": secret, "min": minimum, "max": maximum, "size": size, "row_key": row_key}
 
 
 @dataclass
@@ -57,7 +60,7 @@ class PlexSettings:
     libraries: list[str] = field(default_factory=list, metadata=doc(
         "Library titles or section ids to watch; empty means every movie and show library."))
     path_mappings: list[PathMapping] = field(default_factory=list, metadata=doc(
-        "How Plex paths translate to Unraid share paths; the longest matching prefix wins."))
+        "How Plex paths translate to Unraid share paths; the longest matching prefix wins.", row_key="plex"))
 
 
 @dataclass
@@ -87,7 +90,7 @@ class UserSettings:
     rss_url: str = field(default="", metadata=doc(
         "The friends' watchlist RSS feed address (from Plex Web, Watchlist, RSS).", secret=True))
     overrides: list[UserOverride] = field(default_factory=list, metadata=doc(
-        "Per-user toggles that win over the group defaults."))
+        "Per-user toggles that win over the group defaults.", row_key="name"))
     skip: list[str] = field(default_factory=list, metadata=doc("Users ignored entirely."))
 
 
@@ -473,6 +476,86 @@ def load(path: Path) -> Settings:
     return from_mapping(parse_text(text, str(path)))
 
 
+@dataclass
+class Readable:
+    """What can be read of a settings file that may be invalid: every good value (a bad one gives way to
+    its default), the problems, and the file's own document (its raw values, for the form to show)."""
+
+    settings: Settings
+    problems: list[tuple[str, str]]
+    raw: dict[str, Any]
+
+
+def load_readable(path: Path) -> Readable:
+    """The settings for commands that must work whatever the file holds (status, list, move back: files
+    on the pool must always be reachable) and for the form that fixes it. Never raises SettingsError."""
+    if not path.exists():
+        return Readable(Settings(), [], {})
+    try:
+        raw = parse_text(path.read_text(encoding="utf-8"), str(path))
+    except (OSError, UnicodeDecodeError, UsageError) as exc:
+        return Readable(Settings(), [("(file)", str(getattr(exc, "strerror", None) or exc))], {})
+    if not isinstance(raw, dict):
+        return Readable(Settings(), [("(top level)", f"got {_show(raw)}, expected a mapping of settings")], {})
+    problems: list[tuple[str, str]] = []
+    data = raw
+    for _ in range(8):   # each pass drops the values named; a dropped row may leave one more to drop
+        try:
+            return Readable(from_mapping(data), problems, raw)
+        except SettingsError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+            trimmed = _without(data, [key for key, _ in exc.problems])
+            if trimmed == data:
+                break
+            data = trimmed
+    return Readable(Settings(), problems, raw)
+
+
+def _without(data: dict[str, Any], keys: list[str]) -> dict[str, Any]:
+    """The document without the values at these keys ("cache.min_free", "plex.path_mappings[1].plex"); a
+    problem inside a row drops the whole row."""
+    out = copy.deepcopy(data)
+    rows: list[tuple[list[Any], int]] = []
+    for key in keys:
+        parts = [p for p in re.split(r"\.|\[(\d+)\]", key) if p]
+        node: Any = out
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                rows.append((node, int(part)))
+                break
+            if not isinstance(node, dict) or part not in node:
+                break
+            if last:
+                del node[part]
+            else:
+                node = node[part]
+    unique = {(id(lst), i): (lst, i) for lst, i in rows}.values()
+    for row_list, index in sorted(unique, key=lambda row: -row[1]):   # the last first: indexes stay true
+        del row_list[index]
+    return out
+
+
+def mask_mapping(data: Any, cls: Any = Settings) -> Any:
+    """A settings document (a file's raw values) with every secret that is set shown as MASK."""
+    if not (isinstance(data, dict) and dataclasses.is_dataclass(cls)):
+        return data
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    out = {}
+    for key, value in data.items():
+        f = fields.get(key)
+        if f is not None and f.metadata.get("secret") and value:
+            out[key] = MASK
+        elif f is not None and _row_type(hints[key]) is not None and isinstance(value, list):
+            out[key] = [mask_mapping(row, _row_type(hints[key])) for row in value]
+        elif f is not None:
+            out[key] = mask_mapping(value, hints[key])
+        else:
+            out[key] = value
+    return out
+
+
 def to_mapping(settings: Settings, *, mask: bool = False) -> dict[str, Any]:
     """Plain data for YAML/JSON; with mask, every secret that is set becomes MASK."""
     return _dump(settings, mask)
@@ -491,27 +574,113 @@ def _dump(obj: Any, mask: bool) -> Any:
 
 
 def unmask(new: Any, old: Any) -> Any:
-    """Put back secrets a page sent as MASK, so saving a masked form keeps the stored token."""
-    if isinstance(new, dict) and isinstance(old, dict):
-        return {k: (old.get(k) if v == MASK else unmask(v, old.get(k))) for k, v in new.items()}
-    if isinstance(new, list) and isinstance(old, list):
-        return [unmask(n, old[i]) if i < len(old) else n for i, n in enumerate(new)]
-    return new
+    """Put back secrets a page sent as MASK, so saving a masked form keeps the stored token and PINs."""
+    return _combine(old, new, Settings, keep_missing=False)
 
 
 def merge(base: Any, patch: Any) -> Any:
-    """Deep-merge patch into base (mappings merge, everything else replaces)."""
-    if isinstance(base, dict) and isinstance(patch, dict):
-        out = dict(base)
-        for key, value in patch.items():
-            out[key] = merge(base.get(key), value)
-        return out
-    return patch
+    """Deep-merge a partial settings document (a saved form) into the stored one.
+
+    Mappings merge. A list replaces the stored list, but a row of a list of rows keeps every field it does
+    not carry (one the form does not show, such as a Plex Home PIN) from the stored row it matches: by its
+    row_key (the user's name), else by position. A secret sent as MASK is the stored one."""
+    return _combine(base, patch, Settings, keep_missing=True)
+
+
+def _combine(base: Any, patch: Any, cls: Any, *, keep_missing: bool) -> Any:
+    if not (isinstance(patch, dict) and dataclasses.is_dataclass(cls)):
+        return patch
+    old = base if isinstance(base, dict) else {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = _hints(cls)
+    out = dict(old) if keep_missing else {}
+    for key, value in patch.items():
+        f = fields.get(key)
+        if f is None:
+            out[key] = value
+        elif f.metadata.get("secret") and value == MASK:
+            out[key] = old.get(key, value)
+        elif dataclasses.is_dataclass(hints[key]):
+            out[key] = _combine(old.get(key), value, hints[key], keep_missing=keep_missing)
+        elif _row_type(hints[key]) is not None:
+            out[key] = _combine_rows(old.get(key), value, _row_type(hints[key]), f.metadata.get("row_key"),
+                                     keep_missing)
+        else:
+            out[key] = value
+    return out
+
+
+def _row_type(tp: Any) -> Any:
+    """The dataclass of a list-of-rows type (list[UserOverride]), else None."""
+    inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else None
+    return inner if dataclasses.is_dataclass(inner) else None
+
+
+def _combine_rows(old: Any, new: Any, cls: Any, row_key: Optional[str], keep_missing: bool) -> Any:
+    if not isinstance(new, list):
+        return new
+    stored = old if isinstance(old, list) else []
+
+    def match(i: int, row: Any) -> Any:
+        if row_key is None:
+            return stored[i] if i < len(stored) else None
+        wanted = row.get(row_key) if isinstance(row, dict) else None
+        return next((o for o in stored if isinstance(o, dict) and o.get(row_key) == wanted), None)
+
+    return [_combine(match(i, row), row, cls, keep_missing=keep_missing) for i, row in enumerate(new)]
+
+
+def secret_keys() -> list[str]:
+    """Every secret setting, from the schema: plex.token, users.overrides[].pin, ..."""
+    keys: list[str] = []
+
+    def walk(cls: Any, prefix: str) -> None:
+        hints = _hints(cls)
+        for f in dataclasses.fields(cls):
+            key = prefix + f.name
+            if f.metadata.get("secret"):
+                keys.append(key)
+            elif dataclasses.is_dataclass(hints[f.name]):
+                walk(hints[f.name], key + ".")
+            elif _row_type(hints[f.name]) is not None:
+                walk(_row_type(hints[f.name]), key + "[].")
+
+    walk(Settings, "")
+    return keys
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """The values of every secret setting that is set (what the log scrubber hides)."""
+    values: list[str] = []
+
+    def walk(obj: Any) -> None:
+        if isinstance(obj, list):
+            for item in obj:
+                walk(item)
+            return
+        if not dataclasses.is_dataclass(obj):
+            return
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if f.metadata.get("secret"):
+                values.extend([value] if isinstance(value, str) and value else [])
+            else:
+                walk(value)
+
+    walk(settings)
+    return values
 
 
 def dump_yaml(settings: Settings) -> str:
     header = "# plexcache-r settings; see docs/settings.md. Change them on the Settings page or with `config set`.\n"
     return header + yaml.safe_dump(to_mapping(settings), sort_keys=False, allow_unicode=True)
+
+
+def keep_broken(path: Path) -> str:
+    """Copy a settings file that cannot be read next to it before it is replaced; the copy's name."""
+    copy_path = path.with_name(f"{path.name}.broken-{time.strftime('%Y%m%d-%H%M%S')}")
+    atomic_write_bytes(copy_path, path.read_bytes(), mode=0o600)
+    return str(copy_path)
 
 
 def save(settings: Settings, path: Path) -> None:

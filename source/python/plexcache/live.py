@@ -34,7 +34,7 @@ from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, Usage
 from plexcache.fsutil import remove_own_file, write_json_if_changed
 from plexcache.http import SessionFactory, make_session
 from plexcache.plexread import PLEX_ERRORS, PlexQuery, connect, describe_error, newest_added, sessions
-from plexcache.runctl import LiveLock
+from plexcache.runctl import LIVE_STATE_NAME, LiveLock, live_running, live_state_path
 from plexcache.state import StateStore
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ LIBRARY = "com.plexapp.plugins.library"
 PROCESSED = 5  # a TimelineEntry state: the item's metadata is ready, so it shows in recently added
 BACKOFF_MAX = 300.0
 BUSY_RETRY = 30.0  # another run holds the lock: it will do the work; look again shortly
-STATE_FILE = "live.json"
+STATE_FILE = LIVE_STATE_NAME
 
 
 @dataclass(frozen=True)
@@ -417,7 +417,7 @@ class LiveWatcher:
 
 
 def state_path(settings: Settings) -> Path:
-    return Path(settings.paths.volatile_dir) / STATE_FILE
+    return live_state_path(settings)
 
 
 def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None:
@@ -454,4 +454,4 @@ def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None
 
 def running(settings: Settings) -> bool:
     """True while a live watcher holds its lock (for status and the Dashboard)."""
-    return LiveLock(settings.paths.volatile_dir).held_by() is not None
+    return live_running(settings)

@@ -8,7 +8,7 @@ import logging.handlers
 import re
 from pathlib import Path
 
-from plexcache.config import Settings
+from plexcache.config import Settings, secret_values
 
 LOG_NAME = "plexcache-r.log"
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -67,7 +67,8 @@ def redact(text: str, secrets: list[str]) -> str:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    return [settings.plex.token, settings.users.rss_url, *(hook.url for hook in settings.notify.webhooks)]
+    """Every secret the settings hold, as the schema marks them (token, RSS address, webhooks, PINs)."""
+    return secret_values(settings)
 
 
 def configure(settings: Settings, *, verbose: int = 0, quiet: bool = False) -> None:

@@ -214,3 +214,16 @@ class ProgressWriter:
         data = (json.dumps(self.doc, sort_keys=True) + "\n").encode()
         with contextlib.suppress(OSError):  # progress is a convenience: never fail a run over it
             atomic_write_bytes(self.path, data)
+
+
+# Live mode's files in the volatile folder: here, not in live.py, so status can read them without Plex.
+LIVE_STATE_NAME = "live.json"
+
+
+def live_state_path(settings: Any) -> Path:
+    return Path(settings.paths.volatile_dir) / LIVE_STATE_NAME
+
+
+def live_running(settings: Any) -> bool:
+    """True while a live watcher holds its lock (for status and the Dashboard)."""
+    return LiveLock(settings.paths.volatile_dir).held_by() is not None

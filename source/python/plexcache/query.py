@@ -1,0 +1,164 @@
+"""The read-only queries behind `status` and `list` (and the Dashboard's activity): what the state files,
+the pool and the schedule say, read without Plex."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from plexcache import __version__, pace
+from plexcache.config import Settings, parse_size
+from plexcache.errors import UsageError
+from plexcache.journal import Journal
+from plexcache.render import human_bytes
+from plexcache.runctl import PROGRESS_NAME, RunLock, live_running, live_state_path
+from plexcache.state import Entry, Registry, StateStore
+from plexcache.unraid import Unraid
+
+
+def journal_dir(settings: Settings) -> Path:
+    return Path(settings.paths.state_dir) / "journal"
+
+
+def _pool_size_override(settings: Settings) -> Optional[int]:
+    """cache.pool_size (when the setting exists): a fixed pool size, for ZFS datasets whose total floats."""
+    text = getattr(settings.cache, "pool_size", "") or ""
+    size = parse_size(text) if text else None
+    return size.bytes if size and size.bytes else None
+
+
+def list_files(settings: Settings, sort: str = "path", text: Optional[str] = None, *,
+               filter: Optional[str] = None) -> dict[str, Any]:
+    """`list --json`: the managed files, sorted by size|cached_at|title|path, filtered by path/title/user."""
+    registry = StateStore(settings).load_registry()
+    needle = (text or filter or "").lower()
+    entries = [e for e in registry.entries.values()
+               if not needle or needle in e.path.lower() or needle in e.title.lower()
+               or any(needle in u.lower() for u in e.users)]
+    keys: dict[str, Callable[[Entry], Any]] = {"size": lambda e: (-e.size, e.path),
+                                              "cached_at": lambda e: (-e.cached_at, e.path),
+                                              "title": lambda e: (e.title.lower(), e.path), "path": lambda e: e.path}
+    if sort not in keys:
+        raise UsageError(f"--sort {sort!r}: use one of size, cached_at, title, path")
+    return {"files": [e.list_document() for e in sorted(entries, key=keys[sort])]}
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """`status --json`: running or idle, progress, last run, cache usage, counts, warnings."""
+    store = StateStore(settings)
+    registry = store.load_registry()
+    running = RunLock(settings.paths.volatile_dir).held_by() is not None
+    progress = _read_progress(settings) if running else None
+    warnings = [{"code": "mover_tuning", "message": m} for m in _mover_tuning_problems(settings)]
+    if not running:
+        warnings += _unfinished_warnings(Journal(journal_dir(settings)))
+    return {"state": "running" if running else "idle", "progress": progress, "last_run": store.load_last_run(),
+            "cache": _cache_usage(settings, registry),
+            "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
+                       "bytes": registry.managed_bytes()},
+            "next_run": _next_run(settings), "live": _live_status(settings),
+            "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
+            "activity": activity(store.load_history().events), "warnings": warnings,
+            "pace": pace.summary(settings, time.time()) if settings.demand.pace else []}
+
+
+def _unfinished_warnings(journal: Journal) -> list[dict[str, str]]:
+    """What the journal holds unfinished, for the Dashboard: a move back past its commit names its file
+    (it is live on the array and still on the pool, e.g. the pool copy could not be removed); otherwise one
+    warning says operations wait. Read only (no run holds the lock while this is asked)."""
+    if not journal.has_unfinished():
+        return []
+    out = []
+    for intent in journal.committed_intents():
+        if intent.get("kind") == "restore":
+            op = intent.get("op")
+            op = op if isinstance(op, dict) else {}
+            what = op.get("key") or op.get("array_path") or intent.get("op_id")
+            out.append({"code": "unfinished_move_back", "message": f"{what} is in two places: its move back "
+                        "to the array is complete but the pool copy is not removed yet (permission denied?); "
+                        "the next run finishes it (or `plexcache-r recover`)"})
+    if not out:
+        out.append({"code": "interrupted", "message": "interrupted operations wait in the journal; the next "
+                                                      "run repairs them (or run `plexcache-r recover`)"})
+    return out
+
+
+ACTIVITY_LIMIT = 50
+EVENT_WORDS = {"cached": "Cached", "moved_back": "Moved back to the array", "released": "Released to the mover",
+               "adopted": "Took over", "dropped": "Stopped managing", "upgraded": "Upgraded",
+               "changed": "Replaced on the pool", "retired": "Removed a stale backup", "recovered": "Repaired",
+               "skipped": "Skipped", "failed": "Failed"}
+
+
+def activity(events: list[dict[str, Any]], limit: int = ACTIVITY_LIMIT) -> list[dict[str, Any]]:
+    """`status.activity`: the newest history events first, each with a sentence for the Dashboard."""
+    out = []
+    for event in reversed(events[-limit:]):
+        path = str(event.get("path", ""))
+        kind = str(event.get("kind", ""))
+        words = f"{EVENT_WORDS.get(kind, kind.replace('_', ' ').capitalize())} {os.path.basename(path) or path}"
+        if event.get("size"):
+            words += f" ({human_bytes(event['size'])})"
+        if event.get("detail"):
+            words += f": {event['detail']}"
+        out.append({"at": event.get("time", 0), "kind": kind, "path": path, "message": words})
+    return out
+
+
+def _read_progress(settings: Settings) -> Optional[dict[str, Any]]:
+    try:
+        document = json.loads((Path(settings.paths.volatile_dir) / PROGRESS_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _mover_tuning(settings: Settings) -> dict[str, Any]:
+    from plexcache.schedule import mover_tuning_status
+
+    try:
+        return mover_tuning_status(settings)
+    except OSError as exc:
+        return {"problems": [f"cannot read Mover Tuning's settings: {exc.strerror}"]}
+
+
+def _mover_tuning_problems(settings: Settings) -> list[str]:
+    return list(_mover_tuning(settings).get("problems", []))
+
+
+def _live_status(settings: Settings) -> dict[str, Any]:
+    doc: dict[str, Any] = {"enabled": settings.live.enabled, "running": live_running(settings)}
+    try:
+        doc["state"] = json.loads(live_state_path(settings).read_text()) if doc["running"] else None
+    except (OSError, ValueError):
+        doc["state"] = None
+    return doc
+
+
+def _next_run(settings: Settings) -> Optional[float]:
+    from plexcache.schedule import next_run_time
+
+    try:
+        return next_run_time(settings)
+    except (OSError, ValueError):
+        return None
+
+
+def _cache_usage(settings: Settings, registry: Registry) -> dict[str, Any]:
+    unraid = Unraid.load(settings)
+    pools = [e.pool for e in registry.entries.values()] or [s.pool for s in unraid.shares.values() if s.cacheable]
+    pool = max(set(pools), key=pools.count) if pools else "cache"
+    doc: dict[str, Any] = {"pool": pool, "total_bytes": 0, "used_bytes": 0, "free_bytes": 0,
+                           "managed_bytes": registry.managed_bytes(pool), "limit_bytes": None, "floor_bytes": 0}
+    try:
+        space = unraid.pool_space(pool, _pool_size_override(settings))
+    except OSError:
+        return doc
+    limit, floor = parse_size(settings.cache.size_limit), parse_size(settings.cache.min_free)
+    doc.update(total_bytes=space.total, used_bytes=space.used, free_bytes=space.free,
+               limit_bytes=limit.resolve(space.total) if limit else None,
+               floor_bytes=floor.resolve(space.total) if floor else 0)
+    return doc
