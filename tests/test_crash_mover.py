@@ -10,6 +10,7 @@ in the journal, and once checkpointed an empty journal directory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -26,7 +27,7 @@ import pytest
 
 from plexcache import mover as mv
 from plexcache.journal import Journal
-from plexcache.mover import Mover, RestoreOp
+from plexcache.mover import FileFacts, Mover, RestoreOp
 from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
 
@@ -50,7 +51,8 @@ doc = dict(spec["op"], sidecars=[tuple(p) for p in spec["op"]["sidecars"]])
 if spec["kind"] == "cache":
     op = CacheOp(**doc)
 else:
-    op = RestoreOp(**dict(doc, recorded={k: FileFacts(**v) for k, v in doc["recorded"].items()}))
+    op = RestoreOp(**dict(doc, recorded={k: FileFacts(**v) for k, v in doc["recorded"].items()},
+                          confirmed={k: FileFacts(**v) for k, v in doc.get("confirmed", {}).items()}))
 print("start", flush=True)
 started = time.monotonic()
 m.run(op)
@@ -107,10 +109,14 @@ class Case:
         result = Mover(Journal(root / "setup-journal"), backups=self.backups).cache(world.cache_op(video, subs))
         assert result.made_dirs  # Show/ and Show/Season 01/ on the pool: the move back removes them again
         recorded = {f.pool_path: f.facts for f in result.files}
-        if self.upgrade:
+        confirmed = {}
+        if self.upgrade:  # replaced, and shown complete (Plex lists it with its size)
             Path(world.p(video)).write_bytes(_bytes(2 * CHUNK + 7, 99))
+            st = os.stat(world.p(video))
+            confirmed = {world.p(video): FileFacts(st.st_size, st.st_mtime_ns)}
         op = world.restore_op(video, subs, recorded=recorded, backup_path="auto" if self.backups else None,
                               made_dirs=result.made_dirs)
+        op = dataclasses.replace(op, confirmed=confirmed)
         spec["op"] = mv._op_to_json(op)
         return world, spec
 
