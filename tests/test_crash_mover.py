@@ -27,6 +27,7 @@ import pytest
 from plexcache import mover as mv
 from plexcache.journal import Journal
 from plexcache.mover import Mover, RestoreOp
+from realtime import seconds
 from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
 
@@ -82,7 +83,7 @@ def run_driver(spec: dict, crash: Optional[str] = None, trace: Optional[Path] = 
     if trace:
         env[mv.TRACE_ENV] = str(trace)
     return subprocess.run([sys.executable, "-c", DRIVER, json.dumps(spec)], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=seconds(120))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from plexcache import config as cfg
 from plexcache import engine, live
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
 from plexcache.live import LiveWatcher, Playback, pool_view, session_changes
-from realtime import wait_for
+from realtime import seconds, wait_for
 
 
 class Clock:
@@ -189,16 +189,12 @@ def test_serve_runs_once_and_stops_cleanly(sandbox, sim):
     thread = threading.Thread(target=live.serve, args=(settings,), kwargs={"stop": stop})
     thread.start()
     try:
-        for _ in range(100):
-            if live.running(settings) and live.state_path(settings).exists():
-                break
-            stop.wait(0.05)
-        assert live.running(settings)
+        assert wait_for(lambda: live.running(settings) and live.state_path(settings).exists())
         with pytest.raises(LockHeld):
             live.serve(settings, stop=threading.Event())
     finally:
         stop.set()
-        thread.join(10)
+        thread.join(seconds(10))
     assert not thread.is_alive() and not live.running(settings)
     assert not live.state_path(settings).exists()
 
@@ -294,6 +290,7 @@ def test_a_dropped_channel_falls_back_to_polling_and_reconnects_with_backoff(sim
     assert watcher.notifications.failures == 0 and watcher.poll_interval == live.SAFETY_POLL_SECONDS
 
 
+@pytest.mark.small_media  # the cycles copy what alice and bob play: gigabytes of holes read back otherwise
 def test_serve_reacts_to_a_notification_long_before_any_poll(sim, sandbox):
     """The real loop, with a poll interval of an hour: only the notification can explain the cycle."""
     settings = settings_for(sandbox, sim, notifications=True, poll_seconds=3600)
@@ -309,12 +306,12 @@ def test_serve_reacts_to_a_notification_long_before_any_poll(sim, sandbox):
 
     try:
         # Up, and done with what already played when it started (alice's session: a cycle of its own).
-        assert wait_for(lambda: sim.notifications.open_channels == 1 and state().get("pending") == [], 30)
+        assert wait_for(lambda: sim.notifications.open_channels == 1 and state().get("pending") == [])
         cycles = state()["cycles"]
         sim.add_session("bob", "Severance S01E01")
-        assert wait_for(lambda: state().get("cycles", 0) > cycles, 30), state()
+        assert wait_for(lambda: state().get("cycles", 0) > cycles), state()
         assert "bob started Severance S01E01" in state()["last_cycle"]["why"]
     finally:
         stop.set()
-        thread.join(10)
+        thread.join(seconds(10))
     assert not thread.is_alive() and sim.notifications.open_channels == 0

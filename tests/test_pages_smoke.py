@@ -13,6 +13,7 @@ import pytest
 from pages_harness import webgui
 from pages_harness.browser import CHROMIUM, TAB, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
+from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -96,6 +97,6 @@ def test_the_logs_tab_follows_the_log(browser: object, served: tuple[Sandbox, Se
     page.wait_for_selector("#pcr-log span")
     with log.open("a") as fh:
         fh.write("2026-01-01 10:00:00,000 ERROR   plexcache.mover: a line the tail must bring\n")
-    page.wait_for_selector("#pcr-log .pcr-log-error:has-text('a line the tail must bring')", timeout=30000)
+    page.wait_for_selector("#pcr-log .pcr-log-error:has-text('a line the tail must bring')", timeout=ms(30))
     assert page.errors == []
     page.close()
