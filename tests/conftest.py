@@ -7,8 +7,12 @@ adapter refuses non-loopback hosts, so nothing reaches the internet even if a se
 
 Scenario choice: `@pytest.mark.scenario("name-or-path")` (a name is looked up in plexcache/sim/scenarios/,
 default "demo"); `@pytest.mark.small_media` caps its media files at 64K (the demo's are gigabytes, sparse in
-the sandbox, and copying and verifying them reads every byte of their holes). `sim` records requests; at teardown it fails the test if any request got an error status
-that was not injected (mark `@pytest.mark.sim_errors_ok` when a test provokes errors on purpose).
+the sandbox, and copying and verifying them reads every byte of their holes). `sim` records requests; at
+teardown it fails the test if any request got an error status that was not injected (mark
+`@pytest.mark.sim_errors_ok` when a test provokes errors on purpose).
+
+Leftovers: after every test, a thread (not a daemon) or a process the test started that still runs fails
+it, named; the processes are killed by process group (leftovers.py). Waits scale: realtime.py.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
               pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 VERSION = webgui.NEWEST_STABLE
 

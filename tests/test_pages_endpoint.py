@@ -18,7 +18,8 @@ from pages_harness.client import Reply, call, get, post
 from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
 from realtime import seconds, wait_for
 
-pytestmark = pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 
 
 @pytest.fixture(scope="module", params=webgui.versions() or [None])

@@ -16,6 +16,8 @@ from pages_harness import webgui
 from pages_harness.harness import EMHTTP_SRC, HERE, PHP_INI, Sandbox, Server, make_sandbox, namespace_unavailable
 from realtime import seconds
 
+pytestmark = pytest.mark.pages
+
 PAGES = sorted(EMHTTP_SRC.glob("*.page"))
 PHP_FILES = sorted(p for p in EMHTTP_SRC.rglob("*.php") if "scripts" not in p.parts and "event" not in p.parts)
 PHP_FILES += sorted(HERE.rglob("*.php"))

@@ -17,7 +17,8 @@ from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
               pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 READY = {"dashboard": "#pcr-activity li b", "settings": "#pcr-settings [data-key='plex.url']:not([value=''])",
          "files": "#pcr-files-body tr[data-path]", "storage": "#pcr-by-library svg",

@@ -34,6 +34,7 @@ REMOVED_LEFTOVERS = {"/boot/config/plugins-removed", f"/boot/config/plugins-remo
 MANAGER_OWN = re.compile(r"^/tmp/plugins/(plexcache-r\.plg|pluginPending(/.*)?)$")
 
 pytestmark = [
+    pytest.mark.plugin,
     pytest.mark.skipif(harness.sandbox_unavailable() is not None,
                        reason=f"plugin sandbox: {harness.sandbox_unavailable()}"),
     pytest.mark.skipif(not RELEASES, reason=unraid_webgui.MISSING),

@@ -14,6 +14,8 @@ import pytest
 from plugin_sandbox import harness
 from realtime import seconds, wait_for
 
+pytestmark = pytest.mark.plugin
+
 SCRIPTS = harness.REPO / "source" / "emhttp" / "scripts"
 EVENTS = harness.REPO / "source" / "emhttp" / "event"
 

@@ -14,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import soak
 
+pytestmark = pytest.mark.soak
+
 RUNS = 14
 
 
