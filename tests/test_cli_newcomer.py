@@ -21,6 +21,8 @@ from plexcache.sim.scenario import load
 from plexcache.sim.server import SimServer
 from realtime import seconds
 
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
+
 SCENARIO = Path(__file__).resolve().parents[1] / "source/python/plexcache/sim/scenarios/demo.yaml"
 
 

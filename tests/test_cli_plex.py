@@ -53,6 +53,7 @@ def test_plex_test_with_bad_token_exits_3_without_leaking(settings_file, sim):
     assert "wrong-token-value" not in stderr + json.dumps(document)
 
 
+@pytest.mark.slow
 def test_pin_login_start_then_poll_stores_token(settings_file, sim):
     settings = cfg.load(settings_file)
     settings.plex.token = ""

@@ -35,6 +35,8 @@ DRIVER = r"""
 import json, sys, time
 from plexcache.journal import Journal
 from plexcache.mover import CacheOp, RestoreOp, FileFacts, Mover
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 spec = json.loads(sys.argv[1])
 m = Mover(Journal(spec["journal"]), backups=spec["backups"], verify=spec["verify"], chunk_size=spec["chunk"])
 if spec["kind"] == "recover":

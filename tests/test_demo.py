@@ -15,6 +15,8 @@ import yaml
 
 from realtime import seconds, wait_for
 
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
+
 
 def run_cli(*args: str, cwd=None, env_extra=None, timeout: float = 240):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXCACHE")}

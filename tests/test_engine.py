@@ -762,6 +762,7 @@ def assert_registry_matches_the_pool(s, sb) -> None:
     assert journal.is_empty() and not journal.has_done()  # repaired, recorded, then checkpointed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recover_with", ["recover", "run"])
 def test_a_run_killed_right_after_caching_a_file_keeps_it_managed(env, tmp_path, recover_with):
     s, sb, sim, now = env
@@ -779,6 +780,7 @@ def test_a_run_killed_right_after_caching_a_file_keeps_it_managed(env, tmp_path,
     assert_registry_matches_the_pool(s, sb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recover_with", ["recover", "run"])
 def test_a_run_killed_right_after_moving_a_file_back_forgets_it(env, tmp_path, recover_with):
     s, sb, sim, now = env

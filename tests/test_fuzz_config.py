@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,6 +24,8 @@ from plexcache import cli
 from plexcache import config as cfg
 from plexcache.errors import SettingsError, UsageError
 from realtime import seconds
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

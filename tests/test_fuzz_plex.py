@@ -28,6 +28,8 @@ from plexcache.sim.sandbox import build_tree
 from plexcache.sim.scenario import load
 from plexcache.sim.server import SimServer
 
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
+
 ATTR = re.compile(rb'\s([A-Za-z_][\w:.-]*)="([^"]*)"')
 SELF_CLOSING = re.compile(rb"<[A-Za-z][^<>]*/>")
 JUNK = [b"", b"abc", b"-1", b"1e400", b"NaN", b"99999999999999999999999", b"null", b"0", b"/", b"..", b"&amp;"]

@@ -81,6 +81,7 @@ def test_playback_served_from_the_pool_acts_only_when_it_is_the_last_cached_epis
                                                                           kind="movie")])) == []
 
 
+@pytest.mark.slow
 def test_play_start_caches_the_next_episodes(sim, sandbox):
     settings = settings_for(sandbox, sim)
     engine.run_cycle(settings)  # the nightly run has happened
@@ -106,6 +107,7 @@ def test_play_start_caches_the_next_episodes(sim, sandbox):
     assert not any("S01E01" in name and "Severance" in name for name in new), "the playing file is never moved"
 
 
+@pytest.mark.slow
 def test_a_play_from_the_pool_is_counted_as_a_spin_up_avoided(sim, sandbox):
     settings = settings_for(sandbox, sim)
     engine.run_cycle(settings)
@@ -199,6 +201,7 @@ def test_serve_runs_once_and_stops_cleanly(sandbox, sim):
     assert not live.state_path(settings).exists()
 
 
+@pytest.mark.slow
 def test_new_episodes_of_a_show_being_watched_are_cached_as_they_arrive(sim, sandbox):
     """alice is watching Slow Horses (season 1 has 6 episodes); season 2 lands during the day."""
     settings = settings_for(sandbox, sim, recently_added=True)
@@ -290,6 +293,7 @@ def test_a_dropped_channel_falls_back_to_polling_and_reconnects_with_backoff(sim
     assert watcher.notifications.failures == 0 and watcher.poll_interval == live.SAFETY_POLL_SECONDS
 
 
+@pytest.mark.slow
 @pytest.mark.small_media  # the cycles copy what alice and bob play: gigabytes of holes read back otherwise
 def test_serve_reacts_to_a_notification_long_before_any_poll(sim, sandbox):
     """The real loop, with a poll interval of an hour: only the notification can explain the cycle."""
