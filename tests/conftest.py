@@ -6,8 +6,13 @@ real plexapi config cannot leak in; HTTPS_PROXY points at a closed loopback port
 adapter refuses non-loopback hosts, so nothing reaches the internet even if a session was not redirected.
 
 Scenario choice: `@pytest.mark.scenario("name-or-path")` (a name is looked up in plexcache/sim/scenarios/,
-default "demo"). `sim` records requests; at teardown it fails the test if any request got an error status
-that was not injected (mark `@pytest.mark.sim_errors_ok` when a test provokes errors on purpose).
+default "demo"); `@pytest.mark.small_media` caps its media files at 64K (the demo's are gigabytes, sparse in
+the sandbox, and copying and verifying them reads every byte of their holes). `sim` records requests; at
+teardown it fails the test if any request got an error status that was not injected (mark
+`@pytest.mark.sim_errors_ok` when a test provokes errors on purpose).
+
+Leftovers: after every test, a thread (not a daemon) or a process the test started that still runs fails
+it, named; the processes are killed by process group (leftovers.py). Waits scale: realtime.py.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 import pytest  # noqa: E402
 import requests.adapters  # noqa: E402
 
-from plexcache.sim.scenario import Scenario, load  # noqa: E402
+import leftovers  # noqa: E402
+from plexcache.sim.scenario import Scenario, load, parse_size  # noqa: E402
+from realtime import seconds  # noqa: E402
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "source" / "python" / "plexcache" / "sim" / "scenarios"
 _LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
@@ -51,7 +58,8 @@ requests.adapters.HTTPAdapter.send = _guarded_send
 def pytest_configure(config):
     config.addinivalue_line("markers", "scenario(name): scenario for the sim/sandbox fixtures")
     config.addinivalue_line("markers", "sim_errors_ok: the test provokes error responses from the simulator")
-    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "small_media(size): every media file of the scenario at most `size` "
+                            "(default 64K): for tests whose cycles' copying is beside the point")
 
 
 def scenario_path(name: str) -> Path:
@@ -65,7 +73,13 @@ def scenario_path(name: str) -> Path:
 def scenario(request) -> Scenario:
     """A freshly loaded scenario (each test gets its own; the server mutates it)."""
     mark = request.node.get_closest_marker("scenario")
-    return load(scenario_path(mark.args[0] if mark else "demo"))
+    loaded = load(scenario_path(mark.args[0] if mark else "demo"))
+    small = request.node.get_closest_marker("small_media")
+    if small:
+        limit = parse_size(small.args[0] if small.args else "64K")
+        for part in loaded.all_parts():
+            part.size = min(part.size, limit)
+    return loaded
 
 
 @pytest.fixture
@@ -88,7 +102,7 @@ def plex_session(sim):
     """A make_session() session redirected to `sim` (short timeout)."""
     from plexcache.http import make_session
 
-    return make_session(timeout=5)
+    return make_session(timeout=seconds(5))
 
 
 @pytest.fixture
@@ -103,12 +117,20 @@ def sandbox(tmp_path, scenario, monkeypatch):
     return tree
 
 
-@pytest.fixture(scope="session", autouse=True)
-def no_page_server_left_behind():
-    """Fail the session if a `php -S` of the page harness, a worker of it or a job it started outlives the
-    tests (each carries the harness's marker in its environment); whatever is found is killed."""
+@pytest.fixture(autouse=True)
+def nothing_left_running():
+    """Fail the test that leaves a thread or a process running (a page server, its workers, a job it
+    started, chromium, a `live serve` loop): each is named, and the processes are killed by group."""
+    before = leftovers.snapshot()
     yield
-    from pages_harness import leaks
+    left = leftovers.left_since(before)
+    assert not left, "left running after the test:\n" + "\n".join(left)
 
-    left = leaks.kill_survivors()
-    assert not left, "the page harness left processes running:\n" + "\n".join(left)
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_at_the_end():
+    """The same for what module and session fixtures started: nothing outlives the session."""
+    before = leftovers.snapshot()
+    yield
+    left = leftovers.left_since(before)
+    assert not left, "left running after the tests:\n" + "\n".join(left)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from plexcache.mover import CRASH_ENV
+from realtime import seconds
 from test_audit_support import EP1, EP2, HEAT, World, kinds
 
 
@@ -22,7 +23,7 @@ def cli(world: World, *args: str, crash: str = "") -> subprocess.CompletedProces
     if crash:
         env[CRASH_ENV] = crash
     return subprocess.run([sys.executable, "-m", "plexcache", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+                          timeout=seconds(120))
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ Mover(Journal(sys.argv[1])).cache(CacheOp(sys.argv[2], sys.argv[3], key=sys.argv
 def crash_a_cache(world: World, step: str) -> None:
     env = {**os.environ, CRASH_ENV: step}
     proc = subprocess.run([sys.executable, "-c", CACHE_SNIPPET, str(world.journal().directory),
-                           str(world.array(EP2)), str(world.pool(EP2)), world.user(EP2)], env=env, timeout=60)
+                           str(world.array(EP2)), str(world.pool(EP2)), world.user(EP2)], env=env, timeout=seconds(60))
     assert proc.returncode == -signal.SIGKILL
 
 

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from plexcache import config as cfg
+from realtime import seconds
 
 
 def cli(*args: str, stdin: str = "", config=None, env_extra=None):
@@ -18,7 +19,7 @@ def cli(*args: str, stdin: str = "", config=None, env_extra=None):
         env["PLEXCACHE_CONFIG"] = str(config)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "plexcache", *args], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=60)
+                          text=True, env=env, timeout=seconds(60))
 
 
 @pytest.fixture

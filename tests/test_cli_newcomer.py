@@ -19,6 +19,9 @@ from plexcache import engine
 from plexcache.sim.sandbox import build_tree
 from plexcache.sim.scenario import load
 from plexcache.sim.server import SimServer
+from realtime import seconds
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 
 SCENARIO = Path(__file__).resolve().parents[1] / "source/python/plexcache/sim/scenarios/demo.yaml"
 
@@ -29,7 +32,7 @@ def cli(*args: str, config=None, stdin: str = "", env_extra=None) -> subprocess.
         env["PLEXCACHE_CONFIG"] = str(config)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "plexcache", *args], input=stdin, capture_output=True,
-                          text=True, env=env, timeout=120)
+                          text=True, env=env, timeout=seconds(120))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from plexcache import config as cfg
+from realtime import seconds
 
 
 @pytest.fixture
@@ -23,7 +24,7 @@ def settings_file(tmp_path, sandbox, sim):
 def cli(settings_file, *args):
     env = dict(os.environ, PLEXCACHE_CONFIG=str(settings_file))
     result = subprocess.run([sys.executable, "-m", "plexcache", "--json", *args], capture_output=True, text=True,
-                            env=env, timeout=60)
+                            env=env, timeout=seconds(60))
     return result.returncode, json.loads(result.stdout), result.stderr
 
 
@@ -52,6 +53,7 @@ def test_plex_test_with_bad_token_exits_3_without_leaking(settings_file, sim):
     assert "wrong-token-value" not in stderr + json.dumps(document)
 
 
+@pytest.mark.slow
 def test_pin_login_start_then_poll_stores_token(settings_file, sim):
     settings = cfg.load(settings_file)
     settings.plex.token = ""

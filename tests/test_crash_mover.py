@@ -28,6 +28,7 @@ import pytest
 from plexcache import mover as mv
 from plexcache.journal import Journal
 from plexcache.mover import FileFacts, Mover, RestoreOp
+from realtime import seconds
 from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
 
@@ -35,6 +36,8 @@ DRIVER = r"""
 import json, sys, time
 from plexcache.journal import Journal
 from plexcache.mover import CacheOp, RestoreOp, FileFacts, Mover
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 spec = json.loads(sys.argv[1])
 m = Mover(Journal(spec["journal"]), backups=spec["backups"], verify=spec["verify"], chunk_size=spec["chunk"])
 if spec["kind"] == "recover":
@@ -84,7 +87,7 @@ def run_driver(spec: dict, crash: Optional[str] = None, trace: Optional[Path] = 
     if trace:
         env[mv.TRACE_ENV] = str(trace)
     return subprocess.run([sys.executable, "-c", DRIVER, json.dumps(spec)], env=env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=seconds(120))
 
 
 @dataclass

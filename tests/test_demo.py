@@ -13,14 +13,16 @@ import sys
 import pytest
 import yaml
 
-from realtime import wait_for
+from realtime import seconds, wait_for
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 
 
 def run_cli(*args: str, cwd=None, env_extra=None, timeout: float = 240):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXCACHE")}
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-m", "plexcache", *args], capture_output=True, text=True,
-                          env=env, timeout=timeout, cwd=cwd)
+                          env=env, timeout=seconds(timeout), cwd=cwd)
 
 
 @pytest.fixture(scope="module")
@@ -90,13 +92,13 @@ def test_kept_folder_explores_as_its_readme_says(kept):
     server = subprocess.Popen([sys.executable, "-m", "plexcache", *serve[1:]], stdout=subprocess.DEVNULL,
                               start_new_session=True)
     try:
-        assert wait_for(lambda: _listening(int(port)), 30)
+        assert wait_for(lambda: _listening(int(port)), 15)
         plan = run_cli("--json", "plan", env_extra=env)
         assert plan.returncode == 0, plan.stderr
         assert json.loads(plan.stdout)["unknown"] == []
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.wait(timeout=seconds(30))
 
 
 def test_demo_keep_refuses_a_non_empty_folder(tmp_path):

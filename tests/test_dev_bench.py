@@ -5,13 +5,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from realtime import seconds
+
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = sorted(str(p.relative_to(REPO / "bench").with_suffix("")) for p in (REPO / "bench").glob("**/*.py")
                     if p.name != "model.py")
 
 
 def test_dev_bench_without_a_name_lists_every_benchmark():
-    result = subprocess.run([str(REPO / "dev"), "bench"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(REPO / "dev"), "bench"], capture_output=True, text=True, timeout=seconds(300))
     assert result.returncode == 0, result.stderr
     listed = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     assert listed == BENCHMARKS
@@ -19,7 +21,7 @@ def test_dev_bench_without_a_name_lists_every_benchmark():
 
 
 def test_dev_bench_with_an_unknown_name_says_so():
-    result = subprocess.run([str(REPO / "dev"), "bench", "nope"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run([str(REPO / "dev"), "bench", "nope"], capture_output=True, text=True, timeout=seconds(300))
     assert result.returncode == 2 and "no benchmark bench/nope.py" in result.stderr
 
 

@@ -17,6 +17,7 @@ from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
 from plexcache.runctl import RunLock, StopFlag
 from plexcache.sim.scenario import from_dict
 from plexcache.state import StateStore
+from realtime import seconds
 
 WORLD = """
 now: 2026-01-15T20:00:00Z
@@ -508,7 +509,7 @@ def test_a_run_killed_mid_copy_is_repaired_by_the_next_one(env, tmp_path):
     code = ("import sys; from pathlib import Path; from plexcache import config, engine; "
             f"engine.run_cycle(config.load(Path({str(settings_file)!r})), now={now})")
     env_vars = dict(os.environ, PLEXCACHE_CRASH_AT="cache.retired:2")
-    killed = subprocess.run([sys.executable, "-c", code], env=env_vars, capture_output=True, timeout=120)
+    killed = subprocess.run([sys.executable, "-c", code], env=env_vars, capture_output=True, timeout=seconds(120))
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
     report = run(s, now + 60)
     assert report.exit_code == 0, report.to_json()
@@ -720,14 +721,14 @@ def _killed_run(s, now, tmp_path, crash_at: str) -> None:
     code = ("from pathlib import Path; from plexcache import config, engine; "
             f"engine.run_cycle(config.load(Path({str(settings_file)!r})), now={now})")
     killed = subprocess.run([sys.executable, "-c", code], env=dict(os.environ, PLEXCACHE_CRASH_AT=crash_at),
-                            capture_output=True, timeout=120)
+                            capture_output=True, timeout=seconds(120))
     assert killed.returncode == -9, killed.stderr.decode()[-2000:]
 
 
 def cli_recover(tmp_path) -> dict:
     """`plexcache-r --json recover`, as the plugin (or a user) runs it after a crash."""
     done = subprocess.run([sys.executable, "-m", "plexcache", "--config", str(tmp_path / "settings.yaml"), "--json",
-                           "recover"], capture_output=True, timeout=120)
+                           "recover"], capture_output=True, timeout=seconds(120))
     assert done.returncode == 0, done.stderr.decode()[-2000:]
     return json.loads(done.stdout)
 
@@ -748,6 +749,7 @@ def assert_registry_matches_the_pool(s, sb) -> None:
     assert journal.is_empty() and not journal.has_done()  # repaired, recorded, then checkpointed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recover_with", ["recover", "run"])
 def test_a_run_killed_right_after_caching_a_file_keeps_it_managed(env, tmp_path, recover_with):
     s, sb, sim, now = env
@@ -765,6 +767,7 @@ def test_a_run_killed_right_after_caching_a_file_keeps_it_managed(env, tmp_path,
     assert_registry_matches_the_pool(s, sb)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recover_with", ["recover", "run"])
 def test_a_run_killed_right_after_moving_a_file_back_forgets_it(env, tmp_path, recover_with):
     s, sb, sim, now = env

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,9 @@ from hypothesis import strategies as st
 from plexcache import cli
 from plexcache import config as cfg
 from plexcache.errors import SettingsError, UsageError
+from realtime import seconds
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -176,7 +180,7 @@ def test_config_set_in_a_real_process_prints_one_line_and_keeps_the_file(tmp_pat
     before = path.read_bytes()
     for text in ("cache: {workers: -1}", "[1, 2", "\x00\x01", "schema: 99", "plex: {url: ftp://x}", "- a\n- b"):
         proc = subprocess.run([sys.executable, "-m", "plexcache", "--config", str(path), "config", "set"],
-                              input=text, capture_output=True, text=True, timeout=60)
+                              input=text, capture_output=True, text=True, timeout=seconds(60))
         assert proc.returncode == 2, (text, proc.stderr)
         assert "Traceback" not in proc.stderr and proc.stderr.startswith("plexcache-r: ")
         assert path.read_bytes() == before

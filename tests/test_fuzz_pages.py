@@ -16,7 +16,8 @@ from pages_harness.client import call, post
 from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
 from test_pages_endpoint import managed
 
-pytestmark = pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 
 ACTIONS = ["status", "config", "list", "plan", "audit", "log", "job", "evict", "pin", "unpin", "evict_all",
            "audit_fix", "config_set", "stop"]

@@ -16,6 +16,7 @@ import pytest
 from plexcache import config as cfg
 from plexcache.errors import LockHeld, UsageError
 from plexcache.importer import import_installation, settings_patch
+from realtime import seconds
 from test_audit_support import ARRIVAL, ARRIVAL_SRT, DUNE, EP1, EP2, EP3, HEAT, World, kinds
 
 MARKER = "### Plexcache exclusions below this line"
@@ -249,12 +250,12 @@ def test_cli_import_dry_run_json(world, old):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLEXCACHE")}
     env["PLEXCACHE_CONFIG"] = str(world.settings_path)
     proc = subprocess.run([sys.executable, "-m", "plexcache", "--json", "import", str(old.root), "--dry-run"],
-                          capture_output=True, text=True, env=env, timeout=60)
+                          capture_output=True, text=True, env=env, timeout=seconds(60))
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["dry_run"] and len(doc["adopted"]) == 4 and "old-token-123" not in proc.stdout
     text = subprocess.run([sys.executable, "-m", "plexcache", "import", str(old.root), "--dry-run"],
-                          capture_output=True, text=True, env=env, timeout=60).stdout
+                          capture_output=True, text=True, env=env, timeout=seconds(60)).stdout
     assert "would adopt 4" in text and "not adopted" in text
 
 

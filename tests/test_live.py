@@ -17,7 +17,7 @@ from plexcache import config as cfg
 from plexcache import engine, live
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
 from plexcache.live import LiveWatcher, Playback, pool_view, session_changes
-from realtime import wait_for
+from realtime import seconds, wait_for
 
 
 class Clock:
@@ -81,6 +81,7 @@ def test_playback_served_from_the_pool_acts_only_when_it_is_the_last_cached_epis
                                                                           kind="movie")])) == []
 
 
+@pytest.mark.slow
 def test_play_start_caches_the_next_episodes(sim, sandbox):
     settings = settings_for(sandbox, sim)
     engine.run_cycle(settings)  # the nightly run has happened
@@ -106,6 +107,7 @@ def test_play_start_caches_the_next_episodes(sim, sandbox):
     assert not any("S01E01" in name and "Severance" in name for name in new), "the playing file is never moved"
 
 
+@pytest.mark.slow
 def test_a_play_from_the_pool_is_counted_as_a_spin_up_avoided(sim, sandbox):
     settings = settings_for(sandbox, sim)
     engine.run_cycle(settings)
@@ -189,20 +191,17 @@ def test_serve_runs_once_and_stops_cleanly(sandbox, sim):
     thread = threading.Thread(target=live.serve, args=(settings,), kwargs={"stop": stop})
     thread.start()
     try:
-        for _ in range(100):
-            if live.running(settings) and live.state_path(settings).exists():
-                break
-            stop.wait(0.05)
-        assert live.running(settings)
+        assert wait_for(lambda: live.running(settings) and live.state_path(settings).exists())
         with pytest.raises(LockHeld):
             live.serve(settings, stop=threading.Event())
     finally:
         stop.set()
-        thread.join(10)
+        thread.join(seconds(10))
     assert not thread.is_alive() and not live.running(settings)
     assert not live.state_path(settings).exists()
 
 
+@pytest.mark.slow
 def test_new_episodes_of_a_show_being_watched_are_cached_as_they_arrive(sim, sandbox):
     """alice is watching Slow Horses (season 1 has 6 episodes); season 2 lands during the day."""
     settings = settings_for(sandbox, sim, recently_added=True)
@@ -294,6 +293,8 @@ def test_a_dropped_channel_falls_back_to_polling_and_reconnects_with_backoff(sim
     assert watcher.notifications.failures == 0 and watcher.poll_interval == live.SAFETY_POLL_SECONDS
 
 
+@pytest.mark.slow
+@pytest.mark.small_media  # the cycles copy what alice and bob play: gigabytes of holes read back otherwise
 def test_serve_reacts_to_a_notification_long_before_any_poll(sim, sandbox):
     """The real loop, with a poll interval of an hour: only the notification can explain the cycle."""
     settings = settings_for(sandbox, sim, notifications=True, poll_seconds=3600)
@@ -309,12 +310,12 @@ def test_serve_reacts_to_a_notification_long_before_any_poll(sim, sandbox):
 
     try:
         # Up, and done with what already played when it started (alice's session: a cycle of its own).
-        assert wait_for(lambda: sim.notifications.open_channels == 1 and state().get("pending") == [], 30)
+        assert wait_for(lambda: sim.notifications.open_channels == 1 and state().get("pending") == [])
         cycles = state()["cycles"]
         sim.add_session("bob", "Severance S01E01")
-        assert wait_for(lambda: state().get("cycles", 0) > cycles, 30), state()
+        assert wait_for(lambda: state().get("cycles", 0) > cycles), state()
         assert "bob started Severance S01E01" in state()["last_cycle"]["why"]
     finally:
         stop.set()
-        thread.join(10)
+        thread.join(seconds(10))
     assert not thread.is_alive() and sim.notifications.open_channels == 0

@@ -111,8 +111,8 @@ def test_verify_catches_same_size_and_time_but_other_bytes(world):
 def test_refuses_while_either_copy_is_open(world, held):
     original, pool = twins(world)
     target = pool if held == "path" else original
-    holder = subprocess.Popen([sys.executable, "-c", "import sys,time; f=open(sys.argv[1],'rb'); "
-                               "print('ready', flush=True); time.sleep(30)", target], stdout=subprocess.PIPE)
+    holder = subprocess.Popen([sys.executable, "-c", "import signal,sys; f=open(sys.argv[1],'rb'); "
+                               "print('ready', flush=True); signal.pause()", target], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"ready"
         assert not mv.drop_redundant(pool, original)

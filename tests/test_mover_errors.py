@@ -16,6 +16,7 @@ import pytest
 from plexcache import fastcopy
 from plexcache import mover as mv
 from plexcache.mover import CriticalIOError, Mover
+from realtime import seconds
 from test_mover_ops import SHOW, World
 
 
@@ -168,7 +169,7 @@ def _run_as_nobody(world: World, kind: str, args: list[str], backups: bool = Tru
             os.chmod(os.path.join(dirpath, d), os.stat(os.path.join(dirpath, d)).st_mode | 0o555)
     spec = {"journal": str(world.journal_dir), "kind": kind, "args": args, "backups": backups}
     proc = subprocess.run([sys.executable, "-c", _AS_NOBODY, json.dumps(spec)], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=seconds(60))
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 

@@ -89,6 +89,7 @@ def test_progress_is_throttled_and_ends_at_the_total(source, tmp_path, monkeypat
     assert len(seen) == 2  # 4 chunks of 1 MiB: one report after 2 MiB, one at the end
 
 
+@pytest.mark.slow
 def test_sparse_source_gives_a_sparse_copy_with_the_same_bytes(tmp_path):
     src = tmp_path / "sparse.bin"
     with open(src, "wb") as handle:

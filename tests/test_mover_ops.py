@@ -7,7 +7,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from plexcache.mover import (
     MoveRefused,
     RestoreOp,
 )
+from realtime import wait_for
 
 SHOW = "Show/Season 01"
 
@@ -467,8 +467,8 @@ def test_is_open_sees_a_file_held_open_by_another_process(world):
     video, _ = world.episode(subs=())
     path = world.a(video)
     assert not mv.is_open(path)
-    holder = subprocess.Popen([sys.executable, "-c", "import sys,time; f=open(sys.argv[1],'rb'); "
-                               "print('ready', flush=True); time.sleep(30)", path], stdout=subprocess.PIPE)
+    holder = subprocess.Popen([sys.executable, "-c", "import signal,sys; f=open(sys.argv[1],'rb'); "
+                               "print('ready', flush=True); signal.pause()", path], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"ready"
         assert mv.is_open(path)
@@ -478,10 +478,7 @@ def test_is_open_sees_a_file_held_open_by_another_process(world):
     finally:
         holder.kill()
         holder.wait()
-    deadline = time.monotonic() + 5
-    while mv.is_open(path) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not mv.is_open(path)
+    assert wait_for(lambda: not mv.is_open(path))
 
 
 # ------------------------------------------------------------------------ stale backups, helpers

@@ -195,8 +195,8 @@ def test_run_lock_is_exclusive_names_the_holder_and_survives_release(tmp_path):
 
 
 def test_run_lock_held_by_another_process_and_freed_by_its_death(tmp_path):
-    code = ("import sys,time; from plexcache.runctl import RunLock; l=RunLock(sys.argv[1]); l.acquire(); "
-            "print('locked', flush=True); time.sleep(30)")
+    code = ("import signal,sys; from plexcache.runctl import RunLock; l=RunLock(sys.argv[1]); l.acquire(); "
+            "print('locked', flush=True); signal.pause()")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"locked"

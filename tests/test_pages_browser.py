@@ -22,10 +22,12 @@ from pages_harness import webgui
 from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
 from pages_harness.fake_cli import HOSTILE, XSS
 from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
+from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
               pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 VERSION = webgui.NEWEST_STABLE
 
@@ -129,7 +131,7 @@ def test_run_now_shows_progress_until_done(browser: object, served: tuple[Sandbo
     facts = page.inner_text(".pcr-banner-facts")
     assert re.search(r"\d+ / 6 files", facts) and "/s" in facts and "ETA" in facts
     shot(page, "dashboard-running")
-    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=60000)
+    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=ms(60))
     page.wait_for_selector("#pcr-banner", state="hidden")
     page.wait_for_selector("#pcr-last:has-text('6 cached')")
     assert len(box.cli_json("list")["files"]) == files_before + 6
@@ -147,7 +149,7 @@ def test_stop_ends_a_run_after_the_current_file(browser: object, served: tuple[S
     page.wait_for_selector("#pcr-banner:not([hidden])")
     page.click("#pcr-stop")
     slow.unlink()
-    page.wait_for_selector("#pcr-run-msg.pcr-err", timeout=60000)
+    page.wait_for_selector("#pcr-run-msg.pcr-err", timeout=ms(60))
     assert "stopped" in page.inner_text("#pcr-run-msg")
     assert box.cli_json("status")["last_run"]["exit_code"] == 5
     page.wait_for_selector("#pcr-last:has-text('stopped on request')")   # the status poll after the job
@@ -234,7 +236,7 @@ def test_the_logs_tab_on_a_fresh_install(browser: object, tmp_path: Path) -> Non
         assert "Nothing logged yet" in page.inner_text("#pcr-log")
         with log.open("a") as fh:
             fh.write("2026-01-01 10:00:00,000 INFO    plexcache.engine: the first line\n")
-        page.wait_for_selector("#pcr-log .pcr-log-info", timeout=30000)   # the live tail polls every 3 s
+        page.wait_for_selector("#pcr-log .pcr-log-info", timeout=ms(30))   # the live tail polls every 3 s
         assert "the first line" in page.inner_text("#pcr-log")
         assert page.errors == []
         page.close()
@@ -247,7 +249,7 @@ def test_ten_thousand_files_paged_filtered_then_pinned_and_moved_back_whole(brow
     with Server(box) as server:
         page = open_page(browser, server)
         tab(page, "files")
-        page.wait_for_selector("#pcr-files-body tr[data-path]", timeout=60000)
+        page.wait_for_selector("#pcr-files-body tr[data-path]", timeout=ms(60))
         assert page.locator("#pcr-files-body tr").count() == 100
         assert "of 10000" in page.inner_text("#pcr-page-info")
         page.click('#pcr-files-table [data-sort="size"]')
@@ -264,13 +266,13 @@ def test_ten_thousand_files_paged_filtered_then_pinned_and_moved_back_whole(brow
         page.click("#pcr-select-all")
         assert page.inner_text("#pcr-sel-info") == "10000 selected"
         page.click("#pcr-bulk-pin")
-        page.wait_for_selector("#pcr-files-msg.pcr-ok", timeout=60000)
+        page.wait_for_selector("#pcr-files-msg.pcr-ok", timeout=ms(60))
         assert page.inner_text("#pcr-files-msg") == "Pinned 10000 file(s)."
         assert all(f["pinned"] for f in box.cli_json("list")["files"])
         page.click("#pcr-bulk-evict")
         confirm(page)
         page.wait_for_function("document.getElementById('pcr-files-msg').textContent.indexOf('Moved back') === 0",
-                               timeout=120000)
+                               timeout=ms(120))
         assert page.inner_text("#pcr-files-msg") == "Moved back 10000 file(s)."
         assert box.cli_json("list")["files"] == []
         page.wait_for_selector("#pcr-files-body :text('No files are cached yet.')")
@@ -310,7 +312,7 @@ def test_file_names_made_of_markup_are_text_on_every_tab(browser: object, tmp_pa
         tab(page, "maintenance")
         page.click('.pcr-fix[data-kind="orphaned"]')
         confirm(page)
-        page.wait_for_selector("#pcr-audit-msg.pcr-ok:has-text('Fix')", timeout=60000)
+        page.wait_for_selector("#pcr-audit-msg.pcr-ok:has-text('Fix')", timeout=ms(60))
         assert page.dialogs == [] and page.errors == [], "nothing of a file name may run"
         page.close()
     assert box.php_errors() == []

@@ -16,9 +16,10 @@ import pytest
 from pages_harness import webgui
 from pages_harness.client import Reply, call, get, post
 from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
-from realtime import wait_for
+from realtime import seconds, wait_for
 
-pytestmark = pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 
 
 @pytest.fixture(scope="module", params=webgui.versions() or [None])
@@ -342,8 +343,8 @@ def test_stopping_the_server_leaves_no_process_behind(tmp_path: Path) -> None:
         slow.start()
         mine = server.marker   # other tests' servers may be running beside this one
         busy = lambda: [cmd for _, cmd in leaks.survivors(mine) if "fake_cli.py" in cmd]  # noqa: E731
-        assert wait_for(lambda: any(" run" in c for c in busy()) and any(" status" in c for c in busy()), 30)
+        assert wait_for(lambda: any(" run" in c for c in busy()) and any(" status" in c for c in busy()))
         assert sum("php" in cmd and "-S" in cmd for _, cmd in leaks.survivors(mine)) > 1, "the server, its workers"
     assert leaks.survivors(mine) == []
-    slow.join(30)
+    slow.join(seconds(30))
     assert not slow.is_alive()

@@ -14,6 +14,9 @@ import pytest
 
 from pages_harness import webgui
 from pages_harness.harness import EMHTTP_SRC, HERE, PHP_INI, Sandbox, Server, make_sandbox, namespace_unavailable
+from realtime import seconds
+
+pytestmark = pytest.mark.pages
 
 PAGES = sorted(EMHTTP_SRC.glob("*.page"))
 PHP_FILES = sorted(p for p in EMHTTP_SRC.rglob("*.php") if "scripts" not in p.parts and "event" not in p.parts)
@@ -33,7 +36,7 @@ def header(page: Path) -> dict[str, str]:
 
 
 def php(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["php", *PHP_INI, *args], capture_output=True, text=True, timeout=60, cwd=str(HERE))
+    return subprocess.run(["php", *PHP_INI, *args], capture_output=True, text=True, timeout=seconds(60), cwd=str(HERE))
 
 
 @pytest.mark.parametrize("path", PHP_FILES, ids=lambda p: p.name)

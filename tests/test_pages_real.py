@@ -16,9 +16,11 @@ import yaml
 from pages_harness import webgui
 from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox, namespace_unavailable
+from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
               pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 
 
@@ -61,7 +63,7 @@ def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Ser
     assert "tower" in page.inner_text("#pcr-plex")
     page.wait_for_function("document.getElementById('pcr-count').textContent === '0'")
     page.click("#pcr-run")
-    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=60000)
+    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=ms(60))
     cached = len(box.cli_json("list")["files"])
     assert cached > 0 and f"Run finished: cached {cached}" in page.inner_text("#pcr-run-msg")
     # the count and the last run come from one status answer, but an answer read while the run
@@ -79,12 +81,12 @@ def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Ser
     shot(page, "real-storage")
     Path(box.settings()["paths"]["exclusion_list"]).unlink()   # the mover would now move cached files back
     tab(page, "maintenance")
-    finding = page.wait_for_selector('.pcr-finding[data-kind="unprotected"]', timeout=30000)
+    finding = page.wait_for_selector('.pcr-finding[data-kind="unprotected"]', timeout=ms(30))
     assert f"({cached})" in finding.inner_text() or "Unprotected" in finding.inner_text()
     shot(page, "real-maintenance-findings")
     page.click('.pcr-fix[data-kind="unprotected"]')
     confirm(page)
-    page.wait_for_selector("#pcr-findings .pcr-good", timeout=30000)
+    page.wait_for_selector("#pcr-findings .pcr-good", timeout=ms(30))
     assert Path(box.settings()["paths"]["exclusion_list"]).exists()
     page.wait_for_selector("#pcr-history td:has-text('protect')")
     shot(page, "real-maintenance")
@@ -106,7 +108,7 @@ def test_move_back_and_settings_through_the_real_cli(browser: object, real: tupl
     path = page.get_attribute("#pcr-files-body tr[data-path]", "data-path")
     page.click(f'#pcr-files-body tr[data-path="{path}"] [data-act="evict"]')
     confirm(page)
-    page.wait_for_selector("#pcr-files-msg.pcr-ok", timeout=30000)
+    page.wait_for_selector("#pcr-files-msg.pcr-ok", timeout=ms(30))
     assert path not in [f["path"] for f in box.cli_json("list")["files"]]
     tab(page, "settings")
     page.wait_for_function("document.querySelector('[data-key=\"plex.url\"]').value !== ''")
@@ -124,7 +126,7 @@ def test_move_back_and_settings_through_the_real_cli(browser: object, real: tupl
     world = box.plex.world  # type: ignore[attr-defined]
     pin = next(p for p in world.pins.values() if p["code"] == code)
     world.authorise_pin(pin["id"], "partner")   # the code is entered at plex.tv/link (by the partner)
-    page.wait_for_selector("#pcr-pin-state.pcr-ok", timeout=20000)
+    page.wait_for_selector("#pcr-pin-state.pcr-ok", timeout=ms(20))
     assert box.settings()["plex"]["token"] == world.sc.users["partner"].token
     assert world.sc.users["partner"].token not in page.content()
     page.close()

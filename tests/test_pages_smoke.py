@@ -13,10 +13,12 @@ import pytest
 from pages_harness import webgui
 from pages_harness.browser import CHROMIUM, TAB, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
+from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
               pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 READY = {"dashboard": "#pcr-activity li b", "settings": "#pcr-settings [data-key='plex.url']:not([value=''])",
          "files": "#pcr-files-body tr[data-path]", "storage": "#pcr-by-library svg",
@@ -96,6 +98,6 @@ def test_the_logs_tab_follows_the_log(browser: object, served: tuple[Sandbox, Se
     page.wait_for_selector("#pcr-log span")
     with log.open("a") as fh:
         fh.write("2026-01-01 10:00:00,000 ERROR   plexcache.mover: a line the tail must bring\n")
-    page.wait_for_selector("#pcr-log .pcr-log-error:has-text('a line the tail must bring')", timeout=30000)
+    page.wait_for_selector("#pcr-log .pcr-log-error:has-text('a line the tail must bring')", timeout=ms(30))
     assert page.errors == []
     page.close()

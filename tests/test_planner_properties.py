@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
 from hypothesis import HealthCheck, example, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -12,6 +13,8 @@ from plexcache.config import Settings, parse_size
 from plexcache.demand import DemandItem, Reason, WantedFile
 from plexcache.planner import CACHE, KEEP, MOVE_BACK, Facts, FileFacts, PoolFacts, plan
 from plexcache.state import Entry, Registry
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 
 MB = 1024**2
 NOW = 1_800_000_000.0

@@ -88,6 +88,7 @@ def test_a_transport_or_format_failure_is_never_called_a_bug(monkeypatch, caplog
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
+@pytest.mark.slow
 def test_a_bug_in_discovery_moves_nothing_back(sim, sandbox, monkeypatch):
     settings = cfg.from_mapping(sandbox.settings_dict(sim.url, sim.owner_token))
     engine.run_cycle(settings)

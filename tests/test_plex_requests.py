@@ -3,6 +3,8 @@ watchlist length; nothing is fetched twice in a run; plexapi never re-fetches an
 
 from __future__ import annotations
 
+import pytest
+
 from plexcache import plex
 from plexcache.plex import discover
 from test_plex_support import OWNER, rating_key, settings_for, simulated, table, world
@@ -66,6 +68,7 @@ def test_exact_requests_for_a_full_household(monkeypatch):
     assert total == 36
 
 
+@pytest.mark.slow
 def test_requests_do_not_grow_with_library_size_or_watchlist_length(monkeypatch):
     small, _ = run(monkeypatch, big_world(movies=5, seasons=1, watchlist=2, shows=1))
     large, _ = run(monkeypatch, big_world(movies=400, seasons=6, watchlist=150, shows=40))

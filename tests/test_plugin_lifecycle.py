@@ -18,6 +18,7 @@ import pytest
 
 import unraid_webgui
 from plugin_sandbox import harness
+from realtime import seconds
 
 NAME = harness.NAME
 FLASH = f"/boot/config/plugins/{NAME}"
@@ -33,6 +34,7 @@ REMOVED_LEFTOVERS = {"/boot/config/plugins-removed", f"/boot/config/plugins-remo
 MANAGER_OWN = re.compile(r"^/tmp/plugins/(plexcache-r\.plg|pluginPending(/.*)?)$")
 
 pytestmark = [
+    pytest.mark.plugin,
     pytest.mark.skipif(harness.sandbox_unavailable() is not None,
                        reason=f"plugin sandbox: {harness.sandbox_unavailable()}"),
     pytest.mark.skipif(not RELEASES, reason=unraid_webgui.MISSING),
@@ -238,12 +240,12 @@ def test_demo_runs_from_the_installed_tree(builds: tuple[harness.Build, harness.
            "PLEXCACHE_LIB": str(root / f"usr/local/lib/{NAME}"), "TMPDIR": str(tmp_path),
            "HOME": str(tmp_path)}
     proc = subprocess.run([str(plugdir / f"scripts/{NAME}"), "demo"], env=env, capture_output=True,
-                          text=True, timeout=600, check=False)
+                          text=True, timeout=seconds(600), check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
     # Live mode's notification channel: plexapi's alert listener imports websocket-client lazily, so a
     # package without it would only show when live mode starts. Import it as bootstrap.py would.
     vendor = root / f"usr/local/lib/{NAME}/vendor"
     probe = "import sys; sys.path[:0] = [sys.argv[1]]; import websocket, plexapi.alert; print(websocket.__version__)"
     proc = subprocess.run([sys.executable, "-I", "-S", "-c", probe, str(vendor)], capture_output=True, text=True,
-                          timeout=60, check=False)
+                          timeout=seconds(60), check=False)
     assert proc.returncode == 0 and proc.stdout.strip() == "1.8.0", proc.stderr[-2000:]

@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from plugin_sandbox import harness
+from realtime import seconds, wait_for
+
+pytestmark = pytest.mark.plugin
 
 SCRIPTS = harness.REPO / "source" / "emhttp" / "scripts"
 EVENTS = harness.REPO / "source" / "emhttp" / "event"
@@ -55,17 +57,8 @@ def calls(env: dict[str, str]) -> list[str]:
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], env=env, capture_output=True, text=True, timeout=60,
+    return subprocess.run([str(a) for a in args], env=env, capture_output=True, text=True, timeout=seconds(60),
                           check=False)
-
-
-def wait_for(predicate, limit: float = 15.0) -> bool:
-    end = time.monotonic() + limit
-    while time.monotonic() < end:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def script(env: dict[str, str], name: str) -> Path:
@@ -179,7 +172,7 @@ def test_uninstall_keeps_settings_and_releases_cached_files(plugin: dict[str, st
     env = {**plugin, "MT": "yes" if mover_tuning else "no", "PLEXCACHE_LIVE_PIDFILE": "/run/live.pid",
            "TESTDIR": str(Path(plugin["STUB_DIR"]).parent)}
     proc = subprocess.run(["unshare", "-m", "--propagation", "private", "bash", "-c", UNINSTALL_DRIVER],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+                          env=env, capture_output=True, text=True, timeout=seconds(120), check=False)
     out = proc.stdout
     assert "rc=0" in out, out + proc.stderr
     left = {line[len("left: "):] for line in out.splitlines() if line.startswith("left: ")}

@@ -17,6 +17,8 @@ import yaml
 from plexcache import config
 from plugin_sandbox import harness
 
+pytestmark = pytest.mark.plugin
+
 REPO = harness.REPO
 NAME = harness.NAME
 VERSION_RE = re.compile(r"^\d{4}\.\d{2}\.\d{2}[a-z]?$")

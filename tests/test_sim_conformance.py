@@ -22,6 +22,7 @@ import pytest
 import requests
 import yaml
 
+from realtime import seconds
 from simshape import Shape, differences, json_shape, kind_clash, schema_shape, xml_shape
 
 DATA = Path(__file__).parent / "data" / "plex"
@@ -178,7 +179,7 @@ def _serve(sim, case: Case) -> Shape:
     headers = {"X-Plex-Token": token, "X-Plex-Client-Identifier": "conformance"}
     if case.form != "xml":
         headers["Accept"] = "application/json"
-    r = requests.request(case.method, sim.url + path, headers=headers, timeout=10)
+    r = requests.request(case.method, sim.url + path, headers=headers, timeout=seconds(10))
     assert r.status_code in (200, 201), f"{case.method} {path}: HTTP {r.status_code}"
     if case.form == "xml":
         return xml_shape(r.content)
@@ -255,7 +256,7 @@ def test_every_attribute_name_is_one_plex_uses(world, path):
 def test_xml_booleans_are_never_empty(world, path):
     """plexapi's cast(bool, "") raises: a boolean is 1 or 0."""
     headers = {"X-Plex-Token": world.owner_token}
-    text = requests.get(world.url + path.format(**_refs(world)), headers=headers, timeout=10).text
+    text = requests.get(world.url + path.format(**_refs(world)), headers=headers, timeout=seconds(10)).text
     for attr in ("allowSync", "refreshing", "home", "restricted", "protected", "owned", "pending", "local", "relay",
                  "selected", "default", "forced", "mixedParents", "allLibraries", "hidden"):
         assert f'{attr}=""' not in text, (path, attr)

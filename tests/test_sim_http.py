@@ -6,6 +6,7 @@ import pytest
 import requests
 
 from plexcache.http import PLEX_HOSTS, RedirectAdapter, count_requests, make_session
+from realtime import seconds
 
 
 def test_rewrite_rules():
@@ -31,7 +32,7 @@ def test_plexapi_hosts_are_covered():
 
 
 def test_redirect_counts_and_no_redirect_by_default(sim, monkeypatch):
-    s = make_session(timeout=5)
+    s = make_session(timeout=seconds(5))
     r = s.get("https://plex.tv/api/v2/user", headers={"X-Plex-Token": sim.owner_token})
     assert r.status_code == 200 and "<user " in r.text
     r = s.get("https://rss.plex.tv/0f4e9a1c-demo-own")
@@ -39,7 +40,7 @@ def test_redirect_counts_and_no_redirect_by_default(sim, monkeypatch):
     assert count_requests(s) == 2
     assert [q.host for q in sim.requests] == ["plex.tv", "rss.plex.tv"]
     monkeypatch.delenv("PLEXCACHE_PLEX_REDIRECT")
-    plain = make_session(timeout=5)
+    plain = make_session(timeout=seconds(5))
     with pytest.raises(requests.exceptions.ConnectionError):
         plain.get("https://plex.tv/api/v2/user")  # the test safety net refuses the real host
     assert count_requests(plain) == 1  # a request that failed was still sent: it counts
@@ -72,12 +73,12 @@ def test_sim_serve_subprocess(tmp_path):
     try:
         first = proc.stdout.readline()
         url = first.rsplit(" at ", 1)[1].strip()
-        assert requests.get(f"{url}/identity", timeout=5).status_code == 200
-        r = requests.get(f"{url}/_h/plex.tv/api/users/", headers={"X-Plex-Token": "tok-admin"}, timeout=5)
+        assert requests.get(f"{url}/identity", timeout=seconds(5)).status_code == 200
+        r = requests.get(f"{url}/_h/plex.tv/api/users/", headers={"X-Plex-Token": "tok-admin"}, timeout=seconds(5))
         assert r.text.count("<User ") == 4
-        log = requests.get(f"{url}/_sim/log", timeout=5).json()
+        log = requests.get(f"{url}/_sim/log", timeout=seconds(5)).json()
         assert [e["path"] for e in log] == ["/identity", "/api/users/"]
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=seconds(10))
         proc.stdout.close()

@@ -10,6 +10,7 @@ from plexapi.myplex import MyPlexAccount, MyPlexPinLogin
 from plexapi.server import PlexServer
 
 from plexcache.http import count_requests
+from realtime import seconds
 
 
 def rk_of(sim, title):
@@ -329,7 +330,7 @@ def test_resources_connect(sim, plex_session):
     res = acct.resource("tower")
     assert res.owned is False and "server" in res.provides
     assert res.connections[0].uri == sim.url
-    server = res.connect(timeout=5)
+    server = res.connect(timeout=seconds(5))
     assert server.machineIdentifier == sim.scenario.server.machine_identifier
     assert sim.find("/", host="pms")[-1].user == "alice"
 

@@ -15,6 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
 import soak
 
+pytestmark = pytest.mark.soak
+
 RUNS = 5  # the seed below draws damage in 4 of them, the rogue mover, crashes and kills
 
 

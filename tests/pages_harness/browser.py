@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from realtime import ms
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
         "--no-proxy-server"]
 SHOTS = Path(os.environ.get("ARTIFACTS_DIR", Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"))
 TAB = {"dashboard": 1, "settings": 2, "files": 3, "storage": 4, "maintenance": 5, "logs": 6}
-TIMEOUT = 20000
 
 
 def open_page(browser: Any, server: Any, width: int = 1280, height: int = 900, theme: str = "white") -> Any:
@@ -22,7 +23,7 @@ def open_page(browser: Any, server: Any, width: int = 1280, height: int = 900, t
     Uncaught script errors collect in page.errors, dialogs (alert, confirm) in page.dialogs (accepted)."""
     server.box.unraid.set_theme(theme)
     page = browser.new_page(viewport={"width": width, "height": height})
-    page.set_default_timeout(TIMEOUT)
+    page.set_default_timeout(ms(20))
     errors: list[str] = []
     dialogs: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))

@@ -9,6 +9,8 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any, Optional, Union
 
+from realtime import seconds
+
 ENDPOINT = "/plugins/plexcache-r/include/exec.php"
 Fields = Union[dict[str, Any], list[tuple[str, str]]]
 
@@ -49,14 +51,15 @@ def form(data: Fields) -> list[tuple[str, str]]:
 
 
 def call(server: Any, method: str, data: Fields, headers: Optional[dict[str, str]] = None,
-         timeout: float = 120) -> Reply:
+         timeout: float = 30) -> Reply:
+    """One request; `timeout` is a base figure (realtime.seconds scales it)."""
     query = urllib.parse.urlencode(form(data))
     if method == "GET":
         req = urllib.request.Request(f"{server.url}{ENDPOINT}?{query}", headers=headers or {})
     else:
         req = urllib.request.Request(server.url + ENDPOINT, data=query.encode(), method="POST", headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=seconds(timeout)) as resp:
             return Reply(resp.status, resp.read().decode(), resp.headers.get("Content-Type", ""))
     except urllib.error.HTTPError as err:
         return Reply(err.code, err.read().decode(), err.headers.get("Content-Type", ""))

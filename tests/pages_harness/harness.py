@@ -30,6 +30,7 @@ import yaml
 
 from pages_harness import leaks, unraid_root, webgui
 from pages_harness.unraid_root import EMHTTP_SRC, UnraidRoot  # noqa: F401  (EMHTTP_SRC: used by the tests)
+from realtime import seconds
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -69,7 +70,7 @@ class Sandbox:
 
     def cli_json(self, *args: str, stdin: Optional[str] = None) -> dict:
         out = subprocess.run([str(self.cli), "--config", str(self.config), "--json", *args], env=self.env(),
-                             capture_output=True, text=True, timeout=120, input=stdin)
+                             capture_output=True, text=True, timeout=seconds(120), input=stdin)
         return json.loads(out.stdout)
 
     def php_errors(self) -> list[str]:
@@ -171,7 +172,7 @@ class Server:
         with self.log.open("w") as log:
             self.proc = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
                                          start_new_session=True)   # its own group: killed whole
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + seconds(20)
         while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 urllib.request.urlopen(self.url + "/plugins/plexcache-r/css/plexcache-r.css", timeout=2).read()
@@ -185,13 +186,13 @@ class Server:
         if self.proc is None:
             return
         leaks.kill_group(self.proc.pid)
-        self.proc.wait(timeout=10)
+        self.proc.wait(timeout=seconds(10))
         self.proc = None
         leaks.kill_survivors(self.marker)   # CLI calls under `timeout` and detached jobs have groups of their own
 
     def get(self, path: str) -> tuple[int, str]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=60) as resp:
+            with urllib.request.urlopen(self.url + path, timeout=seconds(60)) as resp:
                 return resp.status, resp.read().decode()
         except urllib.error.HTTPError as err:
             return err.code, err.read().decode()

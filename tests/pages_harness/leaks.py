@@ -20,7 +20,7 @@ def session_marker() -> str:
     return _SESSION
 
 
-def _environ(pid: str) -> bytes:
+def environ_of(pid: object) -> bytes:
     try:
         return Path(f"/proc/{pid}/environ").read_bytes()
     except OSError:
@@ -33,7 +33,7 @@ def survivors(marker: str = "") -> list[tuple[int, str]]:
     needle = f"{SERVER_MARKER}={marker}".encode() if marker else f"{MARKER}={_SESSION}".encode()
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and needle in _environ(entry.name).split(b"\0"):
+        if entry.name.isdigit() and needle in environ_of(entry.name).split(b"\0"):
             try:
                 cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
                 state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]

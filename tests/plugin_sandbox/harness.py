@@ -23,13 +23,15 @@ from typing import Any, Callable, Optional
 
 import pytest
 
+from realtime import seconds
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NAME = "plexcache-r"
 WHEEL_CACHE = REPO / "build" / "wheels"
 PORT = 8765  # the sandbox has its own network namespace: the same port for every cycle
 PYTHON_PORT = 8766  # where the pinned Python is served, when it is
-CYCLE_TIMEOUT = 900
+CYCLE_TIMEOUT = 300   # a base figure (realtime.seconds)
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "HTTP_PROXY", "http_proxy")
 
 
@@ -158,11 +160,11 @@ def run_cycle(work: Path, old: Build, new: Build, webgui: Path, unraid_version: 
             # the stand-ins need only the standard library: the base interpreter, which (unlike a venv
             # under /tmp) stays reachable inside the sandbox
             "python": os.path.realpath(sys.executable), "webgui": str(webgui), "unraid_version": unraid_version,
-            "wait_seconds": 20}
+            "wait_seconds": seconds(20)}
     (work / "spec.json").write_text(json.dumps(spec))
     proc = subprocess.run(["unshare", "-m", "-n", "--propagation", "private", sys.executable,
                            str(HERE / "driver.py"), str(work / "spec.json")],
-                          capture_output=True, text=True, timeout=CYCLE_TIMEOUT, check=False)
+                          capture_output=True, text=True, timeout=seconds(CYCLE_TIMEOUT), check=False)
     results_file = work / "results.json"
     if proc.returncode or not results_file.exists():
         raise AssertionError(f"sandbox driver failed (rc {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
