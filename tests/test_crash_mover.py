@@ -37,7 +37,6 @@ import json, sys, time
 from plexcache.journal import Journal
 from plexcache.mover import CacheOp, RestoreOp, FileFacts, Mover
 
-pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 spec = json.loads(sys.argv[1])
 m = Mover(Journal(spec["journal"]), backups=spec["backups"], verify=spec["verify"], chunk_size=spec["chunk"])
 if spec["kind"] == "recover":
@@ -61,6 +60,8 @@ started = time.monotonic()
 m.run(op)
 print("finished", time.monotonic() - started, flush=True)
 """
+
+pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 
 CHUNK = 64 * 1024
 KILLED = -signal.SIGKILL
