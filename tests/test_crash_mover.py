@@ -31,12 +31,13 @@ from realtime import seconds
 from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
 
+pytestmark = pytest.mark.slow   # a process killed at every step of every case
+
 DRIVER = r"""
 import json, sys, time
 from plexcache.journal import Journal
 from plexcache.mover import CacheOp, RestoreOp, FileFacts, Mover
 
-pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
 spec = json.loads(sys.argv[1])
 m = Mover(Journal(spec["journal"]), backups=spec["backups"], verify=spec["verify"], chunk_size=spec["chunk"])
 if spec["kind"] == "recover":
