@@ -34,6 +34,11 @@ for _k in ("HTTP_PROXY", "http_proxy"):
 os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 import pytest  # noqa: E402
+from hypothesis import settings as _hypothesis  # noqa: E402
+
+# No timed assertions: Hypothesis's per-example deadline (200 ms) fails examples on a loaded machine.
+_hypothesis.register_profile("plexcache-r", deadline=None)
+_hypothesis.load_profile("plexcache-r")
 import requests.adapters  # noqa: E402
 
 import leftovers  # noqa: E402

@@ -32,6 +32,8 @@ from realtime import seconds
 from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
 
+pytestmark = pytest.mark.slow   # a process killed at every step of every case
+
 DRIVER = r"""
 import json, sys, time
 from plexcache.journal import Journal
