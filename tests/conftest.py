@@ -67,6 +67,21 @@ def pytest_configure(config):
                             "(default 64K): for tests whose cycles' copying is beside the point")
 
 
+# A module that drives the pages or the plugin sandbox is marked for it whether or not it says so, so that
+# `./dev test --fast` can never pick up a browser or plugin-manager test by an oversight.
+HARNESS_MARKERS = {"pages_harness": "pages", "plugin_sandbox": "plugin"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = getattr(item, "module", None)
+        used = {getattr(v, "__module__", None) or getattr(v, "__name__", "") for v in vars(module).values()} \
+            if module else set()
+        for harness, marker in HARNESS_MARKERS.items():
+            if any(str(name).split(".")[0] == harness for name in used):
+                item.add_marker(marker)
+
+
 def scenario_path(name: str) -> Path:
     p = Path(name)
     if p.suffix in (".yaml", ".yml") and p.exists():

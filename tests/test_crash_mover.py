@@ -63,8 +63,6 @@ m.run(op)
 print("finished", time.monotonic() - started, flush=True)
 """
 
-pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
-
 CHUNK = 64 * 1024
 KILLED = -signal.SIGKILL
 
