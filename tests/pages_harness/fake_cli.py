@@ -254,6 +254,10 @@ def main() -> None:
                 f["pinned"] = not off
         w.save()
         emit({"changed": changed})
+    if cmd == "setup":
+        emit(setup_document(w))
+    if cmd == "plan":
+        emit(plan_document(w))
     if cmd == "plex":
         plex(w, args)
     if cmd == "audit":
@@ -261,6 +265,37 @@ def main() -> None:
     if cmd == "schedule":
         emit({"message": "Schedule applied."})
     fail(f"the stand-in does not know {cmd!r}", 2)
+
+
+def setup_document(w: World) -> dict[str, Any]:
+    """A server set up long ago: every step done (the real checklist is tested against the real CLI)."""
+    titles = {"plex": "Sign in to Plex", "libraries": "Choose the libraries",
+              "mappings": "Map Plex's folders to your shares", "users": "Choose whose demand counts",
+              "mover_tuning": "Keep the mover away from cached files", "first_run": "Preview the first run, then start it"}
+    steps = [{"id": k, "title": t, "state": "done", "detail": "done", "required": k in ("plex", "mappings", "mover_tuning")}
+             for k, t in titles.items()]
+    return {"steps": steps, "ready": True, "missing": [], "complete": True, "first_run_done": True,
+            "plex_checked": True, "plex": {"ok": True, "server": {"name": "tower", "version": "1.41.0"},
+                                           "owner": "admin", "libraries": 3},
+            "suggested_mappings": [], "unmatched_folders": [], "ignore_list": w.settings.paths.exclusion_list}
+
+
+def plan_document(w: World) -> dict[str, Any]:
+    """Six files to cache, one left out, and the space they take (the shape of `plan --json`)."""
+    rng = random.Random(7)
+    files = [World.make_file(len(w.data["files"]) + 2000 + i, rng, time.time()) for i in range(6)]
+    actions = [{"action": "cache", "path": f["path"], "size": f["size"], "title": f["title"], "disk": f["disk"],
+                "users": f["users"], "reasons": f["reasons"]} for f in files]
+    actions.append({"action": "skip", "path": "/mnt/user/tv/Big/Big - S01E01.mkv", "size": 90 * 10**9,
+                    "title": "Big - S01E01", "why": "does not fit: the pool would fall below its free-space floor"})
+    total = sum(f["size"] for f in files)
+    free = w.data["pool_total"] - w.data["pool_other"] - sum(f["size"] for f in w.data["files"])
+    return {"dry_run": True, "actions": actions, "unknown": [], "unmapped": [], "filtered": [], "exit_code": 0,
+            "summary": {"cache": 6, "move_back": 0, "keep": 0, "skip": 1, "bytes_to_cache": total,
+                        "bytes_to_move_back": 0},
+            "space": {"pool": "cache", "total_bytes": w.data["pool_total"], "free_before": free,
+                      "free_after": free - total, "managed_before": 0, "managed_after": total,
+                      "floor_bytes": 0, "limit_bytes": None}}
 
 
 def audit_document() -> dict[str, Any]:

@@ -250,6 +250,7 @@ function pcr_actions(): array {
     'list' => ['GET', $cli(['list'], 120)],
     'plan' => ['GET', $cli(['plan'], 300)],
     'audit' => ['GET', $cli(['audit'], 300)],
+    'setup' => ['GET', $cli(['setup', '--check-plex'])],
     'plex_test' => ['GET', $cli(['plex', 'test'])],
     'plex_libraries' => ['GET', $cli(['plex', 'libraries'])],
     'plex_users' => ['GET', $cli(['plex', 'users'])],

@@ -243,7 +243,7 @@
   function renderBanner(doc) {
     var b = $('pcr-banner'), p = doc.progress, running = doc.state === 'running';
     b.hidden = !running;
-    $('pcr-run').disabled = running; $('pcr-dry').disabled = running;
+    $('pcr-run').disabled = running || !!PCR.runBlocked; $('pcr-dry').disabled = running;
     if (!running) return;
     p = p || {};
     var pct = p.bytes_total ? Math.min(100, 100 * p.bytes_done / p.bytes_total) :
@@ -330,6 +330,7 @@
         var ok = info.exit_code === 0;
         message(msg, (dry ? 'Dry run ' : 'Run ') + jobSummary(info) + '.', ok ? 'ok' : 'err');
         pollStatus(); PCR.files(true);
+        if (PCR.afterRun) PCR.afterRun(info);
       });
     });
   }
@@ -337,7 +338,7 @@
   function initDashboard() {
     if (!$('pcr-dashboard')) return;
     $('pcr-run').addEventListener('click', function () { startRun(false); });
-    $('pcr-dry').addEventListener('click', function () { startRun(true); });
+    $('pcr-dry').addEventListener('click', function () { if (PCR.preview) PCR.preview(); else startRun(true); });
     $('pcr-stop').addEventListener('click', function () {
       this.disabled = true;
       var btn = this;
@@ -348,6 +349,7 @@
       });
     });
     pollStatus();
+    if (PCR.start) { PCR.start(); return; }   // plexcache-r-start.js: the set-up checklist tells the connection too
     PCR.get('plex_test').then(function (t) {
       var el = $('pcr-plex');
       if (t.ok && t.server) {
@@ -980,6 +982,10 @@
     $('pcr-log-refresh').addEventListener('click', logLoad);
     whenShown($('pcr-logs'), function () { logLoad(); logTail(); });
   }
+
+  // for plexcache-r-start.js (the Dashboard's Get started panel and the preview)
+  Object.assign(PCR, { h: h, fill: fill, icon: icon, message: message, errorText: errorText, reasonText: reasonText,
+    confirmAsk: confirmAsk, startRun: startRun, pollStatus: pollStatus });
 
   function init() { initDashboard(); initSettings(); initFiles(); initStorage(); initMaintenance(); initLogs(); }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();
