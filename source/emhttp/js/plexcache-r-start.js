@@ -8,7 +8,6 @@
   if (!PCR || PCR.start) return;
   var h = PCR.h, fill = PCR.fill, icon = PCR.icon, message = PCR.message;
   var STATE_ICON = { done: ['check-circle', 'green-text'], todo: ['circle-o', 'grey-text'], broken: ['exclamation-triangle', 'orange-text'] };
-  var setup = null;
 
   function $(id) { return document.getElementById(id); }
   function button(id, label, then, attrs) {
@@ -36,13 +35,14 @@
   // --- the checklist ----------------------------------------------------------------------------------
 
   function refresh() {
-    return PCR.get('setup').then(function (doc) { setup = doc; render(doc); return doc; });
+    return PCR.get('setup').then(function (doc) { render(doc); PCR.pollStatus(); return doc; });
   }
 
   function render(doc) {
     renderPlex(doc);
+    $('pcr-dashboard').classList.toggle('pcr-setup-known', !!doc.ok);   // its steps replace the status's Mover Tuning line
     if (!doc.ok) { block(null); return; }   // the CLI itself refuses an unsafe run; say nothing more here
-    block(doc.ready ? null : 'Finish set-up first: ' + doc.missing.join(', ').toLowerCase() + '.');
+    block(doc.ready ? null : 'Runs wait for set-up: ' + doc.missing.join('; ') + '.');
     var panel = $('pcr-start'), first = !doc.first_run_done;
     panel.hidden = !first;
     if (first) {
@@ -144,12 +144,11 @@
   }
 
   function moverTuning(doc) {
-    var path = h('input', { type: 'text', readonly: true, class: 'pcr-copy', value: doc.ignore_list, id: 'pcr-start-ignore-list',
-      size: Math.max(20, doc.ignore_list.length) });
+    var path = h('input', { type: 'text', readonly: true, class: 'pcr-copy', value: doc.ignore_list, id: 'pcr-start-ignore-list' });
     path.addEventListener('focus', function () { path.select(); });
     var msg = h('span', { class: 'pcr-msg' });
     return [
-      h('div', { class: 'pcr-small' }, 'Install CA Mover Tuning (Apps), open ',
+      h('div', { class: 'pcr-small' }, 'With CA Mover Tuning installed (from Apps), open ',
         h('a', { href: '/Settings/Scheduler', target: '_blank' }, 'Settings → Scheduler → Mover Tuning'),
         ', set ', h('b', null, 'Ignore files listed inside of a text file'), ' to ', h('b', null, 'Yes'),
         ' and paste this path into the file field, then Apply:'),
@@ -215,7 +214,7 @@
         h('b', null, (sum.move_back || 0) + ' to move back'), ' (' + PCR.bytes(sum.bytes_to_move_back) + '), ',
         (sum.keep || 0) + ' stay, ' + out.length + ' left out. ',
         sp.pool ? h('span', { id: 'pcr-preview-space' }, 'Pool ' + sp.pool + ': ' + PCR.bytes(sp.free_before) + ' free now, ' +
-          PCR.bytes(sp.free_after) + ' after' + (sp.floor_bytes ? ' (' + PCR.bytes(sp.floor_bytes) + ' always kept free)' : '') + '.') : null),
+          PCR.bytes(sp.free_after) + ' after this run' + (sp.floor_bytes ? ' (' + PCR.bytes(sp.floor_bytes) + ' always kept free)' : '') + '.') : null),
       moves.length ? table('pcr-preview-moves', ['', 'File', 'Size', 'Disk', 'Users', 'Why'], moves.map(moveRow)) :
         h('p', { class: 'grey-text' }, 'Nothing to move now.'),
       out.length ? [h('h4', null, 'Wanted, but left out'), table('pcr-preview-left', ['File', 'Size', 'Why'], out.map(function (o) {
