@@ -34,9 +34,11 @@
 
   // --- the checklist ----------------------------------------------------------------------------------
 
-  function refresh() {
-    return PCR.get('setup').then(function (doc) { render(doc); PCR.pollStatus(); return doc; });
+  /** Ask again; after a change made here (signed in, saved, checked again) the status's warnings are read again too. */
+  function refresh(changed) {
+    return PCR.get('setup').then(function (doc) { render(doc); if (changed === true) PCR.pollStatus(); return doc; });
   }
+  function changed() { return refresh(true); }
 
   function render(doc) {
     renderPlex(doc);
@@ -139,7 +141,7 @@
       if (!r) return;
       if (!r.ok) { message(msg, PCR.errorText(r), 'err'); return; }
       message(msg, 'Saved.', 'ok');
-      refresh();
+      changed();
     });
   }
 
@@ -154,7 +156,7 @@
         ' and paste this path into the file field, then Apply:'),
       h('div', { class: 'pcr-line' }, path, ' ',
         button('pcr-start-copy', 'Copy', function () { copy(path, msg); }), ' ',
-        button('pcr-start-recheck', 'Check again', function () { message(msg, 'Checking...', 'busy'); refresh(); }), ' ', msg),
+        button('pcr-start-recheck', 'Check again', function () { message(msg, 'Checking...', 'busy'); changed(); }), ' ', msg),
       link('The mover never touches these shares: run without Mover Tuning', waive)];
   }
 
@@ -168,7 +170,7 @@
   function waive() {
     PCR.confirmAsk('Run without CA Mover Tuning?', 'The stock mover moves every file on the pool back to the array, cached ' +
       'files included. Choose this only when the mover never runs or is kept off these shares another way.', function () {
-      PCR.post('config_set', { settings: { schedule: { mover_tuning_waived: true } } }).then(refresh);
+      PCR.post('config_set', { settings: { schedule: { mover_tuning_waived: true } } }).then(changed);
     });
   }
 
@@ -185,7 +187,7 @@
       var until = r.expires_at ? r.expires_at * 1000 : Date.now() + 300000;
       (function poll() {
         PCR.post('plex_login_poll').then(function (p) {
-          if (p.ok && p.signed_in) { message(state, 'Signed in.', 'ok'); refresh(); }
+          if (p.ok && p.signed_in) { message(state, 'Signed in.', 'ok'); changed(); }
           else if (!p.ok || Date.now() > until) message(state, 'Not signed in: ' + (p.ok ? 'the code expired; press Sign in again' : PCR.errorText(p)), 'err');
           else setTimeout(poll, 2000);
         });
