@@ -289,6 +289,17 @@ def test_plan_document_changes_nothing(env):
     assert not StateStore(s).last_run_path.exists() and not on_pool(sb, ARRIVAL).exists()
 
 
+def test_plan_document_names_each_files_disk_and_the_space_before_and_after(env):
+    s, sb, _sim, now = env
+    doc = engine.plan_document(s, now=now)
+    cache = [a for a in doc["actions"] if a["action"] == "cache"]
+    for a in cache:
+        assert (sb.mnt / a["disk"] / a["path"][len(s.paths.user_root) + 1:]).is_file()
+    space = doc["space"]
+    assert space["pool"] == "cache" and space["managed_before"] == 0
+    assert space["free_before"] - space["free_after"] == doc["summary"]["bytes_to_cache"] == space["managed_after"]
+
+
 # ---------------------------------------------------------------- refusals
 
 

@@ -19,7 +19,7 @@ from test_pages_endpoint import managed
 pytestmark = [pytest.mark.pages,
               pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 
-ACTIONS = ["status", "config", "list", "plan", "audit", "log", "job", "evict", "pin", "unpin", "evict_all",
+ACTIONS = ["status", "config", "setup", "list", "plan", "audit", "log", "job", "evict", "pin", "unpin", "evict_all",
            "audit_fix", "config_set", "stop"]
 NASTY = ["", "rm", "status;id", "../../bin/sh", "$(id)", "`id`", "pin\nstatus", "PIN", "list ", "evict\x00",
          "%2e%2e", "config_set'", "run && id", "-h", "--all"]

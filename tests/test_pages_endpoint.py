@@ -140,6 +140,9 @@ def test_methods_and_unknown_actions(served: tuple[Sandbox, Server]) -> None:
     assert call(server, "GET", {"action": "config_set"}).status == 405
     assert call(server, "GET", {"action": "plex_login_poll"}).status == 405, "polling may store a token: POST only"
     assert post(server, box.token, "status").status == 405
+    assert post(server, box.token, "setup").status == 405, "the checklist only reads"
+    setup = get(server, "setup")
+    assert setup.status == 200 and setup.doc["steps"][0]["id"] == "plex"
     for action in ("rm", "../../bin/sh", "", "status;id"):
         assert call(server, "GET", {"action": action}).status == 400
         assert post(server, box.token, action).status == 400

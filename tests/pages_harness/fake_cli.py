@@ -262,6 +262,10 @@ def main() -> None:
                 f["pinned"] = not off
         w.save()
         emit({"changed": changed})
+    if cmd == "setup":
+        emit(setup_document(w))
+    if cmd == "plan":
+        emit(plan_document(w))
     if cmd == "plex":
         plex(w, args)
     if cmd == "audit":
@@ -269,6 +273,37 @@ def main() -> None:
     if cmd == "schedule":
         emit({"message": "Schedule applied."})
     fail(f"the stand-in does not know {cmd!r}", 2)
+
+
+def setup_document(w: World) -> dict[str, Any]:
+    """A server set up long ago: the real checklist's steps, every one done (the real judgement is tested
+    against the real CLI)."""
+    from plexcache.readiness import SetupFacts, checklist
+
+    doc = checklist(w.settings, SetupFacts(ran_before=True, mover_tuning={"problems": []}))
+    for step in doc["steps"]:
+        step["state"] = "done"
+    doc.update(ready=True, missing=[], complete=True, plex_checked=True,
+               plex={"ok": True, "server": {"name": "tower", "version": "1.41.0"}, "owner": "admin", "libraries": 3})
+    return doc
+
+
+def plan_document(w: World) -> dict[str, Any]:
+    """Six files to cache, one left out, and the space they take (the shape of `plan --json`)."""
+    rng = random.Random(7)
+    files = [World.make_file(len(w.data["files"]) + 2000 + i, rng, time.time()) for i in range(6)]
+    actions = [{"action": "cache", "path": f["path"], "size": f["size"], "title": f["title"], "disk": f["disk"],
+                "users": f["users"], "reasons": f["reasons"]} for f in files]
+    actions.append({"action": "skip", "path": "/mnt/user/tv/Big/Big - S01E01.mkv", "size": 90 * 10**9,
+                    "title": "Big - S01E01", "why": "does not fit: the pool would fall below its free-space floor"})
+    total = sum(f["size"] for f in files)
+    free = w.data["pool_total"] - w.data["pool_other"] - sum(f["size"] for f in w.data["files"])
+    return {"dry_run": True, "actions": actions, "unknown": [], "unmapped": [], "filtered": [], "exit_code": 0,
+            "summary": {"cache": 6, "move_back": 0, "keep": 0, "skip": 1, "bytes_to_cache": total,
+                        "bytes_to_move_back": 0},
+            "space": {"pool": "cache", "total_bytes": w.data["pool_total"], "free_before": free,
+                      "free_after": free - total, "managed_before": 0, "managed_after": total,
+                      "floor_bytes": 0, "limit_bytes": None}}
 
 
 def audit_document() -> dict[str, Any]:

@@ -289,6 +289,7 @@ function pcr_actions(): array {
     'plan' => ['GET', $cli(['plan'], 300)],
     'audit' => ['GET', $cli(['audit'], 300)],
     'audit_cheap' => ['GET', $cli(['audit', '--cheap'], 120)],   // reads no array disk: opening the tab wakes none
+    'setup' => ['GET', $cli(['setup', '--check-plex'])],
     'plex_test' => ['GET', $cli(['plex', 'test'])],
     'plex_libraries' => ['GET', $cli(['plex', 'libraries'])],
     'plex_users' => ['GET', $cli(['plex', 'users'])],

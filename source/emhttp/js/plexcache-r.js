@@ -278,7 +278,7 @@
   function renderBanner(doc) {
     var b = $('pcr-banner'), p = doc.progress, running = doc.state === 'running';
     b.hidden = !running;
-    $('pcr-run').disabled = running; $('pcr-dry').disabled = running;
+    $('pcr-run').disabled = running || !!PCR.runBlocked; $('pcr-dry').disabled = running;
     if (!running) return;
     p = p || {};
     var pct = p.bytes_total ? Math.min(100, 100 * p.bytes_done / p.bytes_total) :
@@ -365,6 +365,7 @@
         var ok = info.exit_code === 0;
         message(msg, PCR.jobSentence(info, dry ? 'Dry run' : 'Run'), ok ? 'ok' : 'err');
         pollStatus(); PCR.files(true);
+        if (PCR.afterRun) PCR.afterRun(info);
       });
     });
   }
@@ -372,7 +373,7 @@
   function initDashboard() {
     if (!$('pcr-dashboard')) return;
     $('pcr-run').addEventListener('click', function () { startRun(false); });
-    $('pcr-dry').addEventListener('click', function () { startRun(true); });
+    $('pcr-dry').addEventListener('click', function () { if (PCR.preview) PCR.preview(); else startRun(true); });
     $('pcr-stop').addEventListener('click', function () {
       this.disabled = true;
       var btn = this;
@@ -383,6 +384,7 @@
       });
     });
     pollStatus();
+    if (PCR.start) { PCR.start(); return; }   // plexcache-r-start.js: the set-up checklist tells the connection too
     PCR.get('plex_test').then(function (t) {
       var el = $('pcr-plex');
       if (t.ok && t.server) {
@@ -1054,6 +1056,10 @@
     $('pcr-log-refresh').addEventListener('click', logLoad);
     whenShown($('pcr-logs'), function () { logLoad(); logTail(); });
   }
+
+  // for plexcache-r-start.js (the Dashboard's Get started panel and the preview)
+  Object.assign(PCR, { h: h, fill: fill, icon: icon, message: message, errorText: errorText, reasonText: reasonText,
+    confirmAsk: confirmAsk, startRun: startRun, pollStatus: pollStatus });
 
   function init() { initDashboard(); initSettings(); initFiles(); initStorage(); initMaintenance(); initLogs(); }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();

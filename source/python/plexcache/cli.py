@@ -106,12 +106,35 @@ def run(ctx: Context, dry_run: bool, before_mover: bool) -> None:
     from plexcache.render import render_report, terminal_progress
 
     settings = ctx.settings
+    if not (dry_run or settings.dry_run):
+        refuse_until_set_up(settings)
     show_bar = not ctx.as_json and not ctx.quiet and sys.stderr.isatty()
     report = engine.run_cycle(settings, dry_run=dry_run or settings.dry_run, before_mover=before_mover,
                               on_progress=terminal_progress() if show_bar else None)
     ctx.emit(report.to_json(), lambda: render_report(report))
     if report.exit_code:
         sys.exit(report.exit_code)
+
+
+def refuse_until_set_up(settings: cfg.Settings) -> None:
+    """A run moves files only once it is safe: Plex signed in, a mapping to a share, the mover kept away."""
+    from plexcache import readiness
+
+    document = readiness.setup_document(settings)
+    if not document["ready"]:
+        raise UsageError(readiness.refusal(document))
+
+
+@cli.command()
+@click.option("--check-plex", is_flag=True, help="Also connect to Plex: test the token, suggest mappings.")
+@pass_ctx
+def setup(ctx: Context, check_plex: bool) -> None:
+    """The set-up checklist: each step from install to the first run, done or what to do."""
+    from plexcache import readiness
+    from plexcache.render import render_setup
+
+    document = readiness.setup_document(ctx.settings, test_plex=check_plex)
+    ctx.emit(document, lambda: render_setup(document))
 
 
 @cli.command()

@@ -161,6 +161,10 @@ class ScheduleSettings:
     cron: str = field(default="0 */4 * * *", metadata=doc("Cron expression (cron mode)."))
     minutes_before_mover: int = field(default=30, metadata=doc(
         "How long before the mover to start (before_mover mode).", minimum=5, maximum=720))
+    mover_tuning_waived: bool = field(default=False, metadata=doc(
+        "Run even though CA Mover Tuning does not read plexcache-r's ignore list (only when the mover never "
+        "runs or is kept off the cached files another way). Off: runs wait until Mover Tuning reads the list, "
+        "because the stock mover would move cached files back to the array."))
 
 
 @dataclass

@@ -57,6 +57,7 @@ def run_demo(keep: Optional[Path] = None, scenario: Optional[Path] = None, as_js
     previous = {name: os.environ.get(name) for name in (REDIRECT_ENV, UNRAID_ROOT_ENV)}
     try:
         sandbox = build_tree(workdir / "root", world)
+        sandbox.set_mover_tuning()  # a server set up as the Dashboard asks, so `run` in a kept tree may move files
         os.environ[UNRAID_ROOT_ENV] = str(sandbox.root)
         shutil.copyfile(scenario_path, workdir / "world.yaml")
         with SimServer(world) as server:

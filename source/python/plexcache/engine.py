@@ -25,7 +25,7 @@ from plexcache.journal import Journal
 from plexcache.notify import Notifier, run_messages
 from plexcache.pathmap import MappingResult, map_paths
 from plexcache.planner import CACHE, MOVE_BACK, SKIP, Facts, FileFacts, Plan, PlanItem, PoolFacts, plan
-from plexcache.query import _pool_size_override, activity, journal_dir, list_files, status
+from plexcache.query import _pool_size_override, activity, cache_usage, journal_dir, list_files, status
 from plexcache.render import describe_reasons, human_bytes
 from plexcache.runctl import ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
@@ -74,6 +74,7 @@ class RunReport:
     failures: list[str] = field(default_factory=list)
     activity: list[str] = field(default_factory=list)
     message: str = ""
+    disks: dict[str, str] = field(default_factory=dict)  # plan: the array disk each planned file is (or was) on
 
     def summary(self) -> dict[str, Any]:
         return {"started_at": self.started_at, "finished_at": self.finished_at, "exit_code": self.exit_code,
@@ -546,6 +547,17 @@ class Cycle:
             loc = self.locations[path] = self.unraid.locate(path, pool, disk)
         return loc
 
+    def known_disks(self, p: Plan) -> dict[str, str]:
+        """The array disk of each planned file, from what planning already looked up (nothing is read again)."""
+        disks = {}
+        for item in p.items:
+            entry = self.registry.get(item.path)
+            loc = self.locations.get(item.path)
+            disk = entry.disk if entry is not None else loc.disk if loc is not None else None
+            if disk:
+                disks[item.path] = disk
+        return disks
+
     def facts(self, wanted: list[WantedFile], open_now: frozenset[str] = frozenset()) -> Facts:
         files: dict[str, FileFacts] = {}
         for entry in self.registry.entries.values():
@@ -983,6 +995,7 @@ def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = Fa
         cycle.reconcile(wanted)
         cycle.report.plan = cycle.plan(wanted)
         cycle.report.exit_code = 3 if cycle.demand.server_unknown else 0
+        cycle.report.disks = cycle.known_disks(cycle.report.plan)
         return cycle.report
     lock, prog = _begin(settings, "run", on_progress or progress, dry_run, before_mover)
     try:
@@ -1017,7 +1030,21 @@ def plan_document(settings: Settings, *, now: Optional[float] = None,
     report = run_cycle(settings, plan_only=True, now=now, session_factory=session_factory)
     doc = plan_json(report.plan, True, report.unknown, report.unmapped, report.filtered)
     doc.update(exit_code=report.exit_code, plex_requests=report.plex_requests, warnings=report.warnings)
+    for action in doc["actions"]:
+        if action["path"] in report.disks:
+            action["disk"] = report.disks[action["path"]]
+    doc["space"] = _space_after(settings, doc["summary"])
     return doc
+
+
+def _space_after(settings: Settings, summary: dict[str, int]) -> dict[str, Any]:
+    """`plan.space`: the pool's free space and plexcache-r's share of it now, and once the plan is carried out."""
+    usage = cache_usage(settings, StateStore(settings).load_registry())
+    change = summary["bytes_to_cache"] - summary["bytes_to_move_back"]
+    return {"pool": usage["pool"], "total_bytes": usage["total_bytes"], "free_before": usage["free_bytes"],
+            "free_after": usage["free_bytes"] - change, "managed_before": usage["managed_bytes"],
+            "managed_after": usage["managed_bytes"] + change, "floor_bytes": usage["floor_bytes"],
+            "limit_bytes": usage["limit_bytes"]}
 
 
 def _user_path(settings: Settings, path: str, registry: Registry) -> Optional[str]:

@@ -56,7 +56,7 @@ def status(settings: Settings) -> dict[str, Any]:
     if not running:
         warnings += _unfinished_warnings(Journal(journal_dir(settings)))
     return {"state": "running" if running else "idle", "progress": progress, "last_run": store.load_last_run(),
-            "cache": _cache_usage(settings, registry),
+            "cache": cache_usage(settings, registry),
             "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
                        "bytes": registry.managed_bytes()},
             "next_run": _next_run(settings), "live": _live_status(settings),
@@ -147,7 +147,7 @@ def _next_run(settings: Settings) -> Optional[float]:
         return None
 
 
-def _cache_usage(settings: Settings, registry: Registry) -> dict[str, Any]:
+def cache_usage(settings: Settings, registry: Registry) -> dict[str, Any]:
     unraid = Unraid.load(settings)
     pools = [e.pool for e in registry.entries.values()] or [s.pool for s in unraid.shares.values() if s.cacheable]
     pool = max(set(pools), key=pools.count) if pools else "cache"

@@ -243,3 +243,15 @@ def terminal_progress(stream: Any = None) -> Callable[[dict[str, Any]], None]:
         out.flush()
 
     return draw
+
+
+SETUP_MARKS = {"done": "[x]", "todo": "[ ]", "broken": "[!]"}
+
+
+def render_setup(doc: dict[str, Any]) -> str:
+    """`setup`: the checklist, one step a line with what to do, and whether a run may start."""
+    lines = [f"{SETUP_MARKS.get(s['state'], '[?]')} {s['title']}: {s['detail']}" for s in doc["steps"]]
+    for m in doc.get("suggested_mappings", []):
+        lines.append(f"    suggested: {m['plex']} -> {m['share']}" + (f" ({m['note']})" if m.get("note") else ""))
+    lines.append("Ready to run." if doc["ready"] else "Runs wait for: " + "; ".join(doc["missing"]).lower() + ".")
+    return "\n".join(lines)

@@ -150,6 +150,15 @@ class Sandbox:
         elif self.mover_pid.exists():
             self.mover_pid.unlink()
 
+    def set_mover_tuning(self, reads_ignore_list: bool = True) -> None:
+        """Install CA Mover Tuning (its .plg where the plugin manager keeps it, and its settings), reading
+        this tree's ignore list or not: what a person does in Settings > Scheduler > Mover Tuning."""
+        plugins = self.boot / "config" / "plugins"
+        (plugins / "ca.mover.tuning").mkdir(parents=True, exist_ok=True)
+        (plugins / "ca.mover.tuning.plg").write_text("<PLUGIN name=\"ca.mover.tuning\"/>\n")
+        values = {"filelistf": "yes" if reads_ignore_list else "no", "filelistv": str(self.exclusion_list)}
+        _write_ini(plugins / "ca.mover.tuning" / "ca.mover.tuning.cfg", values)
+
     def notifications(self) -> list[list[str]]:
         """The argv of every notify call so far."""
         if not self.notify_log.exists():
