@@ -6,6 +6,10 @@ server serves each keep-alive connection on one until its client lets go (plexap
 A process counts when it descends from this test process, or when it left that tree (a double fork, a
 `setsid` job reparented to init) but carries the page harness's marker in its environment (pages_harness/
 leaks.py). Processes are told apart by pid and start time, so a reused pid is never taken for an old one.
+A process whose parent (or any ancestor) was already running when the test began belongs to that
+long-lived owner, not to the test: a module fixture's Chromium opens renderers as pages open, `php -S`
+replaces its workers. Likewise a thread pool's idle worker (the event loop's executor under Playwright)
+belongs to the pool. Neither is the test's leak, and neither is killed.
 Leftover processes are killed by whole process group, except that a process sharing this test process's
 own group is killed alone (with its descendants), never the group that holds pytest.
 """
@@ -82,7 +86,13 @@ _SINCE = _own_start()
 
 
 def _threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.is_alive() and not t.daemon]
+    return [t for t in threading.enumerate() if t.is_alive() and not t.daemon and not _pool_worker(t)]
+
+
+def _pool_worker(thread: threading.Thread) -> bool:
+    """An executor's worker: it waits for work and lives as long as its pool's owner."""
+    target = getattr(thread, "_target", None)
+    return getattr(target, "__module__", "") == "concurrent.futures.thread"
 
 
 def snapshot() -> Snapshot:
@@ -92,8 +102,22 @@ def snapshot() -> Snapshot:
 
 def _new(before: Snapshot) -> tuple[list[threading.Thread], list[Proc]]:
     threads = [t for t in _threads() if t not in before.threads]
-    procs = [p for p in _mine(_all_procs(), _SINCE) if p.key not in before.procs]
-    return threads, procs
+    procs = _all_procs()
+    by_pid = {p.pid: p for p in procs}
+    new = [p for p in _mine(procs, _SINCE) if p.key not in before.procs and not _owned_by(p, before, by_pid)]
+    return threads, new
+
+
+def _owned_by(proc: Proc, before: Snapshot, by_pid: dict[int, Proc]) -> bool:
+    """Whether an ancestor of `proc` (below this test process) was running when `before` was taken."""
+    me, seen = os.getpid(), set()
+    parent = by_pid.get(proc.ppid)
+    while parent is not None and parent.pid not in (me, 1) and parent.pid not in seen:
+        if parent.key in before.procs:
+            return True
+        seen.add(parent.pid)
+        parent = by_pid.get(parent.ppid)
+    return False
 
 
 def _describe(proc: Proc) -> str:

@@ -96,6 +96,7 @@ def test_the_logs_tab_follows_the_log(browser: object, served: tuple[Sandbox, Se
     page = open_page(browser, server)
     tab(page, "logs")
     page.wait_for_selector("#pcr-log span")
+    log.parent.mkdir(parents=True, exist_ok=True)  # the install makes it; here no command may have run yet
     with log.open("a") as fh:
         fh.write("2026-01-01 10:00:00,000 ERROR   plexcache.mover: a line the tail must bring\n")
     page.wait_for_selector("#pcr-log .pcr-log-error:has-text('a line the tail must bring')", timeout=ms(30))
