@@ -141,6 +141,8 @@ class Soak:
         self.sim = SimServer(self.scenario, timeout_sleep=1.0)
         self.url = self.sim.start()
         self.sb = build_tree(workdir / "root", self.scenario)
+        self.sb.set_mover_tuning()  # set up as the Dashboard asks, so `run` may move files; the rogue fault
+        # below is a mover ignoring that list anyway
         self.pool = self.sb.disk("cache")
         self.tmpfs = use_tmpfs and _mount_tmpfs(self.pool, POOL_MB)
         self.disks = [self.sb.disk(f"disk{i}") for i in range(1, self.scenario.unraid.disks + 1)]
