@@ -42,7 +42,7 @@ def test_fresh_install_lists_every_step_and_is_not_ready() -> None:
     assert not doc["ready"] and not doc["complete"]
     assert doc["missing"] == ["Sign in to Plex", "Map Plex's folders to your shares",
                               "Keep the mover away from cached files"]
-    assert "sign in to plex; map plex's folders" in refusal(doc)
+    assert "Still to do: Sign in to Plex; Map Plex's folders" in refusal(doc)
 
 
 def test_ready_once_signed_in_mapped_to_a_cacheable_share_and_mover_kept_away() -> None:
@@ -127,7 +127,7 @@ def test_run_refuses_on_a_fresh_install_and_names_what_is_missing(fresh: Path, s
     result = cli(fresh, "--json", "run")
     assert result.returncode == 2, result.stderr
     error = json.loads(result.stdout)["error"]
-    assert "sign in to plex" in error and "map plex's folders" in error and "keep the mover away" in error
+    assert "Sign in to Plex" in error and "Map Plex's folders" in error and "Keep the mover away" in error
     assert not (sandbox.state_dir / "last_run.json").exists() and not list(sandbox.state_dir.iterdir())
 
 
@@ -144,7 +144,7 @@ def test_setup_suggests_mappings_and_run_starts_once_every_safe_step_is_done(fre
     cfg.save(cfg.from_mapping(data), fresh)
     assert cli(fresh, "run", "--dry-run").returncode == 0          # a dry run is always allowed
     refused = cli(fresh, "run")
-    assert refused.returncode == 2 and "nothing was moved: keep the mover away from cached files (" in refused.stderr
+    assert refused.returncode == 2 and "Still to do: Keep the mover away from cached files (" in refused.stderr
     sandbox.set_mover_tuning()
     done = cli(fresh, "--json", "run")
     assert done.returncode == 0, done.stderr

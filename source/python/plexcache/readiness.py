@@ -69,7 +69,7 @@ def checklist(settings: Settings, facts: SetupFacts) -> dict[str, Any]:
 
 def refusal(document: dict[str, Any]) -> str:
     """The sentence `run` ends with while the set-up is not safe to run."""
-    return ("not set up yet, so nothing was moved: " + "; ".join(document["missing"]).lower()
+    return ("not set up yet, so nothing was moved. Still to do: " + "; ".join(document["missing"])
             + " (see `plexcache-r setup`, or the Dashboard's Get started list; a dry run is allowed)")
 
 

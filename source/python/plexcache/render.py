@@ -253,5 +253,5 @@ def render_setup(doc: dict[str, Any]) -> str:
     lines = [f"{SETUP_MARKS.get(s['state'], '[?]')} {s['title']}: {s['detail']}" for s in doc["steps"]]
     for m in doc.get("suggested_mappings", []):
         lines.append(f"    suggested: {m['plex']} -> {m['share']}" + (f" ({m['note']})" if m.get("note") else ""))
-    lines.append("Ready to run." if doc["ready"] else "Runs wait for: " + "; ".join(doc["missing"]).lower() + ".")
+    lines.append("Ready to run." if doc["ready"] else "Runs wait for: " + "; ".join(doc["missing"]) + ".")
     return "\n".join(lines)
