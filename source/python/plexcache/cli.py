@@ -331,8 +331,11 @@ def config_show(ctx: Context) -> None:
     import yaml
 
     readable = cfg.load_readable(ctx.existing_path())
-    # the file's own values over the defaults, the bad ones too, so the form shows what is there to correct
-    data = cfg.mask_mapping(cfg.merge(cfg.to_mapping(cfg.Settings()), readable.raw))
+    # A valid file shows as the settings it means (every default filled in, rows included); a broken one
+    # shows its own values over the defaults, the bad ones too, so the form shows what is there to correct.
+    shown = cfg.merge(cfg.to_mapping(cfg.Settings()), readable.raw) if readable.problems \
+        else cfg.to_mapping(readable.settings)
+    data = cfg.mask_mapping(shown)
     problems = [{"key": key, "message": text} for key, text in readable.problems]
     ctx.emit({"settings": data, "problems": problems}, lambda: yaml.safe_dump(data, sort_keys=False).rstrip() + "".join(
         f"\n# invalid: {p['key']}: {p['message']}" for p in problems))

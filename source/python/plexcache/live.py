@@ -197,8 +197,7 @@ class Notifications:
     def ensure(self, server: PlexServer, now: float, retry_base: float) -> None:
         """Keep a listener running: start one if there is none, or again (with backoff) after it ended."""
         if self.listener is not None and self.listener.is_alive():
-            if self.open:
-                self.failures = 0
+            self.confirm_open()
             return
         if self.listener is not None:  # it ended: Plex restarted, the network dropped, or it never connected
             self.listener = None
@@ -207,6 +206,11 @@ class Notifications:
             log.info("live: Plex's notification channel closed; polling until it reopens")
         if now >= self.retry_at:
             self.listener = server.startAlertListener(callback=self.on_alert, callbackError=self.on_error)
+
+    def confirm_open(self) -> None:
+        """A channel seen connected has recovered: a later drop backs off from the start again."""
+        if self.open:
+            self.failures = 0
 
     def stop(self) -> None:
         listener, self.listener = self.listener, None
@@ -281,6 +285,7 @@ class LiveWatcher:
     def tick(self) -> float:
         """One step; returns the seconds to sleep before the next (never less than a second)."""
         now = self.clock()
+        self.notifications.confirm_open()  # every step, not only at polls, which are minutes apart once it is
         poll, recent = self.notifications.take()
         if recent:
             self.state.next_recent = now
