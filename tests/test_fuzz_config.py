@@ -68,9 +68,14 @@ def _set(doc: Any, path: tuple, value: Any) -> Any:
     if not path:
         return value
     head, rest = path[0], path[1:]
-    copy = list(doc) if isinstance(doc, list) else dict(doc)
-    copy[head] = _set(doc[head], rest, value)
-    return copy
+    if isinstance(doc, list) and isinstance(head, int) and head < len(doc):
+        items = list(doc)
+        items[head] = _set(doc[head], rest, value)
+        return items
+    # an earlier mutation may have put a scalar or a list where this path expects a mapping: start one
+    mapping = dict(doc) if isinstance(doc, dict) else {}
+    mapping[head] = _set(mapping.get(head), rest, value)
+    return mapping
 
 
 @st.composite
