@@ -169,6 +169,8 @@ def test_an_open_dashboard_during_a_run_reads_the_progress_file(browser: object,
     polls: list[str] = []
     page.on("request", lambda r: polls.append(r.url) if "action=progress" in r.url else None)
     page.wait_for_selector("#pcr-count:not(:text('-'))")
+    # the page's own loading (the Settings tab reads the settings once) is over before counting starts
+    page.wait_for_function("document.querySelector('[data-key=\"plex.url\"]').value !== ''")
     before = len(calls.read_text().splitlines())
     page.click("#pcr-run")
     page.wait_for_function("document.getElementById('pcr-banner-file').textContent.indexOf('/mnt/user/') === 0")
