@@ -19,7 +19,8 @@ from typing import Any, Optional
 from plexcache.config import PathMapping, Settings
 from plexcache.unraid import ShareInfo
 
-DONE, TODO, BROKEN = "done", "todo", "broken"
+# a step's state, as the pages read it
+DONE, TO_DO, BROKEN = "done", "todo", "broken"
 # What a run needs before it may move anything: someone to ask, somewhere to put it, a mover that keeps away.
 REQUIRED = ("plex", "mappings", "mover_tuning")
 
@@ -57,7 +58,7 @@ def checklist(settings: Settings, facts: SetupFacts) -> dict[str, Any]:
              _mover_tuning_step(settings, facts), _first_run_step(facts)]
     for step in steps:
         step.required = step.id in REQUIRED
-        if step.state == TODO and facts.ran_before and step.id != "first_run":
+        if step.state == TO_DO and facts.ran_before and step.id != "first_run":
             step.state = BROKEN
     missing = [s.title for s in steps if s.required and s.state != DONE]
     return {"steps": [s.to_json() for s in steps], "ready": not missing, "missing": missing,
@@ -79,9 +80,9 @@ def refusal(document: dict[str, Any]) -> str:
 def _plex_step(settings: Settings, facts: SetupFacts) -> Step:
     title = "Sign in to Plex"
     if not settings.plex.token:
-        return Step("plex", title, TODO, "not signed in yet: sign in with a PIN at plex.tv/link (or paste a token)")
+        return Step("plex", title, TO_DO, "not signed in yet: sign in with a PIN at plex.tv/link (or paste a token)")
     if facts.plex_error:
-        return Step("plex", title, TODO, f"Plex cannot be read: {facts.plex_error}")
+        return Step("plex", title, TO_DO, f"Plex cannot be read: {facts.plex_error}")
     if facts.plex is None:
         return Step("plex", title, DONE, f"signed in to {settings.plex.url} (not checked now)")
     server = facts.plex.get("server", {})
@@ -95,9 +96,9 @@ def _libraries_step(settings: Settings, facts: SetupFacts) -> Step:
         known = {lib["title"] for lib in facts.libraries} | {lib["id"] for lib in facts.libraries}
         gone = [name for name in chosen if name not in known]
         if gone:
-            return Step("libraries", title, TODO, "not on the Plex server any more: " + ", ".join(gone))
+            return Step("libraries", title, TO_DO, "not on the Plex server any more: " + ", ".join(gone))
         if not facts.libraries:
-            return Step("libraries", title, TODO, "the Plex server has no movie or TV library")
+            return Step("libraries", title, TO_DO, "the Plex server has no movie or TV library")
     if not chosen:
         count = f" ({len(facts.libraries)})" if facts.libraries is not None else ""
         return Step("libraries", title, DONE, f"every movie and TV library{count}")
@@ -121,7 +122,7 @@ def _mappings_step(settings: Settings, facts: SetupFacts, suggested: list[dict[s
             detail = f"{len(suggested)} mapping(s) suggested from Plex's library folders"
         else:
             detail = "no mapping yet: tell which share holds each folder Plex reads (e.g. /data/tv → /mnt/user/tv)"
-        return Step("mappings", title, TODO, detail)
+        return Step("mappings", title, TO_DO, detail)
     extra = [f"{len(suggested)} more suggested"] if suggested else []
     extra += [f"not covered: {', '.join(unmatched)}"] if unmatched else []
     return Step("mappings", title, DONE, "; ".join([", ".join(good), *problems, *extra]))
@@ -135,7 +136,7 @@ def _users_step(settings: Settings) -> Step:
     watchlist = [name for name, t in groups if t.watchlist]
     overrides = [o.name for o in u.overrides if o.on_deck or o.watchlist]
     if not (on_deck or watchlist or overrides or u.remote_watchlist_rss):
-        return Step("users", title, TODO, "nobody's On Deck or watchlist counts, so nothing would be cached")
+        return Step("users", title, TO_DO, "nobody's On Deck or watchlist counts, so nothing would be cached")
     parts = [f"On Deck of the {', '.join(on_deck)}"] if on_deck else []
     parts += [f"watchlists of the {', '.join(watchlist)}"] if watchlist else []
     parts += [f"per-user choices for {', '.join(overrides)}"] if overrides else []
@@ -151,14 +152,14 @@ def _mover_tuning_step(settings: Settings, facts: SetupFacts) -> Step:
     if settings.schedule.mover_tuning_waived:
         return Step("mover_tuning", title, DONE, "waived in the settings: the mover is kept off the cached files "
                     "another way")
-    return Step("mover_tuning", title, TODO, "; ".join(problems))
+    return Step("mover_tuning", title, TO_DO, "; ".join(problems))
 
 
 def _first_run_step(facts: SetupFacts) -> Step:
     title = "Preview the first run, then start it"
     if facts.ran_before:
         return Step("first_run", title, DONE, "done")
-    return Step("first_run", title, TODO, "see which files would be cached and why, then start the run")
+    return Step("first_run", title, TO_DO, "see which files would be cached and why, then start the run")
 
 
 # --- path mappings ---------------------------------------------------------------------------------
