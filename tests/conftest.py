@@ -137,6 +137,19 @@ def sandbox(tmp_path, scenario, monkeypatch):
     return tree
 
 
+@pytest.fixture
+def env(sim, sandbox, scenario):
+    """(settings, sandbox, sim, now) for an engine run: settings point into the sandbox and at the simulator,
+    two next episodes, no retention or free floor, every Unraid notification level."""
+    from plexcache import config
+
+    doc = sandbox.settings_dict(sim.url, sim.owner_token)
+    doc["demand"] = {"next_episodes": 2}
+    doc["cache"] = {"retention_hours": 0, "min_free": "0"}
+    doc["notify"] = {"unraid_levels": ["summary", "warnings", "errors"]}
+    return config.from_mapping(doc), sandbox, sim, float(scenario.now)
+
+
 @pytest.fixture(autouse=True)
 def nothing_left_running():
     """Fail the test that leaves a thread or a process running (a page server, its workers, a job it

@@ -85,16 +85,6 @@ def scenario():
     return from_dict(yaml.safe_load(WORLD), source="test_engine")
 
 
-@pytest.fixture
-def env(sim, sandbox, scenario):
-    """(settings, sandbox, sim, now): settings point into the sandbox and at the simulator."""
-    doc = sandbox.settings_dict(sim.url, sim.owner_token)
-    doc["demand"] = {"next_episodes": 2}
-    doc["cache"] = {"retention_hours": 0, "min_free": "0"}
-    doc["notify"] = {"unraid_levels": ["summary", "warnings", "errors"]}
-    return config.from_mapping(doc), sandbox, sim, float(scenario.now)
-
-
 def user(settings, rel: str) -> str:
     return f"{settings.paths.user_root}/{rel}"
 

@@ -13,7 +13,7 @@ import os
 import pytest
 import yaml
 
-from plexcache import audit, config, engine
+from plexcache import audit, engine
 from plexcache.sim.scenario import from_dict
 from plexcache.state import StateStore
 from test_engine import DUNE, E04, WORLD, on_disk, on_pool, registry, run, user
@@ -28,15 +28,6 @@ def scenario():
     dune = next(m for m in world["libraries"][0]["movies"] if m["title"] == "Dune")
     dune["size"] = "300M"  # sparse in the sandbox: the copy reads zeros, the disk stays empty
     return from_dict(world, source="test_engine_mismatch")
-
-
-@pytest.fixture
-def env(sim, sandbox, scenario):
-    doc = sandbox.settings_dict(sim.url, sim.owner_token)
-    doc["demand"] = {"next_episodes": 2}
-    doc["cache"] = {"retention_hours": 0, "min_free": "0"}
-    doc["notify"] = {"unraid_levels": ["summary", "warnings", "errors"]}
-    return config.from_mapping(doc), sandbox, sim, float(scenario.now)
 
 
 def _truncate_pool_copy(sb) -> None:
