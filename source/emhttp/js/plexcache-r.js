@@ -6,13 +6,18 @@
   if (window.PCR) return;
   var PCR = window.PCR = {};
   var ENDPOINT = '/plugins/plexcache-r/include/exec.php';
-  var EXIT_WORDS = {
-    0: 'finished', 1: 'finished, some files failed', 2: 'refused: bad usage or invalid settings',
-    3: 'Plex could not be read; nothing was moved back because of it', 4: 'another run is in progress',
-    5: 'stopped on request', 6: 'refused: the mover or a parity check is running, or the array is stopped'
+  // The schema and the words for the backend's own terms (`plexcache-r config schema`), put in the page by
+  // PHP from the copy shipped beside it: exit codes, reasons, finding kinds, fixes, levels, every setting.
+  var SCHEMA = window.PCR_SCHEMA || { keys: {}, vocabulary: {} };
+  var VOCAB = SCHEMA.vocabulary || {};
+  var EXIT_WORDS = VOCAB.exit_codes || {}, REASONS = VOCAB.reasons || {};
+  PCR.schema = SCHEMA;
+  /** The words for a backend term of one table (reasons, finding_kinds, fixes, ...); the term itself, made
+   * readable, when the table lacks it. */
+  PCR.words = function (table, key) {
+    var w = (VOCAB[table] || {})[key];
+    return w != null ? w : String(key).replace(/[_-]/g, ' ');
   };
-  var REASONS = { playing: 'Playing now', on_deck: 'On Deck', next_episode: 'Next episode', watchlist: 'Watchlist',
-    pinned: 'Pinned', retention: 'Retention' };
 
   // --- plumbing -------------------------------------------------------------------------------------
 
@@ -127,9 +132,8 @@
     [/^audit/, 'Check now on the Maintenance tab'], [/^list/, 'the Cached files tab'], [/^stop/, 'Stop'],
     [/^run/, 'Run now'], [/^config/, 'the Settings tab'], [/^schedule/, 'Apply on the Settings tab']];
   function fieldLabel(key) {
-    var el = document.querySelector('#pcr-settings ' + attrIs('data-key', key.replace(/\[\d+\].*$/, '')));
-    var dt = el && el.closest('dl') && el.closest('dl').querySelector('dt');
-    return dt ? '"' + dt.textContent.replace(/:\s*$/, '').trim() + '"' : null;
+    var entry = SCHEMA.keys[key.replace(/\[\d+\]/g, '[]')] || SCHEMA.keys[key.replace(/\[\d+\].*$/, '')];
+    return entry ? '"' + entry.label + '"' : null;
   }
   PCR.say = function (text) {
     text = String(text).replace(/(?:(?:run|start|see|use) )?`plexcache-r ([^`]*)`/g, function (all, cmd) {
@@ -398,7 +402,7 @@
 
   // --- Settings -------------------------------------------------------------------------------------
 
-  var LEVELS = ['summary', 'activity', 'warnings', 'errors'];
+  var LEVELS = Object.keys(VOCAB.levels || {});
   var settingsLoaded = null, knownUsers = [];
 
   function getPath(obj, key) {
@@ -417,28 +421,35 @@
         ' ', labels && labels[v] || v);
     }) : h('span', { class: 'grey-text' }, el.dataset.empty || 'none'));
   }
-  function cell(attrs) { return h('td', null, h('input', attrs)); }
+  /** One cell of a row of a list of rows (table's data-key + field): the schema's label names it. */
+  function cell(table, attrs) {
+    var entry = SCHEMA.keys[table + '[].' + attrs.dataset.field] || {};
+    return h('td', null, h('input', Object.assign({ 'aria-label': entry.label }, attrs)));
+  }
   var ROW_CELLS = {
     'pcr-mappings': function (r) {
-      return [cell({ type: 'text', dataset: { field: 'plex' }, value: r.plex || '', placeholder: '/data/tv' }),
-        cell({ type: 'text', dataset: { field: 'share' }, value: r.share || '', placeholder: '/mnt/user/tv' }),
-        cell({ type: 'checkbox', dataset: { field: 'cacheable' }, checked: r.cacheable !== false })];
+      var t = 'plex.path_mappings';
+      return [cell(t, { type: 'text', dataset: { field: 'plex' }, value: r.plex || '', placeholder: '/data/tv' }),
+        cell(t, { type: 'text', dataset: { field: 'share' }, value: r.share || '', placeholder: '/mnt/user/tv' }),
+        cell(t, { type: 'checkbox', dataset: { field: 'cacheable' }, checked: r.cacheable !== false })];
     },
     'pcr-overrides': function (r) {
-      return [cell({ type: 'text', dataset: { field: 'name' }, list: 'pcr-user-names', value: r.name || '' }),
-        cell({ type: 'checkbox', dataset: { field: 'on_deck' }, checked: r.on_deck !== false }),
-        cell({ type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false }),
+      var t = 'users.overrides';
+      return [cell(t, { type: 'text', dataset: { field: 'name' }, list: 'pcr-user-names', value: r.name || '' }),
+        cell(t, { type: 'checkbox', dataset: { field: 'on_deck' }, checked: r.on_deck !== false }),
+        cell(t, { type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false }),
         // a stored PIN arrives as the mask and goes back as it, which keeps it; emptied, it is removed
-        cell({ type: 'password', dataset: { field: 'pin' }, value: r.pin || '', placeholder: 'no PIN',
-          autocomplete: 'new-password', inputmode: 'numeric', 'aria-label': 'Plex Home PIN' })];
+        cell(t, { type: 'password', dataset: { field: 'pin' }, value: r.pin || '', placeholder: 'no PIN',
+          autocomplete: 'new-password', inputmode: 'numeric' })];
     },
     'pcr-webhooks': function (r) {
-      var lv = r.levels || ['summary', 'warnings', 'errors'];
-      return [cell({ type: 'password', dataset: { field: 'url', type: 'secret' }, value: r.url || '',
+      var lv = r.levels || SCHEMA.keys['notify.webhooks[].levels'].default;
+      return [cell('notify.webhooks', { type: 'password', dataset: { field: 'url', type: 'secret' }, value: r.url || '',
         placeholder: 'https://discord.com/api/webhooks/...', autocomplete: 'new-password' }),
-        h('td', { dataset: { field: 'levels' } }, LEVELS.map(function (l) {
-          return h('label', { class: 'pcr-inline' }, h('input', { type: 'checkbox', value: l, checked: lv.indexOf(l) >= 0 }), ' ', l);
-        }))];
+        h('td', { dataset: { field: 'levels' }, role: 'group', 'aria-label': SCHEMA.keys['notify.webhooks[].levels'].label },
+          LEVELS.map(function (l) {
+            return h('label', { class: 'pcr-inline' }, h('input', { type: 'checkbox', value: l, checked: lv.indexOf(l) >= 0 }), ' ', VOCAB.levels[l]);
+          }))];
     }
   };
   function addRow(table, r) {
@@ -473,7 +484,7 @@
       if (type === 'bool') { if (el.type === 'checkbox') el.checked = !!v; else el.value = v ? 'true' : 'false'; }
       else if (type === 'csv') el.value = (v || []).join(', ');
       else if (type === 'checklist') checklist(el, v || [], Array.prototype.map.call(el.querySelectorAll('input'), function (i) { return i.value; }));
-      else if (type === 'levels') checklist(el, v || [], LEVELS);
+      else if (type === 'multi') checklist(el, v || [], (SCHEMA.keys[key] || {}).options || []);
       else if (type === 'rows') { fill(el.tBodies[0], []); (v || []).forEach(function (r) { addRow(el, r); }); }
       else el.value = v == null ? '' : v;
     });
@@ -489,7 +500,7 @@
         var t = el.value.trim(), n = Number(t);
         v = t !== '' && isFinite(n) ? n : t;   // a non-number goes as typed, so the CLI names the problem
       } else if (type === 'csv') v = el.value.split(',').map(function (x) { return x.trim(); }).filter(Boolean);
-      else if (type === 'checklist' || type === 'levels') v = Array.prototype.map.call(el.querySelectorAll('input:checked'), function (c) { return c.value; });
+      else if (type === 'checklist' || type === 'multi') v = Array.prototype.map.call(el.querySelectorAll('input:checked'), function (c) { return c.value; });
       else if (type === 'rows') v = readRows(el);
       else v = el.value.trim();
       setPath(out, key, v);
@@ -922,21 +933,19 @@
 
   // --- Maintenance ----------------------------------------------------------------------------------
 
-  var KIND_WORDS = { interrupted: 'Interrupted operations', unprotected: 'Unprotected cached files', orphaned: 'Orphaned backups',
-    stale: 'Stale entries', duplicate: 'Duplicates', untracked: 'Untracked copies on the pool', mismatch: 'Copies that differ',
-    leftover: 'Leftover temporary copies',
-    'all-safe': 'every finding with a safe fix',
-    'keep-new': 'the new copies (their originals are deleted)', 'keep-original': 'the originals (the new copies are deleted once they are back)' };
-  var CHOICE_WORDS = { 'keep-new': 'Keep the new file', 'keep-original': 'Restore the original' };
+  var FIX_ASKS = { 'all-safe': 'every finding with a safe fix', 'keep-new': 'the new copies (their originals are deleted)',
+    'keep-original': 'the originals (the new copies are deleted once they are back)' };
+  /** What a Fix button asks about: a kind of finding, or one of the fixes that concern several kinds. */
+  function fixTarget(kind) { return FIX_ASKS[kind] || PCR.words('finding_kinds', kind); }
 
   function findingGroup(kind, list) {
     var fixable = list.some(function (f) { return !!f.fix; });
     return h('div', { class: 'pcr-finding', dataset: { kind: kind } },
       h('div', { class: 'title' },
-        h('span', { class: 'left' }, icon('exclamation-triangle', 'orange-text title'), KIND_WORDS[kind] || kind, ' ',
+        h('span', { class: 'left' }, icon('exclamation-triangle', 'orange-text title'), PCR.words('finding_kinds', kind), ' ',
           h('span', { class: 'grey-text' }, '(' + list.length + ')')),
         h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }),
-          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c }, value: CHOICE_WORDS[c] || c }); }))),
+          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c }, value: PCR.words('fixes', c) }); }))),
       h('ul', { class: 'pcr-activity' }, list.slice(0, 50).map(function (f) {
         var text = f.message || f.detail || '', showPath = f.path && text.indexOf(f.path) < 0;
         return h('li', { title: f.path || null }, text, showPath && [' ', h('span', { class: 'grey-text' }, f.path)],
@@ -971,7 +980,7 @@
     var kinds = Object.keys(groups);
     var fixAll = kinds.length > 1 && findings.some(function (f) { return f.fix && f.fix !== 'delete-redundant'; });
     fill(box, kinds.length ? [
-      fixAll && h('div', { class: 'pcr-toolbar' }, h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: 'all-safe' }, value: 'Fix all safely' }),
+      fixAll && h('div', { class: 'pcr-toolbar' }, h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: 'all-safe' }, value: PCR.words('fixes', 'all-safe') }),
         h('span', { class: 'grey-text' }, 'recover, protect, sync and restore; nothing is deleted')),
       kinds.map(function (k) { return findingGroup(k, groups[k]); })
     ] : h('div', { class: 'pcr-notice pcr-good' }, icon('check-circle', 'green-text'), ' All good: every cached file is protected and accounted for.'));
@@ -993,7 +1002,7 @@
       var b = e.target.closest('.pcr-fix');
       if (!b) return;
       var kind = b.dataset.kind, msg = $('pcr-audit-msg');
-      confirmAsk('Fix ' + (KIND_WORDS[kind] || kind) + '?', 'The fix runs in the background and is recorded in the maintenance history.', function () {
+      confirmAsk('Fix ' + fixTarget(kind) + '?', 'The fix runs in the background and is recorded in the maintenance history.', function () {
         b.disabled = true;
         message(msg, 'Fixing...', 'busy');
         PCR.post('audit_fix', { kinds: [kind] }).then(function (r) {
