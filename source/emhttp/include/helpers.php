@@ -31,7 +31,7 @@ function pcr_schema(): array {
 
 /** Where Unraid keeps var.ini (csrf_token). */
 function pcr_emhttp_state(): string {
-  return getenv('PCR_EMHTTP_STATE') ?: '/var/local/emhttp';
+  return getenv('PCR_EMHTTP_STATE') ?: (string)pcr_schema()['keys']['paths.emhttp_state_dir']['default'];
 }
 
 /** The command line prefix: CLI, --config, --json. */

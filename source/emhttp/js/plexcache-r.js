@@ -484,7 +484,10 @@
       if (type === 'bool') { if (el.type === 'checkbox') el.checked = !!v; else el.value = v ? 'true' : 'false'; }
       else if (type === 'csv') el.value = (v || []).join(', ');
       else if (type === 'checklist') checklist(el, v || [], Array.prototype.map.call(el.querySelectorAll('input'), function (i) { return i.value; }));
-      else if (type === 'multi') checklist(el, v || [], (SCHEMA.keys[key] || {}).options || []);
+      else if (type === 'multi') {   // the one list of choices is of levels
+        var entry = SCHEMA.keys[key] || {};
+        checklist(el, v || [], entry.options || [], entry.words || VOCAB.levels);
+      }
       else if (type === 'rows') { fill(el.tBodies[0], []); (v || []).forEach(function (r) { addRow(el, r); }); }
       else el.value = v == null ? '' : v;
     });

@@ -31,7 +31,7 @@ FIX_WORDS = {"recover": "Finish or roll back", "protect": "Protect", "sync": "Up
              "keep-new": "Keep the new file", "keep-original": "Restore the original",
              audit.ALL_SAFE: "Fix all safely"}
 
-LEVEL_WORDS = {"summary": "summary", "activity": "activity", "warnings": "warnings", "errors": "errors"}
+LEVEL_WORDS = {"summary": "Run summaries", "activity": "Each file moved", "warnings": "Warnings", "errors": "Errors"}
 
 
 def reasons() -> tuple[str, ...]:
