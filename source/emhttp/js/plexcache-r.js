@@ -172,12 +172,16 @@
     if (f.pinned) return 'pinned';
     return (f.reasons && f.reasons[0] && f.reasons[0].source) || 'retention';
   }
+  /** Why a file is cached; a pinned one says so first and still tells why it was cached. */
   function reasonText(f) {
-    if (f.pinned) return REASONS.pinned;
     var r = f.reasons || [];
-    if (!r.length) return REASONS.retention;
-    var first = r[0].detail || REASONS[r[0].source] || r[0].source;
-    return r.length > 1 ? first + ' +' + (r.length - 1) : first;
+    var why = !r.length ? (f.pinned ? '' : PCR.words('reasons', 'retention')) :
+      (r[0].detail || PCR.words('reasons', r[0].source)) + (r.length > 1 ? ' +' + (r.length - 1) : '');
+    return f.pinned ? PCR.words('reasons', 'pinned') + (why ? ' - ' + why : '') : why;
+  }
+  /** Text as search compares it: lower case, accents off ("Amélie" is found by "amelie"). */
+  function folded(text) {
+    return String(text).toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '');
   }
 
   // --- shared data: the managed files, fetched once and refreshed on demand ----------------------------
@@ -190,7 +194,7 @@
           (doc.files || []).forEach(function (f, i) {
             f._i = i; f._reason = reasonKey(f); f._reasonText = reasonText(f);
             f._users = (f.users || []).join(', ');
-            f._hay = [f.title, f.path, f._users, f._reasonText, f.disk, f.library].join('\u0001').toLowerCase();
+            f._hay = folded([f.title, f.path, f._users, f._reasonText, f.disk, f.library].join('\u0001'));
           });
         }
         return doc;
@@ -338,13 +342,34 @@
         PCR.duration((lr.finished_at || lr.started_at) - lr.started_at) + (lr.message ? ' - ' + lr.message : ''))]);
   }
 
+  /** Who wanted a file and why, each user once with each of their reasons once: "alice (On Deck), bob". */
+  function whoAndWhy(reasons, users) {
+    var by = {};
+    (reasons || []).forEach(function (r) {
+      var list = by[r.user] = by[r.user] || [], w = PCR.words('reasons', r.source);
+      if (list.indexOf(w) < 0) list.push(w);
+    });
+    (users || []).forEach(function (u) { by[u] = by[u] || []; });
+    return Object.keys(by).map(function (u) { return u + (by[u].length ? ' (' + by[u].join(', ') + ')' : ''); }).join(', ');
+  }
+
+  /** One line of Recent activity: when that file was done, what happened, its title, for whom and why. */
+  function activityItem(a) {
+    if (!a.title) {   // a file the registry no longer knows (moved back, dropped): the event's own words
+      return h('li', { title: a.path || null }, h('span', { class: 'grey-text', title: PCR.when(a.at) }, PCR.ago(a.at)), ' ', a.message);
+    }
+    var who = whoAndWhy(a.reasons, a.users);
+    return h('li', { title: a.path, dataset: { kind: a.kind } },
+      h('span', { class: 'grey-text pcr-when', title: PCR.when(a.at) }, PCR.ago(a.at)), ' ',
+      a.message.slice(0, a.message.indexOf(a.title)), h('b', { dir: 'auto' }, a.title),
+      a.message.slice(a.message.indexOf(a.title) + a.title.length), ' ',
+      who && h('span', { class: 'grey-text' }, 'for ' + who));
+  }
+
   function renderActivity(doc) {
     var ul = $('pcr-activity');
     if (Array.isArray(doc.activity) && doc.activity.length) {
-      fill(ul, doc.activity.slice(0, 12).map(function (a) {
-        return h('li', null, h('span', { class: 'grey-text' }, PCR.ago(a.at || a.time)), ' ',
-          a.message || ((a.action || '') + ' ' + (a.title || a.path || '')));
-      }));
+      fill(ul, doc.activity.slice(0, 12).map(activityItem));
       return;
     }
     PCR.files().then(function (list) {
@@ -352,7 +377,7 @@
       var recent = list.files.slice().sort(function (a, b) { return (b.cached_at || 0) - (a.cached_at || 0); }).slice(0, 10);
       fill(ul, recent.map(function (f) {
         return h('li', { title: f.path }, h('span', { class: 'grey-text' }, PCR.ago(f.cached_at)), ' Cached ',
-          h('b', null, f.title || f.path), ' ',
+          h('b', { dir: 'auto' }, f.title || f.path), ' ',
           h('span', { class: 'grey-text' }, 'for ' + (f._users || 'nobody') + ' - ' + f._reasonText + ', ' + PCR.bytes(f.size)));
       }));
     });
@@ -566,6 +591,13 @@
     });
   }
 
+  /** What Apply did to live mode, which follows its setting at once. */
+  function liveSentence(live) {
+    if (!live) return '';
+    if (!live.ok) return ' Live mode: ' + PCR.say(live.message || 'the service did not answer') + '.';
+    return live.enabled ? ' Live mode is on.' : ' Live mode is off.';
+  }
+
   function applySettings() {
     var msg = $('pcr-settings-msg');
     clearProblems();
@@ -574,7 +606,7 @@
     PCR.post('config_set', { settings: readSettings() }).then(function (r) {
       if (r.ok) {
         var sched = r.schedule || {};
-        message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : ''), 'ok');
+        message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : '') + liveSentence(r.live), 'ok');
         loadSettings(true).then(function () { if ((r.warnings || []).length) showProblems(r.warnings, true); });
         PCR.pollSoon();
         return;
@@ -659,6 +691,21 @@
     });
   }
 
+  /** The section index: a keyboard user lands on the section's first control (or on Apply), not only
+   * scrolled to it. The Advanced section opens when chosen. */
+  function indexJump(e) {
+    var a = e.target.closest('a[href^="#"]'), target = a && $(a.getAttribute('href').slice(1));
+    if (!target) return;
+    e.preventDefault();
+    if (target.id === 'pcr-s-advanced' && $('pcr-advanced').hidden) $('pcr-adv-toggle').click();
+    var first = target.matches('input, select') ? target : null, el = target;
+    while (!first && (el = el.nextElementSibling)) {
+      first = el.matches('input:not([type=button]), select') ? el : el.querySelector('input:not([type=button]), select');
+    }
+    target.scrollIntoView({ block: 'start' });
+    if (first) first.focus({ preventScroll: target !== first });
+  }
+
   function initSettings() {
     var form = $('pcr-settings');
     if (!form) return;
@@ -672,6 +719,7 @@
       if (del) { e.preventDefault(); del.closest('tr').remove(); dirty(true); }
     });
     $('pcr-apply').addEventListener('click', applySettings);
+    $('pcr-settings-index').addEventListener('click', indexJump);
     $('pcr-default').addEventListener('click', function () {
       confirmAsk('Reset to defaults?', 'Every setting below the Plex connection goes back to its default, except ' +
         KEPT_BY_DEFAULT + '. Nothing is saved until you press Apply.', function () {
@@ -701,6 +749,7 @@
       var adv = $('pcr-advanced');
       adv.hidden = !adv.hidden;
       this.textContent = adv.hidden ? 'Show' : 'Hide';
+      this.setAttribute('aria-expanded', String(!adv.hidden));
     });
     loadSettings();
   }
@@ -715,7 +764,7 @@
   };
 
   function filesApply() {
-    var q = $('pcr-filter').value.trim().toLowerCase(), reason = $('pcr-filter-reason').value;
+    var q = folded($('pcr-filter').value.trim()), reason = $('pcr-filter-reason').value;
     var words = q ? q.split(/\s+/) : [];
     F.shown = F.all.filter(function (f) {
       if (reason && f._reason !== reason && !(reason === 'pinned' && f.pinned)) return false;
@@ -728,20 +777,29 @@
     filesRender();
   }
 
+  /** Pin and Unpin told apart at a glance: Pin is the plain pin, Unpin the orange pin crossed out. */
+  function pinControl(pinned) {
+    return pinned
+      ? h('a', { href: '#', class: 'pcr-act pcr-unpin', dataset: { act: 'unpin' }, title: 'Unpin: let it move back when no one wants it' },
+        h('span', { class: 'fa-stack pcr-stack' }, icon('thumb-tack', 'fa-stack-1x orange-text'), icon('ban', 'fa-stack-1x')))
+      : h('a', { href: '#', class: 'pcr-act pcr-pin', dataset: { act: 'pin' }, title: 'Pin: keep it on the pool' }, icon('thumb-tack'));
+  }
+
   function fileRow(f) {
     var chosen = F.selected.has(f.path);
     return h('tr', { class: chosen ? 'pcr-selected' : null, dataset: { path: f.path } },
       h('td', { class: 'pcr-col-check' }, h('input', { type: 'checkbox', class: 'pcr-row-check', checked: chosen, 'aria-label': 'Select' })),
-      h('td', { class: 'pcr-title', title: f.path }, f.pinned && [icon('thumb-tack', 'orange-text'), ' '], f.title || f.path,
+      h('td', { class: 'pcr-title', title: f.path }, f.pinned && [icon('thumb-tack', 'orange-text'), ' '],
+        h('span', { dir: 'auto' }, f.title || f.path),
         h('div', { class: 'grey-text pcr-small pcr-ellipsis' }, h('span', { class: 'pcr-phone-only' }, f._reasonText + ' - '),
-          (f.library ? f.library + ' - ' : '') + f.path)),
-      h('td', { class: 'pcr-hide-phone' }, f._users || '-'),
-      h('td', { class: 'pcr-hide-phone' }, f._reasonText),
+          (f.library ? f.library + ' - ' : ''), h('span', { dir: 'auto' }, f.path))),
+      h('td', { class: 'pcr-hide-phone', dir: 'auto' }, f._users || '-'),
+      h('td', { class: 'pcr-hide-phone', dir: 'auto' }, f._reasonText),
       h('td', { class: 'pcr-num' }, PCR.bytes(f.size)),
       h('td', { class: 'pcr-hide-phone', title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)),
       h('td', { class: 'pcr-hide-phone' }, f.disk || '-'),
       h('td', { class: 'pcr-col-act' },
-        h('a', { href: '#', class: 'pcr-act', dataset: { act: f.pinned ? 'unpin' : 'pin' }, title: f.pinned ? 'Unpin' : 'Pin' }, icon('thumb-tack')), ' ',
+        pinControl(f.pinned), ' ',
         h('a', { href: '#', class: 'pcr-act', dataset: { act: 'evict' }, title: 'Move back to the array' }, icon('reply'))));
   }
 
@@ -800,6 +858,21 @@
     } else go();
   }
 
+  /** Column headers that sort on a click, and from the keyboard: each is a Tab stop, Enter or Space sorts. */
+  function sortableHeaders(thead, sort) {
+    thead.querySelectorAll('.pcr-sortable').forEach(function (td) { td.tabIndex = 0; td.setAttribute('role', 'columnheader'); });
+    thead.addEventListener('click', function (e) {
+      var td = e.target.closest('.pcr-sortable');
+      if (td) sort(td);
+    });
+    thead.addEventListener('keydown', function (e) {
+      var td = e.target.closest('.pcr-sortable');
+      if (!td || (e.key !== 'Enter' && e.key !== ' ')) return;
+      e.preventDefault();
+      sort(td);
+    });
+  }
+
   function initFiles() {
     if (!$('pcr-files')) return;
     var body = $('pcr-files-body'), timer = null;
@@ -820,9 +893,7 @@
     $('pcr-prev').addEventListener('click', function () { F.page--; filesRender(); });
     $('pcr-next').addEventListener('click', function () { F.page++; filesRender(); });
     $('pcr-refresh-files').addEventListener('click', function () { PCR.files(true); });
-    document.querySelector('#pcr-files-table thead').addEventListener('click', function (e) {
-      var td = e.target.closest('.pcr-sortable');
-      if (!td) return;
+    sortableHeaders(document.querySelector('#pcr-files-table thead'), function (td) {
       if (F.sort === td.dataset.sort) F.dir = -F.dir; else { F.sort = td.dataset.sort; F.dir = td.dataset.sort === 'title' || td.dataset.sort === 'users' ? 1 : -1; }
       filesApply();
     });
@@ -877,7 +948,7 @@
   }
 
   function storageRow(f, third) {
-    return h('tr', null, h('td', { class: 'pcr-title', title: f.path }, f.title || f.path),
+    return h('tr', null, h('td', { class: 'pcr-title', title: f.path, dir: 'auto' }, f.title || f.path),
       h('td', { class: 'pcr-hide-phone' }, f._users || '-'),
       third === 'size' ? h('td', { class: 'pcr-num' }, PCR.bytes(f.size)) : h('td', { title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)));
   }
@@ -941,6 +1012,61 @@
   /** What a Fix button asks about: a kind of finding, or one of the fixes that concern several kinds. */
   function fixTarget(kind) { return FIX_ASKS[kind] || PCR.words('finding_kinds', kind); }
 
+  /** A finding's message with its own path left out: findings that differ only by path read alike. */
+  function findingShape(f) { return (f.message || f.detail || '').split(f.path || '\u0000').join('\u2026'); }
+
+  /** The physical copies a finding concerns, each with its size: what a person needs to choose between. */
+  function findingCopies(f) {
+    var paths = f.paths || [];
+    if (paths.length < 2) return null;
+    return h('ul', { class: 'pcr-copies' }, paths.map(function (p, i) {
+      return h('li', { dir: 'auto' }, h('code', null, p), f.sizes && f.sizes[i] != null ? ' (' + PCR.bytes(f.sizes[i]) + ')' : '');
+    }));
+  }
+
+  /** Findings alike (the same words but for their path) as one line with a count; their paths and copies
+   * open below it. */
+  function findingLines(list) {
+    var shapes = {}, order = [];
+    list.forEach(function (f) {
+      var s = findingShape(f);
+      if (!shapes[s]) { shapes[s] = []; order.push(s); }
+      shapes[s].push(f);
+    });
+    return order.map(function (s) {
+      var same = shapes[s], f = same[0];
+      var fix = f.fix ? h('span', { class: 'grey-text' }, ' - fix: ' + PCR.words('fixes', f.fix)) :
+        !(f.choices || []).length && h('span', { class: 'grey-text' }, ' - no automatic fix: see the copies below');
+      if (same.length === 1) {
+        return h('li', { title: f.path || null }, f.message || f.detail || '',
+          f.path && (f.message || '').indexOf(f.path) < 0 && [' ', h('span', { class: 'grey-text', dir: 'auto' }, f.path)], fix, findingCopies(f));
+      }
+      return h('li', { class: 'pcr-alike' }, h('b', null, '\u00d7' + same.length), ' ', s, fix,
+        h('details', null, h('summary', null, 'The ' + same.length + ' files'),
+          h('ul', null, same.slice(0, 200).map(function (g) { return h('li', { dir: 'auto' }, g.path, findingCopies(g)); }),
+            same.length > 200 && h('li', { class: 'grey-text' }, 'and ' + (same.length - 200) + ' more'))));
+    });
+  }
+
+  /** What the last fix did, kept on screen (above the findings) until the next one. */
+  function renderFixResult(fixes, done) {
+    var box = $('pcr-fix-result') || $('pcr-findings').parentNode.insertBefore(
+      h('div', { id: 'pcr-fix-result', class: 'pcr-fix-result', role: 'status' }), $('pcr-findings'));
+    var by = {};
+    (fixes || []).forEach(function (o) {
+      var g = by[o.fix] = by[o.fix] || { ok: 0, other: [] };
+      if (o.result === 'ok') g.ok++; else g.other.push(o);
+    });
+    fill(box, [h('div', { class: done.kind === 'ok' ? 'green-text' : 'orange-text' }, done.text),
+      h('ul', null, Object.keys(by).map(function (fix) {
+        var g = by[fix];
+        return h('li', null, PCR.words('fixes', fix) + ': ' + g.ok + ' done' + (g.other.length ? ', ' + g.other.length + ' not:' : ''),
+          g.other.length && h('ul', null, g.other.slice(0, 50).map(function (o) {
+            return h('li', { dir: 'auto' }, o.path + ': ' + o.result + (o.message ? ' (' + o.message + ')' : ''));
+          })));
+      }))]);
+  }
+
   function findingGroup(kind, list) {
     var fixable = list.some(function (f) { return !!f.fix; });
     return h('div', { class: 'pcr-finding', dataset: { kind: kind } },
@@ -949,11 +1075,7 @@
           h('span', { class: 'grey-text' }, '(' + list.length + ')')),
         h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }),
           ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c }, value: PCR.words('fixes', c) }); }))),
-      h('ul', { class: 'pcr-activity' }, list.slice(0, 50).map(function (f) {
-        var text = f.message || f.detail || '', showPath = f.path && text.indexOf(f.path) < 0;
-        return h('li', { title: f.path || null }, text, showPath && [' ', h('span', { class: 'grey-text' }, f.path)],
-          f.fix && [' ', h('span', { class: 'grey-text' }, '- fix: ' + f.fix)]);
-      }), list.length > 50 && h('li', { class: 'grey-text' }, 'and ' + (list.length - 50) + ' more')));
+      h('ul', { class: 'pcr-activity' }, findingLines(list)));
   }
 
   function historyRow(entry) {
@@ -1013,6 +1135,7 @@
           PCR.pollSoon();
           PCR.followJob('audit_fix', function (info) {
             var done = { text: 'Fix ' + jobSummary(info) + '.', kind: info.exit_code === 0 ? 'ok' : 'err' };
+            renderFixResult((info.result || {}).fixes, done);
             if (info.result && info.result.findings) renderAudit(info.result, done); else runAudit(done);
           });
         });
