@@ -694,7 +694,8 @@
   /** The section index: a keyboard user lands on the section's first control (or on Apply), not only
    * scrolled to it. The Advanced section opens when chosen. */
   function indexJump(e) {
-    var a = e.target.closest('a[href^="#"]'), target = a && $(a.getAttribute('href').slice(1));
+    // href="#" and the target in data-to: Unraid's page asks before following any other link
+    var a = e.target.closest('a[data-to]'), target = a && $(a.dataset.to);
     if (!target) return;
     e.preventDefault();
     if (target.id === 'pcr-s-advanced' && $('pcr-advanced').hidden) $('pcr-adv-toggle').click();
