@@ -10,12 +10,14 @@ the section index and Apply in reach.
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
+from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, namespace_unavailable
 from pages_harness.realworld import real_server
 from realtime import ms
@@ -26,11 +28,17 @@ pytestmark = [pytest.mark.pages,
               pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
 
 LIVE = '[data-key="live.enabled"]'
+RTL = "\u05d7\u05d5\u05dc\u05d9\u05ea"   # Dune, in Hebrew
+
+
+def world(text: str) -> str:
+    """Titles in other scripts: one with an accent, one written right to left."""
+    return text.replace("Arrival", "Amélie").replace("Dune", RTL)
 
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
-    with real_server(tmp_path_factory.mktemp("items")) as served:
+    with real_server(tmp_path_factory.mktemp("items"), world_text=world) as served:
         yield served
 
 
@@ -146,3 +154,131 @@ def test_the_files_table_sorts_from_the_keyboard(browser: object, real: tuple[Sa
     page.wait_for_function("document.querySelector('#pcr-files-table [data-sort=\"size\"]')"
                            f".getAttribute('aria-sort') !== '{first}'")
     page.close()
+
+
+def cached_files(box: Sandbox) -> list[dict]:
+    files = box.cli_json("list")["files"]
+    if not files:
+        box.cli_json("run")
+        files = box.cli_json("list")["files"]
+    assert files
+    return files
+
+
+def test_recent_activity_names_titles_users_and_reasons_at_each_files_time(browser: object,
+                                                                           real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    cached_files(box)
+    status = box.cli_json("status")
+    started = status["last_run"]["started_at"]
+    cached = [a for a in status["activity"] if a["kind"] == "cached"]
+    assert cached and all(a["title"] and a["users"] and a["reasons"] for a in cached)
+    assert all(a["at"] > started for a in cached), "each file's own time, not the run's start"
+    page = open_page(browser, server)
+    page.wait_for_selector('#pcr-activity li[data-kind="cached"]')
+    first = page.locator('#pcr-activity li[data-kind="cached"]').first
+    text = first.inner_text()
+    newest = cached[0]
+    assert newest["title"] in text and f"for {newest['users'][0]}" in text
+    words = box.cli_json("config", "schema")["vocabulary"]["reasons"]
+    assert words[newest["reasons"][0]["source"]] in text
+    assert first.locator(".pcr-when").get_attribute("title") == page.evaluate(f"PCR.when({newest['at']})")
+    for line in page.locator('#pcr-activity li[data-kind="cached"]').all_inner_texts():
+        for group in re.findall(r"\(([^()]*)\)", line.split(" for ", 1)[-1]):
+            reasons = [r.strip() for r in group.split(",")]
+            assert len(reasons) == len(set(reasons)), f"a reason shown twice for one user: {line}"
+    shot(page, "items-activity")
+    assert page.errors == []
+    page.close()
+
+
+def test_pin_and_unpin_differ_and_a_pinned_file_says_why(browser: object, real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    target = next(f for f in cached_files(box) if f["reasons"] and not f["pinned"])
+    page = open_page(browser, server)
+    tab(page, "files")
+    row = page.locator(f'#pcr-files-body tr[data-path="{target["path"]}"]')
+    row.wait_for()
+    why = row.locator("td").nth(3).inner_text()
+    pin = row.locator(".pcr-act[data-act=pin]")
+    pin_look = pin.evaluate("a => [getComputedStyle(a).color, a.innerHTML]")
+    pin.click()
+    page.wait_for_selector(f'#pcr-files-body tr[data-path="{target["path"]}"] .pcr-act[data-act=unpin]')
+    unpin = row.locator(".pcr-act[data-act=unpin]")
+    unpin_look = unpin.evaluate("a => [getComputedStyle(a).color, a.innerHTML]")
+    assert pin_look[0] != unpin_look[0] and pin_look[1] != unpin_look[1], "Pin and Unpin look the same"
+    assert unpin.get_attribute("title") != pin.get_attribute("title") if pin.count() else True
+    reason = row.locator("td").nth(3).inner_text()
+    assert reason.startswith("Pinned") and why in reason, f"{reason!r} no longer says {why!r}"
+    shot(page, "items-pinned")
+    unpin.click()
+    page.wait_for_selector(f'#pcr-files-body tr[data-path="{target["path"]}"] .pcr-act[data-act=pin]')
+    assert page.errors == []
+    page.close()
+
+
+def test_search_ignores_accents_and_names_keep_their_direction(browser: object,
+                                                              real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    titles = {f["title"]: f for f in cached_files(box)}
+    assert "Amélie" in titles and RTL in titles, sorted(titles)
+    page = open_page(browser, server)
+    tab(page, "files")
+    page.wait_for_selector("#pcr-files-body tr[data-path]")
+    page.fill("#pcr-filter", "amelie")
+    page.wait_for_function("document.querySelectorAll('#pcr-files-body tr[data-path]').length === "
+                           f"{sum(1 for f in titles.values() if 'Amélie' in f['title'] or 'Amélie' in f['path'])}")
+    assert "Amélie" in page.inner_text("#pcr-files-body")
+    page.fill("#pcr-filter", "")
+    name = page.locator(f'#pcr-files-body tr[data-path="{titles[RTL]["path"]}"] .pcr-title span').first
+    name.wait_for()
+    assert name.evaluate("el => getComputedStyle(el).direction") == "rtl"
+    latin = page.locator(f'#pcr-files-body tr[data-path="{titles["Amélie"]["path"]}"] .pcr-title span').first
+    assert latin.evaluate("el => getComputedStyle(el).direction") == "ltr"
+    shot(page, "items-files-rtl")
+    page.close()
+
+
+def test_maintenance_groups_alike_findings_shows_copies_and_keeps_a_fixs_result(
+        browser: object, real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    files = cached_files(box)
+    paths = box.settings()["paths"]
+    entry = next(f for f in files if f["disk"])
+    rel = Path(entry["path"]).relative_to(paths["user_root"])
+    disks = Path(paths["disks_glob"]).parent
+    backup = disks / entry["disk"] / f"{rel}.plexcached"
+    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    second = other / f"{rel}.plexcached"
+    second.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(backup, second)                      # a second backup on another disk: a duplicate
+    ignore = Path(paths["exclusion_list"])
+    kept = ignore.read_bytes()
+    ignore.unlink()                                      # every cached file unprotected: alike findings
+    try:
+        unprotected = [f for f in box.cli_json("audit")["findings"] if f["kind"] == "unprotected"]
+        assert len(unprotected) > 1
+        page = open_page(browser, server)
+        tab(page, "maintenance")
+        page.click("#pcr-audit")                         # the full check reads the array disks
+        group = page.wait_for_selector('.pcr-finding[data-kind="unprotected"]', timeout=ms(60))
+        assert page.locator('.pcr-finding[data-kind="unprotected"] li.pcr-alike').count() == 1
+        assert f"\u00d7{len(unprotected)}" in group.inner_text()
+        dup = page.wait_for_selector('.pcr-finding[data-kind="duplicate"]')
+        copies = dup.inner_text()
+        assert str(backup) in copies and str(second) in copies, "both copies shown"
+        shot(page, "items-maintenance-findings")
+        page.click('.pcr-fix[data-kind="unprotected"]')
+        confirm(page)
+        page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
+        page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
+        result = page.inner_text("#pcr-fix-result")
+        assert f"Protect: {len(unprotected)} done" in result, result
+        assert not page.locator('.pcr-finding[data-kind="unprotected"]').count()
+        shot(page, "items-maintenance-fixed")
+        assert page.errors == []
+        page.close()
+    finally:
+        second.unlink(missing_ok=True)
+        if not ignore.exists():
+            ignore.write_bytes(kept)
