@@ -781,9 +781,9 @@
   /** Pin and Unpin told apart at a glance: Pin is the plain pin, Unpin the orange pin crossed out. */
   function pinControl(pinned) {
     return pinned
-      ? h('a', { href: '#', class: 'pcr-act pcr-unpin', dataset: { act: 'unpin' }, title: 'Unpin: let it move back when no one wants it' },
+      ? h('a', { href: '#', class: 'pcr-act pcr-act-unpin', dataset: { act: 'unpin' }, title: 'Unpin: let it move back when no one wants it' },
         h('span', { class: 'fa-stack pcr-stack' }, icon('thumb-tack', 'fa-stack-1x orange-text'), icon('ban', 'fa-stack-1x')))
-      : h('a', { href: '#', class: 'pcr-act pcr-pin', dataset: { act: 'pin' }, title: 'Pin: keep it on the pool' }, icon('thumb-tack'));
+      : h('a', { href: '#', class: 'pcr-act pcr-act-pin', dataset: { act: 'pin' }, title: 'Pin: keep it on the pool' }, icon('thumb-tack'));
   }
 
   function fileRow(f) {
@@ -1014,7 +1014,11 @@
   function fixTarget(kind) { return FIX_ASKS[kind] || PCR.words('finding_kinds', kind); }
 
   /** A finding's message with its own path left out: findings that differ only by path read alike. */
-  function findingShape(f) { return (f.message || f.detail || '').split(f.path || '\u0000').join('\u2026'); }
+  function findingShape(f) {
+    var text = f.message || f.detail || '';
+    if (f.path && text.indexOf(f.path + ': ') === 0) return text.slice(f.path.length + 2);
+    return text.split(f.path || '\u0000').join('\u2026');
+  }
 
   /** The physical copies a finding concerns, each with its size: what a person needs to choose between. */
   function findingCopies(f) {
@@ -1036,13 +1040,14 @@
     });
     return order.map(function (s) {
       var same = shapes[s], f = same[0];
-      var fix = f.fix ? h('span', { class: 'grey-text' }, ' - fix: ' + PCR.words('fixes', f.fix)) :
-        !(f.choices || []).length && h('span', { class: 'grey-text' }, ' - no automatic fix: see the copies below');
+      var fix = f.fix ? h('span', { class: 'grey-text' }, '\u00a0- fix: ' + PCR.words('fixes', f.fix)) :
+        !(f.choices || []).length && h('span', { class: 'grey-text' }, '\u00a0- no automatic fix' +
+          ((f.paths || []).length > 1 ? ': the copies are listed below' : ''));
       if (same.length === 1) {
         return h('li', { title: f.path || null }, f.message || f.detail || '',
           f.path && (f.message || '').indexOf(f.path) < 0 && [' ', h('span', { class: 'grey-text', dir: 'auto' }, f.path)], fix, findingCopies(f));
       }
-      return h('li', { class: 'pcr-alike' }, h('b', null, '\u00d7' + same.length), ' ', s, fix,
+      return h('li', { class: 'pcr-alike' }, h('b', null, '\u00d7' + same.length), ' files: ', s, fix,
         h('details', null, h('summary', null, 'The ' + same.length + ' files'),
           h('ul', null, same.slice(0, 200).map(function (g) { return h('li', { dir: 'auto' }, g.path, findingCopies(g)); }),
             same.length > 200 && h('li', { class: 'grey-text' }, 'and ' + (same.length - 200) + ' more'))));
@@ -1058,11 +1063,11 @@
       var g = by[o.fix] = by[o.fix] || { ok: 0, other: [] };
       if (o.result === 'ok') g.ok++; else g.other.push(o);
     });
-    fill(box, [h('div', { class: done.kind === 'ok' ? 'green-text' : 'orange-text' }, done.text),
+    fill(box, [h('div', { class: done.kind === 'ok' ? 'green-text' : 'orange-text' }, 'What the fix did (' + new Date().toLocaleTimeString() + '):'),
       h('ul', null, Object.keys(by).map(function (fix) {
         var g = by[fix];
         return h('li', null, PCR.words('fixes', fix) + ': ' + g.ok + ' done' + (g.other.length ? ', ' + g.other.length + ' not:' : ''),
-          g.other.length && h('ul', null, g.other.slice(0, 50).map(function (o) {
+          g.other.length > 0 && h('ul', null, g.other.slice(0, 50).map(function (o) {
             return h('li', { dir: 'auto' }, o.path + ': ' + o.result + (o.message ? ' (' + o.message + ')' : ''));
           })));
       }))]);
