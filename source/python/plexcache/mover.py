@@ -1115,6 +1115,39 @@ def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
     return True
 
 
+def put_backup_back(backup_path: str, live_path: str, live_size: int) -> bool:
+    """Put a .plexcached backup back as the file, in place of the live array copy a person chose to give up
+    (`audit --fix keep-original` for a stray backup). True if done.
+
+    Refused (False) unless both are regular files, two inodes, live_path still has live_size bytes (what the
+    person saw) and neither is open. The backup keeps its disk: beside the live copy, the live copy goes first
+    and then the backup is renamed into its name; on another disk, the backup is renamed first (for a moment
+    the file is live twice, which `audit` reports) and then the live copy goes. A crash in between leaves the
+    backup's bytes under one of its names, and no byte the person chose to keep is ever at risk.
+    """
+    bst, lst = _lstat(backup_path), _lstat(live_path)
+    if not backup_path.endswith(BACKUP_SUFFIX) or bst is None or lst is None:
+        return False
+    if not stat.S_ISREG(bst.st_mode) or not stat.S_ISREG(lst.st_mode) or lst.st_size != live_size \
+            or (bst.st_dev, bst.st_ino) == (lst.st_dev, lst.st_ino) or open_paths((backup_path, live_path)):
+        return False
+    target = backup_path[: -len(BACKUP_SUFFIX)]
+    try:
+        if target != live_path:
+            _rename_noreplace(backup_path, target)
+            fsync_dir(os.path.dirname(target))
+        os.unlink(live_path)
+        fsync_dir(os.path.dirname(live_path))
+        if target == live_path:
+            _rename_noreplace(backup_path, target)
+            fsync_dir(os.path.dirname(target))
+    except OSError as exc:
+        log.warning("could not put the backup %s back in place of %s: %s", backup_path, live_path, exc)
+        return False
+    log.info("put the backup %s back in place of %s", backup_path, live_path)
+    return True
+
+
 MTIME_SLACK_NS = 1_000_000_000  # drop_redundant: copies made by other tools may keep mtime only to the second
 
 
