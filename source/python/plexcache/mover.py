@@ -1101,7 +1101,8 @@ def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
 
     True if deleted. Refused (False) unless: backup_path ends in .plexcached and is a regular file; new_path
     is a regular file of exactly new_size bytes, is not the backup itself, and nobody has it open (an
-    import still being written). A single unlink needs no journal: it either happened or it did not.
+    import still being written). A single unlink needs no journal: it either happened or it did not. An
+    OSError (an immutable folder, a read-only disk) also answers False, logged: the backup is kept.
     """
     if not backup_path.endswith(BACKUP_SUFFIX):
         return False
@@ -1110,8 +1111,12 @@ def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
         return False
     if nst.st_size != new_size or (bst.st_dev, bst.st_ino) == (nst.st_dev, nst.st_ino) or is_open(new_path):
         return False
-    os.unlink(backup_path)
-    fsync_dir(os.path.dirname(backup_path))
+    try:
+        os.unlink(backup_path)
+        fsync_dir(os.path.dirname(backup_path))
+    except OSError as exc:  # e.g. EPERM from an immutable folder: both copies stay, the caller goes on
+        log.warning("could not remove the stale backup %s: %s; it is kept", backup_path, exc)
+        return False
     return True
 
 
