@@ -447,7 +447,13 @@ class Soak:
             return None
         rel, pool, backups = rng.choice(both)
         self.damaged.add(rel)
+        self.damaged.update(self._sidecars_of(rel))  # they leave the books with their video
         return rel, pool or self.pool / rel, (backups or [self.pool / rel])[0]
+
+    def _sidecars_of(self, rel: str) -> list[str]:
+        """The subtitles that travel with a video (same folder, named after it)."""
+        stem = os.path.splitext(rel)[0] + "."
+        return [r for r in self.manifest if r != rel and r.startswith(stem)]
 
     def _damage_truncate(self, rng: random.Random) -> Optional[str]:
         target = self._harm(rng, need_pool=True, need_backup=True)
