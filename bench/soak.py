@@ -297,8 +297,8 @@ class Soak:
                 self.stats.count(self.stats.exit_codes, "crashed")
             else:
                 self.stats.count(self.stats.exit_codes, str(code))
-                if "Traceback" in err:
-                    self.violate(n, f"run printed a traceback: {err.strip().splitlines()[-1]}")
+                if "Traceback" in err or "unexpected error" in err:  # an exception nothing handled
+                    self.violate(n, f"run ended on an unhandled error: {err.strip().splitlines()[-1]}")
         finally:
             self._release_immutable()
             self._drain_pool()
