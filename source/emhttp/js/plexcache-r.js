@@ -259,6 +259,9 @@
       ws.push({ code: 'plex_unreadable', message: 'Plex could not be read for ' + (u.scope || 'a user') +
         (u.source ? ' (' + u.source + ')' : '') + ': ' + (u.error || '') + '. Nothing of theirs was moved back.' });
     });
+    if (doc.stray_backups) ws.push({ code: 'stray_backups', message: doc.stray_backups + ' file(s) could not be cached ' +
+      'at the last run: a .plexcached backup beside each is not known to hold the same bytes. Maintenance, Check now ' +
+      'lists them under Stray backups: Fix removes a backup that proves identical; if they differ, you choose.' });
     fill(warn, ws.map(function (w) {
       return h('div', { class: 'pcr-warning', dataset: { code: w.code } }, icon('exclamation-triangle'), ' ', w.message);
     }));

@@ -24,11 +24,12 @@ REASON_WORDS = {"playing": "Playing now", "on_deck": "On Deck", "next_episode": 
 KIND_WORDS = {"interrupted": "Interrupted operations", "unprotected": "Unprotected cached files",
               "stale": "Stale entries", "orphaned": "Orphaned backups", "duplicate": "Duplicates",
               "untracked": "Untracked copies on the pool", "mismatch": "Copies that differ",
-              "leftover": "Leftover temporary copies"}
+              "stray": "Stray backups", "leftover": "Leftover temporary copies"}
 
 FIX_WORDS = {"recover": "Finish or roll back", "protect": "Protect", "sync": "Update the records",
              "restore": "Restore the original", "delete-redundant": "Delete the redundant copy",
              "keep-new": "Keep the new file", "keep-original": "Restore the original",
+             "settle": "Compare, and remove the backup if identical",
              audit.ALL_SAFE: "Fix all safely"}
 
 LEVEL_WORDS = {"summary": "Run summaries", "activity": "Each file moved", "warnings": "Warnings", "errors": "Errors"}
