@@ -173,7 +173,7 @@ def test_recent_activity_names_titles_users_and_reasons_at_each_files_time(brows
     started = status["last_run"]["started_at"]
     cached = [a for a in status["activity"] if a["kind"] == "cached"]
     assert cached and all(a["title"] and a["users"] and a["reasons"] for a in cached)
-    assert all(a["at"] > started for a in cached), "each file's own time, not the run's start"
+    assert all(a["done_at"] > started for a in cached), "each file's own time, not the run's start"
     page = open_page(browser, server)
     page.wait_for_selector('#pcr-activity li[data-kind="cached"]')
     first = page.locator('#pcr-activity li[data-kind="cached"]').first
@@ -182,7 +182,7 @@ def test_recent_activity_names_titles_users_and_reasons_at_each_files_time(brows
     assert newest["title"] in text and f"for {newest['users'][0]}" in text
     words = box.cli_json("config", "schema")["vocabulary"]["reasons"]
     assert words[newest["reasons"][0]["source"]] in text
-    assert first.locator(".pcr-when").get_attribute("title") == page.evaluate(f"PCR.when({newest['at']})")
+    assert first.locator(".pcr-when").get_attribute("title") == page.evaluate(f"PCR.when({newest['done_at']})")
     for line in page.locator('#pcr-activity li[data-kind="cached"]').all_inner_texts():
         for group in re.findall(r"\(([^()]*)\)", line.split(" for ", 1)[-1]):
             reasons = [r.strip() for r in group.split(",")]

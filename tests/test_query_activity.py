@@ -33,10 +33,10 @@ def test_each_event_has_the_time_its_file_was_done_not_the_runs_start() -> None:
     history.add("cached", PATH, 100.0, size=5)          # a run's clock: its start
     history.add("moved_back", "/mnt/user/tv/gone.mkv", 100.0, size=5)
     items = activity(history.events, registry())
-    assert all(i["at"] > 100.0 for i in items)
+    assert all(i["at"] == 100.0 and i["done_at"] > 100.0 for i in items)
     assert items[0]["title"] == "" and items[0]["message"].startswith("Moved back to the array gone.mkv")
 
 
 def test_events_recorded_before_done_at_existed_keep_their_time() -> None:
     [item] = activity([{"time": 50.0, "kind": "cached", "path": PATH}], registry())
-    assert item["at"] == 50.0
+    assert item["at"] == 50.0 and item["done_at"] is None

@@ -358,12 +358,13 @@
 
   /** One line of Recent activity: when that file was done, what happened, its title, for whom and why. */
   function activityItem(a) {
+    var at = a.done_at || a.at;
     if (!a.title) {   // a file the registry no longer knows (moved back, dropped): the event's own words
-      return h('li', { title: a.path || null }, h('span', { class: 'grey-text', title: PCR.when(a.at) }, PCR.ago(a.at)), ' ', a.message);
+      return h('li', { title: a.path || null }, h('span', { class: 'grey-text', title: PCR.when(at) }, PCR.ago(at)), ' ', a.message);
     }
     var who = whoAndWhy(a.reasons, a.users);
     return h('li', { title: a.path, dataset: { kind: a.kind } },
-      h('span', { class: 'grey-text pcr-when', title: PCR.when(a.at) }, PCR.ago(a.at)), ' ',
+      h('span', { class: 'grey-text pcr-when', title: PCR.when(at) }, PCR.ago(at)), ' ',
       a.message.slice(0, a.message.indexOf(a.title)), h('b', { dir: 'auto' }, a.title),
       a.message.slice(a.message.indexOf(a.title) + a.title.length), ' ',
       who && h('span', { class: 'grey-text' }, 'for ' + who));

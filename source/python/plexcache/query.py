@@ -112,7 +112,8 @@ def activity(events: list[dict[str, Any]], registry: Optional[Registry] = None,
             words += f" ({human_bytes(event['size'])})"
         if event.get("detail"):
             words += f": {event['detail']}"
-        out.append({"at": event.get("done_at", event.get("time", 0)), "kind": kind, "path": path,
+        # at: the run's clock (its start); done_at: when this file was done (absent in older histories)
+        out.append({"at": event.get("time", 0), "done_at": event.get("done_at"), "kind": kind, "path": path,
                     "title": title, "users": list(entry.users) if entry is not None else [],
                     "reasons": _reasons_once(entry) if entry is not None and kind == "cached" else [],
                     "size": event.get("size"), "detail": event.get("detail", ""), "message": words})
