@@ -637,6 +637,7 @@ def _child_main(argv: list[str], env: dict[str, str], out_path: Path, err_path: 
     the code a separate process would have."""
     code = 1
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a new process has it, not the soak's handler
         os.environ.clear()
         os.environ.update(env)
         for fd, path in ((1, out_path), (2, err_path)):
@@ -773,6 +774,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--no-rogue", action="store_true", help="leave out the mover that ignores the ignore list")
     args = ap.parse_args(argv)
+    # `kill` (SIGTERM) unmounts the pools and removes the scratch folder, as the end of a soak does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.no_rogue:
         global FAULTS
         FAULTS = tuple(f for f in FAULTS if f != "rogue")
