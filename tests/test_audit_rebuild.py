@@ -44,3 +44,35 @@ def test_a_pool_file_the_ignore_list_does_not_name_stays_the_movers(tmp_path):
     _lose_registry(world)
     world.audit("sync")
     assert sorted(world.registry().entries) == [world.user(EP1)]
+
+
+def _in_registry(world: World, user_path: str) -> bool:
+    registry = world.registry()
+    return user_path in registry.entries or any(user_path in e.sidecars for e in registry.entries.values())
+
+
+def test_a_subtitle_whose_backup_is_on_another_disk_is_reported_and_taken_back(tmp_path):
+    """The registry rebuilt after it was cut short: a subtitle whose backup sits on another disk than its
+    video's (a mover carried it there before it was cached again) is still found and recorded."""
+    world = World(tmp_path / "root")
+    world.cache(ARRIVAL)
+    srt_backup = world.backup(ARRIVAL_SRT)  # on disk1, beside the video's
+    moved = world.mnt / "disk2" / ARRIVAL_SRT[0] / (ARRIVAL_SRT[1] + ".plexcached")
+    moved.parent.mkdir(parents=True)
+    srt_backup.rename(moved)
+    _lose_registry(world)
+    assert ("untracked", world.user(ARRIVAL_SRT)) in kinds(world.audit())
+    world.audit("sync")
+    assert _in_registry(world, world.user(ARRIVAL)) and _in_registry(world, world.user(ARRIVAL_SRT))
+    assert world.audit()["findings"] == []
+
+
+def test_a_subtitle_whose_backup_was_lost_is_reported_and_joins_its_video(tmp_path):
+    world = World(tmp_path / "root")
+    world.cache(ARRIVAL)
+    world.backup(ARRIVAL_SRT).unlink()  # the pool copy is its only copy now
+    _lose_registry(world)
+    assert ("untracked", world.user(ARRIVAL_SRT)) in kinds(world.audit())
+    world.audit("sync")
+    assert world.registry().get(world.user(ARRIVAL)).sidecars == [world.user(ARRIVAL_SRT)]
+    assert world.pool(ARRIVAL_SRT).exists() and world.audit()["findings"] == []
