@@ -738,6 +738,9 @@ def soak(runs: int, seed: int, workdir: Path, use_tmpfs: bool = True, sessions: 
         _merge(total, s.stats)
         done += s.stats.runs
         k += 1
+        # a line per world, so that a soak stopped early still says how far it got
+        print(f"soak: seed {seed}: {done} runs in {k} world(s), {len(total.violations)} violation(s), "
+              f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     total.seconds = time.monotonic() - t0
     return total
 
