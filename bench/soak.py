@@ -315,6 +315,19 @@ class Soak:
         crash = f" {env['PLEXCACHE_CRASH_AT']}" if "crash" in faults else ""
         self.check(f"run {n} ({', '.join(faults)}{crash})", n, not self.books_pending)
 
+    def _released(self) -> set[str]:
+        """share/rel of files whose latest event is "released": a cached file that never came from an array
+        disk (no backup, no disk recorded) is handed to Unraid's mover on its move back, by design; it stays
+        on the pool, unlisted, until the mover takes it."""
+        from plexcache.state import StateStore
+
+        latest: dict[str, str] = {}
+        for event in StateStore(self.settings).load_history().events:
+            latest[str(event.get("path", ""))] = str(event.get("kind", ""))
+        root = self.settings.paths.user_root.rstrip("/") + "/"
+        videos = {p[len(root):] for p, kind in latest.items() if kind == "released" and p.startswith(root)}
+        return videos.union(*(self._sidecars_of(rel) for rel in videos))  # released with their video
+
     def _registry_readable(self) -> bool:
         from plexcache.errors import UsageError
         from plexcache.state import StateStore
@@ -594,8 +607,9 @@ class Soak:
                     self.violate(n, f"{label}: registry lists {rel} but it is not on the pool")
             if Path(entry.pool_path(pool_root)).name != Path(entry.rel).name:
                 self.violate(n, f"{label}: registry entry {entry.path} has a strange pool path")
+        released = self._released()
         for rel in pool_files:
-            if rel in self.manifest and rel not in registered \
+            if rel in self.manifest and rel not in registered and rel not in released \
                     and not ((rel in self.damaged or self.books_damaged) and reported(rel)):
                 self.violate(n, f"{label}: {rel} is on the pool but not in the registry (the mover may take it)")
         ignored = self._ignored()
