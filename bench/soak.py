@@ -437,7 +437,10 @@ class Soak:
     def _damage(self, rng: random.Random, n: int) -> None:
         """One kind of harm, done only where another complete copy of the same bytes exists."""
         kind = rng.choice(DAMAGE)
-        done = getattr(self, f"_damage_{kind}")(rng)
+        try:
+            done = getattr(self, f"_damage_{kind}")(rng)
+        except OSError:  # e.g. the folder was made immutable for this run: no harm done this time
+            done = None
         if done:
             self.stats.count(self.stats.damage, kind)
             if self.verbose:
