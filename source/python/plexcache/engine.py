@@ -664,7 +664,8 @@ class Cycle:
         return mover.RestoreOp(entry.pool_path(root), array, mover.AUTO if entry.backup else None, sidecars,
                                pool_facts(self.settings, entry, entry.recorded), key=path, disk=entry.disk,
                                made_dirs=self._made_dirs_above(entry),
-                               confirmed=pool_facts(self.settings, entry, entry.confirmed))
+                               confirmed=pool_facts(self.settings, entry, entry.confirmed),
+                               keep_backup=[pool for pool, _ in sidecars])  # see unconfirmed_copies
 
     def _made_dirs_above(self, entry: Entry) -> list[str]:
         """Every folder plexcache-r created above this file, whichever file's caching created it: the season
@@ -713,6 +714,10 @@ class Cycle:
             self.report.moved_back += 1
             self.report.bytes_moved_back += size
             self._done("moved_back", key, size, "moved back to the array", _why(planned.get(key)))
+            for kept in (f for f in result.files if f.backup_path):  # a replaced subtitle (RestoreOp.keep_backup)
+                self.report.warnings.append(f"{kept.array_path} was replaced on the pool and moved back as it is; "
+                                            f"the old one is kept beside it as {kept.backup_path}: run "
+                                            "`plexcache-r audit` to choose")
         elif result.outcome == "refused" and getattr(result.error, "reason", "") == "mismatch":
             self.report.skipped += 1  # both copies kept: a person chooses in the audit
             self.report.warnings.append(str(result.error))
@@ -857,23 +862,20 @@ def pool_facts(settings: Settings, entry: Entry, by_user_path: dict[str, dict[st
 
 
 def unconfirmed_copies(settings: Settings, unraid: Unraid, entry: Entry) -> list[tuple[str, int, int]]:
-    """(user path, pool copy size, backup size) of each file of a managed entry whose pool copy no longer
-    matches what was cached (nor, without a record, its backup) while the backup is still on its disk, and
-    that was not shown to be a complete replacement. A move back would have to delete that backup."""
+    """[(user path, pool copy size, backup size)] when a managed video's pool copy no longer matches what was
+    cached (nor, without a record, its backup) while the backup is still on its disk, and it was not shown to
+    be a complete replacement: a move back would have to delete that backup. Its subtitles are not looked
+    at: one Bazarr replaced cannot be confirmed (Plex lists no subtitle sizes), so the move back keeps the
+    old one beside the new as its backup (RestoreOp.keep_backup) instead of holding the video on the pool,
+    and `audit` shows the pair (a stray backup) for a person to choose."""
     if not (entry.backup and entry.disk):
         return []
-    root = settings.paths.user_root.rstrip("/") + "/"
-    out = []
-    for user_path in (entry.path, *entry.sidecars):
-        rel = user_path[len(root):].partition("/")[2]
-        pool, backup = _stat_pair(f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}",
-                                  unraid.disk_path(entry.disk, entry.share, rel) + BACKUP_SUFFIX)
-        if pool is None or backup is None:
-            continue
-        state = backups.pool_copy_state(pool, backup, entry.recorded.get(user_path), entry.confirmed.get(user_path))
-        if state == backups.UNCONFIRMED:
-            out.append((user_path, pool[0], backup[0]))
-    return out
+    pool, backup = _stat_pair(entry.pool_path(settings.paths.pool_root),
+                              unraid.disk_path(entry.disk, entry.share, entry.rel) + BACKUP_SUFFIX)
+    if pool is None or backup is None:
+        return []
+    state = backups.pool_copy_state(pool, backup, entry.recorded.get(entry.path), entry.confirmed.get(entry.path))
+    return [(entry.path, pool[0], backup[0])] if state == backups.UNCONFIRMED else []
 
 
 def _stat_pair(*paths: str) -> tuple[Optional[tuple[int, int]], ...]:
