@@ -48,6 +48,7 @@ class Disks:
         self.spin_down = spin_down
         self.awake_until: dict[str, float] = {}
         self.spinups = {"playback": 0, "tool": 0, "mover": 0}
+        self.parity_spinups = {"playback": 0, "tool": 0, "mover": 0}  # of which parity (woken by writes)
         self.awake_seconds = 0.0
 
     def access(self, disk: str, start: float, end: float, cause: str) -> bool:
@@ -56,6 +57,7 @@ class Disks:
         woke = start > until
         if woke:
             self.spinups[cause] += 1
+            self.parity_spinups[cause] += disk == self.PARITY
             self.awake_seconds += end + self.spin_down - start
         else:
             self.awake_seconds += max(0.0, end + self.spin_down - until)
@@ -109,6 +111,8 @@ class Result:
     awake_hours: float = 0.0
     per_day_hits: list[float] = field(default_factory=list)
     misses_by_user: dict[str, int] = field(default_factory=dict)
+    misses_by_cause: dict[str, int] = field(default_factory=dict)
+    spinups_parity: dict[str, int] = field(default_factory=dict)  # of the spin-ups above, parity's, by cause
     wall_seconds: float = 0.0
 
     @property
@@ -137,6 +141,8 @@ class Result:
             "run_seconds_max": round(max((n.seconds for n in runs), default=0.0), 2),
             "failed_runs": sum(1 for n in self.nights if n.exit_code not in (0,)),
             "misses_by_user": self.misses_by_user,
+            "parity_spinups_per_day": {k: round(v / days, 2) for k, v in self.spinups_parity.items()},
+            "misses_by_cause": dict(sorted(self.misses_by_cause.items(), key=lambda kv: -kv[1])),
         }
 
 
@@ -160,6 +166,7 @@ class Replay:
         self.mover_at = model.clock_of(h.server.get("mover_at", "03:40"), "server.mover_at")
         # New episodes download to the pool (the shares are pool-first) and wait there for the nightly mover.
         self.downloads: dict[str, Any] = {}
+        self.list_misses = False
 
     # ---- looking things up in the world
 
@@ -219,6 +226,7 @@ class Replay:
         self.result.spinups_playback = self.disks.spinups["playback"]
         self.result.spinups_tool = self.disks.spinups["tool"]
         self.result.spinups_mover = self.disks.spinups["mover"]
+        self.result.spinups_parity = dict(self.disks.parity_spinups)
         self.result.awake_hours = self.disks.awake_seconds / 3600
         self.result.wall_seconds = time.monotonic() - t0
         return self.result
@@ -268,6 +276,12 @@ class Replay:
             r.predictable_hits += hit
         if not hit:
             r.misses_by_user[p.user] = r.misses_by_user.get(p.user, 0) + 1
+            cause = self.policy.miss_cause(self, p, part)
+            r.misses_by_cause[cause] = r.misses_by_cause.get(cause, 0) + 1
+            if self.list_misses:
+                day, clock = divmod(p.start - self.h.start, 86400)
+                print(f"    miss day {day + 1} {clock // 3600:02d}:{clock % 3600 // 60:02d} {p.user} {p.key} "
+                      f"on {part.disk}: {cause}", file=sys.stderr)
         return hit
 
     def end_play(self, p: Play) -> None:
@@ -318,6 +332,10 @@ class Policy:
 
     def pool_bytes(self, replay: Replay) -> int:
         return 0
+
+    def miss_cause(self, replay: Replay, play: Play, part: Any) -> str:
+        """Why this play missed the pool, in a few words (the bench groups misses by it)."""
+        return "not held" if play.predictable else "unpredictable play"
 
     # Live mode hooks: called as playback starts and ends; a live policy caches what comes next right away.
     def on_play_start(self, replay: Replay, play: Play, rk: int) -> None:
@@ -465,6 +483,7 @@ class PlexcacheR(Policy):
         self.sb: Any = None
         self.settings: Any = None
         self._restore: list[Any] = []
+        self.last_plan: dict[str, Any] = {}  # user-share path -> the last cycle's plan item
 
     def setup(self, replay: Replay) -> None:
         from plexcache import config as cfg
@@ -521,6 +540,9 @@ class PlexcacheR(Policy):
         (self.sb.emhttp_dir / "disks.ini").write_text(replay.disks_ini())
         t0 = time.monotonic()
         report = cycle()
+        plan = getattr(report, "plan", None)
+        if plan is not None:
+            self.last_plan = {item.path: item for item in plan.items}
         night.seconds = time.monotonic() - t0
         night.exit_code = int(getattr(report, "exit_code", 0) or 0)
         night.requests = len(self.server.requests) - requests_before
@@ -539,6 +561,27 @@ class PlexcacheR(Policy):
 
     def pool_bytes(self, replay: Replay) -> int:
         return _tree_bytes(self.sb.disk("cache")) * replay.h.scale
+
+    def miss_cause(self, replay: Replay, play: Play, part: Any) -> str:
+        """From the last cycle's plan: not wanted at all, skipped (and why), or cached and gone since."""
+        path = str(self.sb.user_path(part.file))
+        item = self.last_plan.get(path)
+        if item is None and not play.predictable:
+            return "unpredictable play"
+        if item is None:
+            show = os.path.dirname(os.path.dirname(path))  # SHARE/SHOW/Season N/file
+            followed = any(p.startswith(show + "/") and any(r.user == play.user for r in i.reasons)
+                           for p, i in self.last_plan.items())
+            return "beyond the lookahead" if followed and isinstance(play.key, model.EpisodeKey) else "not predicted"
+        if item.action == "skip":
+            if "standby" in item.why:
+                return "predicted, disk asleep"
+            if "room" in item.why or "did not fit" in item.why:
+                return "predicted, no room"
+            return f"predicted, skipped: {item.why[:40]}"
+        if item.action == "move_back":
+            return "moved back by the last run"
+        return "cached, then moved back"
 
     def on_new_file(self, replay: Replay, part: Any) -> None:
         from plexcache.sim.sandbox import write_media
@@ -711,6 +754,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--out", default=str(HERE / "results"))
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--keep", help="keep the sandbox trees in this directory")
+    ap.add_argument("--misses", action="store_true", help="list every play that missed the pool, and why")
     args = ap.parse_args(argv)
 
     from plexcache.errors import UsageError
@@ -743,9 +787,13 @@ def main(argv: Optional[list[str]] = None) -> int:
         else:
             print(f"unknown policy {name!r} (no-tool, oracle, peer, {', '.join(h.policies)})", file=sys.stderr)
             return 2
-        res = Replay(h, lib, script, policy).run()
+        replay = Replay(h, lib, script, policy)
+        replay.list_misses = args.misses
+        res = replay.run()
         results.append(res)
-        print(f"  {res.policy}: {res.plays} plays, {res.hits} hits, {res.wall_seconds:.1f} s", file=sys.stderr)
+        print(f"  {res.policy}: {res.plays} plays, {res.hits} hits, {res.wall_seconds:.1f} s; misses: "
+              f"{res.summary(0)['misses_by_cause']}; parity spin-ups a day: {res.summary(0)['parity_spinups_per_day']}",
+              file=sys.stderr)
     if not args.keep:
         shutil.rmtree(workdir, ignore_errors=True)
 
