@@ -267,14 +267,13 @@ class Replay:
         hit = part.file in self.downloads or self.policy.cached(self, part)
         if not hit:
             self.disks.access(part.disk, p.start, p.end, "playback")
-        self.policy.on_play_start(self, p, rk)  # live-mode hook: reacts once playback (and the disk) started
         r = self.result
         r.plays += 1
         r.hits += hit
         if p.predictable:
             r.predictable_plays += 1
             r.predictable_hits += hit
-        if not hit:
+        if not hit:  # classed before the live hook below plans again with this file being played
             r.misses_by_user[p.user] = r.misses_by_user.get(p.user, 0) + 1
             cause = self.policy.miss_cause(self, p, part)
             r.misses_by_cause[cause] = r.misses_by_cause.get(cause, 0) + 1
@@ -282,6 +281,7 @@ class Replay:
                 day, clock = divmod(p.start - self.h.start, 86400)
                 print(f"    miss day {day + 1} {clock // 3600:02d}:{clock % 3600 // 60:02d} {p.user} {p.key} "
                       f"on {part.disk}: {cause}", file=sys.stderr)
+        self.policy.on_play_start(self, p, rk)  # live-mode hook: reacts once playback (and the disk) started
         return hit
 
     def end_play(self, p: Play) -> None:
