@@ -105,7 +105,7 @@ def test_a_damaged_state_file_only_loses_the_history(tmp_path):
 
 
 def test_the_learned_figures_are_summarised_for_status(tmp_path):
-    s = settings(next_episodes=12)
+    s = settings(next_episodes=12, pace_days=2.0)
     s.paths.state_dir = str(tmp_path)
     tracks: dict = {}
     learn(tracks, "Show", [1, 6, 11, 16])
@@ -128,3 +128,11 @@ def test_a_new_show_starts_at_the_viewers_pace_on_other_shows():
     # another viewer's pace says nothing about this one: the start count holds for them
     _, looks = pace.plan_ahead(tracks, demand("New", 1, user="kim"), s, now)
     assert looks[("kim", "tv/New")] == pace.Lookahead(pace.START_AHEAD, s.cache.due_episodes, None)
+
+
+def test_by_default_a_woken_disk_serves_three_nights_of_a_binge():
+    """A disk woken for a viewer's due episodes is filled three nights ahead, so it sleeps the next two runs."""
+    tracks: dict = {}
+    learn(tracks, "Show", [1, 4, 7, 10])  # three episodes a night
+    look = pace.lookahead(tracks[("sam", "tv/Show")], Settings(), T0 + 3 * DAY)
+    assert look.per_day == 3.0 and look.due == 3 and look.ahead == 9
