@@ -105,7 +105,7 @@ def test_a_damaged_state_file_only_loses_the_history(tmp_path):
 
 
 def test_the_learned_figures_are_summarised_for_status(tmp_path):
-    s = settings(next_episodes=12)
+    s = settings(next_episodes=12, pace_days=2.0)
     s.paths.state_dir = str(tmp_path)
     tracks: dict = {}
     learn(tracks, "Show", [1, 6, 11, 16])
@@ -113,3 +113,26 @@ def test_the_learned_figures_are_summarised_for_status(tmp_path):
     pace.save(s, tracks)
     assert pace.summary(s, T0 + 3 * DAY) == [
         {"user": "sam", "show": "tv/Show", "episodes_per_day": 5.0, "ahead": 10, "due": 5}]
+
+
+def test_a_new_show_starts_at_the_viewers_pace_on_other_shows():
+    """A binge watcher who finishes one show and starts another keeps their pace: the new show is not held to
+    the fixed start count (its next episodes ran out the first evening) while its own history builds up."""
+    tracks: dict = {}
+    learn(tracks, "Old", [1, 6, 11, 16])  # five episodes a night for three days
+    s = settings(next_episodes=12, pace_days=2.0)
+    now = T0 + 3 * DAY
+    wanted, looks = pace.plan_ahead(tracks, demand("Old", 16) + demand("New", 1), s, now)
+    assert looks[("sam", "tv/New")] == pace.Lookahead(10, 5, None)
+    assert nexts([w for w in wanted if w.rel.startswith("New/")]) == 10
+    # another viewer's pace says nothing about this one: the start count holds for them
+    _, looks = pace.plan_ahead(tracks, demand("New", 1, user="kim"), s, now)
+    assert looks[("kim", "tv/New")] == pace.Lookahead(pace.START_AHEAD, s.cache.due_episodes, None)
+
+
+def test_by_default_a_woken_disk_serves_three_nights_of_a_binge():
+    """A disk woken for a viewer's due episodes is filled three nights ahead, so it sleeps the next two runs."""
+    tracks: dict = {}
+    learn(tracks, "Show", [1, 4, 7, 10])  # three episodes a night
+    look = pace.lookahead(tracks[("sam", "tv/Show")], Settings(), T0 + 3 * DAY)
+    assert look.per_day == 3.0 and look.due == 3 and look.ahead == 9

@@ -130,10 +130,10 @@ def test_install(cycle: dict[str, Any]) -> None:
 
 def test_install_loads_the_schedule_into_cron(cycle: dict[str, Any]) -> None:
     step = cycle["install"]
-    # Stock mover at 40 3 * * * (sandbox flash); default mode: 30 minutes before it.
-    assert f"10 3 * * * {RUN_LINE}" in step["cron_file"]
+    # Stock mover at 40 3 * * * (sandbox flash); default mode: 10 minutes before it.
+    assert f"30 3 * * * {RUN_LINE}" in step["cron_file"]
     assert step["schedule_loaded_after"] >= 0, "the job never reached the crontab"
-    assert f"10 3 * * * {RUN_LINE}" in step["crontab"]
+    assert f"30 3 * * * {RUN_LINE}" in step["crontab"]
     assert "/usr/local/sbin/mover start" in step["crontab"]  # update_cron kept Unraid's own jobs
 
 

@@ -48,6 +48,8 @@ class Disks:
         self.spin_down = spin_down
         self.awake_until: dict[str, float] = {}
         self.spinups = {"playback": 0, "tool": 0, "mover": 0}
+        self.parity_spinups = {"playback": 0, "tool": 0, "mover": 0}  # of which parity (woken by writes)
+        self.spinup_times: list[float] = []  # when each spin-up happened (the chart's per-day figures)
         self.awake_seconds = 0.0
 
     def access(self, disk: str, start: float, end: float, cause: str) -> bool:
@@ -56,6 +58,8 @@ class Disks:
         woke = start > until
         if woke:
             self.spinups[cause] += 1
+            self.parity_spinups[cause] += disk == self.PARITY
+            self.spinup_times.append(start)
             self.awake_seconds += end + self.spin_down - start
         else:
             self.awake_seconds += max(0.0, end + self.spin_down - until)
@@ -108,7 +112,10 @@ class Result:
     spinups_mover: int = 0
     awake_hours: float = 0.0
     per_day_hits: list[float] = field(default_factory=list)
+    per_day_spinups: list[int] = field(default_factory=list)
     misses_by_user: dict[str, int] = field(default_factory=dict)
+    misses_by_cause: dict[str, int] = field(default_factory=dict)
+    spinups_parity: dict[str, int] = field(default_factory=dict)  # of the spin-ups above, parity's, by cause
     wall_seconds: float = 0.0
 
     @property
@@ -137,6 +144,8 @@ class Result:
             "run_seconds_max": round(max((n.seconds for n in runs), default=0.0), 2),
             "failed_runs": sum(1 for n in self.nights if n.exit_code not in (0,)),
             "misses_by_user": self.misses_by_user,
+            "parity_spinups_per_day": {k: round(v / days, 2) for k, v in self.spinups_parity.items()},
+            "misses_by_cause": dict(sorted(self.misses_by_cause.items(), key=lambda kv: -kv[1])),
         }
 
 
@@ -160,6 +169,7 @@ class Replay:
         self.mover_at = model.clock_of(h.server.get("mover_at", "03:40"), "server.mover_at")
         # New episodes download to the pool (the shares are pool-first) and wait there for the nightly mover.
         self.downloads: dict[str, Any] = {}
+        self.list_misses = False
 
     # ---- looking things up in the world
 
@@ -219,6 +229,9 @@ class Replay:
         self.result.spinups_playback = self.disks.spinups["playback"]
         self.result.spinups_tool = self.disks.spinups["tool"]
         self.result.spinups_mover = self.disks.spinups["mover"]
+        self.result.spinups_parity = dict(self.disks.parity_spinups)
+        days = [int((t - self.h.start) // 86400) for t in self.disks.spinup_times]
+        self.result.per_day_spinups = [days.count(d) for d in range(self.h.days)]
         self.result.awake_hours = self.disks.awake_seconds / 3600
         self.result.wall_seconds = time.monotonic() - t0
         return self.result
@@ -259,15 +272,21 @@ class Replay:
         hit = part.file in self.downloads or self.policy.cached(self, part)
         if not hit:
             self.disks.access(part.disk, p.start, p.end, "playback")
-        self.policy.on_play_start(self, p, rk)  # live-mode hook: reacts once playback (and the disk) started
         r = self.result
         r.plays += 1
         r.hits += hit
         if p.predictable:
             r.predictable_plays += 1
             r.predictable_hits += hit
-        if not hit:
+        if not hit:  # classed before the live hook below plans again with this file being played
             r.misses_by_user[p.user] = r.misses_by_user.get(p.user, 0) + 1
+            cause = self.policy.miss_cause(self, p, part)
+            r.misses_by_cause[cause] = r.misses_by_cause.get(cause, 0) + 1
+            if self.list_misses:
+                day, clock = divmod(p.start - self.h.start, 86400)
+                print(f"    miss day {day + 1} {clock // 3600:02d}:{clock % 3600 // 60:02d} {p.user} {p.key} "
+                      f"on {part.disk}: {cause}", file=sys.stderr)
+        self.policy.on_play_start(self, p, rk)  # live-mode hook: reacts once playback (and the disk) started
         return hit
 
     def end_play(self, p: Play) -> None:
@@ -318,6 +337,10 @@ class Policy:
 
     def pool_bytes(self, replay: Replay) -> int:
         return 0
+
+    def miss_cause(self, replay: Replay, play: Play, part: Any) -> str:
+        """Why this play missed the pool, in a few words (the bench groups misses by it)."""
+        return "not held" if play.predictable else "unpredictable play"
 
     # Live mode hooks: called as playback starts and ends; a live policy caches what comes next right away.
     def on_play_start(self, replay: Replay, play: Play, rk: int) -> None:
@@ -465,6 +488,7 @@ class PlexcacheR(Policy):
         self.sb: Any = None
         self.settings: Any = None
         self._restore: list[Any] = []
+        self.last_plan: dict[str, Any] = {}  # user-share path -> the last cycle's plan item
 
     def setup(self, replay: Replay) -> None:
         from plexcache import config as cfg
@@ -521,6 +545,9 @@ class PlexcacheR(Policy):
         (self.sb.emhttp_dir / "disks.ini").write_text(replay.disks_ini())
         t0 = time.monotonic()
         report = cycle()
+        plan = getattr(report, "plan", None)
+        if plan is not None:
+            self.last_plan = {item.path: item for item in plan.items}
         night.seconds = time.monotonic() - t0
         night.exit_code = int(getattr(report, "exit_code", 0) or 0)
         night.requests = len(self.server.requests) - requests_before
@@ -539,6 +566,27 @@ class PlexcacheR(Policy):
 
     def pool_bytes(self, replay: Replay) -> int:
         return _tree_bytes(self.sb.disk("cache")) * replay.h.scale
+
+    def miss_cause(self, replay: Replay, play: Play, part: Any) -> str:
+        """From the last cycle's plan: not wanted at all, skipped (and why), or cached and gone since."""
+        path = str(self.sb.user_path(part.file))
+        item = self.last_plan.get(path)
+        if item is None and not play.predictable:
+            return "unpredictable play"
+        if item is None:
+            show = os.path.dirname(os.path.dirname(path))  # SHARE/SHOW/Season N/file
+            followed = any(p.startswith(show + "/") and any(r.user == play.user for r in i.reasons)
+                           for p, i in self.last_plan.items())
+            return "beyond the lookahead" if followed and isinstance(play.key, model.EpisodeKey) else "not predicted"
+        if item.action == "skip":
+            if "standby" in item.why:
+                return "predicted, disk asleep"
+            if "room" in item.why or "did not fit" in item.why:
+                return "predicted, no room"
+            return f"predicted, skipped: {item.why[:40]}"
+        if item.action == "move_back":
+            return "moved back by the last run"
+        return "cached, then moved back"
 
     def on_new_file(self, replay: Replay, part: Any) -> None:
         from plexcache.sim.sandbox import write_media
@@ -672,65 +720,52 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 
 def chart(results: list[Result], rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Per policy: plays served from the pool and array spin-ups, day by day, with the month's figures."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-    names = [r["policy"] for r in rows]
-    axes[0].bar(names, [r["hit_rate"] * 100 for r in rows], color="#4c72b0")
-    axes[0].set_ylabel("plays served from the pool (%)")
-    axes[0].set_ylim(0, 100)
-    axes[1].bar(names, [r["spinups_playback_per_day"] for r in rows], label="by playback", color="#dd8452")
-    axes[1].bar(names, [r["spinups_tool_per_day"] for r in rows], bottom=[r["spinups_playback_per_day"] for r in rows],
-                label="by the nightly run", color="#55a868")
-    axes[1].set_ylabel("array disk spin-ups per day")
-    axes[1].legend(fontsize=8)
-    for res in results:
-        axes[2].plot(range(1, len(res.per_day_hits) + 1), [x * 100 for x in res.per_day_hits], label=res.policy)
-    axes[2].set_xlabel("day")
-    axes[2].set_ylabel("hit rate that day (%)")
-    axes[2].legend(fontsize=8)
-    for ax in axes[:2]:
-        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
+    for res, row in zip(results, rows):
+        days = range(1, len(res.per_day_hits) + 1)
+        axes[0].plot(days, [x * 100 for x in res.per_day_hits], label=f"{res.policy} ({row['hit_rate'] * 100:.0f} %)")
+        axes[1].plot(days, res.per_day_spinups, label=f"{res.policy} ({row['spinups_per_day']} a day)")
+    axes[0].set_ylabel("plays served from the pool that day (%)")
+    axes[0].set_ylim(0, 105)
+    axes[1].set_ylabel("array spin-ups that day (viewers, the tool, the mover)")
+    for ax in axes:
+        ax.set_xlabel("day")
+        ax.legend(fontsize=7)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--household", default=str(HERE / "default.yaml"))
-    ap.add_argument("--days", type=int)
-    ap.add_argument("--seed", type=int)
-    ap.add_argument("--policies", default="no-tool,peer,default,live,oracle",
-                    help="comma list: no-tool, oracle, peer (PlexCache-R's defaults), and the names under "
-                         "`policies:` in the household file")
-    ap.add_argument("--out", default=str(HERE / "results"))
-    ap.add_argument("--no-chart", action="store_true")
-    ap.add_argument("--keep", help="keep the sandbox trees in this directory")
-    args = ap.parse_args(argv)
+def mean_rows(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The table's figures averaged over seeds, policy by policy (same policies in the same order)."""
+    out = []
+    for rows in zip(*per_seed):
+        row: dict[str, Any] = {"policy": rows[0]["policy"]}
+        for key, value in rows[0].items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[key] = round(sum(r[key] for r in rows) / len(rows), 3 if key.startswith("hit_rate") else 2)
+        out.append(row)
+    return out
 
-    from plexcache.errors import UsageError
 
-    try:
-        h = model.load_household(args.household, days=args.days, seed=args.seed)
-    except UsageError as exc:
-        print(f"household: {exc}", file=sys.stderr)
-        return 2
+def replay_household(h: Household, policies: list[str], workdir: Path,
+                     list_misses: bool) -> Optional[list[Result]]:
+    """Every policy over one household's scripted month; None for an unknown policy name."""
     lib = model.build_library(h)
     script = model.write_script(h, lib)
     from plexcache.config import parse_size
 
     floor = parse_size(str(h.policies.get("default", {}).get("cache", {}).get("min_free", "10%")))
     budget = h.pool_bytes - h.pool_other_bytes - (floor.resolve(h.pool_bytes) if floor else 0)
-    # In memory where there is a tmpfs: the real copy path fsyncs every file, which a busy disk makes slow.
-    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
-    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-household-", dir=shm))
     results = []
-    for name in [p.strip() for p in args.policies.split(",") if p.strip()]:
+    for name in policies:
         if name == "no-tool":
             policy: Policy = NoTool()
         elif name == "oracle":
@@ -742,19 +777,66 @@ def main(argv: Optional[list[str]] = None) -> int:
             policy = (PlexcacheRLive if live else PlexcacheR)(name, h.policies[name], workdir)
         else:
             print(f"unknown policy {name!r} (no-tool, oracle, peer, {', '.join(h.policies)})", file=sys.stderr)
-            return 2
-        res = Replay(h, lib, script, policy).run()
+            return None
+        replay = Replay(h, lib, script, policy)
+        replay.list_misses = list_misses
+        res = replay.run()
         results.append(res)
-        print(f"  {res.policy}: {res.plays} plays, {res.hits} hits, {res.wall_seconds:.1f} s", file=sys.stderr)
-    if not args.keep:
-        shutil.rmtree(workdir, ignore_errors=True)
+        print(f"  seed {h.seed}, {res.policy}: {res.plays} plays, {res.hits} hits, {res.wall_seconds:.1f} s; misses: "
+              f"{res.summary(0)['misses_by_cause']}; parity spin-ups a day: {res.summary(0)['parity_spinups_per_day']}",
+              file=sys.stderr)
+    return results
 
+
+def main(argv: Optional[list[str]] = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--household", default=str(HERE / "default.yaml"))
+    ap.add_argument("--days", type=int)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--seeds", help="comma list of seeds: each is replayed, the table gives their mean")
+    ap.add_argument("--policies", default="no-tool,peer,default,live,oracle",
+                    help="comma list: no-tool, oracle, peer (PlexCache-R's defaults), and the names under "
+                         "`policies:` in the household file")
+    ap.add_argument("--out", default=str(HERE / "results"))
+    ap.add_argument("--no-chart", action="store_true")
+    ap.add_argument("--keep", help="keep the sandbox trees in this directory")
+    ap.add_argument("--misses", action="store_true", help="list every play that missed the pool, and why")
+    args = ap.parse_args(argv)
+
+    from plexcache.errors import UsageError
+
+    seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    # In memory where there is a tmpfs: the real copy path fsyncs every file, which a busy disk makes slow.
+    shm = "/dev/shm" if os.path.isdir("/dev/shm") else None
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-household-", dir=shm))
+    per_seed: list[tuple[Household, list[Result]]] = []
+    try:
+        for seed in seeds:
+            try:
+                h = model.load_household(args.household, days=args.days, seed=seed)
+            except UsageError as exc:
+                print(f"household: {exc}", file=sys.stderr)
+                return 2
+            results = replay_household(h, policies, workdir, args.misses)
+            if results is None:
+                return 2
+            per_seed.append((h, results))
+    finally:
+        if not args.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    h, results = per_seed[0]
     watts = float(h.server.get("watts_awake", 5.0))
-    rows = [r.summary(watts) for r in results]
-    n_plays = results[0].plays if results else 0
-    title = (f"{Path(h.source).stem}: {len(h.viewers)} users, {h.days} days, {n_plays} plays, "
+    all_rows = [[r.summary(watts) for r in res] for _, res in per_seed]
+    rows = mean_rows(all_rows) if len(per_seed) > 1 else all_rows[0]
+    n_plays = [res[0].plays if res else 0 for _, res in per_seed]
+    lib = model.build_library(h)
+    title = (f"{Path(h.source).stem}: {len(h.viewers)} users, {h.days} days, {'/'.join(map(str, n_plays))} plays, "
              f"{sum(sum(s.seasons.values()) for s in lib.shows)} episodes + {len(lib.movies)} movies, "
-             f"pool {h.pool_bytes / GB:.0f} GB ({h.pool_other_bytes / GB:.0f} GB other), seed {h.seed}")
+             f"pool {h.pool_bytes / GB:.0f} GB ({h.pool_other_bytes / GB:.0f} GB other), "
+             f"seed{'s' if len(per_seed) > 1 else ''} {', '.join(str(hh.seed) for hh, _ in per_seed)}"
+             f"{' (mean)' if len(per_seed) > 1 else ''}")
     text = table(rows)
     print(title)
     print(text)
@@ -762,11 +844,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(h.source).stem
     (out / f"{stem}.md").write_text(f"{title}\n\n{text}\n")
-    (out / f"{stem}.json").write_text(json.dumps({"title": title, "rows": rows,
-                                                  "nights": {r.policy: [asdict(n) for n in r.nights]
-                                                             for r in results}}, indent=1))
+    (out / f"{stem}.json").write_text(json.dumps({
+        "title": title, "rows": rows,
+        "seeds": {str(hh.seed): {"rows": r, "nights": {x.policy: [asdict(n) for n in x.nights] for x in res}}
+                  for (hh, res), r in zip(per_seed, all_rows)}}, indent=1))
     if not args.no_chart:
-        chart(results, rows, out / f"{stem}.png", title)
+        chart(results, all_rows[0], out / f"{stem}.png", f"{stem}, seed {h.seed}: day by day")
     return 0
 
 

@@ -132,8 +132,9 @@ class DemandSettings:
         "Learn each viewer's pace (episodes a day, per user and show) from run to run, and cache that many "
         "days of it ahead (at most next_episodes) instead of a fixed count.",
         words={"true": "Yes, cache as far ahead as each viewer watches", "false": "No, always the number above"}))
-    pace_days: float = field(default=2.0, metadata=doc("Days of a viewer's pace to cache ahead",
-        "Days of a viewer's pace to cache ahead (a faster viewer gets more episodes, a slow one fewer).",
+    pace_days: float = field(default=3.0, metadata=doc("Days of a viewer's pace to cache ahead",
+        "Days of a viewer's pace to cache ahead (a faster viewer gets more episodes, a slow one fewer). A disk "
+        "woken for a viewer's due episodes then sleeps through the next runs.",
         minimum=0.5, maximum=30, step=0.5))
     max_item_size: str = field(default="", metadata=doc("Skip items larger than",
         "Skip items larger than this (e.g. 40GB; sizes are decimal as Unraid shows them, 40GiB is binary); "
@@ -190,8 +191,9 @@ class ScheduleSettings:
     interval_hours: int = field(default=4, metadata=doc("Hours between runs", "Hours between runs (interval mode).",
                                                          minimum=1, maximum=168))
     cron: str = field(default="0 */4 * * *", metadata=doc("Cron expression", "Cron expression (cron mode)."))
-    minutes_before_mover: int = field(default=30, metadata=doc("Minutes before the mover",
-        "How long before the mover to start (before_mover mode).", minimum=5, maximum=720))
+    minutes_before_mover: int = field(default=10, metadata=doc("Minutes before the mover",
+        "How long before the mover to start (before_mover mode). Close enough that the disks the run wakes "
+        "are still spinning when the mover writes, so one wake serves both.", minimum=5, maximum=720))
     mover_tuning_waived: bool = field(default=False, metadata=doc("Run without Mover Tuning",
         "Run even though CA Mover Tuning does not read plexcache-r's ignore list (only when the mover never "
         "runs or is kept off the cached files another way). Off: runs wait until Mover Tuning reads the list, "

@@ -6,9 +6,10 @@ episodes in between. The pace is the episodes watched over the last WINDOW_DAYS 
 first seen, if later), per day. Two figures follow, per user and show:
 
 - ahead: next episodes to cache, ceil(pace x demand.pace_days), at least 1, at most
-  demand.next_episodes; a show without enough history gets START_AHEAD (or next_episodes, if fewer).
+  demand.next_episodes; a show without enough history takes the user's fastest pace on their other shows
+  (a binge watcher starting a new show), or, with none, START_AHEAD (or next_episodes, if fewer).
 - due: next episodes likely watched before the next run, ceil(pace) (a daily run); only a due file wakes
-  an array disk in standby (planner.due). Without history, cache.due_episodes.
+  an array disk in standby (planner.due). Without any history of the user, cache.due_episodes.
 
 Pure apart from `load`/`save` (pace.json in the state directory, written only when something moved).
 """
@@ -112,20 +113,40 @@ class Lookahead:
     per_day: Optional[float]  # the learned pace (None: not enough history)
 
 
-def lookahead(track: Optional[Track], settings: Settings, now: float) -> Lookahead:
+def lookahead(track: Optional[Track], settings: Settings, now: float,
+              seed: Optional[float] = None) -> Lookahead:
+    """The figures for one user and show. `seed`: the user's pace on their other shows, used while this show
+    has too little history of its own (a binge watcher starting a new show keeps their pace)."""
     rate = track.per_day(now) if track is not None and settings.demand.pace else None
     cap = settings.demand.next_episodes
+    if rate is None and seed is not None and settings.demand.pace:
+        return _figures(seed, settings, None)
     if rate is None:
         return Lookahead(min(cap, START_AHEAD) if settings.demand.pace else cap, settings.cache.due_episodes, None)
-    ahead = min(cap, max(1, math.ceil(rate * settings.demand.pace_days - 1e-9)))
+    return _figures(rate, settings, round(rate, 2))
+
+
+def _figures(rate: float, settings: Settings, shown: Optional[float]) -> Lookahead:
+    ahead = min(settings.demand.next_episodes, max(1, math.ceil(rate * settings.demand.pace_days - 1e-9)))
     due = min(ahead, math.ceil(rate - 1e-9))
-    return Lookahead(ahead, due, round(rate, 2))
+    return Lookahead(ahead, due, shown)
+
+
+def user_paces(tracks: dict[Key, Track], now: float) -> dict[str, float]:
+    """Each user's fastest learned pace on any show: the seed for a show of theirs without history yet."""
+    out: dict[str, float] = {}
+    for (user, _), track in tracks.items():
+        rate = track.per_day(now)
+        if rate is not None and rate > 0:
+            out[user] = max(rate, out.get(user, 0.0))
+    return out
 
 
 def plan_ahead(tracks: dict[Key, Track], wanted: list[WantedFile], settings: Settings,
                now: float) -> tuple[list[WantedFile], dict[Key, Lookahead]]:
     """Trim each user's next episodes of each show to that user's lookahead; the lookaheads by (user, show)."""
-    looks = {key: lookahead(tracks.get(key), settings, now) for key in queues(wanted)}
+    seeds = user_paces(tracks, now)
+    looks = {key: lookahead(tracks.get(key), settings, now, seeds.get(key[0])) for key in queues(wanted)}
     out = []
     for w in wanted:
         show = show_of(w)
