@@ -71,6 +71,7 @@ class Damage:
             found = list(SELF_CLOSING.finditer(body))
             if found:
                 m = found[self.pick % len(found)]
+                self.attr = "<" + re.split(rb"[\s/>]", m.group()[1:], maxsplit=1)[0].decode() + ">"
                 response._content = body[:m.start()] + body[m.end():]
         return response
 
