@@ -697,8 +697,16 @@
   var SORTERS = {
     title: function (f) { return (f.title || f.path).toLowerCase(); }, users: function (f) { return f._users.toLowerCase(); },
     reason: function (f) { return f._reasonText.toLowerCase(); }, size: function (f) { return f.size || 0; },
-    cached_at: function (f) { return f.cached_at || 0; }, disk: function (f) { return f.disk || ''; }
+    cached_at: function (f) { return f.cached_at || 0; }, disk: function (f) { return f.disk || ''; },
+    // the queue a shortage of room moves back, first to go first; files it never moves back last
+    leaves: function (f) { return f.eviction_rank == null ? Infinity : f.eviction_rank; }
   };
+
+  // When and why a file leaves the pool, and its place in the queue if space runs short (`list`'s words).
+  function leavesCell(f) {
+    return h('td', { class: 'pcr-leaves pcr-hide-phone', title: f.leaves_at ? PCR.when(f.leaves_at) : null }, f.leaves || '-',
+      f.if_space_short && h('div', { class: 'grey-text pcr-small' }, f.if_space_short));
+  }
 
   function filesApply() {
     var q = $('pcr-filter').value.trim().toLowerCase(), reason = $('pcr-filter-reason').value;
@@ -726,6 +734,7 @@
       h('td', { class: 'pcr-num' }, PCR.bytes(f.size)),
       h('td', { class: 'pcr-hide-phone', title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)),
       h('td', { class: 'pcr-hide-phone' }, f.disk || '-'),
+      leavesCell(f),
       h('td', { class: 'pcr-col-act' },
         h('a', { href: '#', class: 'pcr-act', dataset: { act: f.pinned ? 'unpin' : 'pin' }, title: f.pinned ? 'Unpin' : 'Pin' }, icon('thumb-tack')), ' ',
         h('a', { href: '#', class: 'pcr-act', dataset: { act: 'evict' }, title: 'Move back to the array' }, icon('reply'))));
@@ -733,7 +742,7 @@
 
   function filesRender() {
     var start = F.page * F.size, rows = F.shown.slice(start, start + F.size), body = $('pcr-files-body');
-    fill(body, F.shown.length ? rows.map(fileRow) : h('tr', null, h('td', { colspan: 8, class: 'grey-text' },
+    fill(body, F.shown.length ? rows.map(fileRow) : h('tr', null, h('td', { colspan: 9, class: 'grey-text' },
       F.all.length ? 'No file matches the filter.' : 'No files are cached yet.')));
     var pages = Math.max(1, Math.ceil(F.shown.length / F.size));
     $('pcr-page-info').textContent = F.shown.length ? (start + 1) + '-' + (start + rows.length) + ' of ' + F.shown.length +
@@ -791,7 +800,7 @@
     var body = $('pcr-files-body'), timer = null;
     var load = function (doc) {
       if (!doc.ok) {
-        fill(body, h('tr', null, h('td', { colspan: 8, class: 'red-text' }, 'Cannot read the cached files: ' + errorText(doc))));
+        fill(body, h('tr', null, h('td', { colspan: 9, class: 'red-text' }, 'Cannot read the cached files: ' + errorText(doc))));
         return;
       }
       F.all = doc.files || [];
@@ -809,7 +818,7 @@
     document.querySelector('#pcr-files-table thead').addEventListener('click', function (e) {
       var td = e.target.closest('.pcr-sortable');
       if (!td) return;
-      if (F.sort === td.dataset.sort) F.dir = -F.dir; else { F.sort = td.dataset.sort; F.dir = td.dataset.sort === 'title' || td.dataset.sort === 'users' ? 1 : -1; }
+      if (F.sort === td.dataset.sort) F.dir = -F.dir; else { F.sort = td.dataset.sort; F.dir = ['title', 'users', 'leaves'].indexOf(td.dataset.sort) >= 0 ? 1 : -1; }
       filesApply();
     });
     $('pcr-check-all').addEventListener('change', function () {
