@@ -128,6 +128,7 @@ def test_fresh_install_to_the_first_cached_file(fresh: tuple[Sandbox, Server, An
         page.wait_for_function(f"document.getElementById('pcr-count').textContent === '{len(cached)}'", timeout=SLOW)
         shot(page, "firstrun-done")
         files_future(page, cached)
+        logs_of_one_run(page)
         print(f"\nclicks from the first page view to the first cached file: {clicks}")
         assert clicks <= CLICK_BUDGET
 
@@ -156,4 +157,21 @@ def files_future(page: Any, cached: list[dict[str, Any]]) -> None:
     assert first["eviction_rank"] == 1 and first["leaves"].startswith("when ")
     assert shown[0][1].split("\n") == [first["leaves"], "first to go if space runs short"]
     shot(page, "firstrun-files-future")
+    tab(page, "dashboard")
+
+
+def logs_of_one_run(page: Any) -> None:
+    """The Logs tab picks one run out of the log, and a date range with nothing in it shows nothing."""
+    tab(page, "logs")
+    page.wait_for_selector("#pcr-log-run option:nth-child(2)", state="attached", timeout=SLOW)
+    run = page.eval_on_selector("#pcr-log-run option:nth-child(2)", "o => o.value")
+    page.select_option("#pcr-log-run", run)
+    page.wait_for_function("id => { const t = document.getElementById('pcr-log').innerText;"
+                           " return t.includes(`[${id}]`) && !/\\[\\d+\\]/.test(t.replaceAll(`[${id}]`, '')); }",
+                           arg=run, timeout=SLOW)
+    shot(page, "firstrun-logs-one-run")
+    page.fill("#pcr-log-to", "2000-01-01")
+    page.wait_for_selector("#pcr-log :text('No log lines match.')", timeout=SLOW)
+    page.fill("#pcr-log-to", "")
+    page.select_option("#pcr-log-run", "")
     tab(page, "dashboard")

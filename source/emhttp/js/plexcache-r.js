@@ -1022,7 +1022,17 @@
 
   var L = { offset: null, timer: null, lines: [], empty: null };
   function logParams(extra) {
-    return Object.assign({ level: $('pcr-log-level').value, q: $('pcr-log-q').value, lines: $('pcr-log-lines').value }, extra || {});
+    return Object.assign({ level: $('pcr-log-level').value, q: $('pcr-log-q').value, lines: $('pcr-log-lines').value,
+      run: $('pcr-log-run').value, from: $('pcr-log-from').value, to: $('pcr-log-to').value }, extra || {});
+  }
+  // The runs the log names (each command's process id), newest first, as a picker; the chosen one stays chosen.
+  function logRuns(runs) {
+    var select = $('pcr-log-run'), chosen = select.value, list = (runs || []).slice().reverse();
+    if (chosen && !list.some(function (r) { return r.id === chosen; })) list.unshift({ id: chosen });   // out of the window now
+    fill(select, [h('option', { value: '' }, 'Every run')].concat(list.map(function (r) {
+      var span = !r.first ? '' : ': ' + r.first + ' to ' + (r.last.slice(0, 10) === r.first.slice(0, 10) ? r.last.slice(11) : r.last);
+      return h('option', { value: r.id, selected: r.id === chosen }, 'Run ' + r.id + span);
+    })));
   }
   function logLine(line, i) {
     var m = /^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b/.exec(line), lv = m ? m[1].toLowerCase() : '';
@@ -1037,6 +1047,7 @@
     PCR.get('log', logParams()).then(function (d) {
       if (!d.ok) { $('pcr-log-info').textContent = errorText(d); return; }
       L.lines = d.lines || []; L.offset = d.offset;
+      logRuns(d.runs);
       L.empty = d.size ? null : 'Nothing logged yet: the first run writes here.';
       logRender(true);
       $('pcr-log-info').textContent = d.missing ? 'The log file does not exist yet: it appears with the first run.' :
@@ -1060,7 +1071,7 @@
   function initLogs() {
     if (!$('pcr-logs')) return;
     var t = null;
-    ['pcr-log-level', 'pcr-log-lines'].forEach(function (id) { $(id).addEventListener('change', logLoad); });
+    ['pcr-log-level', 'pcr-log-lines', 'pcr-log-run', 'pcr-log-from', 'pcr-log-to'].forEach(function (id) { $(id).addEventListener('change', logLoad); });
     $('pcr-log-q').addEventListener('input', function () { clearTimeout(t); t = setTimeout(logLoad, 250); });
     $('pcr-log-refresh').addEventListener('click', logLoad);
     whenShown($('pcr-logs'), function () { logLoad(); logTail(); });
