@@ -292,7 +292,8 @@ def test_the_log_tab_works_on_an_empty_log_and_a_quiet_tail(served: tuple[Sandbo
     try:
         log.write_bytes(b"")
         reply = get(server, "log")
-        assert reply.status == 200 and reply.doc == {"ok": True, "lines": [], "offset": 0, "size": 0, "runs": []}, reply.body
+        empty = {"ok": True, "lines": [], "offset": 0, "size": 0, "runs": []}
+        assert reply.status == 200 and reply.doc == empty, reply.body
         log.write_text("2026-01-01 10:00:00,000 INFO    plexcache.engine: one line\n")
         first = get(server, "log").doc
         assert len(first["lines"]) == 1

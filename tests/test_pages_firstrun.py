@@ -149,8 +149,8 @@ def files_future(page: Any, cached: list[dict[str, Any]]) -> None:
     tab(page, "files")
     page.wait_for_selector("#pcr-files-body tr[data-path]", timeout=SLOW)
     page.click('#pcr-files-table [data-sort="leaves"]')
-    shown = page.eval_on_selector_all("#pcr-files-body tr[data-path]",
-                                      "rows => rows.map(r => [r.dataset.path, r.querySelector('.pcr-leaves').innerText])")
+    cells = "rows => rows.map(r => [r.dataset.path, r.querySelector('.pcr-leaves').innerText])"
+    shown = page.eval_on_selector_all("#pcr-files-body tr[data-path]", cells)
     by_rank = sorted(cached, key=lambda f: (f["eviction_rank"] is None, f["eviction_rank"] or 0, f["path"]))
     assert [path for path, _ in shown] == [f["path"] for f in by_rank]
     first = by_rank[0]
