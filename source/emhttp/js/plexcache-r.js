@@ -278,6 +278,7 @@
   function renderBanner(doc) {
     var b = $('pcr-banner'), p = doc.progress, running = doc.state === 'running';
     b.hidden = !running;
+    renderRunbar(doc);
     $('pcr-run').disabled = running || !!PCR.runBlocked; $('pcr-dry').disabled = running;
     if (!running) return;
     p = p || {};
@@ -293,6 +294,34 @@
       PCR.bytes(p.bytes_done) + ' / ' + PCR.bytes(p.bytes_total);
     $('pcr-banner-rate').textContent = p.rate_bps ? PCR.bytes(p.rate_bps) + '/s' : '';
     $('pcr-banner-eta').textContent = p.eta_seconds != null ? 'ETA ' + PCR.duration(p.eta_seconds) : '';
+  }
+
+  // The run seen from the other tabs: one small bar at the foot of the window, fed by the Dashboard's poll
+  // (its banner shows the run on the Dashboard itself), with a Stop of its own.
+  function renderRunbar(doc) {
+    var bar = $('pcr-runbar'), p = doc.progress || {}, running = doc.state === 'running';
+    bar.hidden = !running || visible($('pcr-dashboard'));
+    if (bar.hidden) return;
+    var pct = p.bytes_total ? Math.min(100, 100 * p.bytes_done / p.bytes_total) :
+      (p.files_total ? Math.min(100, 100 * p.files_done / p.files_total) : 0);
+    fill($('pcr-runbar-text'), [icon('refresh fa-spin'), ' ',
+      h('strong', null, ({ run: 'Run in progress', evict: 'Moving files back', 'audit-fix': 'Fixing' })[p.action] || 'Working'),
+      ' ' + pct.toFixed(0) + '%', p.files_total ? ', ' + p.files_done + ' / ' + p.files_total + ' files' : '']);
+  }
+
+  function makeRunbar() {
+    var bar = h('div', { id: 'pcr-runbar', class: 'pcr pcr-runbar', role: 'status', hidden: true },
+      h('span', { id: 'pcr-runbar-text' }), ' ', h('input', { type: 'button', id: 'pcr-runbar-stop', value: 'Stop' }));
+    document.body.appendChild(bar);
+    $('pcr-runbar-stop').addEventListener('click', function () {
+      var btn = this;
+      btn.disabled = true;
+      PCR.post('stop').then(function (r) {
+        btn.disabled = false;
+        fill($('pcr-runbar-text'), r.ok ? 'Stopping: the copy in flight is undone...' : errorText(r));
+        PCR.pollSoon();
+      });
+    });
   }
 
   function renderPool(c) {
@@ -372,6 +401,7 @@
 
   function initDashboard() {
     if (!$('pcr-dashboard')) return;
+    makeRunbar();
     $('pcr-run').addEventListener('click', function () { startRun(false); });
     $('pcr-dry').addEventListener('click', function () { if (PCR.preview) PCR.preview(); else startRun(true); });
     $('pcr-stop').addEventListener('click', function () {
