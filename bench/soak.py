@@ -1,9 +1,10 @@
 """Fault soak: hundreds of real `plexcache-r run`s under abuse, and the no-loss invariants checked after each.
 
-    .venv/bin/python bench/soak.py [--runs 300] [--seed 1] [--no-tmpfs] [--keep DIR] [--json FILE]
+    .venv/bin/python bench/soak.py [--runs 300] [--seed 1] [--no-tmpfs] [--keep DIR] [--json FILE] [--spawn]
 
 One world (a small household whose media files all hold real, hashable bytes) is served by the Plex simulator
-in this process; every run is a real CLI process (`plexcache-r --config ... --json run`). Before each run the
+in this process; every run is a real CLI process (`plexcache-r --config ... --json run`), forked from this
+one (which imported the CLI once) unless --spawn starts a new Python for each. Before each run the
 household moves on (episodes watched, positions, playback sessions appearing and ending) and one or more
 faults are drawn:
 
@@ -34,7 +35,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
+import logging
 import os
 import random
 import shutil
@@ -57,6 +60,8 @@ RESTORE_STEPS = ("restore.journaled", "restore.dirs", "restore.chunk", "restore.
                  "restore.placed", "restore.renamed", "restore.retired", "restore.removed", "restore.committed",
                  "restore.done", "undo.step")
 BACKUP = ".plexcached"
+# what the CLI's commands import (lazily, inside the command): loaded once before the first fork
+PRELOAD = ("plexcache.cli", "plexcache.engine", "plexcache.audit", "plexcache.plex", "plexcache.mover")
 POOL_MB = 48
 
 
@@ -129,13 +134,17 @@ class Stats:
 
 
 class Soak:
-    def __init__(self, seed: int, workdir: Path, use_tmpfs: bool = True, verbose: bool = False) -> None:
+    def __init__(self, seed: int, workdir: Path, use_tmpfs: bool = True, verbose: bool = False,
+                 spawn: bool = False) -> None:
         from plexcache import config as cfg
         from plexcache.sim.sandbox import build_tree
         from plexcache.sim.scenario import from_dict
         from plexcache.sim.server import SimServer
 
-        self.seed, self.workdir, self.verbose = seed, workdir, verbose
+        self.seed, self.workdir, self.verbose, self.spawn = seed, workdir, verbose, spawn
+        if not spawn:  # once, here: every CLI call is a fork of this process
+            for module in PRELOAD:
+                importlib.import_module(module)
         self.rng = random.Random(seed)
         self.scenario = from_dict(world_document(seed), source="soak")
         self.sim = SimServer(self.scenario, timeout_sleep=1.0)
@@ -166,6 +175,9 @@ class Soak:
         self._seen: set[str] = set()
         self.damaged: set[str] = set()  # share/rel of files the soak harmed (their state may differ, reported)
         self.books_damaged = False  # the registry was truncated: rebuilt by audit --fix sync, from the disks
+        # a mover ignoring the ignore list went on after a run ended: the books are compared again only after
+        # a later run that ran to its end (a killed or crashed one cannot have sorted them out)
+        self.books_pending = False
         self.steps = self._trace_steps()
 
     # ---- setup helpers
@@ -201,7 +213,10 @@ class Soak:
     def _cli(self, *args: str, extra_env: Optional[dict[str, str]] = None, kill_after: Optional[float] = None,
              timeout: float = 120) -> tuple[Optional[int], str, str]:
         env = dict(self.env, **(extra_env or {}))
-        cmd = [sys.executable, "-m", "plexcache", "--config", str(self.config), "--json", *args]
+        argv = ["--config", str(self.config), "--json", *args]
+        if not self.spawn:
+            return self._forked(argv, env, kill_after, timeout)
+        cmd = [sys.executable, "-m", "plexcache", *argv]
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         if kill_after is not None:
             try:
@@ -214,6 +229,24 @@ class Soak:
                 return None, out, err
         out, err = proc.communicate(timeout=timeout)
         return proc.returncode, out, err
+
+    def _forked(self, argv: list[str], env: dict[str, str], kill_after: Optional[float],
+                timeout: float) -> tuple[Optional[int], str, str]:
+        """The CLI as a forked child of this process, which imported plexcache.cli once: the same code, the
+        same environment and a process of its own (SIGKILLed exactly like a subprocess), without paying
+        Python's start-up and the plexapi import on every call (most of a run's time at this scale)."""
+        out_path, err_path = self.workdir / "cli.out", self.workdir / "cli.err"
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child never returns: whatever happens, it ends in os._exit
+            _child_main(argv, env, out_path, err_path)
+        code = _wait_child(pid, kill_after if kill_after is not None else timeout)
+        if code is None and kill_after is None:
+            raise subprocess.TimeoutExpired(["plexcache-r", *argv], timeout)
+        if code is None:
+            self.stats.killed += 1
+        return code, out_path.read_text(errors="replace"), err_path.read_text(errors="replace")
 
     # ---- one iteration
 
@@ -264,22 +297,23 @@ class Soak:
                 self.stats.count(self.stats.exit_codes, "crashed")
             else:
                 self.stats.count(self.stats.exit_codes, str(code))
-                if "Traceback" in err:
-                    self.violate(n, f"run printed a traceback: {err.strip().splitlines()[-1]}")
+                if "Traceback" in err or "unexpected error" in err:  # an exception nothing handled
+                    self.violate(n, f"run ended on an unhandled error: {err.strip().splitlines()[-1]}")
         finally:
             self._release_immutable()
             self._drain_pool()
             self.sim.clear_faults()
         self.stats.runs += 1
+        if code is not None and code >= 0:  # the run went to its end
+            self.books_pending = False
+        if "rogue" in faults and mover_thread is not None:
+            self.books_pending = True
         code, _, err = self._cli("recover")
         if code != 0:
             self.stats.recover_failures += 1
             self.violate(n, f"recover exited {code}: {err.strip()[-200:]}")
         crash = f" {env['PLEXCACHE_CRASH_AT']}" if "crash" in faults else ""
-        # a mover ignoring the ignore list may still have been moving cached files after the run ended: the
-        # books are compared after the next run, which must sort it out
-        books = not ("rogue" in faults and mover_thread is not None)
-        self.check(f"run {n} ({', '.join(faults)}{crash})", n, books)
+        self.check(f"run {n} ({', '.join(faults)}{crash})", n, not self.books_pending)
 
     def _registry_readable(self) -> bool:
         from plexcache.errors import UsageError
@@ -413,7 +447,13 @@ class Soak:
             return None
         rel, pool, backups = rng.choice(both)
         self.damaged.add(rel)
+        self.damaged.update(self._sidecars_of(rel))  # they leave the books with their video
         return rel, pool or self.pool / rel, (backups or [self.pool / rel])[0]
+
+    def _sidecars_of(self, rel: str) -> list[str]:
+        """The subtitles that travel with a video (same folder, named after it)."""
+        stem = os.path.splitext(rel)[0] + "."
+        return [r for r in self.manifest if r != rel and r.startswith(stem)]
 
     def _damage_truncate(self, rng: random.Random) -> Optional[str]:
         target = self._harm(rng, need_pool=True, need_backup=True)
@@ -592,6 +632,56 @@ class _Reported:
         return False
 
 
+def _child_main(argv: list[str], env: dict[str, str], out_path: Path, err_path: Path) -> None:
+    """In a forked child: run `plexcache-r ARGV` with ENV and its output in the two files, then exit with
+    the code a separate process would have."""
+    code = 1
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        for fd, path in ((1, out_path), (2, err_path)):
+            handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(handle, fd)
+            os.close(handle)
+        from plexcache.cli import main as cli_main
+
+        try:
+            cli_main(argv)
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+    except BaseException:  # the child must reach os._exit whatever happened
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            logging.shutdown()  # what the interpreter's exit would have flushed
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _wait_child(pid: int, deadline_s: float) -> Optional[int]:
+    """Wait for a forked child: its exit code (-N for a signal, as subprocess says), or None once it was
+    SIGKILLed after deadline_s."""
+    deadline = time.monotonic() + deadline_s
+    pause = 0.001
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(pause)
+        pause = min(pause * 2, 0.02)
+
+
 def _temp_owner(rel: str) -> Optional[str]:
     """share/dir/.NAME.plexcache-tmp -> share/dir/NAME (the file a temp copy belongs to)."""
     head, name = os.path.split(rel)
@@ -623,7 +713,7 @@ def _mount_tmpfs(path: Path, mb: int) -> bool:
 
 
 def soak(runs: int, seed: int, workdir: Path, use_tmpfs: bool = True, sessions: int = 0,
-         verbose: bool = False) -> Stats:
+         verbose: bool = False, spawn: bool = False) -> Stats:
     """`runs` fault runs, in worlds of about `sessions` runs each (a fresh world per session, seed+k)."""
     per_world = sessions or max(20, runs)
     total = Stats()
@@ -633,7 +723,7 @@ def soak(runs: int, seed: int, workdir: Path, use_tmpfs: bool = True, sessions: 
     while done < runs:
         wd = workdir / f"world-{seed}-{k}"
         wd.mkdir(parents=True, exist_ok=True)
-        s = Soak(seed * 1000 + k, wd, use_tmpfs, verbose)
+        s = Soak(seed * 1000 + k, wd, use_tmpfs, verbose, spawn)
         try:
             for n in range(min(per_world, runs - done)):
                 s.iteration(n)
@@ -649,6 +739,12 @@ def soak(runs: int, seed: int, workdir: Path, use_tmpfs: bool = True, sessions: 
         k += 1
     total.seconds = time.monotonic() - t0
     return total
+
+
+def _scratch() -> Optional[str]:
+    """/dev/shm when it is a writable tmpfs (the disks' fsyncs cost nothing there), else the default."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
 def _merge(total: Stats, s: Stats) -> None:
@@ -670,6 +766,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--per-world", type=int, default=50, help="runs before a fresh world is drawn")
     ap.add_argument("--no-tmpfs", action="store_true", help="do not mount a tmpfs pool (no real ENOSPC)")
+    ap.add_argument("--spawn", action="store_true",
+                    help="start a new Python process for every CLI call (slower) instead of forking this one")
     ap.add_argument("--keep", help="work in this directory and keep it")
     ap.add_argument("--json", help="write the figures here")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -678,9 +776,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.no_rogue:
         global FAULTS
         FAULTS = tuple(f for f in FAULTS if f != "rogue")
-    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-soak-"))
+    workdir = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="plexcache-soak-", dir=_scratch()))
     try:
-        stats = soak(args.runs, args.seed, workdir, not args.no_tmpfs, args.per_world, args.verbose)
+        stats = soak(args.runs, args.seed, workdir, not args.no_tmpfs, args.per_world, args.verbose, args.spawn)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)

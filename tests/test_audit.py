@@ -148,19 +148,23 @@ def test_identical_copies_on_pool_and_array_are_a_duplicate(world):
         assert not world.pool(DUNE).exists() and world.array(DUNE).exists()
 
 
-def test_array_original_next_to_its_identical_backup_is_a_duplicate(world):
-    world.copy_with_times(world.array(HEAT), Path(str(world.array(HEAT)) + ".plexcached"))
+def test_array_original_next_to_its_identical_backup_is_stray_and_settled_by_its_bytes(world):
+    backup = Path(str(world.array(HEAT)) + ".plexcached")
+    world.copy_with_times(world.array(HEAT), backup)
     doc = world.audit()
-    assert kinds(doc) == [("duplicate", world.user(HEAT))]
-    assert doc["findings"][0]["action"] == "delete-backup"
+    assert kinds(doc) == [("stray", world.user(HEAT))]
+    assert doc["findings"][0]["fix"] == "settle"
+    assert world.audit("settle")["findings"] == [] and not backup.exists() and world.array(HEAT).exists()
 
 
-def test_differing_original_and_backup_are_reported_without_a_fix(world):
+def test_differing_original_and_backup_wait_for_a_persons_choice(world):
     backup = Path(str(world.array(HEAT)) + ".plexcached")
     backup.write_bytes(b"an older, different file")
-    doc = world.audit()
-    assert kinds(doc) == [("duplicate", world.user(HEAT))]
-    assert doc["findings"][0]["fix"] is None
+    before = world.snapshot()
+    doc = world.audit("all-safe", "settle")
+    assert kinds(doc) == [("stray", world.user(HEAT))]
+    assert doc["findings"][0]["choices"] == ["keep-new", "keep-original"]
+    assert world.snapshot() == before
 
 
 def test_ignore_list_line_for_an_unmanaged_file_is_stale(world):
@@ -294,10 +298,10 @@ def dropping(monkeypatch):
 def test_delete_redundant_removes_exactly_the_redundant_copy(world, dropping):
     world.copy_with_times(world.array(DUNE), world.pool(DUNE))  # unmanaged pool + array
     heat_backup = Path(str(world.array(HEAT)) + ".plexcached")
-    world.copy_with_times(world.array(HEAT), heat_backup)  # original + identical backup
+    world.copy_with_times(world.array(HEAT), heat_backup)  # original + identical backup: settled by its bytes
     world.copy_with_times(world.backup(EP1), world.array(EP1, "disk2"))  # managed, original came back
     before = world.snapshot()
-    doc = world.audit("delete-redundant")
+    doc = world.audit("delete-redundant", "settle")
     assert [f["result"] for f in doc["fixes"]] == ["ok", "ok", "ok"]
     assert world.audit()["findings"] == []
     gone = {rel(world, world.pool(DUNE)), rel(world, heat_backup), rel(world, world.array(EP1, "disk2"))}

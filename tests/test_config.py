@@ -112,10 +112,38 @@ def test_mask_and_unmask_keep_stored_secret():
                                  "notify": {"webhooks": [{"url": "https://discord.com/api/webhooks/1/x"}]}})
     shown = cfg.to_mapping(settings, mask=True)
     assert shown["plex"]["token"] == cfg.MASK
-    assert shown["notify"]["webhooks"][0]["url"] == cfg.MASK
-    assert "secret-token" not in str(shown)
+    assert cfg.is_mask(shown["notify"]["webhooks"][0]["url"])
+    assert "secret-token" not in str(shown) and "webhooks/1/x" not in str(shown)
     restored = cfg.from_mapping(cfg.unmask(shown, cfg.to_mapping(settings)))
     assert restored == settings
+
+
+HOOKS = ["https://discord.com/api/webhooks/1/first", "https://hooks.slack.com/services/T/B/second",
+         "https://discord.com/api/webhooks/3/third"]
+
+
+@pytest.mark.parametrize("removed", [0, 1, 2])
+def test_removing_a_masked_row_keeps_the_secrets_of_the_rows_left(removed):
+    """Rows without a key (webhooks) are told apart by their masks, not by position: removing the first of
+    three on the page keeps the second and third addresses, never shifts the first into their place."""
+    stored = cfg.to_mapping(cfg.from_mapping({"notify": {"webhooks": [
+        {"url": url, "levels": [level]} for url, level in zip(HOOKS, ["summary", "warnings", "errors"])]}}))
+    form = cfg.to_mapping(cfg.from_mapping(stored), mask=True)
+    del form["notify"]["webhooks"][removed]
+    saved = cfg.from_mapping(cfg.merge(stored, {"notify": form["notify"]}))
+    kept = [h.url for h in saved.notify.webhooks]
+    assert kept == [u for i, u in enumerate(HOOKS) if i != removed]
+    assert [h.levels for h in saved.notify.webhooks] == [[lv] for i, lv in enumerate(["summary", "warnings",
+                                                                                       "errors"]) if i != removed]
+
+
+def test_a_mask_that_matches_no_stored_row_is_refused_not_guessed():
+    stored = {"notify": {"webhooks": [{"url": HOOKS[0]}]}}
+    form = cfg.to_mapping(cfg.from_mapping({"notify": {"webhooks": [{"url": HOOKS[1]}]}}), mask=True)
+    with pytest.raises(cfg.SettingsError) as err:
+        cfg.from_mapping(cfg.merge(stored, {"notify": form["notify"]}))
+    assert err.value.problems == [("notify.webhooks[0].url",
+                                   "stands for a stored value that is no longer there: enter it again")]
 
 
 def test_empty_secret_is_not_masked():

@@ -123,6 +123,9 @@ def test_a_bad_value_shows_its_problem_next_to_the_field(browser: object, served
 def test_run_now_shows_progress_until_done(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
     files_before = len(box.cli_json("list")["files"])
+    hold = box.path("state_dir") / "fake-hold"   # the run waits at its first file until the page has shown it
+    hold.parent.mkdir(parents=True, exist_ok=True)
+    hold.write_text("")
     page = open_page(browser, server)
     page.wait_for_selector("#pcr-count:not(:text('-'))")
     page.click("#pcr-run")
@@ -131,9 +134,11 @@ def test_run_now_shows_progress_until_done(browser: object, served: tuple[Sandbo
     facts = page.inner_text(".pcr-banner-facts")
     assert re.search(r"\d+ / 6 files", facts) and "/s" in facts and "ETA" in facts
     shot(page, "dashboard-running")
+    hold.unlink()
     page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=ms(60))
     page.wait_for_selector("#pcr-banner", state="hidden")
     page.wait_for_selector("#pcr-last:has-text('6 cached')")
+    assert "1 file(s) could not be cached" in page.inner_text("#pcr-warnings")  # a stray backup beside it
     assert len(box.cli_json("list")["files"]) == files_before + 6
     page.wait_for_function(f"document.getElementById('pcr-count').textContent === '{files_before + 6}'")
     page.close()
@@ -141,14 +146,13 @@ def test_run_now_shows_progress_until_done(browser: object, served: tuple[Sandbo
 
 def test_stop_ends_a_run_after_the_current_file(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    slow = box.path("state_dir") / "fake-step"
-    slow.parent.mkdir(parents=True, exist_ok=True)  # no run may have made the state folder yet
-    slow.write_text("1.5")   # six files take 9 s: Stop lands while the run is in flight
+    hold = box.path("state_dir") / "fake-hold"   # the run waits at its first file: Stop lands while it is in flight
+    hold.parent.mkdir(parents=True, exist_ok=True)  # no run may have made the state folder yet
+    hold.write_text("")
     page = open_page(browser, server)
     page.click("#pcr-run")
     page.wait_for_selector("#pcr-banner:not([hidden])")
     page.click("#pcr-stop")
-    slow.unlink()
     page.wait_for_selector("#pcr-run-msg.pcr-err", timeout=ms(60))
     assert "stopped" in page.inner_text("#pcr-run-msg")
     assert box.cli_json("status")["last_run"]["exit_code"] == 5

@@ -18,6 +18,7 @@ import pytest
 from pages_harness import webgui
 from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, default_settings, make_sandbox, namespace_unavailable
+from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -131,15 +132,14 @@ def test_default_asks_then_keeps_what_it_says(browser: object, served: tuple[San
 
 def test_stop_says_the_run_stopped(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    slow = box.path("state_dir") / "fake-step"
-    slow.parent.mkdir(parents=True, exist_ok=True)
-    slow.write_text("1.5")
+    hold = box.path("state_dir") / "fake-hold"   # the run waits at its first file: Stop lands while it is in flight
+    hold.parent.mkdir(parents=True, exist_ok=True)
+    hold.write_text("")
     page = open_page(browser, server)
     page.click("#pcr-run")
     page.wait_for_selector("#pcr-banner:not([hidden])")
     page.click("#pcr-stop")
-    slow.unlink()
-    page.wait_for_selector("#pcr-run-msg.pcr-err", timeout=60000)
+    page.wait_for_selector("#pcr-run-msg.pcr-err", timeout=ms(60))
     assert page.inner_text("#pcr-run-msg") == "Run stopped on request."
     help_text = page.text_content("#pcr-dashboard") or ""
     assert "after the file being copied" not in help_text and "the copy in flight is undone" in help_text
@@ -174,7 +174,7 @@ def test_an_open_dashboard_during_a_run_reads_the_progress_file(browser: object,
     before = len(calls.read_text().splitlines())
     page.click("#pcr-run")
     page.wait_for_function("document.getElementById('pcr-banner-file').textContent.indexOf('/mnt/user/') === 0")
-    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=60000)
+    page.wait_for_selector("#pcr-run-msg.pcr-ok", timeout=ms(60))
     page.wait_for_selector("#pcr-banner", state="hidden")
     started = calls.read_text().splitlines()[before:]
     statuses = started.count("status")

@@ -7,8 +7,10 @@ managed files, the last run, pins. `run` copies nothing: it walks a plan slowly,
 honouring the stop flag and the lock, and appends to the log like the real one.
 Environment: PCR_FAKE_FILES=N seeds N managed files (default 12); PCR_FAKE_STEP=seconds per file
 (STATE_DIR/fake-step, when present, overrides it for the next runs); PCR_FAKE_STATUS_WAIT=seconds makes
-`status` slow; PCR_FAKE_CALLS=FILE appends each command's first two words to FILE; PCR_FAKE_HOSTILE=1 adds files whose
-names are markup (HOSTILE below), which also appear in the log, an audit finding and a warning.
+`status` slow; STATE_DIR/fake-hold, while present, holds a run at its first file (a test that must see a run in
+flight removes it once it has); PCR_FAKE_CALLS=FILE appends each command's first two words to FILE;
+PCR_FAKE_HOSTILE=1 adds files whose names are markup (HOSTILE below), which also appear in the log, an audit
+finding and a warning.
 """
 
 from __future__ import annotations
@@ -128,6 +130,7 @@ class World:
             warnings.append({"code": "unmapped_paths", "message": "No path mappings: Plex paths under /data cannot be "
                              "translated to shares. Add them in Settings."})
         return {"state": "running" if running else "idle", "progress": progress, "last_run": self.data["last_run"],
+                "stray_backups": int((self.data["last_run"] or {}).get("stray_backups") or 0),
                 "cache": {"pool": "cache", "total_bytes": total, "used_bytes": other + managed,
                           "free_bytes": total - other - managed, "managed_bytes": managed,
                           "limit_bytes": int(total * 0.6), "floor_bytes": int(total * 0.1)},
@@ -172,6 +175,8 @@ def cmd_run(w: World, dry: bool) -> NoReturn:
                     "bytes_total": total, "current_file": f["path"], "rate_bps": 180 * 1024 ** 2,
                     "eta_seconds": (len(plan) - i) * step}
             (w.vol / "progress.json").write_text(json.dumps(prog))
+            while i == 0 and (w.state_dir / "fake-hold").exists() and not (w.vol / "stop").exists():
+                time.sleep(0.05)
             time.sleep(step)
             done_bytes += f["size"]
             f["cached_at"] = time.time()
@@ -182,6 +187,7 @@ def cmd_run(w: World, dry: bool) -> NoReturn:
         summary = {"started_at": now, "finished_at": time.time(), "exit_code": code, "dry_run": dry,
                    "cached": len(cached), "moved_back": 0, "failed": 0, "bytes_cached": sum(f["size"] for f in cached),
                    "bytes_moved_back": 0, "skipped": 0, "plex_requests": 12, "unknown": [], "warnings": [],
+                   "stray_backups": 1,  # one wanted file has a backup beside it that differs: not cached
                    "message": "stopped on request" if code == 5 else "done"}
         w.data["last_run"] = summary
         w.save()

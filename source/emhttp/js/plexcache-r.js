@@ -251,6 +251,9 @@
       ws.push({ code: 'plex_unreadable', message: 'Plex could not be read for ' + (u.scope || 'a user') +
         (u.source ? ' (' + u.source + ')' : '') + ': ' + (u.error || '') + '. Nothing of theirs was moved back.' });
     });
+    if (doc.stray_backups) ws.push({ code: 'stray_backups', message: doc.stray_backups + ' file(s) could not be cached ' +
+      'at the last run: a .plexcached backup beside each is not known to hold the same bytes. Maintenance, Check now ' +
+      'lists them under Stray backups: Fix removes a backup that proves identical; if they differ, you choose.' });
     fill(warn, ws.map(function (w) {
       return h('div', { class: 'pcr-warning', dataset: { code: w.code } }, icon('exclamation-triangle'), ' ', w.message);
     }));
@@ -963,6 +966,7 @@
 
   var KIND_WORDS = { interrupted: 'Interrupted operations', unprotected: 'Unprotected cached files', orphaned: 'Orphaned backups',
     stale: 'Stale entries', duplicate: 'Duplicates', untracked: 'Untracked copies on the pool', mismatch: 'Copies that differ',
+    stray: 'Stray backups',
     leftover: 'Leftover temporary copies',
     'all-safe': 'every finding with a safe fix',
     'keep-new': 'the new copies (their originals are deleted)', 'keep-original': 'the originals (the new copies are deleted once they are back)' };

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from plexcache import exclusions
+from plexcache import backups, exclusions
 from plexcache.backups import UNCONFIRMED, pool_copy_state
 from plexcache.config import Settings
 from plexcache.errors import UsageError
@@ -27,8 +27,9 @@ from plexcache.state import Entry, Registry, StateStore
 from plexcache.unraid import BACKUP_SUFFIX, Unraid, split_user_path
 
 SCHEMA = 1
-KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untracked", "mismatch", "leftover")
-FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original")
+KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untracked", "mismatch", "stray",
+         "leftover")
+FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original", "settle")
 CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say which copy is right
 ALL_SAFE = "all-safe"
 HASH = "hash"  # modifier: also compare contents before deleting a redundant copy
@@ -284,18 +285,28 @@ def _mismatch(message: str, path: str, new: Stat, original: Stat) -> Finding:
 def _array_pairs(facts: Facts) -> list[Finding]:
     """An original and its .plexcached side by side on the array (issue SN-D#63)."""
     path = facts.user_path
-    out = []
-    for _, original in facts.originals:
-        for _, backup in facts.backups:
-            if len(facts.originals) == 1 and len(facts.backups) == 1 and same_file(original, backup):
-                out.append(_finding("duplicate", f"{path}: the array has both the file and an identical "
-                                    f"{BACKUP_SUFFIX} backup", "delete-redundant", path, original, backup,
-                                    action="delete-backup"))
-            else:
-                out.append(_finding("duplicate", f"{path}: the array has both the file and a {BACKUP_SUFFIX} "
-                                    f"backup that differ ({_size_words(original, backup)})", None, path,
-                                    original, backup))
-    return out
+    if len(facts.originals) == 1 and len(facts.backups) == 1:
+        return [_stray(path, facts.originals[0][1], facts.backups[0][1])]
+    # several live copies or backups: which ones are right is for a person to say
+    return [_finding("duplicate", f"{path}: the array has the file and a {BACKUP_SUFFIX} backup among several "
+                     f"copies of it ({_size_words(original, backup)})", None, path, original, backup)
+            for _, original in facts.originals for _, backup in facts.backups]
+
+
+def _stray(path: str, live: Stat, backup: Stat) -> Finding:
+    """A live array file and one backup of it (on any disk): a run will not cache the file while the backup
+    is not provably the same bytes (it would make a second backup). Equal size and mtime prove nothing (a
+    byte changed in place keeps both), so the fix hashes: `settle` retires an identical backup; copies that
+    differ wait for a person's choice: keep the live file (keep-new) or put the backup back (keep-original)."""
+    how = "same size and time" if (live.size, live.mtime_ns) == (backup.size, backup.mtime_ns) else \
+        _size_words(live, backup)
+    finding = _finding("stray", f"{path}: the array has the file and a {BACKUP_SUFFIX} backup that is not "
+                       f"known to hold the same bytes ({how}); it cannot be cached until "
+                       "this is settled: `settle` compares them and removes an identical backup, otherwise "
+                       "choose keep-new (the live file stays) or keep-original (the backup is put back)",
+                       "settle", path, live, backup, action="settle")
+    finding.choices = list(CHOICES)
+    return finding
 
 
 def judge_unmanaged(facts: Facts, pool: str) -> list[Finding]:
@@ -570,7 +581,7 @@ def summary(findings: list[Finding]) -> dict[str, int]:
 
 # The order fixes run in: finish the journal first, then put lone backups back, then remove redundant
 # copies, then bring the registry and the ignore list in line with what is now on disk.
-FIX_ORDER = ("recover", "keep-original", "keep-new", "restore", "delete-redundant", "sync", "protect")
+FIX_ORDER = ("recover", "keep-original", "keep-new", "settle", "restore", "delete-redundant", "sync", "protect")
 
 
 @dataclass
@@ -724,6 +735,9 @@ def _fix_keep_original(ctx: FixContext, findings: list[Finding]) -> None:
     index = _managed_index(ctx.registry)
     pairs = []
     for finding in findings:
+        if finding.kind == "stray":
+            _fix_stray_choice(ctx, finding, keep_new=False)
+            continue
         new, backup = finding.paths[0], finding.paths[1]
         op = _restore_op(ctx, dataclasses.replace(finding, paths=[backup]), index.get(finding.path))
         pairs.append((finding, dataclasses.replace(op, pool_path=new, keep_original=(new,))))
@@ -734,6 +748,38 @@ def _fix_keep_original(ctx: FixContext, findings: list[Finding]) -> None:
                    f"removed {finding.paths[0]}")
 
 
+def _fix_settle(ctx: FixContext, findings: list[Finding]) -> None:
+    """Stray backups: hash both copies; an identical backup is retired (the mover checks the live copy is
+    complete and closed), copies that differ both stay for a person to choose."""
+    for finding in findings:
+        live, backup = finding.paths[0], finding.paths[1]
+        ctx.progress.file_started(finding.path)
+        outcome = backups.settle(live, backup, None, dry_run=False)
+        ctx.progress.file_done(finding.path, 0)
+        if outcome == backups.RETIRED:
+            ctx.record(finding, "ok", f"{backup} held the same bytes as {live}: removed")
+        elif outcome == backups.KEPT:
+            ctx.record(finding, "refused", f"{live} is open or changed; both kept, try again later")
+        else:
+            ctx.record(finding, "refused", f"{live} and {backup} differ; both kept: choose keep-new (the live "
+                       "file stays) or keep-original (the backup is put back)")
+
+
+def _fix_stray_choice(ctx: FixContext, finding: Finding, keep_new: bool) -> None:
+    """A person's choice for a stray backup: keep the live file (the backup goes) or put the backup back
+    (the live file goes), each only while the live file is still what the audit saw."""
+    from plexcache import mover
+
+    live, backup = finding.paths[0], finding.paths[1]
+    size = finding.sizes[0] if finding.sizes[0] is not None else -1
+    if keep_new and mover.retire_stale_backup(backup, live, size):
+        ctx.record(finding, "ok", f"kept {live}; removed the backup {backup}")
+    elif not keep_new and mover.put_backup_back(backup, live, size):
+        ctx.record(finding, "ok", f"put the backup {backup} back; removed {live}")
+    else:
+        ctx.record(finding, "refused", f"{live} is open or changed since the check; both kept")
+
+
 def _fix_keep_new(ctx: FixContext, findings: list[Finding]) -> None:
     """Keep the new copy. A managed file's pool copy is recorded as chosen, so its move back retires the
     backup; an unmanaged one's backup goes now (only while the new copy is complete and closed)."""
@@ -741,6 +787,9 @@ def _fix_keep_new(ctx: FixContext, findings: list[Finding]) -> None:
 
     index = _managed_index(ctx.registry)
     for finding in findings:
+        if finding.kind == "stray":
+            _fix_stray_choice(ctx, finding, keep_new=True)
+            continue
         new, backup = finding.paths[0], finding.paths[1]
         copy, entry = stat_file(new), index.get(finding.path)
         if copy is None or copy.size != finding.sizes[0]:
@@ -761,7 +810,7 @@ def _drop_plan(finding: Finding) -> Optional[tuple[str, str, Optional[str]]]:
     first, second = finding.paths[0], finding.paths[1]
     if finding.action == "delete-pool":  # pool copy redundant: the array original stays
         return first, second, None
-    if finding.action in ("delete-backup", "delete-original"):  # the first copy (array original / pool) stays
+    if finding.action == "delete-original":  # the first copy (the pool copy) stays
         return second, first, None
     if finding.action == "original-to-backup":  # managed, backups on, no backup: the original becomes it
         return second, first, second + BACKUP_SUFFIX
@@ -928,6 +977,8 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
             _fix_keep_original(ctx, chosen)
         elif name == "keep-new":
             _fix_keep_new(ctx, chosen)
+        elif name == "settle":
+            _fix_settle(ctx, chosen)
         elif name == "delete-redundant":
             _fix_delete(ctx, chosen)
         elif name == "sync":

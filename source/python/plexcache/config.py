@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import hashlib
 import os
 import re
 import time
@@ -28,6 +29,19 @@ DEFAULT_CONFIG_PATH = "/boot/config/plugins/plexcache-r/settings.yaml"
 CONFIG_ENV = "PLEXCACHE_CONFIG"
 UNRAID_ROOT_ENV = "PLEXCACHE_UNRAID_ROOT"
 MASK = "********"
+# A secret in a row with no key of its own (a webhook's address) is shown as MASK + "#" + a short digest of
+# it, so a saved form names which stored row each masked value stands for even after rows were removed or
+# reordered. The digest tells nothing usable about the secret.
+_FINGERPRINT_SEP = "#"
+
+
+def is_mask(value: Any) -> bool:
+    """Whether a value a form sent back is a masked secret (plain or fingerprinted)."""
+    return isinstance(value, str) and (value == MASK or value.startswith(MASK + _FINGERPRINT_SEP))
+
+
+def _fingerprinted(secret: str) -> str:
+    return MASK + _FINGERPRINT_SEP + hashlib.sha256(secret.encode()).hexdigest()[:8]
 
 Level = Literal["summary", "activity", "warnings", "errors"]
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B?|B)?\s*$", re.IGNORECASE)
@@ -365,8 +379,26 @@ def _show(value: Any) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
+def _masked_secrets(obj: Any, prefix: str = "") -> list[str]:
+    """Keys of secrets whose value is still a mask: a saved form's mask that stood for no stored secret."""
+    keys: list[str] = []
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), prefix + f.name
+        if f.metadata.get("secret") and is_mask(value):
+            keys.append(key)
+        elif dataclasses.is_dataclass(value):
+            keys += _masked_secrets(value, key + ".")
+        elif isinstance(value, list):
+            for i, row in enumerate(value):
+                if dataclasses.is_dataclass(row):
+                    keys += _masked_secrets(row, f"{key}[{i}].")
+    return keys
+
+
 def _check_semantics(settings: Settings, v: _Validator) -> None:
     """Rules that span fields or need more than a type."""
+    for key in _masked_secrets(settings):
+        v.bad(key, "stands for a stored value that is no longer there: enter it again")
     if not re.match(r"^https?://[^\s/]+", settings.plex.url):
         v.bad("plex.url", f"got {settings.plex.url!r}, expected an address like http://192.168.1.10:32400")
     seen: set[str] = set()
@@ -385,7 +417,7 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
     if settings.schedule.mode == "cron" and len(settings.schedule.cron.split()) != 5:
         v.bad("schedule.cron", f"got {settings.schedule.cron!r}, expected five fields like '0 */4 * * *'")
     for i, hook in enumerate(settings.notify.webhooks):
-        if not hook.url.startswith("https://"):
+        if not hook.url.startswith("https://") and not is_mask(hook.url):
             v.bad(f"notify.webhooks[{i}].url", "expected an https:// webhook address")
 
 
@@ -540,8 +572,9 @@ def _without(data: dict[str, Any], keys: list[str]) -> dict[str, Any]:
     return out
 
 
-def mask_mapping(data: Any, cls: Any = Settings) -> Any:
-    """A settings document (a file's raw values) with every secret that is set shown as MASK."""
+def mask_mapping(data: Any, cls: Any = Settings, keyless_row: bool = False) -> Any:
+    """A settings document (a file's raw values) with every secret that is set shown as MASK (fingerprinted
+    in a row without a key)."""
     if not (isinstance(data, dict) and dataclasses.is_dataclass(cls)):
         return data
     fields = {f.name: f for f in dataclasses.fields(cls)}
@@ -550,9 +583,10 @@ def mask_mapping(data: Any, cls: Any = Settings) -> Any:
     for key, value in data.items():
         f = fields.get(key)
         if f is not None and f.metadata.get("secret") and value:
-            out[key] = MASK
+            out[key] = _fingerprinted(str(value)) if keyless_row else MASK
         elif f is not None and _row_type(hints[key]) is not None and isinstance(value, list):
-            out[key] = [mask_mapping(row, _row_type(hints[key])) for row in value]
+            keyless = f.metadata.get("row_key") is None
+            out[key] = [mask_mapping(row, _row_type(hints[key]), keyless) for row in value]
         elif f is not None:
             out[key] = mask_mapping(value, hints[key])
         else:
@@ -565,12 +599,18 @@ def to_mapping(settings: Settings, *, mask: bool = False) -> dict[str, Any]:
     return _dump(settings, mask)
 
 
-def _dump(obj: Any, mask: bool) -> Any:
+def _dump(obj: Any, mask: bool, keyless_row: bool = False) -> Any:
     if dataclasses.is_dataclass(obj):
         out = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
-            out[f.name] = MASK if mask and f.metadata.get("secret") and value else _dump(value, mask)
+            if mask and f.metadata.get("secret") and value:
+                out[f.name] = _fingerprinted(value) if keyless_row else MASK
+            elif isinstance(value, list):
+                keyless = f.metadata.get("row_key") is None
+                out[f.name] = [_dump(item, mask, keyless) for item in value]
+            else:
+                out[f.name] = _dump(value, mask)
         return out
     if isinstance(obj, list):
         return [_dump(item, mask) for item in obj]
@@ -587,7 +627,8 @@ def merge(base: Any, patch: Any) -> Any:
 
     Mappings merge. A list replaces the stored list, but a row of a list of rows keeps every field it does
     not carry (one the form does not show, such as a Plex Home PIN) from the stored row it matches: by its
-    row_key (the user's name), else by position. A secret sent as MASK is the stored one."""
+    row_key (the user's name), else by the fingerprint of its masked secret, else by position. A secret sent
+    as MASK is the stored one; a fingerprint no stored row has is left as it is, so validation refuses it."""
     return _combine(base, patch, Settings, keep_missing=True)
 
 
@@ -602,8 +643,8 @@ def _combine(base: Any, patch: Any, cls: Any, *, keep_missing: bool) -> Any:
         f = fields.get(key)
         if f is None:
             out[key] = value
-        elif f.metadata.get("secret") and value == MASK:
-            out[key] = old.get(key, value)
+        elif f.metadata.get("secret") and is_mask(value):
+            out[key] = _stored_secret(old.get(key), value)
         elif dataclasses.is_dataclass(hints[key]):
             out[key] = _combine(old.get(key), value, hints[key], keep_missing=keep_missing)
         elif _row_type(hints[key]) is not None:
@@ -612,6 +653,25 @@ def _combine(base: Any, patch: Any, cls: Any, *, keep_missing: bool) -> Any:
         else:
             out[key] = value
     return out
+
+
+def _stored_secret(stored: Any, sent: str) -> Any:
+    """The stored secret a masked value stands for; the mask itself when it stands for none."""
+    if stored and (sent == MASK or _fingerprinted(str(stored)) == sent):
+        return stored
+    return sent
+
+
+def _row_by_fingerprint(stored: list[Any], row: Any, cls: Any) -> Any:
+    """The stored row whose secret a fingerprinted mask in `row` names, if any."""
+    if not isinstance(row, dict):
+        return None
+    for f in dataclasses.fields(cls):
+        sent = row.get(f.name)
+        if f.metadata.get("secret") and is_mask(sent) and sent != MASK:
+            return next((o for o in stored if isinstance(o, dict) and o.get(f.name)
+                         and _fingerprinted(str(o[f.name])) == sent), None)
+    return None
 
 
 def _row_type(tp: Any) -> Any:
@@ -627,6 +687,9 @@ def _combine_rows(old: Any, new: Any, cls: Any, row_key: Optional[str], keep_mis
 
     def match(i: int, row: Any) -> Any:
         if row_key is None:
+            by_secret = _row_by_fingerprint(stored, row, cls)
+            if by_secret is not None:
+                return by_secret
             return stored[i] if i < len(stored) else None
         wanted = row.get(row_key) if isinstance(row, dict) else None
         return next((o for o in stored if isinstance(o, dict) and o.get(row_key) == wanted), None)

@@ -71,6 +71,7 @@ class RunReport:
     unmapped: list[str] = field(default_factory=list)
     filtered: list[dict[str, str]] = field(default_factory=list)  # left out by a demand filter, with why
     warnings: list[str] = field(default_factory=list)
+    stray_backups: int = 0  # wanted files not cached: a backup beside them is not provably the same bytes
     failures: list[str] = field(default_factory=list)
     activity: list[str] = field(default_factory=list)
     message: str = ""
@@ -82,7 +83,7 @@ class RunReport:
                 "failed": self.failed, "bytes_cached": self.bytes_cached,
                 "bytes_moved_back": self.bytes_moved_back, "skipped": self.skipped,
                 "plex_requests": self.plex_requests, "unknown": self.unknown, "warnings": self.warnings,
-                "message": self.message}
+                "stray_backups": self.stray_backups, "message": self.message}
 
     def to_json(self) -> dict[str, Any]:
         doc = plan_json(self.plan, self.dry_run, self.unknown, self.unmapped, self.filtered)
@@ -450,6 +451,8 @@ class Cycle:
             rel = os.path.relpath(original, share_dir)
             for backup in backups.copies_on_disks(self.unraid.disks, want.share, rel).backups:
                 if self._settle_backup(user_path, original, backup, None) not in (backups.RETIRED, backups.SAME):
+                    if want.path not in self.blocked:
+                        self.report.stray_backups += 1
                     self.blocked[want.path] = (f"a backup {backup} exists that is not provably identical to "
                                                f"{original}; not cached, so no second backup is made: run "
                                                "`plexcache-r audit`")

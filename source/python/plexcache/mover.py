@@ -1101,7 +1101,8 @@ def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
 
     True if deleted. Refused (False) unless: backup_path ends in .plexcached and is a regular file; new_path
     is a regular file of exactly new_size bytes, is not the backup itself, and nobody has it open (an
-    import still being written). A single unlink needs no journal: it either happened or it did not.
+    import still being written). A single unlink needs no journal: it either happened or it did not. An
+    OSError (an immutable folder, a read-only disk) also answers False, logged: the backup is kept.
     """
     if not backup_path.endswith(BACKUP_SUFFIX):
         return False
@@ -1110,8 +1111,45 @@ def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
         return False
     if nst.st_size != new_size or (bst.st_dev, bst.st_ino) == (nst.st_dev, nst.st_ino) or is_open(new_path):
         return False
-    os.unlink(backup_path)
-    fsync_dir(os.path.dirname(backup_path))
+    try:
+        os.unlink(backup_path)
+        fsync_dir(os.path.dirname(backup_path))
+    except OSError as exc:  # e.g. EPERM from an immutable folder: both copies stay, the caller goes on
+        log.warning("could not remove the stale backup %s: %s; it is kept", backup_path, exc)
+        return False
+    return True
+
+
+def put_backup_back(backup_path: str, live_path: str, live_size: int) -> bool:
+    """Put a .plexcached backup back as the file, in place of the live array copy a person chose to give up
+    (`audit --fix keep-original` for a stray backup). True if done.
+
+    Refused (False) unless both are regular files, two inodes, live_path still has live_size bytes (what the
+    person saw) and neither is open. The backup keeps its disk: beside the live copy, the live copy goes first
+    and then the backup is renamed into its name; on another disk, the backup is renamed first (for a moment
+    the file is live twice, which `audit` reports) and then the live copy goes. A crash in between leaves the
+    backup's bytes under one of its names, and no byte the person chose to keep is ever at risk.
+    """
+    bst, lst = _lstat(backup_path), _lstat(live_path)
+    if not backup_path.endswith(BACKUP_SUFFIX) or bst is None or lst is None:
+        return False
+    if not stat.S_ISREG(bst.st_mode) or not stat.S_ISREG(lst.st_mode) or lst.st_size != live_size \
+            or (bst.st_dev, bst.st_ino) == (lst.st_dev, lst.st_ino) or open_paths((backup_path, live_path)):
+        return False
+    target = backup_path[: -len(BACKUP_SUFFIX)]
+    try:
+        if target != live_path:
+            _rename_noreplace(backup_path, target)
+            fsync_dir(os.path.dirname(target))
+        os.unlink(live_path)
+        fsync_dir(os.path.dirname(live_path))
+        if target == live_path:
+            _rename_noreplace(backup_path, target)
+            fsync_dir(os.path.dirname(target))
+    except OSError as exc:
+        log.warning("could not put the backup %s back in place of %s: %s", backup_path, live_path, exc)
+        return False
+    log.info("put the backup %s back in place of %s", backup_path, live_path)
     return True
 
 

@@ -103,7 +103,10 @@ def status(settings: Settings) -> dict[str, Any]:
     warnings = [{"code": "mover_tuning", "message": m} for m in _mover_tuning_problems(settings)]
     if not running:
         warnings += _unfinished_warnings(Journal(journal_dir(settings)))
-    return {"state": "running" if running else "idle", "progress": progress, "last_run": store.load_last_run(),
+    last_run = store.load_last_run()
+    return {"state": "running" if running else "idle", "progress": progress, "last_run": last_run,
+            # files the last run could not cache: a .plexcached beside them differs (`audit` settles them)
+            "stray_backups": int((last_run or {}).get("stray_backups") or 0),
             "cache": cache_usage(settings, registry),
             "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
                        "bytes": registry.managed_bytes()},

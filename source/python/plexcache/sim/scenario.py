@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -293,6 +294,8 @@ def parse_duration(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError("not a duration")
     if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ValueError(f"not a duration: {value!r}")
         return int(value)
     text = str(value).strip().replace(" ", "")
     parts = re.findall(r"(\d+(?:\.\d+)?)([smhdw])", text)
@@ -345,7 +348,7 @@ def _only_keys(ctx: _Ctx, obj: dict[str, Any], key: str, allowed: tuple[str, ...
 def _conv(ctx: _Ctx, key: str, fn: Any, value: Any) -> Any:
     try:
         return fn(value)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:  # OverflowError: a number too large for a time
         raise ctx.fail(key, str(exc)) from None
 
 
@@ -820,6 +823,13 @@ def _watch(ctx: _Ctx, sc: Scenario, d: Any) -> None:
             view.on_deck = rks
 
 
+def _whole_number(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or value < 0:
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
 def _watched(ctx: _Ctx, sc: Scenario, view: UserView, raw: Any, key: str) -> None:
     """Each entry: a reference (watched 7 days ago) or {item: ref, at: 2d}. Ranges are watched in order."""
     for i, entry in enumerate(_want(ctx, raw, key, list, "a list")):
@@ -831,9 +841,10 @@ def _watched(ctx: _Ctx, sc: Scenario, view: UserView, raw: Any, key: str) -> Non
             ref, at, count = entry, "7d", 1
         rks = _conv(ctx, ekey, lambda r: resolve_ref(sc, r), ref)
         when = _conv(ctx, f"{ekey}.at", lambda v: parse_time(v, sc.now), at)
+        count = _conv(ctx, f"{ekey}.count", _whole_number, count)
         for n, rk in enumerate(rks):
             # the last of a range is watched at `at`, earlier ones an hour apart before it
-            view.state[rk] = WatchState(view_count=int(count), view_offset=0,
+            view.state[rk] = WatchState(view_count=count, view_offset=0,
                                         last_viewed_at=when - (len(rks) - 1 - n) * 3600)
 
 
