@@ -163,9 +163,9 @@ def test_stop_ends_a_run_after_the_current_file(browser: object, served: tuple[S
 def test_a_run_is_visible_on_every_tab_with_stop(browser: object, served: tuple[Sandbox, Server]) -> None:
     """Started on the Dashboard, a run shows on whichever tab is open, with its own Stop."""
     box, server = served
-    slow = box.path("state_dir") / "fake-step"
-    slow.parent.mkdir(parents=True, exist_ok=True)
-    slow.write_text("1.5")   # six files take 9 s: the other tabs are looked at while it runs
+    hold = box.path("state_dir") / "fake-hold"   # the run waits at its first file until Stop
+    hold.parent.mkdir(parents=True, exist_ok=True)
+    hold.write_text("")
     page = open_page(browser, server)
     assert page.is_hidden("#pcr-runbar")
     page.click("#pcr-run")
@@ -177,7 +177,6 @@ def test_a_run_is_visible_on_every_tab_with_stop(browser: object, served: tuple[
         page.wait_for_function("/\\d+%/.test(document.getElementById('pcr-runbar').textContent)")
     shot(page, "logs-while-running")
     page.click("#pcr-runbar-stop")
-    slow.unlink()
     page.wait_for_selector("#pcr-runbar", state="hidden", timeout=ms(60))
     assert box.cli_json("status")["last_run"]["exit_code"] == 5
     assert page.errors == []
