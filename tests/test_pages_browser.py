@@ -160,6 +160,29 @@ def test_stop_ends_a_run_after_the_current_file(browser: object, served: tuple[S
     page.close()
 
 
+def test_a_run_is_visible_on_every_tab_with_stop(browser: object, served: tuple[Sandbox, Server]) -> None:
+    """Started on the Dashboard, a run shows on whichever tab is open, with its own Stop."""
+    box, server = served
+    hold = box.path("state_dir") / "fake-hold"   # the run waits at its first file until Stop
+    hold.parent.mkdir(parents=True, exist_ok=True)
+    hold.write_text("")
+    page = open_page(browser, server)
+    assert page.is_hidden("#pcr-runbar")
+    page.click("#pcr-run")
+    page.wait_for_selector("#pcr-banner:not([hidden])")
+    assert page.is_hidden("#pcr-runbar"), "on the Dashboard its own banner shows the run"
+    for name in ("settings", "files", "storage", "maintenance", "logs"):
+        tab(page, name)
+        page.wait_for_selector("#pcr-runbar:not([hidden])")
+        page.wait_for_function("/\\d+%/.test(document.getElementById('pcr-runbar').textContent)")
+    shot(page, "logs-while-running")
+    page.click("#pcr-runbar-stop")
+    page.wait_for_selector("#pcr-runbar", state="hidden", timeout=ms(60))
+    assert box.cli_json("status")["last_run"]["exit_code"] == 5
+    assert page.errors == []
+    page.close()
+
+
 def test_dashboard_says_how_live_mode_follows_plex(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
     state_file = box.path("volatile_dir") / "live.json"

@@ -292,7 +292,8 @@ def test_the_log_tab_works_on_an_empty_log_and_a_quiet_tail(served: tuple[Sandbo
     try:
         log.write_bytes(b"")
         reply = get(server, "log")
-        assert reply.status == 200 and reply.doc == {"ok": True, "lines": [], "offset": 0, "size": 0}, reply.body
+        empty = {"ok": True, "lines": [], "offset": 0, "size": 0, "runs": []}
+        assert reply.status == 200 and reply.doc == empty, reply.body
         log.write_text("2026-01-01 10:00:00,000 INFO    plexcache.engine: one line\n")
         first = get(server, "log").doc
         assert len(first["lines"]) == 1
@@ -351,3 +352,27 @@ def test_stopping_the_server_leaves_no_process_behind(tmp_path: Path) -> None:
     assert leaks.survivors(mine) == []
     slow.join(seconds(30))
     assert not slow.is_alive()
+
+
+def test_the_log_filters_by_date_range_and_by_run(served: tuple[Sandbox, Server]) -> None:
+    """Each line names its run (the process that wrote it); the tail lists the runs it saw, and keeps only the
+    lines of one run, or of a date range (a day, or down to the minute), with a traceback kept with its line."""
+    box, server = served
+    log = box.path("log_dir") / "plexcache-r.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["2026-03-01 09:00:00,000 INFO    [101] plexcache.engine: run one starts",
+             "2026-03-01 09:05:00,000 ERROR   [101] plexcache.mover: copy failed",
+             "Traceback (most recent call last): of run one",
+             "2026-03-02 23:59:59,000 INFO    [202] plexcache.engine: run two starts",
+             "2026-03-03 00:00:01,000 INFO    [202] plexcache.engine: run two ends",
+             "2026-03-04 10:00:00,000 INFO    plexcache.engine: a line from before runs were named"]
+    log.write_text("\n".join(lines) + "\n")
+    every = get(server, "log").doc
+    assert every["lines"] == lines
+    assert every["runs"] == [{"id": "101", "first": "2026-03-01 09:00:00", "last": "2026-03-01 09:05:00"},
+                             {"id": "202", "first": "2026-03-02 23:59:59", "last": "2026-03-03 00:00:01"}]
+    assert get(server, "log", run="101").doc["lines"] == lines[:3]
+    assert get(server, "log", **{"from": "2026-03-02", "to": "2026-03-02"}).doc["lines"] == lines[3:4]
+    assert get(server, "log", **{"from": "2026-03-01T09:01", "to": "2026-03-03T00:00"}).doc["lines"] == lines[1:5]
+    assert get(server, "log", run="202", level="ERROR").doc["lines"] == []
+    assert get(server, "log", run="x;1").status == 400

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import CHROMIUM, chromium, open_page, shot
+from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
 from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox, namespace_unavailable
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -127,6 +127,8 @@ def test_fresh_install_to_the_first_cached_file(fresh: tuple[Sandbox, Server, An
         page.wait_for_selector("#pcr-start", state="hidden", timeout=SLOW)   # every step done: the panel goes
         page.wait_for_function(f"document.getElementById('pcr-count').textContent === '{len(cached)}'", timeout=SLOW)
         shot(page, "firstrun-done")
+        files_future(page, cached)
+        logs_of_one_run(page)
         print(f"\nclicks from the first page view to the first cached file: {clicks}")
         assert clicks <= CLICK_BUDGET
 
@@ -139,3 +141,37 @@ def test_fresh_install_to_the_first_cached_file(fresh: tuple[Sandbox, Server, An
         shot(page, "firstrun-broken-later")
         assert page.errors == []
         page.close()
+
+
+def files_future(page: Any, cached: list[dict[str, Any]]) -> None:
+    """The Cached files tab says when and why each file leaves and which goes first if space runs short, in the
+    words and order of `list --json`."""
+    tab(page, "files")
+    page.wait_for_selector("#pcr-files-body tr[data-path]", timeout=SLOW)
+    page.click('#pcr-files-table [data-sort="leaves"]')
+    cells = "rows => rows.map(r => [r.dataset.path, r.querySelector('.pcr-leaves').innerText])"
+    shown = page.eval_on_selector_all("#pcr-files-body tr[data-path]", cells)
+    by_rank = sorted(cached, key=lambda f: (f["eviction_rank"] is None, f["eviction_rank"] or 0, f["path"]))
+    assert [path for path, _ in shown] == [f["path"] for f in by_rank]
+    first = by_rank[0]
+    assert first["eviction_rank"] == 1 and first["leaves"].startswith("when ")
+    assert shown[0][1].split("\n") == [first["leaves"], "first to go if space runs short"]
+    shot(page, "firstrun-files-future")
+    tab(page, "dashboard")
+
+
+def logs_of_one_run(page: Any) -> None:
+    """The Logs tab picks one run out of the log, and a date range with nothing in it shows nothing."""
+    tab(page, "logs")
+    page.wait_for_selector("#pcr-log-run option:nth-child(2)", state="attached", timeout=SLOW)
+    run = page.eval_on_selector("#pcr-log-run option:nth-child(2)", "o => o.value")
+    page.select_option("#pcr-log-run", run)
+    page.wait_for_function("id => { const t = document.getElementById('pcr-log').innerText;"
+                           " return t.includes(`[${id}]`) && !/\\[\\d+\\]/.test(t.replaceAll(`[${id}]`, '')); }",
+                           arg=run, timeout=SLOW)
+    shot(page, "firstrun-logs-one-run")
+    page.fill("#pcr-log-to", "2000-01-01")
+    page.wait_for_selector("#pcr-log :text('No log lines match.')", timeout=SLOW)
+    page.fill("#pcr-log-to", "")
+    page.select_option("#pcr-log-run", "")
+    tab(page, "dashboard")

@@ -150,3 +150,13 @@ def test_setup_suggests_mappings_and_run_starts_once_every_safe_step_is_done(fre
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["summary"]["cache"] > 0
     assert json.loads(cli(fresh, "--json", "setup").stdout)["complete"]
+
+
+def test_live_refuses_like_run_until_a_run_is_safe(fresh: Path, sandbox: Any) -> None:
+    data = cfg.to_mapping(cfg.load(fresh))
+    data["live"]["enabled"] = True
+    cfg.save(cfg.from_mapping(data), fresh)
+    run, live = cli(fresh, "run"), cli(fresh, "live")
+    assert (run.returncode, live.returncode) == (2, 2), live.stderr
+    assert live.stderr == run.stderr and "Still to do: Sign in to Plex" in live.stderr
+    assert not (sandbox.state_dir / "last_run.json").exists()

@@ -205,12 +205,16 @@ function pcr_audit_kinds(): array {
 
 // --- the log ----------------------------------------------------------------------------------------
 
-/** A bounded tail of the log: at most PCR_LOG_WINDOW bytes are read, filtered by level and text. */
+/** A bounded tail of the log: at most PCR_LOG_WINDOW bytes are read, filtered by level, text, date range
+ * and run (the id in brackets after the level: the process that wrote the line). */
 function pcr_log_tail(): array {
   $file = pcr_log_file();
   $want = max(1, min(2000, (int)pcr_param('lines', '300')));
   $min = PCR_LOG_LEVELS[strtoupper(pcr_param('level', 'DEBUG'))] ?? 10;
   $q = pcr_param('q');
+  $range = pcr_log_range();
+  $run = pcr_param('run');
+  if ($run !== '' && !ctype_digit($run)) pcr_refuse('run must be the number of a run in the log');
   clearstatcache(true, $file);
   if (!is_file($file)) return ['ok' => true, 'lines' => [], 'offset' => 0, 'size' => 0, 'missing' => true];
   $size = (int)filesize($file);
@@ -220,15 +224,50 @@ function pcr_log_tail(): array {
   $chunk = pcr_read_bytes($file, $from, $size - $from);
   if ($from > 0 && $asked === '') $chunk = substr($chunk, (int)strpos($chunk, "\n") + 1);
   $lines = [];
+  $runs = [];
   $level = 20;
+  $stamp = $id = '';
   foreach (explode("\n", rtrim($chunk, "\n")) as $line) {
     if ($line === '') continue;
-    // "2026-01-01 12:00:00,123 INFO    plexcache.x: text"; continuation lines keep the level before them
-    if (preg_match('/^\d{4}-\d\d-\d\d [\d:,.]+ (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b/', $line, $m)) $level = PCR_LOG_LEVELS[$m[1]];
+    // "2026-01-01 12:00:00,123 INFO    [1234] plexcache.x: text" (older lines name no run); continuation
+    // lines keep the level, time and run of the line before them
+    if (preg_match('/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[\d,.]* (DEBUG|INFO|WARNING|ERROR|CRITICAL) *(?:\[(\d+)\])?/', $line, $m)) {
+      [$stamp, $level, $id] = [$m[1], PCR_LOG_LEVELS[$m[2]], $m[3] ?? ''];
+      if ($id !== '') pcr_log_seen($runs, $id, $stamp);
+    }
     if ($level < $min || ($q !== '' && stripos($line, $q) === false)) continue;
+    if (($run !== '' && $id !== $run) || !pcr_log_in_range($stamp, $range)) continue;
     $lines[] = $line;
   }
-  return ['ok' => true, 'lines' => array_slice($lines, -$want), 'offset' => $size, 'size' => $size];
+  return ['ok' => true, 'lines' => array_slice($lines, -$want), 'offset' => $size, 'size' => $size,
+          'runs' => array_values($runs)];
+}
+
+/** The date range asked for: `from` and `to`, each a day (2026-03-01) or a minute (2026-03-01T09:05), both ends
+ * included; '' is open. */
+function pcr_log_range(): array {
+  $range = [];
+  foreach (['from', 'to'] as $end) {
+    $value = str_replace('T', ' ', pcr_param($end));
+    if ($value !== '' && !preg_match('/^\d{4}-\d\d-\d\d( \d\d:\d\d(:\d\d)?)?$/', $value)) {
+      pcr_refuse("$end must be a date (2026-03-01) or a date and time (2026-03-01T09:05)");
+    }
+    $range[] = $value;
+  }
+  return $range;
+}
+
+/** Whether a line's time falls in the range, compared at the precision each end was given in. */
+function pcr_log_in_range(string $stamp, array $range): bool {
+  [$from, $to] = $range;
+  if ($from !== '' && substr($stamp, 0, strlen($from)) < $from) return false;
+  return $to === '' || substr($stamp, 0, strlen($to)) <= $to;
+}
+
+/** Each run seen in the window with its first and last time, for the run picker. */
+function pcr_log_seen(array &$runs, string $id, string $stamp): void {
+  $runs[$id] ??= ['id' => $id, 'first' => $stamp, 'last' => $stamp];
+  $runs[$id]['last'] = $stamp;
 }
 
 /** `length` bytes from `offset`; nothing to read (an empty log, a tail with nothing new) is an empty string. */

@@ -289,6 +289,7 @@
   function renderBanner(doc) {
     var b = $('pcr-banner'), p = doc.progress, running = doc.state === 'running';
     b.hidden = !running;
+    renderRunbar(doc);
     $('pcr-run').disabled = running || !!PCR.runBlocked; $('pcr-dry').disabled = running;
     if (!running) return;
     p = p || {};
@@ -304,6 +305,34 @@
       PCR.bytes(p.bytes_done) + ' / ' + PCR.bytes(p.bytes_total);
     $('pcr-banner-rate').textContent = p.rate_bps ? PCR.bytes(p.rate_bps) + '/s' : '';
     $('pcr-banner-eta').textContent = p.eta_seconds != null ? 'ETA ' + PCR.duration(p.eta_seconds) : '';
+  }
+
+  // The run seen from the other tabs: one small bar at the foot of the window, fed by the Dashboard's poll
+  // (its banner shows the run on the Dashboard itself), with a Stop of its own.
+  function renderRunbar(doc) {
+    var bar = $('pcr-runbar'), p = doc.progress || {}, running = doc.state === 'running';
+    bar.hidden = !running || visible($('pcr-dashboard'));
+    if (bar.hidden) return;
+    var pct = p.bytes_total ? Math.min(100, 100 * p.bytes_done / p.bytes_total) :
+      (p.files_total ? Math.min(100, 100 * p.files_done / p.files_total) : 0);
+    fill($('pcr-runbar-text'), [icon('refresh fa-spin'), ' ',
+      h('strong', null, ({ run: 'Run in progress', evict: 'Moving files back', 'audit-fix': 'Fixing' })[p.action] || 'Working'),
+      ' ' + pct.toFixed(0) + '%', p.files_total ? ', ' + p.files_done + ' / ' + p.files_total + ' files' : '']);
+  }
+
+  function makeRunbar() {
+    var bar = h('div', { id: 'pcr-runbar', class: 'pcr pcr-runbar', role: 'status', hidden: true },
+      h('span', { id: 'pcr-runbar-text' }), ' ', h('input', { type: 'button', id: 'pcr-runbar-stop', value: 'Stop' }));
+    document.body.appendChild(bar);
+    $('pcr-runbar-stop').addEventListener('click', function () {
+      var btn = this;
+      btn.disabled = true;
+      PCR.post('stop').then(function (r) {
+        btn.disabled = false;
+        fill($('pcr-runbar-text'), r.ok ? 'Stopping: the copy in flight is undone...' : errorText(r));
+        PCR.pollSoon();
+      });
+    });
   }
 
   function renderPool(c) {
@@ -405,6 +434,7 @@
 
   function initDashboard() {
     if (!$('pcr-dashboard')) return;
+    makeRunbar();
     $('pcr-run').addEventListener('click', function () { startRun(false); });
     $('pcr-dry').addEventListener('click', function () { if (PCR.preview) PCR.preview(); else startRun(true); });
     $('pcr-stop').addEventListener('click', function () {
@@ -765,8 +795,16 @@
   var SORTERS = {
     title: function (f) { return (f.title || f.path).toLowerCase(); }, users: function (f) { return f._users.toLowerCase(); },
     reason: function (f) { return f._reasonText.toLowerCase(); }, size: function (f) { return f.size || 0; },
-    cached_at: function (f) { return f.cached_at || 0; }, disk: function (f) { return f.disk || ''; }
+    cached_at: function (f) { return f.cached_at || 0; }, disk: function (f) { return f.disk || ''; },
+    // the queue a shortage of room moves back, first to go first; files it never moves back last
+    leaves: function (f) { return f.eviction_rank == null ? Infinity : f.eviction_rank; }
   };
+
+  // When and why a file leaves the pool, and its place in the queue if space runs short (`list`'s words).
+  function leavesCell(f) {
+    return h('td', { class: 'pcr-leaves pcr-hide-phone', title: f.leaves_at ? PCR.when(f.leaves_at) : null }, f.leaves || '-',
+      f.if_space_short && h('div', { class: 'grey-text pcr-small' }, f.if_space_short));
+  }
 
   function filesApply() {
     var q = folded($('pcr-filter').value.trim()), reason = $('pcr-filter-reason').value;
@@ -803,6 +841,7 @@
       h('td', { class: 'pcr-num' }, PCR.bytes(f.size)),
       h('td', { class: 'pcr-hide-phone', title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)),
       h('td', { class: 'pcr-hide-phone' }, f.disk || '-'),
+      leavesCell(f),
       h('td', { class: 'pcr-col-act' },
         pinControl(f.pinned), ' ',
         h('a', { href: '#', class: 'pcr-act', dataset: { act: 'evict' }, title: 'Move back to the array' }, icon('reply'))));
@@ -810,7 +849,7 @@
 
   function filesRender() {
     var start = F.page * F.size, rows = F.shown.slice(start, start + F.size), body = $('pcr-files-body');
-    fill(body, F.shown.length ? rows.map(fileRow) : h('tr', null, h('td', { colspan: 8, class: 'grey-text' },
+    fill(body, F.shown.length ? rows.map(fileRow) : h('tr', null, h('td', { colspan: 9, class: 'grey-text' },
       F.all.length ? 'No file matches the filter.' : 'No files are cached yet.')));
     var pages = Math.max(1, Math.ceil(F.shown.length / F.size));
     $('pcr-page-info').textContent = F.shown.length ? (start + 1) + '-' + (start + rows.length) + ' of ' + F.shown.length +
@@ -883,7 +922,7 @@
     var body = $('pcr-files-body'), timer = null;
     var load = function (doc) {
       if (!doc.ok) {
-        fill(body, h('tr', null, h('td', { colspan: 8, class: 'red-text' }, 'Cannot read the cached files: ' + errorText(doc))));
+        fill(body, h('tr', null, h('td', { colspan: 9, class: 'red-text' }, 'Cannot read the cached files: ' + errorText(doc))));
         return;
       }
       F.all = doc.files || [];
@@ -899,7 +938,7 @@
     $('pcr-next').addEventListener('click', function () { F.page++; filesRender(); });
     $('pcr-refresh-files').addEventListener('click', function () { PCR.files(true); });
     sortableHeaders(document.querySelector('#pcr-files-table thead'), function (td) {
-      if (F.sort === td.dataset.sort) F.dir = -F.dir; else { F.sort = td.dataset.sort; F.dir = td.dataset.sort === 'title' || td.dataset.sort === 'users' ? 1 : -1; }
+      if (F.sort === td.dataset.sort) F.dir = -F.dir; else { F.sort = td.dataset.sort; F.dir = ['title', 'users', 'leaves'].indexOf(td.dataset.sort) >= 0 ? 1 : -1; }
       filesApply();
     });
     $('pcr-check-all').addEventListener('change', function () {
@@ -1158,7 +1197,17 @@
 
   var L = { offset: null, timer: null, lines: [], empty: null };
   function logParams(extra) {
-    return Object.assign({ level: $('pcr-log-level').value, q: $('pcr-log-q').value, lines: $('pcr-log-lines').value }, extra || {});
+    return Object.assign({ level: $('pcr-log-level').value, q: $('pcr-log-q').value, lines: $('pcr-log-lines').value,
+      run: $('pcr-log-run').value, from: $('pcr-log-from').value, to: $('pcr-log-to').value }, extra || {});
+  }
+  // The runs the log names (each command's process id), newest first, as a picker; the chosen one stays chosen.
+  function logRuns(runs) {
+    var select = $('pcr-log-run'), chosen = select.value, list = (runs || []).slice().reverse();
+    if (chosen && !list.some(function (r) { return r.id === chosen; })) list.unshift({ id: chosen });   // out of the window now
+    fill(select, [h('option', { value: '' }, 'Every run')].concat(list.map(function (r) {
+      var span = !r.first ? '' : ': ' + r.first + ' to ' + (r.last.slice(0, 10) === r.first.slice(0, 10) ? r.last.slice(11) : r.last);
+      return h('option', { value: r.id, selected: r.id === chosen }, 'Run ' + r.id + span);
+    })));
   }
   function logLine(line, i) {
     var m = /^\S+ \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL)\b/.exec(line), lv = m ? m[1].toLowerCase() : '';
@@ -1173,6 +1222,7 @@
     PCR.get('log', logParams()).then(function (d) {
       if (!d.ok) { $('pcr-log-info').textContent = errorText(d); return; }
       L.lines = d.lines || []; L.offset = d.offset;
+      logRuns(d.runs);
       L.empty = d.size ? null : 'Nothing logged yet: the first run writes here.';
       logRender(true);
       $('pcr-log-info').textContent = d.missing ? 'The log file does not exist yet: it appears with the first run.' :
@@ -1196,7 +1246,7 @@
   function initLogs() {
     if (!$('pcr-logs')) return;
     var t = null;
-    ['pcr-log-level', 'pcr-log-lines'].forEach(function (id) { $(id).addEventListener('change', logLoad); });
+    ['pcr-log-level', 'pcr-log-lines', 'pcr-log-run', 'pcr-log-from', 'pcr-log-to'].forEach(function (id) { $(id).addEventListener('change', logLoad); });
     $('pcr-log-q').addEventListener('input', function () { clearTimeout(t); t = setTimeout(logLoad, 250); });
     $('pcr-log-refresh').addEventListener('click', logLoad);
     whenShown($('pcr-logs'), function () { logLoad(); logTail(); });

@@ -247,7 +247,10 @@ def live(ctx: Context) -> None:
     """Follow Plex activity and cache next episodes as playback starts."""
     from plexcache import live as live_mode
 
-    live_mode.serve(ctx.settings)
+    settings = ctx.settings
+    if settings.live.enabled:   # off: serve says so first, since turning it on is the step to take
+        refuse_until_set_up(settings)   # live mode caches files: the same steps as `run` make it safe
+    live_mode.serve(settings)
 
 
 @cli.command()

@@ -80,7 +80,8 @@ def configure(settings: Settings, *, verbose: int = 0, quiet: bool = False) -> N
     scrub = RedactSecrets(secrets_of(settings))
     level = logging.DEBUG if verbose > 1 else LEVELS[settings.log_level]
     root.setLevel(min(level, logging.INFO if verbose else level))
-    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # [process id]: the run (or other command) that wrote the line, so the Logs tab can show one run alone
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s [%(process)d] %(name)s: %(message)s")
     try:
         log_dir = Path(settings.paths.log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)

@@ -404,3 +404,21 @@ def _no_room(occ: _Occupant, floor_bound: bool) -> None:
         occ.item.action = SKIP
         near = "come too close to" if floor_bound else "break"
         occ.item.why = f"not enough room: caching it would {near} {what}"
+
+
+def eviction_order(registry: Registry, settings: Settings) -> dict[str, int]:
+    """Each managed file's place in the queue a shortage of room moves back (1: the first to go), per pool,
+    from the reasons it was last wanted for. The order is _allocate's own admission order reversed, so it is
+    the one a run uses. Files a shortage never moves back are not in it: pinned ones, those that never came
+    from the array (they are released instead), and every file while cache.eviction is none."""
+    if settings.cache.eviction == "none":
+        return {}
+    occupants = [_Occupant(PlanItem(KEEP, e.path, e.size, e.pool, list(e.reasons), priority=_best(e.reasons)),
+                           True, False, e.cached_at)
+                 for e in registry.entries.values() if not e.pinned and (e.disk is not None or e.backup)]
+    order: dict[str, int] = {}
+    for pool in sorted({o.item.pool for o in occupants}):
+        admitted = sorted((o for o in occupants if o.item.pool == pool),
+                          key=lambda o: _sort_key(o, settings.cache.eviction))
+        order.update({o.item.path: rank for rank, o in enumerate(reversed(admitted), start=1)})
+    return order

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -13,6 +14,7 @@ from plexcache import __version__, pace
 from plexcache.config import Settings, parse_size
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
+from plexcache.planner import eviction_order
 from plexcache.render import human_bytes
 from plexcache.runctl import PROGRESS_NAME, RunLock, live_running, live_state_path
 from plexcache.state import Entry, Registry, StateStore
@@ -43,7 +45,53 @@ def list_files(settings: Settings, sort: str = "path", text: Optional[str] = Non
                                               "title": lambda e: (e.title.lower(), e.path), "path": lambda e: e.path}
     if sort not in keys:
         raise UsageError(f"--sort {sort!r}: use one of size, cached_at, title, path")
-    return {"files": [e.list_document() for e in sorted(entries, key=keys[sort])]}
+    ranks = eviction_order(registry, settings)
+    now = time.time()
+    return {"files": [{**e.list_document(), **future(e, ranks.get(e.path), settings, now)}
+                      for e in sorted(entries, key=keys[sort])]}
+
+
+WHEN = "%a %H:%M"   # "Tue 14:00": within the next days, as the Files tab shows it
+EPISODE_CODE = re.compile(r" - (S\d+E\d+) - ")
+
+
+def future(entry: Entry, rank: Optional[int], settings: Settings, now: float) -> dict[str, Any]:
+    """When and why a managed file will leave the pool, in words, and its place in the queue a shortage of room
+    moves back (`eviction_rank`, 1 = first to go; None: a shortage never moves it). Pure: the registry's last
+    known reasons, the settings and `now`; what a run decides may differ once Plex says something new."""
+    retention_end = entry.cached_at + settings.cache.retention_hours * 3600
+    if entry.pinned:
+        leaves = "stays while pinned"
+    elif entry.reasons:
+        leaves = _when_watched(entry)
+        if retention_end > now:
+            leaves += f", and not before {time.strftime(WHEN, time.localtime(retention_end))} (retention)"
+    elif not settings.cache.move_back_watched:
+        leaves = "stays: no one wants it, but moving watched files back is off"
+    elif retention_end > now:
+        leaves = f"retention ends {time.strftime(WHEN, time.localtime(retention_end))}"
+    else:
+        leaves = "at the next run: no one wants it and its retention is over"
+    if entry.disk is None and not entry.backup and not entry.pinned:
+        leaves += " (released to the mover: it never came from the array)"
+    doc: dict[str, Any] = {"leaves": leaves, "leaves_at": None, "eviction_rank": rank, "if_space_short": ""}
+    if not entry.pinned and not entry.reasons and settings.cache.move_back_watched:
+        doc["leaves_at"] = max(retention_end, now)
+    if rank is not None:
+        doc["if_space_short"] = "first to go if space runs short" if rank == 1 else \
+            f"number {rank} to go if space runs short"
+    return doc
+
+
+def _when_watched(entry: Entry) -> str:
+    """A wanted file leaves once its users are done with it: "when alice finishes S02E04"."""
+    match = EPISODE_CODE.search(entry.title)
+    what = match.group(1) if match else (entry.title or os.path.basename(entry.path))
+    users = sorted({r.user for r in entry.reasons})
+    who = users[0] if len(users) == 1 else f"{', '.join(users[:-1])} and {users[-1]}"
+    if all(r.source == "watchlist" for r in entry.reasons):
+        return f"when {who} {'watches' if len(users) == 1 else 'watch'} {what} or it leaves the watchlist"
+    return f"when {who} {'finishes' if len(users) == 1 else 'finish'} {what}"
 
 
 def status(settings: Settings) -> dict[str, Any]:
