@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from plexcache import layout
 from plexcache import mover as mv
 from plexcache.journal import Journal
 from plexcache.mover import (
@@ -81,7 +82,7 @@ class World:
         return {str(Path(d).relative_to(self.root)) for d, _s, _f in os.walk(self.root / "mnt")}
 
     def temps(self) -> list[str]:
-        return [k for k in self.tree() if k.endswith(mv.TMP_SUFFIX)]
+        return [k for k in self.tree() if k.endswith(layout.TMP_SUFFIX)]
 
 
 def _bytes(size: int, seed: int) -> bytes:
@@ -503,7 +504,7 @@ def test_journal_dir_follows_the_state_dir():
     class Settings:
         paths = Paths()
 
-    assert mv.journal_dir(Settings()) == "/boot/config/plugins/plexcache-r/state/journal"
+    assert layout.journal_dir(Settings()) == "/boot/config/plugins/plexcache-r/state/journal"
 
 
 def test_run_ops_accepts_the_same_op_twice_and_refuses_the_second(world):

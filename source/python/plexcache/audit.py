@@ -22,9 +22,10 @@ from plexcache import backups, exclusions
 from plexcache.backups import UNCONFIRMED, pool_copy_state
 from plexcache.config import Settings
 from plexcache.errors import UsageError
+from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, is_temp_name, journal_dir, temp_target
 from plexcache.maintenance import load_records
 from plexcache.state import Entry, Registry, StateStore
-from plexcache.unraid import BACKUP_SUFFIX, Unraid, split_user_path
+from plexcache.unraid import Unraid, split_user_path
 
 SCHEMA = 1
 KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untracked", "mismatch", "stray",
@@ -34,7 +35,6 @@ CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say whi
 ALL_SAFE = "all-safe"
 HASH = "hash"  # modifier: also compare contents before deleting a redundant copy
 SAFE_FIXES = ("recover", "protect", "sync", "restore")  # nothing is deleted by these
-MTIME_TOLERANCE = 1.0  # seconds; copies keep mtime, but some filesystems store it coarsely
 
 
 # ---------------------------------------------------------------- what is on disk
@@ -64,7 +64,7 @@ def stat_file(path: str) -> Optional[Stat]:
 
 def same_file(a: Stat, b: Stat) -> bool:
     """Same size and mtime (contents are compared separately, only when asked)."""
-    return a.size == b.size and abs(a.mtime - b.mtime) <= MTIME_TOLERANCE
+    return a.size == b.size and abs(a.mtime - b.mtime) * 1e9 <= COPY_MTIME_SLACK_NS
 
 
 @dataclass
@@ -80,21 +80,10 @@ class Facts:
     temps: list[Stat] = field(default_factory=list)  # .NAME.plexcache-tmp copies, on any disk or pool
 
 
-TMP_SUFFIX = ".plexcache-tmp"  # the mover's temporary copies (mover.TMP_SUFFIX)
-
-
 def _skip_name(name: str) -> bool:
     """Hidden files: never ours as media. The mover's temporary copies are hidden too, but walked: a kill
     can leave one behind, and Unraid's mover can carry it to any disk."""
-    return name.startswith(".") and not name.endswith(TMP_SUFFIX)
-
-
-def _temp_of(rel: str) -> Optional[str]:
-    """The file a temp copy's relative path belongs to (dir/.NAME.plexcache-tmp -> dir/NAME), or None."""
-    head, name = os.path.split(rel)
-    if not (name.startswith(".") and name.endswith(TMP_SUFFIX)):
-        return None
-    return os.path.join(head, name[1: -len(TMP_SUFFIX)])
+    return name.startswith(".") and not is_temp_name(name)
 
 
 def walk_files(root: str) -> dict[str, Stat]:
@@ -154,15 +143,15 @@ def scan_share(settings: Settings, unraid: Unraid, share: str, pools: list[str],
 
     for pool in pools:
         for rel, st in walk_files(str(Path(settings.paths.pool_root) / pool / share)).items():
-            if _temp_of(rel) is not None:
-                get(str(_temp_of(rel))).temps.append(st)
+            if temp_target(rel) is not None:
+                get(str(temp_target(rel))).temps.append(st)
             else:
                 get(rel).pool_copies[pool] = st
     if array:
         for disk, mount in unraid.disks:
             for rel, st in walk_files(os.path.join(mount, share)).items():
-                if _temp_of(rel) is not None:
-                    get(str(_temp_of(rel))).temps.append(st)
+                if temp_target(rel) is not None:
+                    get(str(temp_target(rel))).temps.append(st)
                 elif rel.endswith(BACKUP_SUFFIX) and len(rel) > len(BACKUP_SUFFIX):
                     get(rel[: -len(BACKUP_SUFFIX)]).backups.append((disk, st))
                 else:
@@ -366,15 +355,6 @@ def _managed_index(registry: Registry) -> dict[str, Entry]:
             index.setdefault(sidecar, entry)
         index[entry.path] = entry
     return index
-
-
-def journal_dir(settings: Settings) -> Path:
-    """Where the mover keeps its journal (mover.journal_dir when it exists)."""
-    try:
-        from plexcache import mover
-        return Path(mover.journal_dir(settings))
-    except (ImportError, AttributeError):
-        return Path(settings.paths.state_dir) / "journal"
 
 
 def journal_findings(settings: Settings) -> list[Finding]:

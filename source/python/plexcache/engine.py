@@ -22,15 +22,15 @@ from plexcache.config import Settings
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
+from plexcache.layout import BACKUP_SUFFIX, CHANGED_MTIME_S, journal_dir
 from plexcache.notify import Notifier, run_messages
 from plexcache.pathmap import MappingResult, map_paths
 from plexcache.planner import CACHE, MOVE_BACK, SKIP, Facts, FileFacts, Plan, PlanItem, PoolFacts, plan
-from plexcache.query import _pool_size_override, activity, cache_usage, journal_dir, list_files, status
+from plexcache.query import _pool_size_override, activity, cache_usage, list_files, status
 from plexcache.render import describe_reasons, human_bytes
 from plexcache.runctl import ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
 from plexcache.unraid import (
-    BACKUP_SUFFIX,
     Location,
     Unraid,
     check_environment,
@@ -482,7 +482,7 @@ class Cycle:
             st = os.stat(loc.pool_path)
         except OSError:
             return
-        changed = st.st_size != entry.size or abs(st.st_mtime - entry.mtime) >= 1
+        changed = st.st_size != entry.size or abs(st.st_mtime - entry.mtime) >= CHANGED_MTIME_S
         before = entry.size
         if changed:
             entry.size, entry.mtime = st.st_size, st.st_mtime

@@ -30,8 +30,9 @@ from plexcache.audit import Facts, adopted_entry, attach_sidecar, probe, same_fi
 from plexcache.config import Settings
 from plexcache.errors import LockHeld, SettingsError, UsageError
 from plexcache.fsutil import atomic_write_text
+from plexcache.layout import BACKUP_SUFFIX
 from plexcache.state import Registry, StateStore
-from plexcache.unraid import BACKUP_SUFFIX, Unraid
+from plexcache.unraid import Unraid
 
 SCHEMA = 1
 SETTINGS_FILE = "plexcache_settings.json"

@@ -40,14 +40,12 @@ from plexcache import fastcopy
 from plexcache.errors import PlexCacheError
 from plexcache.fsutil import fsync_dir
 from plexcache.journal import Journal, JournalEntry
+from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, NAME_MAX, temp_name
 
-BACKUP_SUFFIX = ".plexcached"
-TMP_SUFFIX = ".plexcache-tmp"
 AUTO = "auto"  # RestoreOp.backup_path default: NAME.plexcached next to the array path, if it exists
 CRASH_ENV = "PLEXCACHE_CRASH_AT"
 TRACE_ENV = "PLEXCACHE_CRASH_TRACE"
 CRITICAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
-NAME_MAX = 255
 log = logging.getLogger(__name__)
 
 # (label of the file, bytes done, bytes total)
@@ -374,7 +372,7 @@ class Mover:
             if os.path.lexists(backup):
                 raise MoveRefused(f"{backup} already exists; not caching {src} over an older backup (run "
                                   "`plexcache-r audit`)", backup, "backup_exists")
-        return {"src": src, "dst": dst, "tmp": _tmp_name(dst), "backup": backup, "how": "copy",
+        return {"src": src, "dst": dst, "tmp": temp_name(dst), "backup": backup, "how": "copy",
                 "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
     def _plan_restore_file(self, src: str, dst: str, backup: Optional[str], recorded: Optional[FileFacts],
@@ -408,7 +406,7 @@ class Mover:
                 raise MoveRefused(f"{src} ({pst.st_size} bytes) no longer matches what was cached and nothing "
                                   f"shows it is a complete replacement; kept it and its backup {backup} "
                                   "(`plexcache-r audit` offers both choices)", src, "mismatch")
-        _check_name(_tmp_name(dst))
+        _check_name(temp_name(dst))
         return _restore_record(src, dst, backup, "copy", pst)
 
     def _same_content(self, pool_path: str, recorded: Optional[FileFacts]) -> bool:
@@ -808,7 +806,7 @@ def _remove_own_temps(f: dict[str, Any], roots: Sequence[str]) -> None:
     most the file's size goes, and a complete one only while the source or the placed copy is there: a
     temp name is plexcache-r's own, yet a full copy is never removed while it may be the only one."""
     mounts = [_mount_of(f["src"], f["dst"]), *roots]
-    for tmp in [f["tmp"], *_elsewhere(f["tmp"], _tmp_name(f["src"]), mounts)]:
+    for tmp in [f["tmp"], *_elsewhere(f["tmp"], temp_name(f["src"]), mounts)]:
         st = _lstat(tmp)
         if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > f["size"]:
             continue
@@ -830,7 +828,7 @@ def _live_elsewhere(f: dict[str, Any], roots: Sequence[str]) -> Optional[str]:
 
 
 def _restore_record(src: str, dst: str, backup: Optional[str], how: str, st: os.stat_result) -> dict[str, Any]:
-    return {"src": src, "dst": dst, "tmp": _tmp_name(dst), "backup": backup, "how": how,
+    return {"src": src, "dst": dst, "tmp": temp_name(dst), "backup": backup, "how": how,
             "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
@@ -838,15 +836,6 @@ def _backup_for(op: RestoreOp, array_path: str, backup: Optional[str]) -> Option
     if backup is None:
         return None
     return array_path + BACKUP_SUFFIX if backup == AUTO else backup
-
-
-def _tmp_name(path: str) -> str:
-    """Hidden temp name in the same directory (so the rename is atomic); hashed when the name is long."""
-    directory, name = os.path.split(path)
-    tmp = f".{name}{TMP_SUFFIX}"
-    if len(os.fsencode(tmp)) > NAME_MAX:
-        tmp = f".{hashlib.blake2b(os.fsencode(name), digest_size=12).hexdigest()}{TMP_SUFFIX}"
-    return os.path.join(directory, tmp)
 
 
 def _check_name(path: str) -> None:
@@ -1091,11 +1080,6 @@ def _op_from_json(intent: dict[str, Any]) -> Op:
 
 # ---------------------------------------------------------------------------------- small helpers
 
-def journal_dir(settings: Any) -> str:
-    """Where the journal lives for these settings: <paths.state_dir>/journal (durable, survives reboots)."""
-    return os.path.join(settings.paths.state_dir, "journal")
-
-
 def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
     """Delete a backup made stale by an upgrade under another name, once the new file is complete.
 
@@ -1153,15 +1137,12 @@ def put_backup_back(backup_path: str, live_path: str, live_size: int) -> bool:
     return True
 
 
-MTIME_SLACK_NS = 1_000_000_000  # drop_redundant: copies made by other tools may keep mtime only to the second
-
-
 def drop_redundant(path: str, keep: str, *, verify: bool = False, rename_to: Optional[str] = None) -> bool:
     """Remove `path`, a copy made redundant by the identical `keep` (or, with rename_to, turn it into that
     name: an array original next to an identical pool copy becomes its backup). True if done.
 
     Refused (False, reason logged) unless both are regular files (not symlinks), not the same file (inode),
-    of the same size with mtimes within MTIME_SLACK_NS, with `verify` of the same blake2b, and neither is
+    of the same size with mtimes within COPY_MTIME_SLACK_NS, with `verify` of the same blake2b, and neither is
     open; and, with rename_to, that name is free. The checks are repeated after hashing so a file changed
     meanwhile is not dropped. An unlink, like a no-replace rename, is atomic: a crash leaves either both
     files or `keep` alone (resp. `keep` and rename_to), never an ambiguous state, so no journal is needed.
@@ -1215,7 +1196,7 @@ def _identical_by_stat(st: os.stat_result, kst: os.stat_result) -> Optional[str]
         return "they are the same file (one inode), not two copies"
     if st.st_size != kst.st_size:
         return f"sizes differ ({st.st_size} vs {kst.st_size} bytes)"
-    if abs(st.st_mtime_ns - kst.st_mtime_ns) > MTIME_SLACK_NS:
+    if abs(st.st_mtime_ns - kst.st_mtime_ns) > COPY_MTIME_SLACK_NS:
         return "modification times differ"
     return None
 

@@ -13,14 +13,11 @@ from plexcache import __version__, pace
 from plexcache.config import Settings, parse_size
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
+from plexcache.layout import PROGRESS_NAME, journal_dir, live_state_path
 from plexcache.render import human_bytes
-from plexcache.runctl import PROGRESS_NAME, RunLock, live_running, live_state_path
+from plexcache.runctl import RunLock, live_running
 from plexcache.state import Entry, Registry, StateStore
 from plexcache.unraid import Unraid
-
-
-def journal_dir(settings: Settings) -> Path:
-    return Path(settings.paths.state_dir) / "journal"
 
 
 def _pool_size_override(settings: Settings) -> Optional[int]:

@@ -17,11 +17,9 @@ from typing import Any, Optional
 from plexcache.config import Settings
 from plexcache.demand import Reason
 from plexcache.fsutil import read_json, write_json_if_changed
+from plexcache.layout import HISTORY_FILE, LAST_RUN_FILE, REGISTRY_FILE
 
 SCHEMA = 1
-REGISTRY_FILE = "registry.json"
-HISTORY_FILE = "history.json"
-LAST_RUN_FILE = "last_run.json"
 HISTORY_LIMIT = 500
 
 

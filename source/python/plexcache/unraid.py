@@ -17,8 +17,8 @@ from typing import Optional
 
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses
+from plexcache.layout import BACKUP_SUFFIX
 
-BACKUP_SUFFIX = ".plexcached"
 _KV = re.compile(r'^\s*(\w+)\s*=\s*"?(.*?)"?\s*$')
 _SECTION = re.compile(r"^\s*\[\"?([^\]\"]+)\"?\]\s*$")
 
