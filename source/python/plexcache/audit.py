@@ -68,7 +68,7 @@ def same_file(a: Stat, b: Stat) -> bool:
 
 
 @dataclass
-class Facts:
+class FileCopies:
     """Every physical copy of one user-share file: on pools, as originals on disks, as backups on disks."""
 
     user_path: str
@@ -111,10 +111,10 @@ def walk_files(root: str) -> dict[str, Stat]:
     return out
 
 
-def probe(settings: Settings, unraid: Unraid, share: str, rel: str, pools: list[str]) -> Facts:
-    """Facts for one file by lstat (pool copies, then each disk). For a handful of paths, not for scans."""
+def probe(settings: Settings, unraid: Unraid, share: str, rel: str, pools: list[str]) -> FileCopies:
+    """FileCopies for one file by lstat (pool copies, then each disk). For a handful of paths, not for scans."""
     user_path = f"{settings.paths.user_root.rstrip('/')}/{share}/{rel}"
-    facts = Facts(user_path, share, rel)
+    facts = FileCopies(user_path, share, rel)
     for pool in pools:
         copy = stat_file(str(Path(settings.paths.pool_root) / pool / share / rel))
         if copy:
@@ -130,15 +130,15 @@ def probe(settings: Settings, unraid: Unraid, share: str, rel: str, pools: list[
 
 
 def scan_share(settings: Settings, unraid: Unraid, share: str, pools: list[str],
-               array: bool = True) -> dict[str, Facts]:
-    """Walk SHARE on the given pools (and, with array, on every disk): user path -> Facts."""
+               array: bool = True) -> dict[str, FileCopies]:
+    """Walk SHARE on the given pools (and, with array, on every disk): user path -> FileCopies."""
     user_root = settings.paths.user_root.rstrip("/")
-    facts: dict[str, Facts] = {}
+    facts: dict[str, FileCopies] = {}
 
-    def get(rel: str) -> Facts:
+    def get(rel: str) -> FileCopies:
         found = facts.get(rel)
         if found is None:
-            found = facts[rel] = Facts(f"{user_root}/{share}/{rel}", share, rel)
+            found = facts[rel] = FileCopies(f"{user_root}/{share}/{rel}", share, rel)
         return found
 
     for pool in pools:
@@ -200,7 +200,7 @@ def _size_words(a: Stat, b: Stat) -> str:
     return f"modified {abs(a.mtime - b.mtime):.0f} s apart"
 
 
-def judge_managed(facts: Facts, entry: Entry, backups_on: bool) -> list[Finding]:
+def judge_managed(facts: FileCopies, entry: Entry, backups_on: bool) -> list[Finding]:
     """A file the registry manages (or a sidecar of one)."""
     path = facts.user_path
     pool_copy = facts.pool_copies.get(entry.pool)
@@ -244,7 +244,7 @@ def judge_managed(facts: Facts, entry: Entry, backups_on: bool) -> list[Finding]
     return out
 
 
-def live_on_disks(facts: Facts) -> list[Finding]:
+def live_on_disks(facts: FileCopies) -> list[Finding]:
     """The same file live on more than one array disk (e.g. Unraid's mover carried a cached file to another
     disk than its original's): Unraid shows one of them, the other is hidden. Nothing is removed by audit."""
     if len(facts.originals) < 2:
@@ -255,7 +255,7 @@ def live_on_disks(facts: Facts) -> list[Finding]:
                      facts.user_path, *(o for _, o in facts.originals))]
 
 
-def leftovers(facts: Facts) -> list[Finding]:
+def leftovers(facts: FileCopies) -> list[Finding]:
     """Temporary copies the mover left (a kill mid-copy; Unraid's mover may have carried one to another
     disk). The journal's recovery removes its own; one no journal record names is reported here."""
     return [_finding("leftover", f"{facts.user_path}: a temporary copy {t.path} was left behind (an "
@@ -271,7 +271,7 @@ def _mismatch(message: str, path: str, new: Stat, original: Stat) -> Finding:
     return finding
 
 
-def _array_pairs(facts: Facts) -> list[Finding]:
+def _array_pairs(facts: FileCopies) -> list[Finding]:
     """An original and its .plexcached side by side on the array (issue SN-D#63)."""
     path = facts.user_path
     if len(facts.originals) == 1 and len(facts.backups) == 1:
@@ -298,7 +298,7 @@ def _stray(path: str, live: Stat, backup: Stat) -> Finding:
     return finding
 
 
-def judge_unmanaged(facts: Facts, pool: str) -> list[Finding]:
+def judge_unmanaged(facts: FileCopies, pool: str) -> list[Finding]:
     """A file the registry does not know."""
     path = facts.user_path
     pool_copy = facts.pool_copies.get(pool)
@@ -341,7 +341,7 @@ class Scan:
     """What one audit saw: findings plus the facts the fixes need."""
 
     findings: list[Finding]
-    facts: dict[str, Facts]
+    facts: dict[str, FileCopies]
     cheap: bool
     files_seen: int = 0
     seconds: float = 0.0
@@ -379,7 +379,7 @@ def journal_findings(settings: Settings) -> list[Finding]:
     return out
 
 
-def exclusion_findings(settings: Settings, registry: Registry, facts_of: dict[str, Facts]) -> list[Finding]:
+def exclusion_findings(settings: Settings, registry: Registry, facts_of: dict[str, FileCopies]) -> list[Finding]:
     """Managed pool copies missing from the ignore list (unprotected) and lines for files we do not manage."""
     try:
         text = Path(settings.paths.exclusion_list).read_text(encoding="utf-8", errors="replace")
@@ -421,7 +421,7 @@ def scan(settings: Settings, registry: Registry, unraid: Optional[Unraid] = None
     """Every finding, without changing anything."""
     started = time.monotonic()
     unraid = unraid or Unraid.load(settings)
-    facts: dict[str, Facts] = {}
+    facts: dict[str, FileCopies] = {}
     for share, pools in _shares_to_scan(settings, unraid, registry).items():
         facts.update(scan_share(settings, unraid, share, pools, array=not cheap))
     managed = _managed_index(registry)
@@ -489,12 +489,12 @@ def load_registry(settings: Settings) -> tuple[Registry, Optional[Finding]]:
                                    action="rebuild")
 
 
-def _facts_for(settings: Settings, user_path: str) -> Facts:
+def _facts_for(settings: Settings, user_path: str) -> FileCopies:
     parts = split_user_path(settings.paths.user_root, user_path) or ("", "")
-    return Facts(user_path, parts[0], parts[1])
+    return FileCopies(user_path, parts[0], parts[1])
 
 
-def _judge_cheap(facts: Facts, entry: Entry) -> list[Finding]:
+def _judge_cheap(facts: FileCopies, entry: Entry) -> list[Finding]:
     """Registry against the pool only: no array disk is touched."""
     path = facts.user_path
     pool_copy = facts.pool_copies.get(entry.pool)
@@ -631,7 +631,7 @@ def _recover_first(settings: Settings) -> list[dict[str, Any]]:
 def _restore_op(ctx: FixContext, finding: Finding, entry: Optional[Entry]) -> Any:
     """Put a lone backup back under its own name, through the mover (a journaled rename). A managed video
     takes its subtitles along (each renamed back from its backup, or copied back from the pool)."""
-    from plexcache.mover import FileFacts, RestoreOp
+    from plexcache.mover import RecordedCopy, RestoreOp
 
     backup = finding.paths[0]
     array_path = backup[: -len(BACKUP_SUFFIX)]
@@ -653,7 +653,7 @@ def _restore_op(ctx: FixContext, finding: Finding, entry: Optional[Entry]) -> An
                 sidecars.append((side_pool, side_array))
             facts = entry.recorded.get(side)
             if facts:
-                recorded[side_pool] = FileFacts(facts["size"], facts["mtime_ns"], facts.get("blake2b"))
+                recorded[side_pool] = RecordedCopy(facts["size"], facts["mtime_ns"], facts.get("blake2b"))
     return RestoreOp(pool_path=pool_path, array_path=array_path, backup_path=backup, sidecars=sidecars,
                      recorded=recorded, key=finding.path)
 
@@ -836,7 +836,7 @@ def _fix_delete(ctx: FixContext, findings: list[Finding]) -> None:
             ctx.record(finding, "refused", error)
 
 
-def _adopt(ctx: FixContext, finding: Finding, facts: Facts) -> str:
+def _adopt(ctx: FixContext, finding: Finding, facts: FileCopies) -> str:
     """Add an untracked pool file with a matching backup to the registry (as a sidecar of its video if it is
     one). Returns what was done."""
     info = ctx.unraid.share(facts.share)
@@ -857,7 +857,7 @@ def _recorded(copy: Stat) -> dict[str, Any]:
     return {"size": copy.size, "mtime_ns": copy.mtime_ns or int(copy.mtime * 1e9), "blake2b": None}
 
 
-def adopted_entry(facts: Facts, pool: str, disk: str, pool_copy: Stat, cached_at: Optional[float] = None,
+def adopted_entry(facts: FileCopies, pool: str, disk: str, pool_copy: Stat, cached_at: Optional[float] = None,
                   **extra: Any) -> Entry:
     """A registry entry for a pool file whose original is kept as a backup on `disk`."""
     name = facts.rel.rsplit("/", 1)[-1]
@@ -898,7 +898,7 @@ def _is_sidecar_name(settings: Settings, path: str) -> bool:
     return any(lower.endswith(ext.lower()) for ext in settings.cache.sidecar_extensions)
 
 
-def _fix_sync(ctx: FixContext, findings: list[Finding], facts_of: dict[str, Facts]) -> None:
+def _fix_sync(ctx: FixContext, findings: list[Finding], facts_of: dict[str, FileCopies]) -> None:
     # videos first, so that their subtitles can join them as sidecars
     for finding in sorted(findings, key=lambda f: _is_sidecar_name(ctx.settings, f.path)):
         if finding.action == "rebuild":

@@ -25,7 +25,7 @@ from plexcache.journal import Journal
 from plexcache.layout import BACKUP_SUFFIX, CHANGED_MTIME_S, journal_dir
 from plexcache.notify import Notifier, run_messages
 from plexcache.pathmap import MappingResult, map_paths
-from plexcache.planner import CACHE, MOVE_BACK, SKIP, Facts, FileFacts, Plan, PlanItem, PoolFacts, plan
+from plexcache.planner import CACHE, MOVE_BACK, SKIP, FileStatus, Plan, PlanItem, PoolFacts, Situation, plan
 from plexcache.query import _pool_size_override, activity, cache_usage, list_files, status
 from plexcache.render import describe_reasons, human_bytes
 from plexcache.runctl import ProgressWriter, RunLock, StopFlag
@@ -414,7 +414,7 @@ class Cycle:
         if not os.path.isfile(pool_path):
             return
         facts = entry.recorded.get(user_path)
-        recorded = {pool_path: mover.FileFacts(facts["size"], facts["mtime_ns"], facts.get("blake2b"))} \
+        recorded = {pool_path: mover.RecordedCopy(facts["size"], facts["mtime_ns"], facts.get("blake2b"))} \
             if facts else {}
         array_path = backup[:-len(BACKUP_SUFFIX)]
         self.left_behind.append(mover.RestoreOp(pool_path, array_path, mover.AUTO, (), recorded, key=user_path,
@@ -561,10 +561,10 @@ class Cycle:
                 disks[item.path] = disk
         return disks
 
-    def facts(self, wanted: list[WantedFile], open_now: frozenset[str] = frozenset()) -> Facts:
-        files: dict[str, FileFacts] = {}
+    def facts(self, wanted: list[WantedFile], open_now: frozenset[str] = frozenset()) -> Situation:
+        files: dict[str, FileStatus] = {}
         for entry in self.registry.entries.values():
-            files[entry.path] = FileFacts(entry.path, entry.size, entry.pool, on_pool=True,
+            files[entry.path] = FileStatus(entry.path, entry.size, entry.pool, on_pool=True,
                                           open=entry.path in open_now, mounted=entry.pool not in self.unmounted,
                                           held="held on the pool: its pool copy differs from its backup; run "
                                           "`plexcache-r audit` to choose" if entry.path in self.held else "")
@@ -580,10 +580,10 @@ class Cycle:
             except OSError:
                 self.report.warnings.append(f"pool {pool} is not mounted at {self.settings.paths.pool_root}/{pool}")
         asleep = disks_in_standby(self.settings) if self.settings.cache.spin_aware else None
-        return Facts(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown,
+        return Situation(files, pools, frozenset(self.mapping.playing), self.unknown_users, self.demand.server_unknown,
                      asleep or frozenset(), {key: look.due for key, look in self.lookaheads.items()})
 
-    def _candidate_facts(self, path: str, is_open: bool) -> FileFacts:
+    def _candidate_facts(self, path: str, is_open: bool) -> FileStatus:
         cacheable, why = self.unraid.cacheable(path)
         loc = self.locate(path)
         size, hardlinked = 0, False
@@ -598,7 +598,7 @@ class Cycle:
             cacheable, why = False, f"on more than one disk ({', '.join(loc.disks)}); run `plexcache-r audit`"
         if path in self.blocked:
             cacheable, why = False, self.blocked[path]
-        return FileFacts(path, size, loc.pool, on_pool=loc.on_pool, on_array=loc.on_array, cacheable=cacheable,
+        return FileStatus(path, size, loc.pool, on_pool=loc.on_pool, on_array=loc.on_array, cacheable=cacheable,
                          why=why, hardlinked=hardlinked, open=is_open, disk=loc.disk)
 
     def plan(self, wanted: list[WantedFile]) -> Plan:
@@ -846,12 +846,13 @@ class Cycle:
         return report
 
 
-def pool_facts(settings: Settings, entry: Entry, by_user_path: dict[str, dict[str, Any]]) -> dict[str, mover.FileFacts]:
+def pool_facts(settings: Settings, entry: Entry,
+               by_user_path: dict[str, dict[str, Any]]) -> dict[str, mover.RecordedCopy]:
     """An entry's per-file facts (recorded, confirmed), keyed by pool path as the mover takes them."""
     out = {}
     for user_path, facts in by_user_path.items():
         rel = user_path[len(settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
-        out[f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"] = mover.FileFacts(
+        out[f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"] = mover.RecordedCopy(
             facts["size"], facts["mtime_ns"], facts.get("blake2b"))
     return out
 

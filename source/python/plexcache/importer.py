@@ -26,7 +26,7 @@ from typing import Any, Optional
 
 from plexcache import config as cfg
 from plexcache import exclusions
-from plexcache.audit import Facts, adopted_entry, attach_sidecar, probe, same_file, sidecar_parent
+from plexcache.audit import FileCopies, adopted_entry, attach_sidecar, probe, same_file, sidecar_parent
 from plexcache.config import Settings
 from plexcache.errors import LockHeld, SettingsError, UsageError
 from plexcache.fsutil import atomic_write_text
@@ -450,7 +450,7 @@ def _epoch(value: Any) -> Optional[float]:
 class Candidate:
     pool_path: str
     user_path: str = ""
-    facts: Optional[Facts] = None
+    facts: Optional[FileCopies] = None
     pool: str = ""
     why: str = ""  # non-empty: not adopted, and why
     hint: str = ""

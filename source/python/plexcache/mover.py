@@ -101,7 +101,7 @@ class CriticalIOError(MoveError):
 # -------------------------------------------------------------------------------------------- operations
 
 @dataclass(frozen=True)
-class FileFacts:
+class RecordedCopy:
     """What a file looked like when it was cached: restore compares the backup and the pool copy to it."""
 
     size: int
@@ -146,9 +146,9 @@ class RestoreOp:
     backup_path: where the array original was kept; AUTO (default) means array_path + ".plexcached" for
     every file of the op, used if present; None means no backups are expected (any file there is left
     alone). sidecars: (pool_path, array_path) pairs, in the same order as the main paths.
-    recorded: FileFacts returned when the files were cached, keyed by pool path. The backup is renamed
+    recorded: RecordedCopy returned when the files were cached, keyed by pool path. The backup is renamed
     back only when it and the pool copy both still match them; without them, when the two match each other.
-    confirmed: FileFacts of pool copies shown to be complete replacements (Plex lists that file with that
+    confirmed: RecordedCopy of pool copies shown to be complete replacements (Plex lists that file with that
     size, or the user chose to keep it), keyed by pool path. A pool copy that matches neither `recorded`
     (or, without a record, its backup) nor `confirmed` is refused (`mismatch`): both copies stay.
     keep_original: pool paths whose backup the user chose to put back whatever the pool copy holds; the
@@ -163,11 +163,11 @@ class RestoreOp:
     array_path: str
     backup_path: Optional[str] = AUTO
     sidecars: Sequence[tuple[str, str]] = ()
-    recorded: Mapping[str, FileFacts] = field(default_factory=dict)
+    recorded: Mapping[str, RecordedCopy] = field(default_factory=dict)
     key: Optional[str] = None
     disk: Optional[str] = None
     made_dirs: Sequence[str] = ()
-    confirmed: Mapping[str, FileFacts] = field(default_factory=dict)
+    confirmed: Mapping[str, RecordedCopy] = field(default_factory=dict)
     keep_original: Sequence[str] = ()
 
     def __post_init__(self) -> None:
@@ -188,7 +188,7 @@ class MovedFile:
     """One file of a finished operation, for the registry.
 
     For a cache: where it now lives on the pool, where the original was kept (backup_path, None when
-    backups are off) and the FileFacts to hand back in RestoreOp.recorded. For a restore: the array path
+    backups are off) and the RecordedCopy to hand back in RestoreOp.recorded. For a restore: the array path
     it is back at; backup_path is None, or names a backup deliberately left in place (it differed from
     the pool copy and no record said which one is newer: `audit` reports it as an orphaned backup).
     """
@@ -196,7 +196,7 @@ class MovedFile:
     array_path: str
     pool_path: str
     backup_path: Optional[str]
-    facts: FileFacts
+    facts: RecordedCopy
     how: str = "copy"  # copy | rename (restore from the backup)
 
 
@@ -251,7 +251,7 @@ class Recovered:
 
 
 @dataclass
-class RunReport:
+class OpsOutcome:
     """What run_ops did: one OpResult per op (input order), and why it ended early, if it did."""
 
     results: list[OpResult]
@@ -375,8 +375,8 @@ class Mover:
         return {"src": src, "dst": dst, "tmp": temp_name(dst), "backup": backup, "how": "copy",
                 "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
-    def _plan_restore_file(self, src: str, dst: str, backup: Optional[str], recorded: Optional[FileFacts],
-                           confirmed: Optional[FileFacts] = None, keep_original: bool = False) -> dict[str, Any]:
+    def _plan_restore_file(self, src: str, dst: str, backup: Optional[str], recorded: Optional[RecordedCopy],
+                           confirmed: Optional[RecordedCopy] = None, keep_original: bool = False) -> dict[str, Any]:
         if os.path.lexists(dst):
             raise MoveRefused(f"{dst} already exists on the array; not overwriting it (run `plexcache-r "
                               "audit`)", dst, "target_exists")
@@ -395,7 +395,7 @@ class Mover:
         if bst is not None:
             if keep_original:
                 return _restore_record(src, dst, backup, "rename", bst)
-            reference = recorded or FileFacts(bst.st_size, bst.st_mtime_ns)
+            reference = recorded or RecordedCopy(bst.st_size, bst.st_mtime_ns)
             unchanged = reference.matches(pst) and self._same_content(src, recorded)
             if unchanged and reference.matches(bst):
                 return _restore_record(src, dst, backup, "rename", bst)
@@ -409,7 +409,7 @@ class Mover:
         _check_name(temp_name(dst))
         return _restore_record(src, dst, backup, "copy", pst)
 
-    def _same_content(self, pool_path: str, recorded: Optional[FileFacts]) -> bool:
+    def _same_content(self, pool_path: str, recorded: Optional[RecordedCopy]) -> bool:
         """With verify on and a recorded hash, also hash the pool copy (a fast SSD read) before trusting
         that it is unchanged; the backup on the spinning disk is trusted by size and mtime."""
         if not self.verify or recorded is None or recorded.blake2b is None:
@@ -709,7 +709,7 @@ def _moved_files(intent: dict[str, Any], commit: Optional[dict[str, Any]] = None
               if isinstance(fact, dict)}
     out = []
     for f in intent["files"]:
-        facts = FileFacts(f["size"], f["mtime_ns"], f.get("blake2b") or hashes.get(f["dst"]))
+        facts = RecordedCopy(f["size"], f["mtime_ns"], f.get("blake2b") or hashes.get(f["dst"]))
         if intent["kind"] == "cache":
             out.append(MovedFile(f["src"], f["dst"], f["backup"], facts, "copy"))
         else:
@@ -1073,8 +1073,8 @@ def _op_from_json(intent: dict[str, Any]) -> Op:
         return CacheOp(**doc)
     if intent["kind"] != "restore":
         raise ValueError(f"unknown operation kind {intent['kind']!r}")
-    doc["recorded"] = {k: FileFacts(**v) for k, v in doc.get("recorded", {}).items()}
-    doc["confirmed"] = {k: FileFacts(**v) for k, v in doc.get("confirmed", {}).items()}
+    doc["recorded"] = {k: RecordedCopy(**v) for k, v in doc.get("recorded", {}).items()}
+    doc["confirmed"] = {k: RecordedCopy(**v) for k, v in doc.get("confirmed", {}).items()}
     return RestoreOp(**doc)
 
 
@@ -1313,12 +1313,12 @@ class _Halt:
 
 
 def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] = None,
-            progress: Optional[Any] = None) -> RunReport:
+            progress: Optional[Any] = None) -> OpsOutcome:
     """Run ops with schedule_by_disk lanes, one thread per lane.
 
     stop: a runctl.StopFlag (anything with requested()), checked before each op: once set, the remaining
-    ops end as not_started and RunReport.stopped is True (the caller raises StopRequested). A
-    CriticalIOError halts every lane the same way (RunReport.critical). progress: a runctl.ProgressWriter.
+    ops end as not_started and OpsOutcome.stopped is True (the caller raises StopRequested). A
+    CriticalIOError halts every lane the same way (OpsOutcome.critical). progress: a runctl.ProgressWriter.
     Never raises for a single op's failure: each OpResult says what happened.
     """
     results: dict[int, OpResult] = {}
@@ -1332,7 +1332,7 @@ def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] =
     with ThreadPoolExecutor(max_workers=max(1, len(lanes)), thread_name_prefix="plexcache-lane") as pool:
         for future in [pool.submit(lane_worker, lane) for lane in lanes]:
             future.result()
-    return RunReport([results[i] for i in range(len(ops))], halt.stopped, halt.critical)
+    return OpsOutcome([results[i] for i in range(len(ops))], halt.stopped, halt.critical)
 
 
 def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any], halt: _Halt) -> OpResult:
