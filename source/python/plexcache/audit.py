@@ -18,12 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from plexcache import backups, exclusions
+from plexcache import backups, exclusions, mover
 from plexcache.backups import UNCONFIRMED, pool_copy_state
 from plexcache.config import Settings
-from plexcache.errors import UsageError
+from plexcache.errors import StopRequested, UsageError
+from plexcache.fsutil import atomic_write_bytes
+from plexcache.journal import Journal
 from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, is_temp_name, journal_dir, temp_target
-from plexcache.maintenance import load_records
+from plexcache.maintenance import MaintenanceHistory, load_records
+from plexcache.mover import RecordedCopy, RestoreOp, open_paths, run_ops
+from plexcache.session import Books, Session
 from plexcache.state import Entry, Registry, StateStore
 from plexcache.unraid import Unraid, split_user_path
 
@@ -358,8 +362,6 @@ def _managed_index(registry: Registry) -> dict[str, Entry]:
 
 
 def journal_findings(settings: Settings) -> list[Finding]:
-    from plexcache.journal import Journal
-
     out = []
     try:
         pending = Journal(journal_dir(settings)).pending()
@@ -598,41 +600,33 @@ def _remove_managed(registry: Registry, user_path: str) -> bool:
 
 
 def _recover_first(settings: Settings) -> list[dict[str, Any]]:
-    """Finish or roll back interrupted operations the way a run does (the engine also updates the registry
-    and history for them), before any fix looks at the files. Returns one outcome per operation."""
-    from plexcache.journal import Journal
-
+    """Finish or roll back interrupted operations the way a run does (the registry and history are brought
+    in line with them), before any fix looks at the files. Returns one outcome per operation."""
     journal = Journal(journal_dir(settings))
     if not (journal.has_unfinished() or journal.has_done()):
         return []
-    from plexcache import engine
-    from plexcache.mover import recover
-
     try:
-        cycle = engine.Cycle(settings, action="audit-fix")
+        books = Books(settings, time.time())
     except UsageError:  # a damaged registry: repair the files now; the sync fix rebuilds the books from them
-        results = recover(journal)
+        results = mover.recover(journal)
     else:
-        results = cycle.recover()
-        cycle.save()
-    out = []
-    for rec in results:
-        if getattr(rec, "earlier", False):
-            continue  # finished before; only its registry bookkeeping was re-applied, nothing to report
-        ok = rec.outcome != "failed"
-        key = getattr(rec, "key", None) or rec.op_id
-        out.append({"fix": "recover", "action": "recover", "kind": "interrupted", "path": key,
-                    "result": "ok" if ok else "failed",
-                    "message": f"operation {rec.op_id} {rec.outcome.replace('_', ' ')}" if ok else
-                    (rec.detail or "recovery failed; it is retried at the next run")})
-    return out
+        results = books.recover([])
+        books.save()
+    return [_recovered_outcome(rec) for rec in results if not rec.earlier]
+
+
+def _recovered_outcome(rec: mover.Recovered) -> dict[str, Any]:
+    """One repaired operation as a fix outcome (one finished before is only bookkeeping: not reported)."""
+    ok = rec.outcome != "failed"
+    return {"fix": "recover", "action": "recover", "kind": "interrupted", "path": rec.key,
+            "result": "ok" if ok else "failed",
+            "message": f"operation {rec.op_id} {rec.outcome.replace('_', ' ')}" if ok else
+            (rec.detail or "recovery failed; it is retried at the next run")}
 
 
 def _restore_op(ctx: FixContext, finding: Finding, entry: Optional[Entry]) -> Any:
     """Put a lone backup back under its own name, through the mover (a journaled rename). A managed video
     takes its subtitles along (each renamed back from its backup, or copied back from the pool)."""
-    from plexcache.mover import RecordedCopy, RestoreOp
-
     backup = finding.paths[0]
     array_path = backup[: -len(BACKUP_SUFFIX)]
     parts = split_user_path(ctx.settings.paths.user_root, finding.path)
@@ -660,8 +654,6 @@ def _restore_op(ctx: FixContext, finding: Finding, entry: Optional[Entry]) -> An
 
 def _run_file_ops(ctx: FixContext, pairs: list[tuple[Finding, Any]]) -> list[tuple[Finding, Any]]:
     """Run mover ops (skipping files some process has open); returns (finding, OpResult) for the done ones."""
-    from plexcache.mover import open_paths, run_ops
-
     busy = open_paths([p for f, _ in pairs for p in f.paths])
     runnable = []
     for finding, op in pairs:
@@ -748,8 +740,6 @@ def _fix_settle(ctx: FixContext, findings: list[Finding]) -> None:
 def _fix_stray_choice(ctx: FixContext, finding: Finding, keep_new: bool) -> None:
     """A person's choice for a stray backup: keep the live file (the backup goes) or put the backup back
     (the live file goes), each only while the live file is still what the audit saw."""
-    from plexcache import mover
-
     live, backup = finding.paths[0], finding.paths[1]
     size = finding.sizes[0] if finding.sizes[0] is not None else -1
     if keep_new and mover.retire_stale_backup(backup, live, size):
@@ -763,8 +753,6 @@ def _fix_stray_choice(ctx: FixContext, finding: Finding, keep_new: bool) -> None
 def _fix_keep_new(ctx: FixContext, findings: list[Finding]) -> None:
     """Keep the new copy. A managed file's pool copy is recorded as chosen, so its move back retires the
     backup; an unmanaged one's backup goes now (only while the new copy is complete and closed)."""
-    from plexcache import mover
-
     index = _managed_index(ctx.registry)
     for finding in findings:
         if finding.kind == "stray":
@@ -798,42 +786,29 @@ def _drop_plan(finding: Finding) -> Optional[tuple[str, str, Optional[str]]]:
 
 
 def _fix_delete(ctx: FixContext, findings: list[Finding]) -> None:
-    """Remove verified-redundant copies through the mover (drop_redundant, or a DropOp when it has one)."""
-    from plexcache import mover
-
-    drop_fn = getattr(mover, "drop_redundant", None)
-    drop_op = getattr(mover, "DropOp", None)
+    """Remove verified-redundant copies through the mover (drop_redundant checks them again first)."""
     planned = [(f, _drop_plan(f)) for f in findings]
-    if drop_fn is None and drop_op is None:
-        for finding, _ in planned:
-            ctx.record(finding, "skipped", "removing a redundant copy is not available in this version yet")
-        return
     busy = mover.open_paths([p for f, _ in planned for p in f.paths])
     for finding, plan in planned:
         if plan is None:
             ctx.record(finding, "skipped", "no safe plan for this duplicate")
-            continue
-        if busy.intersection(finding.paths):
+        elif busy.intersection(finding.paths):
             ctx.record(finding, "skipped", "the file is open (being played?); try again later")
-            continue
-        if ctx.stop.requested():
+        elif ctx.stop.requested():
             ctx.stopped = True
             ctx.record(finding, "skipped", "stopped on request")
-            continue
-        path, keep, rename_to = plan
-        ctx.progress.file_started(finding.path)
-        verify = ctx.use_hash or ctx.settings.cache.verify
-        if drop_fn is not None:
-            done = drop_fn(path, keep, verify=verify, rename_to=rename_to)
-            error = "" if done else "refused: the copies are no longer identical (or one is open)"
         else:
-            result = ctx.mover.run(drop_op(path=path, keep=keep, rename_to=rename_to, key=finding.path))
-            done, error = result.outcome == "dropped", str(result.error or result.outcome)
-        ctx.progress.file_done(finding.path, 0)
-        if done:
-            ctx.record(finding, "ok", f"turned {path} into its backup" if rename_to else f"removed {path}")
-        else:
-            ctx.record(finding, "refused", error)
+            _drop(ctx, finding, *plan)
+
+
+def _drop(ctx: FixContext, finding: Finding, path: str, keep: str, rename_to: Optional[str]) -> None:
+    ctx.progress.file_started(finding.path)
+    done = mover.drop_redundant(path, keep, verify=ctx.use_hash or ctx.settings.cache.verify, rename_to=rename_to)
+    ctx.progress.file_done(finding.path, 0)
+    if done:
+        ctx.record(finding, "ok", f"turned {path} into its backup" if rename_to else f"removed {path}")
+    else:
+        ctx.record(finding, "refused", "refused: the copies are no longer identical (or one is open)")
 
 
 def _adopt(ctx: FixContext, finding: Finding, facts: FileCopies) -> str:
@@ -920,8 +895,6 @@ def _fix_sync(ctx: FixContext, findings: list[Finding], facts_of: dict[str, File
 
 def _keep_damaged(path: Path) -> None:
     """Copy an unreadable state file aside before it is replaced (someone may want to look at it)."""
-    from plexcache.fsutil import atomic_write_bytes
-
     try:
         atomic_write_bytes(Path(str(path) + ".damaged"), path.read_bytes())
     except OSError:
@@ -982,45 +955,24 @@ def _history(history: Any, outcomes: list[dict[str, Any]]) -> None:
 
 def _repair(settings: Settings, wanted: Wanted) -> tuple[list[dict[str, Any]], bool]:
     """Hold the run lock, recover if needed, scan, fix, save. Returns (outcomes, stopped)."""
-    from plexcache.journal import Journal
-    from plexcache.maintenance import MaintenanceHistory
-    from plexcache.mover import Mover
-    from plexcache.runctl import ProgressWriter, RunLock, StopFlag
-    from plexcache.unraid import check_environment
-
-    check_environment(settings)
-    volatile = settings.paths.volatile_dir
-    with RunLock(volatile):
-        stop = StopFlag(volatile)
-        stop.clear()
-        progress = ProgressWriter(volatile, action="audit-fix")
-        try:
-            recovered = _recover_first(settings)
-            store = StateStore(settings)
-            registry, damaged = load_registry(settings)
-            unraid = Unraid.load(settings)
-            mover = Mover(Journal(journal_dir(settings)), backups=settings.cache.backups,
-                          verify=settings.cache.verify or wanted.use_hash,
-                          allow_hardlinked=settings.cache.hardlinks == "copy",
-                          roots=unraid.roots(e.pool for e in registry.entries.values()))
-            progress.phase("planning")
-            found = scan(settings, registry, unraid)
-            if damaged is not None:
-                found.findings.insert(0, damaged)
-            ctx = FixContext(settings, registry, unraid, mover, stop, progress, wanted.use_hash, recovered)
-            apply_fixes(ctx, found, wanted)
-            progress.phase("finishing")
-            if ctx.registry_changed:
-                store.save_registry(registry)
-            if damaged is None or ctx.registry_changed:
-                mover.checkpoint()  # the registry now holds what the journal kept for it
-            if ctx.registry_changed or ctx.relist:  # the list is a function of the registry
-                exclusions.write(settings, registry)
-            history = MaintenanceHistory.load(settings)
-            _history(history, ctx.outcomes)
-            history.save(settings)
-        finally:
-            progress.close()
+    with Session(settings, "audit-fix") as session:
+        recovered = _recover_first(settings)
+        registry, damaged = load_registry(settings)
+        books = Books(settings, time.time(), registry)
+        session.progress.phase("planning")
+        found = scan(settings, registry, books.unraid)
+        if damaged is not None:
+            found.findings.insert(0, damaged)
+        ctx = FixContext(settings, registry, books.unraid, books.new_mover(verify=wanted.use_hash), session.stop,
+                         session.progress, wanted.use_hash, recovered)
+        apply_fixes(ctx, found, wanted)
+        session.progress.phase("finishing")
+        # a damaged registry stays in the journal's care until the sync fix has rebuilt it
+        books.save(registry=ctx.registry_changed, history=False, relist=ctx.registry_changed or ctx.relist,
+                   checkpoint=damaged is None or ctx.registry_changed)
+        history = MaintenanceHistory.load(settings)
+        _history(history, ctx.outcomes)
+        history.save(settings)
     return ctx.outcomes, ctx.stopped
 
 
@@ -1032,8 +984,6 @@ def audit(settings: Settings, fixes: Optional[list[str]] = None, cheap: bool = F
     registry: the registry a caller already holds (a run, under its lock), to spare reading it again;
     ignored when fixes are asked for (they reload it under the lock).
     """
-    from plexcache.errors import StopRequested
-
     wanted = expand_fixes(list(fixes or []))
     outcomes: list[dict[str, Any]] = []
     if wanted:

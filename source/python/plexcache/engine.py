@@ -17,31 +17,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import backups, exclusions, fastcopy, mover, pace, plex
+from plexcache import audit, backups, exclusions, fastcopy, mover, pace, plex, schedule
 from plexcache.config import Settings
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
-from plexcache.journal import Journal
-from plexcache.layout import BACKUP_SUFFIX, CHANGED_MTIME_S, journal_dir
+from plexcache.layout import BACKUP_SUFFIX, CHANGED_MTIME_S
 from plexcache.notify import Notifier, run_messages
 from plexcache.pathmap import MappingResult, map_paths
 from plexcache.planner import CACHE, MOVE_BACK, SKIP, FileStatus, Plan, PlanItem, PoolFacts, Situation, plan
 from plexcache.query import _pool_size_override, activity, cache_usage, list_files, status
-from plexcache.render import describe_reasons, human_bytes
-from plexcache.runctl import ProgressWriter, RunLock, StopFlag
+from plexcache.runctl import RunLock, StopFlag
+from plexcache.session import Books, Progress, ProgressCallback, Session, disk_of, entry_from_moved
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
 from plexcache.unraid import (
     Location,
     Unraid,
-    check_environment,
     disks_in_standby,
-    environment_problems,
     split_user_path,
 )
+from plexcache.words import describe_reasons, human_bytes
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[dict[str, Any]], None]
 SKIPPED_REFUSALS = ("hardlinked", "changed")
 WANTED_GRANULARITY = 86400.0  # refused for a reason that is not a failure: try next run
 
@@ -101,55 +98,6 @@ def plan_json(p: Optional[Plan], dry_run: bool, unknown: list[dict[str, str]],
             "unmapped": unmapped, "filtered": filtered or [], "summary": summary}
 
 
-# ---------------------------------------------------------------- progress
-
-
-class _Progress:
-    """ProgressWriter plus an optional callback (the CLI's terminal bar), throttled to ~5 a second."""
-
-    def __init__(self, writer: Optional[ProgressWriter], callback: Optional[ProgressCallback]) -> None:
-        self.writer = writer
-        self.callback = callback
-        self._last = 0.0
-
-    def _tell(self, force: bool = False) -> None:
-        if self.callback is None or self.writer is None:
-            return
-        now = time.monotonic()
-        if force or now - self._last >= 0.2:
-            self._last = now
-            self.callback(dict(self.writer.doc))
-
-    def phase(self, name: str) -> None:
-        if self.writer:
-            self.writer.phase(name)
-        self._tell(force=True)
-
-    def totals(self, files: int, size: int) -> None:
-        if self.writer:
-            self.writer.totals(files, size)
-        self._tell(force=True)
-
-    def file_started(self, label: str) -> None:
-        if self.writer:
-            self.writer.file_started(label)
-        self._tell()
-
-    def on_bytes(self, label: str, done: int, total: int) -> None:
-        if self.writer:
-            self.writer.on_bytes(label, done, total)
-        self._tell()
-
-    def file_done(self, label: str, size: int) -> None:
-        if self.writer:
-            self.writer.file_done(label, size)
-        self._tell()
-
-    def close(self) -> None:
-        if self.writer:
-            self.writer.close()
-
-
 # ---------------------------------------------------------------- the cycle
 
 
@@ -157,15 +105,16 @@ class Cycle:
     """The state of one command: settings, layout, registry and history, and the report being built."""
 
     def __init__(self, settings: Settings, *, now: Optional[float] = None, dry_run: bool = False,
-                 action: str = "run", progress: Optional[_Progress] = None,
+                 action: str = "run", progress: Optional[Progress] = None,
                  session_factory: Optional[Callable[..., Any]] = None) -> None:
         self.settings = settings
         self.now = time.time() if now is None else now
-        self.store = StateStore(settings)
-        self.registry: Registry = self.store.load_registry()
-        self.history: ActivityHistory = self.store.load_history()
-        self.unraid = Unraid.load(settings)
-        self.progress = progress or _Progress(None, None)
+        self.books = Books(settings, self.now)
+        self.store = self.books.store
+        self.registry: Registry = self.books.registry
+        self.history: ActivityHistory = self.books.history
+        self.unraid = self.books.unraid
+        self.progress = progress or Progress(None, None)
         self.session_factory = session_factory
         self.report = RunReport(action=action, started_at=self.now, dry_run=dry_run)
         self._clock = time.monotonic()  # finished_at = started_at + elapsed, also when `now` is injected
@@ -189,45 +138,18 @@ class Cycle:
     # -- recovery -------------------------------------------------------------------------------
 
     def recover(self) -> list[mover.Recovered]:
-        """Finish or roll back interrupted operations and bring the registry in line with the outcome.
-
-        Also re-applies operations that finished before the last registry save (a run killed in between):
-        the journal keeps them until save() checkpoints it. Applying one twice changes nothing, and they
-        come in the order they began, so a file cached and then moved back ends up forgotten."""
+        """Finish or roll back interrupted operations into the registry (Books.recover); a dry run only
+        says that some wait."""
         if self.report.dry_run:
-            if not Journal(journal_dir(self.settings)).is_empty():
+            if not self.books.journal().is_empty():
                 self.report.warnings.append("interrupted operations are waiting in the journal; a real run "
                                             "(or `plexcache-r recover`) repairs them first")
             return []
-        results = mover.recover(Journal(journal_dir(self.settings)), self.roots())
-        for rec in results:
-            key = rec.key
-            earlier = getattr(rec, "earlier", False)
-            if rec.outcome == "cached" and rec.files:
-                if key in self.registry:
-                    continue  # recorded already (killed after the save, before the checkpoint)
-                entry = self._entry_from_moved(key, rec.files, None, None)
-                entry.made_dirs = list(getattr(rec, "made_dirs", []))
-                self.registry.add(entry)
-                self._event("recovered", key, detail="recorded a cache that finished just before the run "
-                            "was interrupted" if earlier else "finished an interrupted cache")
-            elif rec.outcome == "restored":
-                if self.registry.remove(key) is None and earlier:
-                    continue
-                self._event("recovered", key, detail="recorded a move back that finished just before the run "
-                            "was interrupted" if earlier else "finished an interrupted move back")
-            elif rec.outcome in ("failed", "mixed"):
-                # mixed: some files of the op ended on each side (another program deleted files meanwhile);
-                # every file still has its one complete copy, and `audit` shows where.
-                self.report.warnings.append(f"interrupted operation on {key} ({rec.outcome}): {rec.detail}")
-                log.warning("interrupted operation on %s (%s): %s", key, rec.outcome, rec.detail)
-            else:
-                self._event("recovered", key, detail="rolled back an interrupted operation")
-        return results
+        return self.books.recover(self.report.warnings)
 
     def roots(self) -> list[str]:
         """Every disk and pool mount a file of ours may be on (or be carried to by Unraid's mover)."""
-        return self.unraid.roots(e.pool for e in self.registry.entries.values())
+        return self.books.roots()
 
     # -- demand ---------------------------------------------------------------------------------
 
@@ -418,7 +340,7 @@ class Cycle:
             if facts else {}
         array_path = backup[:-len(BACKUP_SUFFIX)]
         self.left_behind.append(mover.RestoreOp(pool_path, array_path, mover.AUTO, (), recorded, key=user_path,
-                                                disk=_disk_of(array_path, self.unraid)))
+                                                disk=disk_of(array_path, self.unraid)))
 
     def _settle_backup(self, user_path: str, original: str, backup: str,
                        recorded: Optional[dict[str, Any]]) -> str:
@@ -634,9 +556,7 @@ class Cycle:
             return
         self.progress.phase("copying")
         self.progress.totals(len(ops), sum(i.size for i in p.items if i.action in (CACHE, MOVE_BACK)))
-        engine_mover = mover.Mover(Journal(journal_dir(self.settings)), backups=self.settings.cache.backups,
-                                   verify=self.settings.cache.verify,
-                                   allow_hardlinked=self.settings.cache.hardlinks == "copy", roots=self.roots())
+        engine_mover = self.books.new_mover()
         wanted = {i.path: i for i in p.items if i.action in (CACHE, MOVE_BACK)}
         outcome = mover.run_ops(ops, self.settings.cache.workers, engine_mover,
                                 stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
@@ -726,30 +646,7 @@ class Cycle:
             self._fail(key, str(result.error))
 
     def _entry_from_moved(self, key: str, files: list[mover.MovedFile], item: Any, disk: Optional[str]) -> Entry:
-        old = self.registry.get(key)
-        share, _, rel = key[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")
-        main = files[0]
-        pool = Path(main.pool_path).relative_to(self.settings.paths.pool_root).parts[0]
-        user_dir = os.path.dirname(key)
-        recorded = {}
-        sidecars = []
-        for i, f in enumerate(files):
-            user_path = key if i == 0 else os.path.join(user_dir, os.path.basename(f.pool_path))
-            if i:
-                sidecars.append(user_path)
-            recorded[user_path] = {"size": f.facts.size, "mtime_ns": f.facts.mtime_ns, "blake2b": f.facts.blake2b}
-        reasons = list(item.reasons) if item is not None else (old.reasons if old else [])
-        wanted = item.wanted if item is not None else None
-        return Entry(path=key, share=share, rel=rel, pool=pool,
-                     disk=disk or _disk_of(main.array_path, self.unraid), size=main.facts.size,
-                     mtime=main.facts.mtime_ns / 1e9, cached_at=self.now, last_wanted_at=self.now if item else None,
-                     users=sorted({r.user for r in reasons}), reasons=reasons,
-                     title=wanted.item.title if wanted else (old.title if old else ""),
-                     library=wanted.item.library if wanted else (old.library if old else ""),
-                     kind=wanted.item.kind if wanted else (old.kind if old else ""),
-                     pinned=key in self.registry.pins, sidecars=sidecars, backup=main.backup_path is not None,
-                     rating_key=wanted.item.rating_key if wanted else (old.rating_key if old else ""),
-                     recorded=recorded)
+        return entry_from_moved(self.books, key, files, item, disk)
 
     def adopt(self, p: Plan) -> None:
         """Files that were already on the pool and are wanted become managed (no file is touched)."""
@@ -766,8 +663,7 @@ class Cycle:
 
     def _event(self, kind: str, path: str, detail: str) -> None:
         """A history event that is not a file moved by this run (recovered, adopted, dropped, retired, ...)."""
-        self.history.add(kind, path, self.now, detail=detail)
-        log.info("%s: %s: %s", kind, path, detail)
+        self.books.event(kind, path, detail)
 
     def _done(self, kind: str, path: str, size: int, words: str, why: str = "") -> None:
         self.history.add(kind, path, self.now, size=size)
@@ -795,12 +691,7 @@ class Cycle:
         """Write registry, history and exclusion list (each only if changed)."""
         if self.report.dry_run:
             return
-        self.store.save_registry(self.registry)
-        self.store.save_history(self.history)
-        exclusions.write(self.settings, self.registry)
-        # Only now may the journal forget the operations finished so far: registry and ignore list record
-        # them durably. A kill before this line is repaired by recover() re-applying them.
-        Journal(journal_dir(self.settings)).checkpoint()
+        self.books.save()
 
     def protect_planned(self, p: Plan) -> None:
         """Before copying, list the pool paths about to appear, so a mover starting mid-run leaves them be."""
@@ -817,8 +708,6 @@ class Cycle:
 
     def after_run(self) -> None:
         """Cheap upkeep once the moves are done: the schedule follows a moved mover, and a health check."""
-        from plexcache import audit, schedule
-
         try:
             result = schedule.refresh_if_stale(self.settings)
         except (OSError, UsageError, ValueError) as exc:
@@ -949,40 +838,7 @@ def _mtime(path: str) -> float:
         return 0.0
 
 
-def _disk_of(array_path: str, unraid: Unraid) -> Optional[str]:
-    for name, mount in unraid.disks:
-        if array_path.startswith(mount.rstrip("/") + "/"):
-            return name
-    return None
-
-
 # ---------------------------------------------------------------- public commands
-
-
-def _begin(settings: Settings, action: str, on_progress: Optional[ProgressCallback], dry_run: bool,
-           before_mover: bool) -> tuple[RunLock, _Progress]:
-    lock = RunLock(settings.paths.volatile_dir)
-    lock.acquire()
-    try:
-        StopFlag(settings.paths.volatile_dir).clear()
-        if not dry_run:
-            _check(settings, before_mover)
-    except BaseException:
-        lock.release()
-        raise
-    return lock, _Progress(ProgressWriter(settings.paths.volatile_dir, action), on_progress)
-
-
-def _check(settings: Settings, before_mover: bool) -> None:
-    if not before_mover:
-        check_environment(settings)
-        return
-    # Called by the mover's own before-hook: the mover waits for us, so only the other checks apply.
-    problems = [p for p in environment_problems(settings) if "mover" not in p]
-    if problems:
-        from plexcache.errors import EnvironmentRefuses
-
-        raise EnvironmentRefuses(problems[0])
 
 
 def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = False,
@@ -1001,31 +857,34 @@ def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = Fa
         cycle.report.exit_code = 3 if cycle.demand.server_unknown else 0
         cycle.report.disks = cycle.known_disks(cycle.report.plan)
         return cycle.report
-    lock, prog = _begin(settings, "run", on_progress or progress, dry_run, before_mover)
-    try:
-        cycle = Cycle(settings, now=now, dry_run=dry_run, progress=prog, session_factory=session_factory)
+    with Session(settings, "run", dry_run=dry_run, before_mover=before_mover,
+                 on_progress=on_progress or progress) as session:
+        cycle = Cycle(settings, now=now, dry_run=dry_run, progress=session.progress,
+                      session_factory=session_factory)
         cycle.add_only = add_only
-        cycle.announce()
-        prog.phase("recovering")
-        cycle.recover()
-        prog.phase("discovering")
-        wanted = cycle.discover()
-        prog.phase("planning")
-        cycle.reconcile(wanted)
-        p = cycle.report.plan = cycle.plan(wanted)
-        cycle.log_plan(p)
-        if not dry_run:
-            cycle.adopt(p)
-            cycle.protect_planned(p)
-            cycle.execute(p)
-        prog.phase("finishing")
-        cycle.save()
-        if not dry_run:
-            cycle.after_run()
-        return cycle.finish()
-    finally:
-        prog.close()
-        lock.release()
+        return _run(cycle, session.progress)
+
+
+def _run(cycle: Cycle, prog: Progress) -> RunReport:
+    """The cycle's steps in order, under the session's lock."""
+    cycle.announce()
+    prog.phase("recovering")
+    cycle.recover()
+    prog.phase("discovering")
+    wanted = cycle.discover()
+    prog.phase("planning")
+    cycle.reconcile(wanted)
+    p = cycle.report.plan = cycle.plan(wanted)
+    cycle.log_plan(p)
+    if not cycle.report.dry_run:
+        cycle.adopt(p)
+        cycle.protect_planned(p)
+        cycle.execute(p)
+    prog.phase("finishing")
+    cycle.save()
+    if not cycle.report.dry_run:
+        cycle.after_run()
+    return cycle.finish()
 
 
 def plan_document(settings: Settings, *, now: Optional[float] = None,
@@ -1066,11 +925,10 @@ def _user_path(settings: Settings, path: str, registry: Registry) -> Optional[st
 def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float] = None,
           on_progress: Optional[ProgressCallback] = None) -> RunReport:
     """Move the given managed files (None: all of them, and forget every pin) back to the array now."""
-    lock, prog = _begin(settings, "evict", on_progress, False, False)
-    try:
-        cycle = Cycle(settings, now=now, action="evict", progress=prog)
+    with Session(settings, "evict", on_progress=on_progress) as session:
+        cycle = Cycle(settings, now=now, action="evict", progress=session.progress)
         cycle.announce()
-        prog.phase("recovering")
+        session.progress.phase("recovering")
         cycle.recover()
         targets = _evict_targets(settings, cycle.registry, paths)
         if paths is None:
@@ -1079,32 +937,34 @@ def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float
             entry = cycle.registry.get(path)
             if entry is not None:
                 entry.pinned = False
-        p = Plan([PlanItem(MOVE_BACK, t, cycle.registry.entries[t].size, cycle.registry.entries[t].pool,
-                           why="evicted on request", release=cycle.registry.entries[t].disk is None)
-                  for t in targets])
-        busy = mover.open_paths([cycle.registry.entries[t].pool_path(settings.paths.pool_root) for t in targets])
-        for item in p.items:
-            held = cycle.hold_reason(cycle.registry.entries[item.path])
-            if cycle.registry.entries[item.path].pool_path(settings.paths.pool_root) in busy:
-                item.action, item.why = "skip", "open by another program; try again later"
-                cycle.report.skipped += 1
-            elif held:
-                item.action, item.why = "skip", held
-                cycle.report.skipped += 1
-                cycle.report.warnings.append(held)
-                log.warning("%s", held)
-        cycle.report.plan = p
+        p = cycle.report.plan = _evict_plan(cycle, targets)
         cycle.log_plan(p)
         wanted_before = {t: cycle.registry.entries[t].reasons for t in targets if cycle.registry.entries[t].reasons}
         cycle.execute(p)
         cycle.report.still_wanted = [{"path": t, "reasons": [r.to_json() for r in reasons]}
                                      for t, reasons in wanted_before.items() if t not in cycle.registry]
-        prog.phase("finishing")
+        session.progress.phase("finishing")
         cycle.save()
         return cycle.finish()
-    finally:
-        prog.close()
-        lock.release()
+
+
+def _evict_plan(cycle: Cycle, targets: list[str]) -> Plan:
+    """Move each target back, except what is open now or held on the pool (skipped, with why)."""
+    entries, pool_root = cycle.registry.entries, cycle.settings.paths.pool_root
+    p = Plan([PlanItem(MOVE_BACK, t, entries[t].size, entries[t].pool, why="evicted on request",
+                       release=entries[t].disk is None) for t in targets])
+    busy = mover.open_paths([entries[t].pool_path(pool_root) for t in targets])
+    for item in p.items:
+        held = cycle.hold_reason(entries[item.path])
+        if entries[item.path].pool_path(pool_root) in busy:
+            item.action, item.why = "skip", "open by another program; try again later"
+            cycle.report.skipped += 1
+        elif held:
+            item.action, item.why = "skip", held
+            cycle.report.skipped += 1
+            cycle.report.warnings.append(held)
+            log.warning("%s", held)
+    return p
 
 
 def _evict_targets(settings: Settings, registry: Registry, paths: Optional[list[str]]) -> list[str]:
@@ -1169,7 +1029,7 @@ def _refuse_missing(settings: Settings, path: str) -> None:
 
 def recover_only(settings: Settings) -> dict[str, Any]:
     """`plexcache-r recover`: finish or roll back interrupted operations and record the outcome."""
-    with RunLock(settings.paths.volatile_dir):
+    with Session(settings, "recover", check=False, report_progress=False):
         cycle = Cycle(settings, action="recover")
         results = cycle.recover()
         cycle.save()

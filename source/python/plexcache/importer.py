@@ -31,6 +31,8 @@ from plexcache.config import Settings
 from plexcache.errors import LockHeld, SettingsError, UsageError
 from plexcache.fsutil import atomic_write_text
 from plexcache.layout import BACKUP_SUFFIX
+from plexcache.maintenance import MaintenanceHistory
+from plexcache.runctl import RunLock
 from plexcache.state import Registry, StateStore
 from plexcache.unraid import Unraid
 
@@ -575,9 +577,6 @@ def _merge_manual(settings: Settings, lines: list[str]) -> list[str]:
 def import_installation(settings: Settings, settings_path: Path, source: Path,
                         dry_run: bool = False) -> dict[str, Any]:
     """Adopt DIR's settings and cached files. Returns the `import --json` document (with "message")."""
-    from plexcache.maintenance import MaintenanceHistory
-    from plexcache.runctl import RunLock
-
     inst = read_installation(Path(source))
     check_not_running(inst.root)
     patch, notes = settings_patch(settings, inst.settings)

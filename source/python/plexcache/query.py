@@ -14,10 +14,11 @@ from plexcache.config import Settings, parse_size
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
 from plexcache.layout import PROGRESS_NAME, journal_dir, live_state_path
-from plexcache.render import human_bytes
 from plexcache.runctl import RunLock, live_running
+from plexcache.schedule import mover_tuning_status, next_run_time
 from plexcache.state import Entry, Registry, StateStore
 from plexcache.unraid import Unraid
+from plexcache.words import human_bytes
 
 
 def _pool_size_override(settings: Settings) -> Optional[int]:
@@ -117,8 +118,6 @@ def _read_progress(settings: Settings) -> Optional[dict[str, Any]]:
 
 
 def _mover_tuning(settings: Settings) -> dict[str, Any]:
-    from plexcache.schedule import mover_tuning_status
-
     try:
         return mover_tuning_status(settings)
     except OSError as exc:
@@ -139,8 +138,6 @@ def _live_status(settings: Settings) -> dict[str, Any]:
 
 
 def _next_run(settings: Settings) -> Optional[float]:
-    from plexcache.schedule import next_run_time
-
     try:
         return next_run_time(settings)
     except (OSError, ValueError):
