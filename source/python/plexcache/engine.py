@@ -11,31 +11,30 @@ import contextlib
 import difflib
 import logging
 import os
-import stat
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Optional
 
-from plexcache import audit, backups, exclusions, fastcopy, mover, pace, plex, schedule
+from plexcache import audit, exclusions, mover, pace, plex, schedule
 from plexcache.config import Settings
-from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, WantedFile
+from plexcache.demand import DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
-from plexcache.layout import BACKUP_SUFFIX, CHANGED_MTIME_S
+from plexcache.layout import BACKUP_SUFFIX
 from plexcache.notify import Notifier, run_messages
-from plexcache.pathmap import MappingResult, map_paths
-from plexcache.planner import CACHE, MOVE_BACK, SKIP, FileStatus, Plan, PlanItem, PoolFacts, Situation, plan
+from plexcache.operations import Operations
+from plexcache.pathmap import map_paths
+from plexcache.planner import CACHE, MOVE_BACK, FileStatus, Plan, PlanItem, PoolFacts, Situation, plan
 from plexcache.query import _pool_size_override, activity, cache_usage, list_files, status
-from plexcache.runctl import RunLock, StopFlag
-from plexcache.session import Books, Progress, ProgressCallback, Session, disk_of, entry_from_moved
-from plexcache.state import ActivityHistory, Entry, Registry, StateStore
+from plexcache.reconcile import Reconciler
+from plexcache.report import RunReport, final_exit_code, one_line, plan_json, worth_telling
+from plexcache.runctl import RunLock
+from plexcache.session import Progress, ProgressCallback, Session
+from plexcache.state import Registry, StateStore
 from plexcache.unraid import (
-    Location,
     Unraid,
     disks_in_standby,
     split_user_path,
 )
-from plexcache.words import describe_reasons, human_bytes
+from plexcache.words import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -43,92 +42,11 @@ SKIPPED_REFUSALS = ("hardlinked", "changed")
 WANTED_GRANULARITY = 86400.0  # refused for a reason that is not a failure: try next run
 
 
-# ---------------------------------------------------------------- the report
-
-
-@dataclass
-class RunReport:
-    """What one command did; `summary()` is the last-run record, `to_json()` the `run --json` document."""
-
-    action: str = "run"
-    started_at: float = 0.0
-    finished_at: float = 0.0
-    dry_run: bool = False
-    exit_code: int = 0
-    plan: Optional[Plan] = None
-    cached: int = 0
-    moved_back: int = 0
-    failed: int = 0
-    skipped: int = 0
-    bytes_cached: int = 0
-    bytes_moved_back: int = 0
-    plex_requests: int = 0
-    unknown: list[dict[str, str]] = field(default_factory=list)
-    still_wanted: list[dict[str, Any]] = field(default_factory=list)  # evict: moved back, but wanted still
-    unmapped: list[str] = field(default_factory=list)
-    filtered: list[dict[str, str]] = field(default_factory=list)  # left out by a demand filter, with why
-    warnings: list[str] = field(default_factory=list)
-    stray_backups: int = 0  # wanted files not cached: a backup beside them is not provably the same bytes
-    failures: list[str] = field(default_factory=list)
-    activity: list[str] = field(default_factory=list)
-    message: str = ""
-    disks: dict[str, str] = field(default_factory=dict)  # plan: the array disk each planned file is (or was) on
-
-    def summary(self) -> dict[str, Any]:
-        return {"started_at": self.started_at, "finished_at": self.finished_at, "exit_code": self.exit_code,
-                "dry_run": self.dry_run, "cached": self.cached, "moved_back": self.moved_back,
-                "failed": self.failed, "bytes_cached": self.bytes_cached,
-                "bytes_moved_back": self.bytes_moved_back, "skipped": self.skipped,
-                "plex_requests": self.plex_requests, "unknown": self.unknown, "warnings": self.warnings,
-                "stray_backups": self.stray_backups, "message": self.message}
-
-    def to_json(self) -> dict[str, Any]:
-        doc = plan_json(self.plan, self.dry_run, self.unknown, self.unmapped, self.filtered)
-        doc.update(self.summary())
-        doc.update({"action": self.action, "failures": self.failures, "still_wanted": self.still_wanted})
-        return doc
-
-
-def plan_json(p: Optional[Plan], dry_run: bool, unknown: list[dict[str, str]],
-              unmapped: list[str], filtered: Optional[list[dict[str, str]]] = None) -> dict[str, Any]:
-    """The `plan --json` shape (docs/cli.md)."""
-    items = p.items if p else []
-    summary = p.summary() if p else Plan().summary()
-    return {"dry_run": dry_run, "actions": [i.to_json() for i in items], "unknown": unknown,
-            "unmapped": unmapped, "filtered": filtered or [], "summary": summary}
-
-
 # ---------------------------------------------------------------- the cycle
 
 
-class Cycle:
-    """The state of one command: settings, layout, registry and history, and the report being built."""
-
-    def __init__(self, settings: Settings, *, now: Optional[float] = None, dry_run: bool = False,
-                 action: str = "run", progress: Optional[Progress] = None,
-                 session_factory: Optional[Callable[..., Any]] = None) -> None:
-        self.settings = settings
-        self.now = time.time() if now is None else now
-        self.books = Books(settings, self.now)
-        self.store = self.books.store
-        self.registry: Registry = self.books.registry
-        self.history: ActivityHistory = self.books.history
-        self.unraid = self.books.unraid
-        self.progress = progress or Progress(None, None)
-        self.session_factory = session_factory
-        self.report = RunReport(action=action, started_at=self.now, dry_run=dry_run)
-        self._clock = time.monotonic()  # finished_at = started_at + elapsed, also when `now` is injected
-        self.locations: dict[str, Location] = {}
-        self.mapping = MappingResult()
-        self.demand = Demand()
-        self.unmounted: set[str] = set()
-        self.add_only = False  # live mode: cache what fits, move nothing back
-        self.lookaheads: dict[tuple[str, str], pace.Lookahead] = {}  # learned pace by (user, show folder)
-        self._made_dirs: Optional[set[str]] = None  # every pool folder the registry says we created
-        self.blocked: dict[str, str] = {}  # candidates that must not be cached now, with why (stray backups)
-        self.held: dict[str, str] = {}  # managed files kept on the pool until someone decides, with why
-        self.moved_behind_our_back = 0
-        self.left_behind: list[mover.RestoreOp] = []  # subtitles still cached after their video left the pool
+class Cycle(Reconciler, Operations):
+    """One command's steps: recover, discover, reconcile (Reconciler), plan, apply (Operations), save, report."""
 
     def announce(self) -> None:
         """The run's first log line (the Logs tab shows what each run did, start to end)."""
@@ -146,10 +64,6 @@ class Cycle:
                                             "(or `plexcache-r recover`) repairs them first")
             return []
         return self.books.recover(self.report.warnings)
-
-    def roots(self) -> list[str]:
-        """Every disk and pool mount a file of ours may be on (or be carried to by Unraid's mover)."""
-        return self.books.roots()
 
     # -- demand ---------------------------------------------------------------------------------
 
@@ -187,290 +101,7 @@ class Cycle:
             out.append(WantedFile(path, parts[0], parts[2], path, item))
         return out
 
-    @property
-    def unknown_users(self) -> frozenset[str]:
-        """Every user, named in the demand or in the registry, whose demand could not be read."""
-        named = {u.scope for u in self.demand.unknown if u.scope not in (SERVER, OTHER_USERS)}
-        named |= {user for entry in self.registry.entries.values() for user in entry.users}
-        return frozenset(user for user in named if self.demand.user_unknown(user))
-
-    # -- reconcile: the registry against the disks ------------------------------------------------
-
-    def reconcile(self, wanted: list[WantedFile]) -> None:
-        """Drop entries whose files left the pool behind our back, follow upgrades, refresh who wants what."""
-        by_path = {w.path: w for w in wanted}
-        by_key: dict[str, list[WantedFile]] = {}
-        for w in wanted:
-            by_key.setdefault(w.item.rating_key, []).append(w)
-        mounted = {e.pool for e in self.registry.entries.values()
-                   if (Path(self.settings.paths.pool_root) / e.pool).is_dir()}
-        self.unmounted = {e.pool for e in self.registry.entries.values()} - mounted
-        unknown = self.unknown_users  # once: it walks the whole registry (per entry, a 10,000-file run took 4 s)
-        for entry in list(self.registry.entries.values()):
-            if entry.pool not in mounted:
-                continue  # a pool that is not mounted says nothing about its files
-            loc = self.locate(entry.path, entry.pool, entry.disk)
-            if not loc.on_pool:
-                self._gone_from_pool(entry, loc, by_key.get(entry.rating_key, []))
-                continue
-            self._check_changed(entry, loc, by_path.get(entry.path))
-            self._check_sidecars(entry)
-            self._refresh_demand(entry, by_path.get(entry.path), unknown)
-        for w in wanted:
-            if w.path not in self.registry:
-                self._adopt_interrupted(w)
-            if w.path not in self.registry:
-                self._check_stray_backups(w)
-        if self.moved_behind_our_back:
-            self.report.warnings.append(
-                f"{self.moved_behind_our_back} cached file(s) were moved back to the array by something else "
-                "(Unraid's mover without plexcache-r's ignore list?); check the Mover Tuning settings")
-
-    def _adopt_interrupted(self, want: WantedFile) -> None:
-        """A wanted file on the pool with its .plexcached backup on the array, unknown to the registry: an
-        earlier run cached it and was killed before recording it. Take it back under management, backup and
-        all, so it moves back by renaming the backup (never left to the mover beside a stale backup)."""
-        loc = self.locate(want.path)
-        if not (loc.on_pool and loc.has_backup and not loc.on_array):
-            return
-        why = self._partial_copy(want.path, loc)
-        if why:
-            # an interrupted copy: the backup is the truth. Not adopted (a move back would put the partial at
-            # the array's live name), not cached again (a second backup), and the audit offers both choices.
-            self.blocked[want.path] = self.held[want.path] = why
-            self.report.warnings.append(why)
-            log.warning("%s", why)
-            return
-        bst = os.stat(loc.backup_path)
-        self.registry.add(Entry(path=want.path, share=want.share, rel=want.rel, pool=loc.pool, disk=loc.disk,
-                                size=_size(loc.pool_path), mtime=_mtime(loc.pool_path), cached_at=self.now,
-                                last_wanted_at=self.now, users=list(want.item.users),
-                                reasons=list(want.item.reasons), title=want.item.title,
-                                library=want.item.library, kind=want.item.kind, backup=True,
-                                rating_key=want.item.rating_key,
-                                recorded={want.path: {"size": bst.st_size, "mtime_ns": bst.st_mtime_ns}}))
-        self._event("adopted", want.path, detail="found cached with its array backup "
-                    "(an earlier run was interrupted before recording it)")
-
-    def _partial_copy(self, path: str, loc: Location) -> str:
-        """Why the pool copy beside a backup is not the cached copy of it (empty when it is): another size
-        or time, or with cache.verify other contents."""
-        try:
-            pst, bst = os.stat(loc.pool_path), os.stat(loc.backup_path)
-        except OSError as exc:
-            return f"{loc.pool_path}: cannot compare it with its backup ({exc.strerror}); not taken over"
-        same = pst.st_size == bst.st_size and pst.st_mtime_ns == bst.st_mtime_ns
-        if same and self.settings.cache.verify:
-            same = fastcopy.hash_file(loc.pool_path) == fastcopy.hash_file(loc.backup_path)
-        if same:
-            return ""
-        return (f"{path}: the pool copy ({pst.st_size} bytes) is not a copy of its backup {loc.backup_path} "
-                f"({bst.st_size} bytes): an interrupted copy? Not taken over; the backup is kept as the original: "
-                "run `plexcache-r audit` to choose (restore the original, or keep the new file)")
-
-    def _gone_from_pool(self, entry: Entry, loc: Location, same_item: list[WantedFile]) -> None:
-        self.registry.remove(entry.path)
-        replacement = [w for w in same_item if w.path != entry.path]
-        if replacement:
-            new = replacement[0]
-            self._event("upgraded", entry.path, detail=f"replaced by {new.path}")
-            if loc.has_backup:
-                self._stale_backup(loc, new)
-            return
-        if loc.on_array:
-            self._event("dropped", entry.path, detail="back on the array (moved by someone else)")
-            self.moved_behind_our_back += 1
-            self._retire_duplicate_backups(entry)
-        elif loc.has_backup:
-            self._event("dropped", entry.path, detail=f"deleted outside plexcache-r; its array "
-                        f"backup {loc.backup_path} was left alone (`plexcache-r audit` lists it)")
-        else:
-            self._event("dropped", entry.path, detail="deleted outside plexcache-r")
-
-    def _check_sidecars(self, entry: Entry) -> None:
-        """A subtitle that left the pool while its video stayed (moved back to the array by something else,
-        or deleted) is no longer managed; a backup of it identical to its array copy goes. One whose only
-        copy left is its backup stays listed: the move back renames the backup back."""
-        root = self.settings.paths.user_root.rstrip("/") + "/"
-        for side in list(entry.sidecars):
-            rel = side[len(root):].partition("/")[2]
-            if os.path.lexists(f"{self.settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"):
-                continue
-            copies = backups.copies_on_disks(self.unraid.disks, entry.share, rel)
-            if not copies.originals and copies.backups:
-                continue
-            # new containers, never changed in place: they may be shared with the document as loaded, which
-            # StateStore compares against to skip unchanged writes
-            recorded = entry.recorded.get(side)
-            entry.sidecars = [x for x in entry.sidecars if x != side]
-            entry.recorded = {k: v for k, v in entry.recorded.items() if k != side}
-            where = "back on the array" if copies.originals else "deleted"
-            self._event("dropped", side, detail=f"subtitle left the pool ({where}) while its video stayed")
-            if len(copies.originals) == 1:
-                for backup in copies.backups:
-                    self._settle_backup(side, copies.originals[0], backup, recorded)
-
-    def _retire_duplicate_backups(self, entry: Entry) -> None:
-        """The live copy is back on the array (maybe on another disk than its backup): a backup that holds
-        the same bytes is a duplicate and goes; one that cannot be proven identical stays, with a warning."""
-        root = self.settings.paths.user_root.rstrip("/") + "/"
-        for user_path in (entry.path, *entry.sidecars):
-            rel = user_path[len(root):].partition("/")[2]
-            copies = backups.copies_on_disks(self.unraid.disks, entry.share, rel)
-            if not copies.originals and len(copies.backups) == 1 and user_path != entry.path:
-                self._move_back_left_behind(entry, user_path, rel, copies.backups[0])
-                continue
-            if not copies.backups or not copies.originals:
-                continue  # nothing to settle, or no live array copy to compare with (`audit` reports it)
-            if len(copies.originals) > 1:
-                self.report.warnings.append(f"{user_path} is on more than one array disk and has a backup; "
-                                            "all kept: run `plexcache-r audit`")
-                continue
-            for backup in copies.backups:
-                self._settle_backup(user_path, copies.originals[0], backup, entry.recorded.get(user_path))
-
-    def _move_back_left_behind(self, entry: Entry, user_path: str, rel: str, backup: str) -> None:
-        """The video went back to the array behind our back but its subtitle is still on the pool, beside a
-        backup: move the subtitle back too (by renaming its backup back), rather than leave it unmanaged."""
-        pool_path = f"{self.settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"
-        if not os.path.isfile(pool_path):
-            return
-        facts = entry.recorded.get(user_path)
-        recorded = {pool_path: mover.RecordedCopy(facts["size"], facts["mtime_ns"], facts.get("blake2b"))} \
-            if facts else {}
-        array_path = backup[:-len(BACKUP_SUFFIX)]
-        self.left_behind.append(mover.RestoreOp(pool_path, array_path, mover.AUTO, (), recorded, key=user_path,
-                                                disk=disk_of(array_path, self.unraid)))
-
-    def _settle_backup(self, user_path: str, original: str, backup: str,
-                       recorded: Optional[dict[str, Any]]) -> str:
-        outcome = backups.settle(original, backup, recorded, dry_run=self.report.dry_run)
-        if outcome == backups.RETIRED:
-            self.locations.pop(user_path, None)
-            self._event("retired", backup, detail=f"a duplicate of {original}, the live copy on the array")
-        elif outcome in (backups.DIFFERENT, backups.KEPT):
-            how = "is not provably identical to" if outcome == backups.DIFFERENT else \
-                "could not be removed now (in use?) although identical to"
-            self.report.warnings.append(f"backup {backup} {how} the array copy {original}; both kept: "
-                                        "run `plexcache-r audit` to choose")
-        return outcome
-
-    def _check_stray_backups(self, want: WantedFile) -> None:
-        """Before caching: a .plexcached of the same file on any disk (left when something else moved a cached
-        file back to the array) is retired when identical to the original, else the file is not cached, so
-        a second backup is never made."""
-        loc = self.locate(want.path)
-        if loc.on_pool or not loc.on_array or len(loc.disks) > 1 or loc.disk is None:
-            return
-        copies = backups.copies_on_disks(self.unraid.disks, want.share, want.rel)
-        if not copies.backups:
-            return  # the common case: one lstat a disk, as locate() already paid
-        files = [(want.path, loc.array_path)]
-        share_dir = os.path.join(dict(self.unraid.disks)[loc.disk], want.share)
-        user_dir = os.path.dirname(want.path)
-        files += [(os.path.join(user_dir, os.path.basename(a)), a) for a, _p in self._sidecars(loc)]
-        for user_path, original in files:
-            rel = os.path.relpath(original, share_dir)
-            for backup in backups.copies_on_disks(self.unraid.disks, want.share, rel).backups:
-                if self._settle_backup(user_path, original, backup, None) not in (backups.RETIRED, backups.SAME):
-                    if want.path not in self.blocked:
-                        self.report.stray_backups += 1
-                    self.blocked[want.path] = (f"a backup {backup} exists that is not provably identical to "
-                                               f"{original}; not cached, so no second backup is made: run "
-                                               "`plexcache-r audit`")
-        self.locations.pop(want.path, None)
-
-    def _stale_backup(self, loc: Location, new: WantedFile) -> None:
-        """An upgrade left the old backup behind. It is never restored over the newer file; it is retired
-        only once the new file is complete (by the mover, when it offers that; until then: reported)."""
-        retire = mover.retire_stale_backup
-        new_loc = self.locate(new.path)
-        new_physical = new_loc.pool_path if new_loc.on_pool else new_loc.array_path
-        # "Complete" means the size Plex reports for it (a single-file item); the mover also refuses an open file.
-        size = new.item.size if len(new.item.plex_files) == 1 and new.item.size else _size(new_physical)
-        if new_loc.exists and not self.report.dry_run \
-                and retire(loc.backup_path, new_physical, size):
-            self._event("retired", loc.backup_path, detail=f"stale after upgrade to {new.path}")
-            return
-        self.report.warnings.append(f"stale backup {loc.backup_path} left after an upgrade to {new.path}; "
-                                    "`plexcache-r audit` lists it")
-
-    def _check_changed(self, entry: Entry, loc: Location, want: Optional[WantedFile]) -> None:
-        """A pool copy replaced in place (same name, new content). Its recorded facts stay, so the mover
-        copies it back instead of restoring the old backup; the backup goes with that move back only if the
-        new copy is shown to be complete: Plex lists it with its size (confirmed here), or the user chose it
-        in the audit. Until then the file is held on the pool with both copies, and the run warns."""
-        try:
-            st = os.stat(loc.pool_path)
-        except OSError:
-            return
-        changed = st.st_size != entry.size or abs(st.st_mtime - entry.mtime) >= CHANGED_MTIME_S
-        before = entry.size
-        if changed:
-            entry.size, entry.mtime = st.st_size, st.st_mtime
-        found = self._unconfirmed(entry)
-        if found and self._confirm_by_plex(entry, st, want, found):
-            self._event("changed", entry.path, detail=f"replaced on the pool ({before} -> {st.st_size} bytes); "
-                        "Plex lists the new size, so the old backup is retired when it moves back")
-            found = self._unconfirmed(entry)
-        elif changed and before and not found:
-            self._event("changed", entry.path, detail=f"replaced on the pool ({before} -> {st.st_size} bytes)")
-        why = self.hold_reason(entry, found)
-        if why:
-            self.held[entry.path] = why
-            self.report.warnings.append(why)
-            log.warning("%s", why)
-
-    def _confirm_by_plex(self, entry: Entry, st: os.stat_result, want: Optional[WantedFile],
-                         found: list[tuple[str, int, int]]) -> bool:
-        """Record the pool copy as a complete replacement when Plex lists the file with exactly its new size
-        (Sonarr/Radarr imported it and Plex rescanned it; a truncated or damaged copy is not rescanned)."""
-        listed = want.item.plex_size(want.plex_path) if want is not None else None
-        mine = [c for c in found if c[0] == entry.path]
-        if listed != st.st_size or not mine or mine[0][2] == st.st_size:
-            return False  # not listed so, or the original's size: then Plex's size says nothing new
-        entry.confirmed = {**entry.confirmed, entry.path: {"size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                                                           "by": "plex"}}
-        return True
-
-    def _unconfirmed(self, entry: Entry) -> list[tuple[str, int, int]]:
-        """(user path, pool copy size, backup size) of each file of the entry whose pool copy differs from
-        what was cached while its backup is still there, and that nothing showed to be complete."""
-        return unconfirmed_copies(self.settings, self.unraid, entry)
-
-    def hold_reason(self, entry: Entry, found: Optional[list[tuple[str, int, int]]] = None) -> str:
-        """Why this managed file must stay on the pool for now (empty: it may move back)."""
-        found = self._unconfirmed(entry) if found is None else found
-        if not found:
-            return ""
-        path, pool_size, backup_size = found[0]
-        return (f"{path}: the pool copy ({pool_size} bytes) no longer matches what was cached and nothing shows "
-                f"it is a complete file (its backup has {backup_size} bytes); both kept, and it stays on the pool "
-                "until you choose in `plexcache-r audit`: keep the new file, or restore the original")
-
-    def _refresh_demand(self, entry: Entry, want: Optional[WantedFile], unknown: frozenset[str]) -> None:
-        if self.demand.server_unknown:
-            return
-        still_unknown = set(entry.users) & unknown
-        if want is None:
-            entry.users = sorted(still_unknown)
-            entry.reasons = [r for r in entry.reasons if r.user in still_unknown]
-            return
-        entry.reasons = list(want.item.reasons)
-        entry.users = sorted({r.user for r in want.item.reasons} | still_unknown)
-        # Refreshed at most daily: a timestamp bumped every run would rewrite the registry on the flash every run.
-        if entry.last_wanted_at is None or self.now - entry.last_wanted_at >= WANTED_GRANULARITY:
-            entry.last_wanted_at = self.now
-        entry.title, entry.library, entry.kind = want.item.title, want.item.library, want.item.kind
-        entry.rating_key = want.item.rating_key
-
     # -- facts ------------------------------------------------------------------------------------
-
-    def locate(self, path: str, pool: Optional[str] = None, disk: Optional[str] = None) -> Location:
-        loc = self.locations.get(path)
-        if loc is None or (pool and loc.pool != pool):
-            loc = self.locations[path] = self.unraid.locate(path, pool, disk)
-        return loc
 
     def known_disks(self, p: Plan) -> dict[str, str]:
         """The array disk of each planned file, from what planning already looked up (nothing is read again)."""
@@ -540,151 +171,6 @@ class Cycle:
         loc = self.locate(path)
         return loc.array_path or loc.pool_path
 
-    # -- execution --------------------------------------------------------------------------------
-
-    def execute(self, p: Plan) -> None:
-        """Carry out the plan's move-backs (first: they free room) and caches through the mover."""
-        for item in p.of(MOVE_BACK):
-            if item.release:
-                self.registry.remove(item.path)
-                self._done("released", item.path, item.size, "released to the mover", item.why)
-        ops: list[mover.Op] = [op for op in (self._restore_op(i.path) for i in p.of(MOVE_BACK) if not i.release)
-                               if op is not None]
-        ops += self.left_behind
-        ops += [op for op in (self._cache_op(i.path, i.size) for i in p.of(CACHE)) if op is not None]
-        if not ops:
-            return
-        self.progress.phase("copying")
-        self.progress.totals(len(ops), sum(i.size for i in p.items if i.action in (CACHE, MOVE_BACK)))
-        engine_mover = self.books.new_mover()
-        wanted = {i.path: i for i in p.items if i.action in (CACHE, MOVE_BACK)}
-        outcome = mover.run_ops(ops, self.settings.cache.workers, engine_mover,
-                                stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
-        for result in outcome.results:
-            self._apply(result, wanted)
-        if outcome.critical is not None:
-            self.report.warnings.append(f"stopped early: {outcome.critical}")
-        if outcome.stopped:
-            self.report.exit_code = 5
-
-    def _restore_op(self, path: str) -> Optional[mover.RestoreOp]:
-        entry = self.registry.get(path)
-        if entry is None or entry.disk is None:
-            return None
-        root = self.settings.paths.pool_root
-        array = self.unraid.disk_path(entry.disk, entry.share, entry.rel)
-        if not os.path.isdir(os.path.join(dict(self.unraid.disks).get(entry.disk, "/nonexistent"), entry.share)):
-            self._fail(path, f"array disk {entry.disk} (or its {entry.share} folder) is not there")
-            return None
-        sidecars = []
-        for side in entry.sidecars:
-            rel = side[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
-            sidecars.append((str(Path(root) / entry.pool / entry.share / rel),
-                             self.unraid.disk_path(entry.disk, entry.share, rel)))
-        return mover.RestoreOp(entry.pool_path(root), array, mover.AUTO if entry.backup else None, sidecars,
-                               pool_facts(self.settings, entry, entry.recorded), key=path, disk=entry.disk,
-                               made_dirs=self._made_dirs_above(entry),
-                               confirmed=pool_facts(self.settings, entry, entry.confirmed))
-
-    def _made_dirs_above(self, entry: Entry) -> list[str]:
-        """Every folder plexcache-r created above this file, whichever file's caching created it: the season
-        folder made for the first episode is removed when the last one leaves (the mover skips non-empty ones)."""
-        if self._made_dirs is None:
-            self._made_dirs = {d for e in self.registry.entries.values() for d in e.made_dirs}
-        pool_path = entry.pool_path(self.settings.paths.pool_root)
-        return sorted(d for d in self._made_dirs if pool_path.startswith(d.rstrip("/") + "/"))
-
-    def _cache_op(self, path: str, size: int) -> Optional[mover.CacheOp]:
-        loc = self.locate(path)
-        if not (loc.on_array and loc.pool_path):
-            self._fail(path, "the array original is no longer where it was found")
-            return None
-        sidecars = [(a, p) for a, p in self._sidecars(loc) if not os.path.lexists(p)]
-        return mover.CacheOp(loc.array_path, loc.pool_path, sidecars, expected_size=size, key=path, disk=loc.disk)
-
-    def _sidecars(self, loc: Location) -> list[tuple[str, str]]:
-        """Subtitles next to the video on the same disk whose name is the video's stem plus '.' (strict, so
-        another episode's subtitles never ride along)."""
-        folder, name = os.path.split(loc.array_path)
-        stem = os.path.splitext(name)[0] + "."
-        exts = tuple(e.lower() for e in self.settings.cache.sidecar_extensions)
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
-            return []
-        pool_folder = os.path.dirname(loc.pool_path)
-        return [(os.path.join(folder, n), os.path.join(pool_folder, n)) for n in names
-                if n != name and n.startswith(stem) and n.lower().endswith(exts) and not n.endswith(BACKUP_SUFFIX)
-                and os.path.isfile(os.path.join(folder, n))]
-
-    def _apply(self, result: mover.OpResult, planned: dict[str, Any]) -> None:
-        key = result.op.key or result.op.array_path
-        if result.outcome == "cached":
-            item = planned.get(key)
-            entry = self._entry_from_moved(key, result.files, item, self.locate(key).disk)
-            entry.made_dirs = list(result.made_dirs)
-            self.registry.add(entry)
-            self.report.cached += 1
-            self.report.bytes_cached += entry.size
-            self._done("cached", key, entry.size, "cached", _why(item))
-        elif result.outcome == "restored":
-            entry = self.registry.remove(key)
-            size = entry.size if entry else sum(f.facts.size for f in result.files)
-            self.report.moved_back += 1
-            self.report.bytes_moved_back += size
-            self._done("moved_back", key, size, "moved back to the array", _why(planned.get(key)))
-        elif result.outcome == "refused" and getattr(result.error, "reason", "") == "mismatch":
-            self.report.skipped += 1  # both copies kept: a person chooses in the audit
-            self.report.warnings.append(str(result.error))
-            self.history.add("skipped", key, self.now, detail=str(result.error))
-            log.warning("held on the pool: %s", result.error)
-        elif result.outcome == "refused" and getattr(result.error, "reason", "") in SKIPPED_REFUSALS:
-            self.report.skipped += 1
-            self.history.add("skipped", key, self.now, detail=str(result.error))
-            log.info("skipped: %s (%s): %s", key, human_bytes(_op_size(result.op)), result.error)
-        elif result.outcome in ("refused", "failed", "critical"):
-            self._fail(key, str(result.error))
-
-    def _entry_from_moved(self, key: str, files: list[mover.MovedFile], item: Any, disk: Optional[str]) -> Entry:
-        return entry_from_moved(self.books, key, files, item, disk)
-
-    def adopt(self, p: Plan) -> None:
-        """Files that were already on the pool and are wanted become managed (no file is touched)."""
-        for item in p.items:
-            if item.adopt and item.wanted is not None:
-                w = item.wanted
-                loc = self.locate(w.path)
-                self.registry.add(Entry(path=w.path, share=w.share, rel=w.rel, pool=loc.pool, disk=None,
-                                        size=item.size, mtime=_mtime(loc.pool_path), cached_at=self.now,
-                                        last_wanted_at=self.now, users=sorted({r.user for r in item.reasons}),
-                                        reasons=list(item.reasons), title=w.item.title, library=w.item.library,
-                                        kind=w.item.kind, rating_key=w.item.rating_key))
-                self._event("adopted", w.path, detail="already on the pool")
-
-    def _event(self, kind: str, path: str, detail: str) -> None:
-        """A history event that is not a file moved by this run (recovered, adopted, dropped, retired, ...)."""
-        self.books.event(kind, path, detail)
-
-    def _done(self, kind: str, path: str, size: int, words: str, why: str = "") -> None:
-        self.history.add(kind, path, self.now, size=size)
-        self.report.activity.append(f"{words}: {path}")
-        log.info("%s: %s (%s)%s", words, path, human_bytes(size), f": {why}" if why else "")
-
-    def _fail(self, path: str, why: str) -> None:
-        self.report.failed += 1
-        self.report.failures.append(f"{path}: {why}")
-        self.history.add("failed", path, self.now, detail=why)
-        log.warning("failed: %s: %s", path, why)
-
-    def log_plan(self, p: Plan) -> None:
-        """Skipped candidates (with why) always; in a dry run also what a real run would move."""
-        for item in p.items:
-            if item.action == SKIP:
-                log.info("skipped: %s (%s): %s", item.path, human_bytes(item.size), item.why or "not cacheable")
-            elif self.report.dry_run and item.action in (CACHE, MOVE_BACK):
-                words = "would cache" if item.action == CACHE else "would move back"
-                log.info("%s: %s (%s): %s", words, item.path, human_bytes(item.size), _why(item))
-
     # -- finishing --------------------------------------------------------------------------------
 
     def save(self, protect: Optional[Plan] = None) -> None:
@@ -692,19 +178,6 @@ class Cycle:
         if self.report.dry_run:
             return
         self.books.save()
-
-    def protect_planned(self, p: Plan) -> None:
-        """Before copying, list the pool paths about to appear, so a mover starting mid-run leaves them be."""
-        if self.report.dry_run or not p.of(CACHE):
-            return
-        future = self.registry.copy()
-        for item in p.of(CACHE):
-            loc = self.locate(item.path)
-            folder = os.path.dirname(item.path)
-            # its subtitles too: they reach the pool in the same operation, and the mover must skip them as well
-            sidecars = [os.path.join(folder, os.path.basename(pool)) for _, pool in self._sidecars(loc)]
-            future.add(Entry(item.path, loc.share, loc.rel, loc.pool, sidecars=sidecars))
-        exclusions.write(self.settings, future)
 
     def after_run(self) -> None:
         """Cheap upkeep once the moves are done: the schedule follows a moved mover, and a health check."""
@@ -723,119 +196,16 @@ class Cycle:
     def finish(self, notify: bool = True) -> RunReport:
         report = self.report
         report.finished_at = report.started_at + (time.monotonic() - self._clock)
-        report.exit_code = _exit_code(report, self.demand)
-        report.message = _message(report, self.registry)
+        report.exit_code = final_exit_code(report, self.demand)
+        report.message = one_line(report, self.registry)
         log.info("%s finished in %.1f s (exit %d): %s; cached %d (%s), moved back %d (%s), skipped %d, failed %d",
                  report.action, report.finished_at - report.started_at, report.exit_code, report.message,
                  report.cached, human_bytes(report.bytes_cached), report.moved_back,
                  human_bytes(report.bytes_moved_back), report.skipped, report.failed)
         self.store.save_last_run(report.summary())
-        if notify and _worth_telling(report):
+        if notify and worth_telling(report):
             Notifier(self.settings).send_all(run_messages(report.summary(), report.failures, report.activity))
         return report
-
-
-def pool_facts(settings: Settings, entry: Entry,
-               by_user_path: dict[str, dict[str, Any]]) -> dict[str, mover.RecordedCopy]:
-    """An entry's per-file facts (recorded, confirmed), keyed by pool path as the mover takes them."""
-    out = {}
-    for user_path, facts in by_user_path.items():
-        rel = user_path[len(settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
-        out[f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"] = mover.RecordedCopy(
-            facts["size"], facts["mtime_ns"], facts.get("blake2b"))
-    return out
-
-
-def unconfirmed_copies(settings: Settings, unraid: Unraid, entry: Entry) -> list[tuple[str, int, int]]:
-    """(user path, pool copy size, backup size) of each file of a managed entry whose pool copy no longer
-    matches what was cached (nor, without a record, its backup) while the backup is still on its disk, and
-    that was not shown to be a complete replacement. A move back would have to delete that backup."""
-    if not (entry.backup and entry.disk):
-        return []
-    root = settings.paths.user_root.rstrip("/") + "/"
-    out = []
-    for user_path in (entry.path, *entry.sidecars):
-        rel = user_path[len(root):].partition("/")[2]
-        pool, backup = _stat_pair(f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}",
-                                  unraid.disk_path(entry.disk, entry.share, rel) + BACKUP_SUFFIX)
-        if pool is None or backup is None:
-            continue
-        state = backups.pool_copy_state(pool, backup, entry.recorded.get(user_path), entry.confirmed.get(user_path))
-        if state == backups.UNCONFIRMED:
-            out.append((user_path, pool[0], backup[0]))
-    return out
-
-
-def _stat_pair(*paths: str) -> tuple[Optional[tuple[int, int]], ...]:
-    """(size, mtime_ns) of each path that is a regular file, else None."""
-    out: list[Optional[tuple[int, int]]] = []
-    for path in paths:
-        try:
-            st = os.lstat(path)
-        except OSError:
-            out.append(None)
-            continue
-        out.append((st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None)
-    return tuple(out)
-
-
-def _exit_code(report: RunReport, demand: Demand) -> int:
-    if report.exit_code == 5:
-        return 5
-    if demand.server_unknown:
-        return 3
-    return 1 if report.failed else 0
-
-
-def _message(report: RunReport, registry: Registry) -> str:
-    dry = "dry run: " if report.dry_run else ""
-    if report.exit_code == 5:
-        return f"{dry}stopped on request after {report.cached} cached and {report.moved_back} moved back"
-    p = report.plan
-    if report.dry_run and p is not None:
-        s = p.summary()
-        return f"dry run: would cache {s['cache']} and move back {s['move_back']} file(s); nothing was moved"
-    if report.exit_code == 3:
-        lead = "Plex could not be read, so nothing was moved back"
-    elif not (report.cached or report.moved_back or report.failed or report.activity or report.warnings):
-        return f"nothing to do: {len(registry)} file(s) cached, all up to date"
-    elif not (report.cached or report.moved_back or report.failed or report.activity):
-        return f"nothing moved: {len(registry)} file(s) cached; {len(report.warnings)} warning(s) to look at"
-    else:
-        lead = f"cached {report.cached}, moved back {report.moved_back}"
-    return f"{dry}{lead}" + (f"; {report.failed} failed" if report.failed else "")
-
-
-def _why(item: Optional[PlanItem]) -> str:
-    """A plan item's reasons (who wants it, why) or its why, in words for the log."""
-    if item is None:
-        return ""
-    if item.reasons:
-        return describe_reasons([r.to_json() for r in item.reasons])
-    return item.why
-
-
-def _op_size(op: mover.Op) -> int:
-    return _size(op.array_path if isinstance(op, mover.CacheOp) else op.pool_path)
-
-
-def _worth_telling(report: RunReport) -> bool:
-    return bool(report.cached or report.moved_back or report.failed or report.exit_code or report.warnings
-                or report.unknown or report.activity)
-
-
-def _size(path: str) -> int:
-    try:
-        return os.stat(path).st_size
-    except OSError:
-        return 0
-
-
-def _mtime(path: str) -> float:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return 0.0
 
 
 # ---------------------------------------------------------------- public commands
