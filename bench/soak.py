@@ -315,6 +315,19 @@ class Soak:
         crash = f" {env['PLEXCACHE_CRASH_AT']}" if "crash" in faults else ""
         self.check(f"run {n} ({', '.join(faults)}{crash})", n, not self.books_pending)
 
+    def _released(self) -> set[str]:
+        """share/rel of files whose latest event is "released": a cached file that never came from an array
+        disk (no backup, no disk recorded) is handed to Unraid's mover on its move back, by design; it stays
+        on the pool, unlisted, until the mover takes it."""
+        from plexcache.state import StateStore
+
+        latest: dict[str, str] = {}
+        for event in StateStore(self.settings).load_history().events:
+            latest[str(event.get("path", ""))] = str(event.get("kind", ""))
+        root = self.settings.paths.user_root.rstrip("/") + "/"
+        videos = {p[len(root):] for p, kind in latest.items() if kind == "released" and p.startswith(root)}
+        return videos.union(*(self._sidecars_of(rel) for rel in videos))  # released with their video
+
     def _registry_readable(self) -> bool:
         from plexcache.errors import UsageError
         from plexcache.state import StateStore
@@ -424,7 +437,10 @@ class Soak:
     def _damage(self, rng: random.Random, n: int) -> None:
         """One kind of harm, done only where another complete copy of the same bytes exists."""
         kind = rng.choice(DAMAGE)
-        done = getattr(self, f"_damage_{kind}")(rng)
+        try:
+            done = getattr(self, f"_damage_{kind}")(rng)
+        except OSError:  # e.g. the folder was made immutable for this run: no harm done this time
+            done = None
         if done:
             self.stats.count(self.stats.damage, kind)
             if self.verbose:
@@ -594,8 +610,9 @@ class Soak:
                     self.violate(n, f"{label}: registry lists {rel} but it is not on the pool")
             if Path(entry.pool_path(pool_root)).name != Path(entry.rel).name:
                 self.violate(n, f"{label}: registry entry {entry.path} has a strange pool path")
+        released = self._released()
         for rel in pool_files:
-            if rel in self.manifest and rel not in registered \
+            if rel in self.manifest and rel not in registered and rel not in released \
                     and not ((rel in self.damaged or self.books_damaged) and reported(rel)):
                 self.violate(n, f"{label}: {rel} is on the pool but not in the registry (the mover may take it)")
         ignored = self._ignored()
@@ -637,6 +654,7 @@ def _child_main(argv: list[str], env: dict[str, str], out_path: Path, err_path: 
     the code a separate process would have."""
     code = 1
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # as a new process has it, not the soak's handler
         os.environ.clear()
         os.environ.update(env)
         for fd, path in ((1, out_path), (2, err_path)):
@@ -737,6 +755,9 @@ def soak(runs: int, seed: int, workdir: Path, use_tmpfs: bool = True, sessions: 
         _merge(total, s.stats)
         done += s.stats.runs
         k += 1
+        # a line per world, so that a soak stopped early still says how far it got
+        print(f"soak: seed {seed}: {done} runs in {k} world(s), {len(total.violations)} violation(s), "
+              f"{time.monotonic() - t0:.0f} s", file=sys.stderr, flush=True)
     total.seconds = time.monotonic() - t0
     return total
 
@@ -773,6 +794,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("-v", "--verbose", action="store_true")
     ap.add_argument("--no-rogue", action="store_true", help="leave out the mover that ignores the ignore list")
     args = ap.parse_args(argv)
+    # `kill` (SIGTERM) unmounts the pools and removes the scratch folder, as the end of a soak does
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.no_rogue:
         global FAULTS
         FAULTS = tuple(f for f in FAULTS if f != "rogue")

@@ -246,8 +246,22 @@ function pcr_config_set(): array {
   if (!(json_decode($text) instanceof stdClass)) pcr_refuse('the settings sent are not a JSON mapping');
   $check = pcr_param('check') !== '';
   $res = pcr_cli($check ? ['config', 'set', '--merge', '--check'] : ['config', 'set', '--merge'], $text);
-  if (($res['doc']['ok'] ?? false) && !$check) $res['doc']['schedule'] = pcr_cli(['schedule', 'apply'])['doc'];
+  if (($res['doc']['ok'] ?? false) && !$check) {
+    $res['doc']['schedule'] = pcr_cli(['schedule', 'apply'])['doc'];
+    $res['doc']['live'] = pcr_live_apply();
+  }
   return pcr_forward($res);
+}
+
+/** Live mode follows its setting at once: saved on, it starts (if not running); saved off, it stops. The
+ * plugin's live service does it (scripts/live), with the command and settings file the pages use. */
+function pcr_live_apply(): array {
+  $on = pcr_cli(['query', 'live-enabled'])['code'] === 0;
+  $env = 'PLEXCACHE_CLI='.escapeshellarg(pcr_cli_path()).' PLEXCACHE_CONFIG='.escapeshellarg(pcr_config_path())
+    .' PLEXCACHE_LOG_DIR='.escapeshellarg(pcr_path_setting('log_dir'));
+  $script = escapeshellarg(dirname(__DIR__).'/scripts/live');
+  exec("$env $script ".($on ? 'start' : 'stop').' 2>&1', $out, $code);
+  return ['enabled' => $on, 'ok' => $code === 0, 'message' => trim(implode(' ', $out))];
 }
 
 /** Test connection with the form as it is (address and token typed, not saved yet). */

@@ -17,12 +17,21 @@ function pcr_cli_path(): string {
 
 /** The settings file; the CLI's own default applies when PLEXCACHE_CONFIG is unset. */
 function pcr_config_path(): string {
-  return getenv('PLEXCACHE_CONFIG') ?: '/boot/config/plugins/plexcache-r/settings.yaml';
+  return getenv('PLEXCACHE_CONFIG') ?: (string)pcr_schema()['vocabulary']['config_file'];
+}
+
+/** `plexcache-r config schema --json`, shipped beside this file (a test keeps the two equal): every
+ * setting's type, default, bounds, options, label and help, and the words for the backend's own terms.
+ * Read from the file so that no page view or poll starts the CLI for it. */
+function pcr_schema(): array {
+  static $schema = null;
+  if ($schema === null) $schema = json_decode((string)file_get_contents(__DIR__.'/schema.json'), true);
+  return $schema;
 }
 
 /** Where Unraid keeps var.ini (csrf_token). */
 function pcr_emhttp_state(): string {
-  return getenv('PCR_EMHTTP_STATE') ?: '/var/local/emhttp';
+  return getenv('PCR_EMHTTP_STATE') ?: (string)pcr_schema()['keys']['paths.emhttp_state_dir']['default'];
 }
 
 /** The command line prefix: CLI, --config, --json. */
@@ -87,13 +96,9 @@ function pcr_settings(): array {
 /** A path setting, with the product default when the settings cannot be read. Read from the file the
  * CLI writes, not by starting it: the pages ask for a path on every poll of a job, the log or a run. */
 function pcr_path_setting(string $key): string {
-  $defaults = [
-    'volatile_dir' => '/tmp/plexcache-r', 'log_dir' => '/var/log/plexcache-r',
-    'state_dir' => '/boot/config/plugins/plexcache-r/state',
-  ];
   $paths = pcr_file_paths();
   if ($paths === null) $paths = pcr_settings()['paths'] ?? [];   // a file written by hand: ask the CLI
-  return (string)($paths[$key] ?? $defaults[$key]);
+  return (string)($paths[$key] ?? pcr_schema()['keys']['paths.'.$key]['default']);
 }
 
 /**

@@ -6,13 +6,18 @@
   if (window.PCR) return;
   var PCR = window.PCR = {};
   var ENDPOINT = '/plugins/plexcache-r/include/exec.php';
-  var EXIT_WORDS = {
-    0: 'finished', 1: 'finished, some files failed', 2: 'refused: bad usage or invalid settings',
-    3: 'Plex could not be read; nothing was moved back because of it', 4: 'another run is in progress',
-    5: 'stopped on request', 6: 'refused: the mover or a parity check is running, or the array is stopped'
+  // The schema and the words for the backend's own terms (`plexcache-r config schema`), put in the page by
+  // PHP from the copy shipped beside it: exit codes, reasons, finding kinds, fixes, levels, every setting.
+  var SCHEMA = window.PCR_SCHEMA || { keys: {}, vocabulary: {} };
+  var VOCAB = SCHEMA.vocabulary || {};
+  var EXIT_WORDS = VOCAB.exit_codes || {}, REASONS = VOCAB.reasons || {};
+  PCR.schema = SCHEMA;
+  /** The words for a backend term of one table (reasons, finding_kinds, fixes, ...); the term itself, made
+   * readable, when the table lacks it. */
+  PCR.words = function (table, key) {
+    var w = (VOCAB[table] || {})[key];
+    return w != null ? w : String(key).replace(/[_-]/g, ' ');
   };
-  var REASONS = { playing: 'Playing now', on_deck: 'On Deck', next_episode: 'Next episode', watchlist: 'Watchlist',
-    pinned: 'Pinned', retention: 'Retention' };
 
   // --- plumbing -------------------------------------------------------------------------------------
 
@@ -127,9 +132,8 @@
     [/^audit/, 'Check now on the Maintenance tab'], [/^list/, 'the Cached files tab'], [/^stop/, 'Stop'],
     [/^run/, 'Run now'], [/^config/, 'the Settings tab'], [/^schedule/, 'Apply on the Settings tab']];
   function fieldLabel(key) {
-    var el = document.querySelector('#pcr-settings ' + attrIs('data-key', key.replace(/\[\d+\].*$/, '')));
-    var dt = el && el.closest('dl') && el.closest('dl').querySelector('dt');
-    return dt ? '"' + dt.textContent.replace(/:\s*$/, '').trim() + '"' : null;
+    var entry = SCHEMA.keys[key.replace(/\[\d+\]/g, '[]')] || SCHEMA.keys[key.replace(/\[\d+\].*$/, '')];
+    return entry ? '"' + entry.label + '"' : null;
   }
   PCR.say = function (text) {
     text = String(text).replace(/(?:(?:run|start|see|use) )?`plexcache-r ([^`]*)`/g, function (all, cmd) {
@@ -168,12 +172,16 @@
     if (f.pinned) return 'pinned';
     return (f.reasons && f.reasons[0] && f.reasons[0].source) || 'retention';
   }
+  /** Why a file is cached; a pinned one says so first and still tells why it was cached. */
   function reasonText(f) {
-    if (f.pinned) return REASONS.pinned;
     var r = f.reasons || [];
-    if (!r.length) return REASONS.retention;
-    var first = r[0].detail || REASONS[r[0].source] || r[0].source;
-    return r.length > 1 ? first + ' +' + (r.length - 1) : first;
+    var why = !r.length ? (f.pinned ? '' : PCR.words('reasons', 'retention')) :
+      (r[0].detail || PCR.words('reasons', r[0].source)) + (r.length > 1 ? ' +' + (r.length - 1) : '');
+    return f.pinned ? PCR.words('reasons', 'pinned') + (why ? ' - ' + why : '') : why;
+  }
+  /** Text as search compares it: lower case, accents off ("Amélie" is found by "amelie"). */
+  function folded(text) {
+    return String(text).toLowerCase().normalize('NFD').replace(/[\u0300-\u036f]/g, '');
   }
 
   // --- shared data: the managed files, fetched once and refreshed on demand ----------------------------
@@ -186,7 +194,7 @@
           (doc.files || []).forEach(function (f, i) {
             f._i = i; f._reason = reasonKey(f); f._reasonText = reasonText(f);
             f._users = (f.users || []).join(', ');
-            f._hay = [f.title, f.path, f._users, f._reasonText, f.disk, f.library].join('\u0001').toLowerCase();
+            f._hay = folded([f.title, f.path, f._users, f._reasonText, f.disk, f.library].join('\u0001'));
           });
         }
         return doc;
@@ -337,13 +345,35 @@
         PCR.duration((lr.finished_at || lr.started_at) - lr.started_at) + (lr.message ? ' - ' + lr.message : ''))]);
   }
 
+  /** Who wanted a file and why, each user once with each of their reasons once: "alice (On Deck), bob". */
+  function whoAndWhy(reasons, users) {
+    var by = {};
+    (reasons || []).forEach(function (r) {
+      var list = by[r.user] = by[r.user] || [], w = PCR.words('reasons', r.source);
+      if (list.indexOf(w) < 0) list.push(w);
+    });
+    (users || []).forEach(function (u) { by[u] = by[u] || []; });
+    return Object.keys(by).map(function (u) { return u + (by[u].length ? ' (' + by[u].join(', ') + ')' : ''); }).join(', ');
+  }
+
+  /** One line of Recent activity: when that file was done, what happened, its title, for whom and why. */
+  function activityItem(a) {
+    var at = a.done_at || a.at;
+    if (!a.title) {   // a file the registry no longer knows (moved back, dropped): the event's own words
+      return h('li', { title: a.path || null }, h('span', { class: 'grey-text', title: PCR.when(at) }, PCR.ago(at)), ' ', a.message);
+    }
+    var who = whoAndWhy(a.reasons, a.users);
+    return h('li', { title: a.path, dataset: { kind: a.kind } },
+      h('span', { class: 'grey-text pcr-when', title: PCR.when(at) }, PCR.ago(at)), ' ',
+      a.message.slice(0, a.message.indexOf(a.title)), h('b', { dir: 'auto' }, a.title),
+      a.message.slice(a.message.indexOf(a.title) + a.title.length), ' ',
+      who && h('span', { class: 'grey-text' }, 'for ' + who));
+  }
+
   function renderActivity(doc) {
     var ul = $('pcr-activity');
     if (Array.isArray(doc.activity) && doc.activity.length) {
-      fill(ul, doc.activity.slice(0, 12).map(function (a) {
-        return h('li', null, h('span', { class: 'grey-text' }, PCR.ago(a.at || a.time)), ' ',
-          a.message || ((a.action || '') + ' ' + (a.title || a.path || '')));
-      }));
+      fill(ul, doc.activity.slice(0, 12).map(activityItem));
       return;
     }
     PCR.files().then(function (list) {
@@ -351,7 +381,7 @@
       var recent = list.files.slice().sort(function (a, b) { return (b.cached_at || 0) - (a.cached_at || 0); }).slice(0, 10);
       fill(ul, recent.map(function (f) {
         return h('li', { title: f.path }, h('span', { class: 'grey-text' }, PCR.ago(f.cached_at)), ' Cached ',
-          h('b', null, f.title || f.path), ' ',
+          h('b', { dir: 'auto' }, f.title || f.path), ' ',
           h('span', { class: 'grey-text' }, 'for ' + (f._users || 'nobody') + ' - ' + f._reasonText + ', ' + PCR.bytes(f.size)));
       }));
     });
@@ -401,7 +431,7 @@
 
   // --- Settings -------------------------------------------------------------------------------------
 
-  var LEVELS = ['summary', 'activity', 'warnings', 'errors'];
+  var LEVELS = Object.keys(VOCAB.levels || {});
   var settingsLoaded = null, knownUsers = [];
 
   function getPath(obj, key) {
@@ -420,28 +450,35 @@
         ' ', labels && labels[v] || v);
     }) : h('span', { class: 'grey-text' }, el.dataset.empty || 'none'));
   }
-  function cell(attrs) { return h('td', null, h('input', attrs)); }
+  /** One cell of a row of a list of rows (table's data-key + field): the schema's label names it. */
+  function cell(table, attrs) {
+    var entry = SCHEMA.keys[table + '[].' + attrs.dataset.field] || {};
+    return h('td', null, h('input', Object.assign({ 'aria-label': entry.label }, attrs)));
+  }
   var ROW_CELLS = {
     'pcr-mappings': function (r) {
-      return [cell({ type: 'text', dataset: { field: 'plex' }, value: r.plex || '', placeholder: '/data/tv' }),
-        cell({ type: 'text', dataset: { field: 'share' }, value: r.share || '', placeholder: '/mnt/user/tv' }),
-        cell({ type: 'checkbox', dataset: { field: 'cacheable' }, checked: r.cacheable !== false })];
+      var t = 'plex.path_mappings';
+      return [cell(t, { type: 'text', dataset: { field: 'plex' }, value: r.plex || '', placeholder: '/data/tv' }),
+        cell(t, { type: 'text', dataset: { field: 'share' }, value: r.share || '', placeholder: '/mnt/user/tv' }),
+        cell(t, { type: 'checkbox', dataset: { field: 'cacheable' }, checked: r.cacheable !== false })];
     },
     'pcr-overrides': function (r) {
-      return [cell({ type: 'text', dataset: { field: 'name' }, list: 'pcr-user-names', value: r.name || '' }),
-        cell({ type: 'checkbox', dataset: { field: 'on_deck' }, checked: r.on_deck !== false }),
-        cell({ type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false }),
+      var t = 'users.overrides';
+      return [cell(t, { type: 'text', dataset: { field: 'name' }, list: 'pcr-user-names', value: r.name || '' }),
+        cell(t, { type: 'checkbox', dataset: { field: 'on_deck' }, checked: r.on_deck !== false }),
+        cell(t, { type: 'checkbox', dataset: { field: 'watchlist' }, checked: r.watchlist !== false }),
         // a stored PIN arrives as the mask and goes back as it, which keeps it; emptied, it is removed
-        cell({ type: 'password', dataset: { field: 'pin' }, value: r.pin || '', placeholder: 'no PIN',
-          autocomplete: 'new-password', inputmode: 'numeric', 'aria-label': 'Plex Home PIN' })];
+        cell(t, { type: 'password', dataset: { field: 'pin' }, value: r.pin || '', placeholder: 'no PIN',
+          autocomplete: 'new-password', inputmode: 'numeric' })];
     },
     'pcr-webhooks': function (r) {
-      var lv = r.levels || ['summary', 'warnings', 'errors'];
-      return [cell({ type: 'password', dataset: { field: 'url', type: 'secret' }, value: r.url || '',
+      var lv = r.levels || SCHEMA.keys['notify.webhooks[].levels'].default;
+      return [cell('notify.webhooks', { type: 'password', dataset: { field: 'url', type: 'secret' }, value: r.url || '',
         placeholder: 'https://discord.com/api/webhooks/...', autocomplete: 'new-password' }),
-        h('td', { dataset: { field: 'levels' } }, LEVELS.map(function (l) {
-          return h('label', { class: 'pcr-inline' }, h('input', { type: 'checkbox', value: l, checked: lv.indexOf(l) >= 0 }), ' ', l);
-        }))];
+        h('td', { dataset: { field: 'levels' }, role: 'group', 'aria-label': SCHEMA.keys['notify.webhooks[].levels'].label },
+          LEVELS.map(function (l) {
+            return h('label', { class: 'pcr-inline' }, h('input', { type: 'checkbox', value: l, checked: lv.indexOf(l) >= 0 }), ' ', VOCAB.levels[l]);
+          }))];
     }
   };
   function addRow(table, r) {
@@ -476,7 +513,10 @@
       if (type === 'bool') { if (el.type === 'checkbox') el.checked = !!v; else el.value = v ? 'true' : 'false'; }
       else if (type === 'csv') el.value = (v || []).join(', ');
       else if (type === 'checklist') checklist(el, v || [], Array.prototype.map.call(el.querySelectorAll('input'), function (i) { return i.value; }));
-      else if (type === 'levels') checklist(el, v || [], LEVELS);
+      else if (type === 'multi') {   // the one list of choices is of levels
+        var entry = SCHEMA.keys[key] || {};
+        checklist(el, v || [], entry.options || [], entry.words || VOCAB.levels);
+      }
       else if (type === 'rows') { fill(el.tBodies[0], []); (v || []).forEach(function (r) { addRow(el, r); }); }
       else el.value = v == null ? '' : v;
     });
@@ -492,7 +532,7 @@
         var t = el.value.trim(), n = Number(t);
         v = t !== '' && isFinite(n) ? n : t;   // a non-number goes as typed, so the CLI names the problem
       } else if (type === 'csv') v = el.value.split(',').map(function (x) { return x.trim(); }).filter(Boolean);
-      else if (type === 'checklist' || type === 'levels') v = Array.prototype.map.call(el.querySelectorAll('input:checked'), function (c) { return c.value; });
+      else if (type === 'checklist' || type === 'multi') v = Array.prototype.map.call(el.querySelectorAll('input:checked'), function (c) { return c.value; });
       else if (type === 'rows') v = readRows(el);
       else v = el.value.trim();
       setPath(out, key, v);
@@ -555,6 +595,13 @@
     });
   }
 
+  /** What Apply did to live mode, which follows its setting at once. */
+  function liveSentence(live) {
+    if (!live) return '';
+    if (!live.ok) return ' Live mode: ' + PCR.say(live.message || 'the service did not answer') + '.';
+    return live.enabled ? ' Live mode is on.' : ' Live mode is off.';
+  }
+
   function applySettings() {
     var msg = $('pcr-settings-msg');
     clearProblems();
@@ -563,7 +610,7 @@
     PCR.post('config_set', { settings: readSettings() }).then(function (r) {
       if (r.ok) {
         var sched = r.schedule || {};
-        message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : ''), 'ok');
+        message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : '') + liveSentence(r.live), 'ok');
         loadSettings(true).then(function () { if ((r.warnings || []).length) showProblems(r.warnings, true); });
         PCR.pollSoon();
         return;
@@ -648,6 +695,22 @@
     });
   }
 
+  /** The section index: a keyboard user lands on the section's first control (or on Apply), not only
+   * scrolled to it. The Advanced section opens when chosen. */
+  function indexJump(e) {
+    // href="#" and the target in data-to: Unraid's page asks before following any other link
+    var a = e.target.closest('a[data-to]'), target = a && $(a.dataset.to);
+    if (!target) return;
+    e.preventDefault();
+    if (target.id === 'pcr-s-advanced' && $('pcr-advanced').hidden) $('pcr-adv-toggle').click();
+    var first = target.matches('input, select') ? target : null, el = target;
+    while (!first && (el = el.nextElementSibling)) {
+      first = el.matches('input:not([type=button]), select') ? el : el.querySelector('input:not([type=button]), select');
+    }
+    target.scrollIntoView({ block: 'start' });
+    if (first) first.focus({ preventScroll: target !== first });
+  }
+
   function initSettings() {
     var form = $('pcr-settings');
     if (!form) return;
@@ -661,6 +724,7 @@
       if (del) { e.preventDefault(); del.closest('tr').remove(); dirty(true); }
     });
     $('pcr-apply').addEventListener('click', applySettings);
+    $('pcr-settings-index').addEventListener('click', indexJump);
     $('pcr-default').addEventListener('click', function () {
       confirmAsk('Reset to defaults?', 'Every setting below the Plex connection goes back to its default, except ' +
         KEPT_BY_DEFAULT + '. Nothing is saved until you press Apply.', function () {
@@ -690,6 +754,7 @@
       var adv = $('pcr-advanced');
       adv.hidden = !adv.hidden;
       this.textContent = adv.hidden ? 'Show' : 'Hide';
+      this.setAttribute('aria-expanded', String(!adv.hidden));
     });
     loadSettings();
   }
@@ -704,7 +769,7 @@
   };
 
   function filesApply() {
-    var q = $('pcr-filter').value.trim().toLowerCase(), reason = $('pcr-filter-reason').value;
+    var q = folded($('pcr-filter').value.trim()), reason = $('pcr-filter-reason').value;
     var words = q ? q.split(/\s+/) : [];
     F.shown = F.all.filter(function (f) {
       if (reason && f._reason !== reason && !(reason === 'pinned' && f.pinned)) return false;
@@ -717,20 +782,29 @@
     filesRender();
   }
 
+  /** Pin and Unpin told apart at a glance: Pin is the plain pin, Unpin the orange pin crossed out. */
+  function pinControl(pinned) {
+    return pinned
+      ? h('a', { href: '#', class: 'pcr-act pcr-act-unpin', dataset: { act: 'unpin' }, title: 'Unpin: let it move back when no one wants it' },
+        h('span', { class: 'fa-stack pcr-stack' }, icon('thumb-tack', 'fa-stack-1x orange-text'), icon('ban', 'fa-stack-1x')))
+      : h('a', { href: '#', class: 'pcr-act pcr-act-pin', dataset: { act: 'pin' }, title: 'Pin: keep it on the pool' }, icon('thumb-tack'));
+  }
+
   function fileRow(f) {
     var chosen = F.selected.has(f.path);
     return h('tr', { class: chosen ? 'pcr-selected' : null, dataset: { path: f.path } },
       h('td', { class: 'pcr-col-check' }, h('input', { type: 'checkbox', class: 'pcr-row-check', checked: chosen, 'aria-label': 'Select' })),
-      h('td', { class: 'pcr-title', title: f.path }, f.pinned && [icon('thumb-tack', 'orange-text'), ' '], f.title || f.path,
+      h('td', { class: 'pcr-title', title: f.path }, f.pinned && [icon('thumb-tack', 'orange-text'), ' '],
+        h('span', { dir: 'auto' }, f.title || f.path),
         h('div', { class: 'grey-text pcr-small pcr-ellipsis' }, h('span', { class: 'pcr-phone-only' }, f._reasonText + ' - '),
-          (f.library ? f.library + ' - ' : '') + f.path)),
-      h('td', { class: 'pcr-hide-phone' }, f._users || '-'),
-      h('td', { class: 'pcr-hide-phone' }, f._reasonText),
+          (f.library ? f.library + ' - ' : ''), h('span', { dir: 'auto' }, f.path))),
+      h('td', { class: 'pcr-hide-phone', dir: 'auto' }, f._users || '-'),
+      h('td', { class: 'pcr-hide-phone', dir: 'auto' }, f._reasonText),
       h('td', { class: 'pcr-num' }, PCR.bytes(f.size)),
       h('td', { class: 'pcr-hide-phone', title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)),
       h('td', { class: 'pcr-hide-phone' }, f.disk || '-'),
       h('td', { class: 'pcr-col-act' },
-        h('a', { href: '#', class: 'pcr-act', dataset: { act: f.pinned ? 'unpin' : 'pin' }, title: f.pinned ? 'Unpin' : 'Pin' }, icon('thumb-tack')), ' ',
+        pinControl(f.pinned), ' ',
         h('a', { href: '#', class: 'pcr-act', dataset: { act: 'evict' }, title: 'Move back to the array' }, icon('reply'))));
   }
 
@@ -789,6 +863,21 @@
     } else go();
   }
 
+  /** Column headers that sort on a click, and from the keyboard: each is a Tab stop, Enter or Space sorts. */
+  function sortableHeaders(thead, sort) {
+    thead.querySelectorAll('.pcr-sortable').forEach(function (td) { td.tabIndex = 0; td.setAttribute('role', 'columnheader'); });
+    thead.addEventListener('click', function (e) {
+      var td = e.target.closest('.pcr-sortable');
+      if (td) sort(td);
+    });
+    thead.addEventListener('keydown', function (e) {
+      var td = e.target.closest('.pcr-sortable');
+      if (!td || (e.key !== 'Enter' && e.key !== ' ')) return;
+      e.preventDefault();
+      sort(td);
+    });
+  }
+
   function initFiles() {
     if (!$('pcr-files')) return;
     var body = $('pcr-files-body'), timer = null;
@@ -809,9 +898,7 @@
     $('pcr-prev').addEventListener('click', function () { F.page--; filesRender(); });
     $('pcr-next').addEventListener('click', function () { F.page++; filesRender(); });
     $('pcr-refresh-files').addEventListener('click', function () { PCR.files(true); });
-    document.querySelector('#pcr-files-table thead').addEventListener('click', function (e) {
-      var td = e.target.closest('.pcr-sortable');
-      if (!td) return;
+    sortableHeaders(document.querySelector('#pcr-files-table thead'), function (td) {
       if (F.sort === td.dataset.sort) F.dir = -F.dir; else { F.sort = td.dataset.sort; F.dir = td.dataset.sort === 'title' || td.dataset.sort === 'users' ? 1 : -1; }
       filesApply();
     });
@@ -866,7 +953,7 @@
   }
 
   function storageRow(f, third) {
-    return h('tr', null, h('td', { class: 'pcr-title', title: f.path }, f.title || f.path),
+    return h('tr', null, h('td', { class: 'pcr-title', title: f.path, dir: 'auto' }, f.title || f.path),
       h('td', { class: 'pcr-hide-phone' }, f._users || '-'),
       third === 'size' ? h('td', { class: 'pcr-num' }, PCR.bytes(f.size)) : h('td', { title: PCR.when(f.cached_at) }, PCR.ago(f.cached_at)));
   }
@@ -925,27 +1012,80 @@
 
   // --- Maintenance ----------------------------------------------------------------------------------
 
-  var KIND_WORDS = { interrupted: 'Interrupted operations', unprotected: 'Unprotected cached files', orphaned: 'Orphaned backups',
-    stale: 'Stale entries', duplicate: 'Duplicates', untracked: 'Untracked copies on the pool', mismatch: 'Copies that differ',
-    stray: 'Stray backups',
-    leftover: 'Leftover temporary copies',
-    'all-safe': 'every finding with a safe fix',
-    'keep-new': 'the new copies (their originals are deleted)', 'keep-original': 'the originals (the new copies are deleted once they are back)' };
-  var CHOICE_WORDS = { 'keep-new': 'Keep the new file', 'keep-original': 'Restore the original' };
+  var FIX_ASKS = { 'all-safe': 'every finding with a safe fix', 'keep-new': 'the new copies (their originals are deleted)',
+    'keep-original': 'the originals (the new copies are deleted once they are back)' };
+  /** What a Fix button asks about: a kind of finding, or one of the fixes that concern several kinds. */
+  function fixTarget(kind) { return FIX_ASKS[kind] || PCR.words('finding_kinds', kind); }
+
+  /** A finding's message with its own path left out: findings that differ only by path read alike. */
+  function findingShape(f) {
+    var text = f.message || f.detail || '';
+    if (f.path && text.indexOf(f.path + ': ') === 0) return text.slice(f.path.length + 2);
+    return text.split(f.path || '\u0000').join('\u2026');
+  }
+
+  /** The physical copies a finding concerns, each with its size: what a person needs to choose between. */
+  function findingCopies(f) {
+    var paths = f.paths || [];
+    if (paths.length < 2) return null;
+    return h('ul', { class: 'pcr-copies' }, paths.map(function (p, i) {
+      return h('li', { dir: 'auto' }, h('code', null, p), f.sizes && f.sizes[i] != null ? ' (' + PCR.bytes(f.sizes[i]) + ')' : '');
+    }));
+  }
+
+  /** Findings alike (the same words but for their path) as one line with a count; their paths and copies
+   * open below it. */
+  function findingLines(list) {
+    var shapes = {}, order = [];
+    list.forEach(function (f) {
+      var s = findingShape(f);
+      if (!shapes[s]) { shapes[s] = []; order.push(s); }
+      shapes[s].push(f);
+    });
+    return order.map(function (s) {
+      var same = shapes[s], f = same[0];
+      var fix = f.fix ? h('span', { class: 'grey-text' }, '\u00a0- fix: ' + PCR.words('fixes', f.fix)) :
+        !(f.choices || []).length && h('span', { class: 'grey-text' }, '\u00a0- no automatic fix' +
+          ((f.paths || []).length > 1 ? ': the copies are listed below' : ''));
+      if (same.length === 1) {
+        return h('li', { title: f.path || null }, f.message || f.detail || '',
+          f.path && (f.message || '').indexOf(f.path) < 0 && [' ', h('span', { class: 'grey-text', dir: 'auto' }, f.path)], fix, findingCopies(f));
+      }
+      return h('li', { class: 'pcr-alike' }, h('b', null, '\u00d7' + same.length), ' files: ', s, fix,
+        h('details', null, h('summary', null, 'The ' + same.length + ' files'),
+          h('ul', null, same.slice(0, 200).map(function (g) { return h('li', { dir: 'auto' }, g.path, findingCopies(g)); }),
+            same.length > 200 && h('li', { class: 'grey-text' }, 'and ' + (same.length - 200) + ' more'))));
+    });
+  }
+
+  /** What the last fix did, kept on screen (above the findings) until the next one. */
+  function renderFixResult(fixes, done) {
+    var box = $('pcr-fix-result') || $('pcr-findings').parentNode.insertBefore(
+      h('div', { id: 'pcr-fix-result', class: 'pcr-fix-result', role: 'status' }), $('pcr-findings'));
+    var by = {};
+    (fixes || []).forEach(function (o) {
+      var g = by[o.fix] = by[o.fix] || { ok: 0, other: [] };
+      if (o.result === 'ok') g.ok++; else g.other.push(o);
+    });
+    fill(box, [h('div', { class: done.kind === 'ok' ? 'green-text' : 'orange-text' }, 'What the fix did (' + new Date().toLocaleTimeString() + '):'),
+      h('ul', null, Object.keys(by).map(function (fix) {
+        var g = by[fix];
+        return h('li', null, PCR.words('fixes', fix) + ': ' + g.ok + ' done' + (g.other.length ? ', ' + g.other.length + ' not:' : ''),
+          g.other.length > 0 && h('ul', null, g.other.slice(0, 50).map(function (o) {
+            return h('li', { dir: 'auto' }, o.path + ': ' + o.result + (o.message ? ' (' + o.message + ')' : ''));
+          })));
+      }))]);
+  }
 
   function findingGroup(kind, list) {
     var fixable = list.some(function (f) { return !!f.fix; });
     return h('div', { class: 'pcr-finding', dataset: { kind: kind } },
       h('div', { class: 'title' },
-        h('span', { class: 'left' }, icon('exclamation-triangle', 'orange-text title'), KIND_WORDS[kind] || kind, ' ',
+        h('span', { class: 'left' }, icon('exclamation-triangle', 'orange-text title'), PCR.words('finding_kinds', kind), ' ',
           h('span', { class: 'grey-text' }, '(' + list.length + ')')),
         h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }),
-          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c }, value: CHOICE_WORDS[c] || c }); }))),
-      h('ul', { class: 'pcr-activity' }, list.slice(0, 50).map(function (f) {
-        var text = f.message || f.detail || '', showPath = f.path && text.indexOf(f.path) < 0;
-        return h('li', { title: f.path || null }, text, showPath && [' ', h('span', { class: 'grey-text' }, f.path)],
-          f.fix && [' ', h('span', { class: 'grey-text' }, '- fix: ' + f.fix)]);
-      }), list.length > 50 && h('li', { class: 'grey-text' }, 'and ' + (list.length - 50) + ' more')));
+          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c }, value: PCR.words('fixes', c) }); }))),
+      h('ul', { class: 'pcr-activity' }, findingLines(list)));
   }
 
   function historyRow(entry) {
@@ -975,7 +1115,7 @@
     var kinds = Object.keys(groups);
     var fixAll = kinds.length > 1 && findings.some(function (f) { return f.fix && f.fix !== 'delete-redundant'; });
     fill(box, kinds.length ? [
-      fixAll && h('div', { class: 'pcr-toolbar' }, h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: 'all-safe' }, value: 'Fix all safely' }),
+      fixAll && h('div', { class: 'pcr-toolbar' }, h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: 'all-safe' }, value: PCR.words('fixes', 'all-safe') }),
         h('span', { class: 'grey-text' }, 'recover, protect, sync and restore; nothing is deleted')),
       kinds.map(function (k) { return findingGroup(k, groups[k]); })
     ] : h('div', { class: 'pcr-notice pcr-good' }, icon('check-circle', 'green-text'), ' All good: every cached file is protected and accounted for.'));
@@ -997,7 +1137,7 @@
       var b = e.target.closest('.pcr-fix');
       if (!b) return;
       var kind = b.dataset.kind, msg = $('pcr-audit-msg');
-      confirmAsk('Fix ' + (KIND_WORDS[kind] || kind) + '?', 'The fix runs in the background and is recorded in the maintenance history.', function () {
+      confirmAsk('Fix ' + fixTarget(kind) + '?', 'The fix runs in the background and is recorded in the maintenance history.', function () {
         b.disabled = true;
         message(msg, 'Fixing...', 'busy');
         PCR.post('audit_fix', { kinds: [kind] }).then(function (r) {
@@ -1005,6 +1145,7 @@
           PCR.pollSoon();
           PCR.followJob('audit_fix', function (info) {
             var done = { text: 'Fix ' + jobSummary(info) + '.', kind: info.exit_code === 0 ? 'ok' : 'err' };
+            renderFixResult((info.result || {}).fixes, done);
             if (info.result && info.result.findings) renderAudit(info.result, done); else runAudit(done);
           });
         });

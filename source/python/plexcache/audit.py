@@ -302,12 +302,17 @@ def _stray(path: str, live: Stat, backup: Stat) -> Finding:
     return finding
 
 
-def judge_unmanaged(facts: FileCopies, pool: str) -> list[Finding]:
-    """A file the registry does not know."""
+def judge_unmanaged(facts: FileCopies, pool: str, listed: frozenset[str] = frozenset()) -> list[Finding]:
+    """A file the registry does not know. `listed`: the pool paths the ignore list plexcache-r wrote names
+    (the user's own entries left out)."""
     path = facts.user_path
     pool_copy = facts.pool_copies.get(pool)
     backups = [b for _, b in facts.backups]
     originals = [o for _, o in facts.originals]
+    if pool_copy is not None and not backups and not originals and pool_copy.path in listed:
+        # cached without a backup (backups off) and the registry lost it: the ignore list is the record
+        return [_finding("untracked", f"{path}: on the pool and in the ignore list plexcache-r wrote, but not in "
+                         "the registry (cached without a backup)", "sync", path, pool_copy, action="adopt")]
     if pool_copy is None:
         if backups and not originals:
             if len(backups) == 1:
@@ -443,15 +448,26 @@ def scan(settings: Settings, registry: Registry, unraid: Optional[Unraid] = None
         else:
             findings.extend(judge_managed(found, entry, backups_on))
     if not cheap:
+        listed = _listed_by_us(settings)
         for user_path, found in facts.items():
             if user_path in managed:
                 continue
             info = unraid.share(found.share)
-            findings.extend(judge_unmanaged(found, info.pool if info else ""))
+            findings.extend(judge_unmanaged(found, info.pool if info else "", listed))
     findings = _without_in_flight(findings)
     order = {k: i for i, k in enumerate(KINDS)}
     findings.sort(key=lambda f: (order.get(f.kind, 99), f.path))
     return Scan(findings, facts, cheap, len(facts), time.monotonic() - started)
+
+
+def _listed_by_us(settings: Settings) -> frozenset[str]:
+    """The lines of the mover ignore list that plexcache-r wrote for its files (not the user's own)."""
+    try:
+        text = Path(settings.paths.exclusion_list).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    return frozenset(line.strip() for line in text.splitlines() if line.strip()) - set(
+        exclusions.manual_entries(settings))
 
 
 def _without_in_flight(findings: list[Finding]) -> list[Finding]:
@@ -812,18 +828,23 @@ def _drop(ctx: FixContext, finding: Finding, path: str, keep: str, rename_to: Op
 
 
 def _adopt(ctx: FixContext, finding: Finding, facts: FileCopies) -> str:
-    """Add an untracked pool file with a matching backup to the registry (as a sidecar of its video if it is
-    one). Returns what was done."""
+    """Add an untracked pool file with a matching backup, or one alone that the ignore list names, to the
+    registry (as a sidecar of its video if it is one). Returns what was done."""
     info = ctx.unraid.share(facts.share)
     pool = info.pool if info else ""
     pool_copy = facts.pool_copies.get(pool)
-    if pool_copy is None or len(facts.backups) != 1 or not same_file(pool_copy, facts.backups[0][1]):
+    if pool_copy is None:
         return ""
-    parent = sidecar_parent(ctx.settings, ctx.registry, facts.user_path, facts.backups[0][0])
+    alone = not facts.backups and not facts.originals and finding.paths == [pool_copy.path]
+    matched = len(facts.backups) == 1 and same_file(pool_copy, facts.backups[0][1])
+    if not (alone or matched):
+        return ""
+    disk = None if alone else facts.backups[0][0]  # no backup: its move back hands it to the mover
+    parent = sidecar_parent(ctx.settings, ctx.registry, facts.user_path, disk)
     if parent is not None:
         attach_sidecar(parent, facts.user_path, pool_copy)
         return f"added as a sidecar of {parent.path}"
-    ctx.registry.add(adopted_entry(facts, pool, facts.backups[0][0], pool_copy))
+    ctx.registry.add(adopted_entry(facts, pool, disk, pool_copy, backup=not alone))
     return "added to the registry"
 
 
@@ -832,14 +853,15 @@ def _recorded(copy: Stat) -> dict[str, Any]:
     return {"size": copy.size, "mtime_ns": copy.mtime_ns or int(copy.mtime * 1e9), "blake2b": None}
 
 
-def adopted_entry(facts: FileCopies, pool: str, disk: str, pool_copy: Stat, cached_at: Optional[float] = None,
-                  **extra: Any) -> Entry:
-    """A registry entry for a pool file whose original is kept as a backup on `disk`."""
+def adopted_entry(facts: FileCopies, pool: str, disk: Optional[str], pool_copy: Stat, cached_at: Optional[float] = None,
+                  backup: bool = True, **extra: Any) -> Entry:
+    """A registry entry for a pool file whose original is kept as a backup on `disk` (or, with backup False
+    and no disk, one that never had a copy on the array to go back to)."""
     name = facts.rel.rsplit("/", 1)[-1]
     return Entry(path=facts.user_path, share=facts.share, rel=facts.rel, pool=pool, disk=disk,
                  size=pool_copy.size, mtime=pool_copy.mtime,
                  cached_at=cached_at if cached_at is not None else time.time(),
-                 title=name.rsplit(".", 1)[0], backup=True, recorded={facts.user_path: _recorded(pool_copy)},
+                 title=name.rsplit(".", 1)[0], backup=backup, recorded={facts.user_path: _recorded(pool_copy)},
                  **extra)
 
 

@@ -432,6 +432,18 @@ def config_reference(ctx: Context) -> None:
     ctx.emit({"rows": cfg.reference_rows()}, cfg.reference_markdown().rstrip())
 
 
+@config_group.command("schema")
+@pass_ctx
+def config_schema(ctx: Context) -> None:
+    """Print the schema the Settings page is built from: every setting's type, default, bounds, options,
+    label and help, and the words the pages show for exit codes, reasons and health-check findings."""
+    # imported on use: startup stays light
+    from plexcache import vocabulary
+
+    document = {"keys": cfg.schema_keys(), "vocabulary": vocabulary.document()}
+    ctx.emit(document, lambda: json.dumps(document, indent=1))
+
+
 # --- Plex helpers for the settings page -----------------------------------------------------------
 
 

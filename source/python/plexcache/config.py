@@ -49,203 +49,234 @@ SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(%|[KMGT]i?B?|B)?\s*$", re.IGNORECA
 _POWERS = {"B": 0, "K": 1, "M": 2, "G": 3, "T": 4}
 
 
-def doc(text: str, *, secret: bool = False, minimum: float | None = None,
-        maximum: float | None = None, size: bool = False, row_key: str | None = None) -> dict[str, Any]:
-    """Field metadata: documentation and the constraints validation applies. row_key (a list of rows):
-    the field that tells one row from another, so a saved form's row is matched to its stored row."""
-    return {"doc": text, "secret": secret, "min": minimum, "max": maximum, "size": size, "row_key": row_key}
+def doc(label: str, text: str, *, secret: bool = False, minimum: float | None = None,
+        maximum: float | None = None, step: float | None = None, size: bool = False, row_key: str | None = None,
+        words: dict[str, str] | None = None) -> dict[str, Any]:
+    """Field metadata: the label a form shows (and a screen reader reads), documentation and the
+    constraints validation applies. step: the granularity a form offers for a number. row_key (a list of
+    rows): the field that tells one row from another, so a saved form's row is matched to its stored row.
+    words: what a form shows for each value of a choice (in the order it offers them)."""
+    return {"label": label, "doc": text, "secret": secret, "min": minimum, "max": maximum, "step": step,
+            "size": size, "row_key": row_key, "words": words}
 
 
 @dataclass
 class PathMapping:
-    plex: str = field(metadata=doc("Path prefix as Plex sees it (e.g. /data/tv)."))
-    share: str = field(metadata=doc("The same folder as an Unraid user-share path (e.g. /mnt/user/tv)."))
-    cacheable: bool = field(default=True, metadata=doc(
+    plex: str = field(metadata=doc("Path in Plex", "Path prefix as Plex sees it (e.g. /data/tv)."))
+    share: str = field(metadata=doc(
+        "Unraid share path", "The same folder as an Unraid user-share path (e.g. /mnt/user/tv)."))
+    cacheable: bool = field(default=True, metadata=doc("Cacheable",
         "Whether files under this mapping may be cached (false for e.g. a remote NAS)."))
 
 
 @dataclass
 class PlexSettings:
-    url: str = field(default="http://127.0.0.1:32400", metadata=doc("Plex Media Server address."))
-    token: str = field(default="", metadata=doc(
+    url: str = field(default="http://127.0.0.1:32400", metadata=doc(
+        "Plex server address", "Plex Media Server address."))
+    token: str = field(default="", metadata=doc("Plex token",
         "Plex token of the server owner (set it with `plex login` or paste it).", secret=True))
-    timeout: float = field(default=30.0, metadata=doc("Seconds to wait for one Plex request.",
-                                                       minimum=1, maximum=600))
-    libraries: list[str] = field(default_factory=list, metadata=doc(
+    timeout: float = field(default=30.0, metadata=doc(
+        "Request timeout (seconds)", "Seconds to wait for one Plex request.",
+        minimum=1, maximum=600, step=1))
+    libraries: list[str] = field(default_factory=list, metadata=doc("Libraries to watch",
         "Library titles or section ids to watch; empty means every movie and show library."))
-    path_mappings: list[PathMapping] = field(default_factory=list, metadata=doc(
+    path_mappings: list[PathMapping] = field(default_factory=list, metadata=doc("Path mappings",
         "How Plex paths translate to Unraid share paths; the longest matching prefix wins.", row_key="plex"))
 
 
 @dataclass
 class UserToggles:
-    on_deck: bool = field(default=True, metadata=doc("Cache what is On Deck (and next episodes)."))
-    watchlist: bool = field(default=True, metadata=doc("Cache what is on the watchlist."))
+    on_deck: bool = field(default=True, metadata=doc("On Deck", "Cache what is On Deck (and next episodes)."))
+    watchlist: bool = field(default=True, metadata=doc("Watchlist", "Cache what is on the watchlist."))
 
 
 @dataclass
 class UserOverride:
-    name: str = field(metadata=doc("Plex user name or title."))
-    on_deck: bool = field(default=True, metadata=doc("Cache this user's On Deck."))
-    watchlist: bool = field(default=True, metadata=doc("Cache this user's watchlist."))
-    pin: str = field(default="", metadata=doc(
+    name: str = field(metadata=doc("User", "Plex user name or title."))
+    on_deck: bool = field(default=True, metadata=doc("On Deck", "Cache this user's On Deck."))
+    watchlist: bool = field(default=True, metadata=doc("Watchlist", "Cache this user's watchlist."))
+    pin: str = field(default="", metadata=doc("Plex Home PIN",
         "The user's Plex Home PIN, when the profile is protected by one (needed to read it).", secret=True))
 
 
 @dataclass
 class UserSettings:
-    owner: UserToggles = field(default_factory=UserToggles, metadata=doc("The server owner."))
-    home: UserToggles = field(default_factory=UserToggles, metadata=doc(
+    owner: UserToggles = field(default_factory=UserToggles, metadata=doc("Server owner", "The server owner."))
+    home: UserToggles = field(default_factory=UserToggles, metadata=doc("Home and managed users",
         "Plex Home and managed users (read with their own tokens)."))
     friends: UserToggles = field(default_factory=lambda: UserToggles(on_deck=True, watchlist=False),
-                                 metadata=doc("Friends the server is shared with."))
-    remote_watchlist_rss: bool = field(default=False, metadata=doc(
+                                 metadata=doc("Friends", "Friends the server is shared with."))
+    remote_watchlist_rss: bool = field(default=False, metadata=doc("Friends' watchlists by RSS",
         "Read friends' watchlists through the owner's RSS feed (all friends or none, as Plex allows)."))
-    rss_url: str = field(default="", metadata=doc(
+    rss_url: str = field(default="", metadata=doc("Watchlist RSS address",
         "The friends' watchlist RSS feed address (from Plex Web, Watchlist, RSS).", secret=True))
-    overrides: list[UserOverride] = field(default_factory=list, metadata=doc(
+    overrides: list[UserOverride] = field(default_factory=list, metadata=doc("Per-user exceptions",
         "Per-user toggles that win over the group defaults.", row_key="name"))
-    skip: list[str] = field(default_factory=list, metadata=doc("Users ignored entirely."))
+    skip: list[str] = field(default_factory=list, metadata=doc("Ignore these users", "Users ignored entirely."))
 
 
 @dataclass
 class DemandSettings:
-    on_deck_items: int = field(default=10, metadata=doc(
+    on_deck_items: int = field(default=10, metadata=doc("On Deck items per user",
         "On Deck items taken per user.", minimum=0, maximum=1000))
-    next_episodes: int = field(default=10, metadata=doc(
+    next_episodes: int = field(default=10, metadata=doc("Next episodes after each one in progress",
         "Most episodes taken after each On Deck or in-progress episode; with pace on, each viewer gets the "
         "share of it their pace needs.", minimum=0, maximum=100))
-    include_specials: bool = field(default=False, metadata=doc("Count season 0 (specials) as next episodes."))
-    watchlist_episodes: int = field(default=3, metadata=doc(
+    include_specials: bool = field(default=False, metadata=doc(
+        "Count specials (season 0)", "Count season 0 (specials) as next episodes."))
+    watchlist_episodes: int = field(default=3, metadata=doc("Episodes from a watchlisted show",
         "First unwatched episodes taken from a watchlisted show.", minimum=0, maximum=100))
-    days_to_monitor: int = field(default=183, metadata=doc(
+    days_to_monitor: int = field(default=183, metadata=doc("Only On Deck watched within (days)",
         "Ignore On Deck items not watched within this many days (0 = no limit).", minimum=0, maximum=36500))
-    pace: bool = field(default=True, metadata=doc(
+    pace: bool = field(default=True, metadata=doc("Learn each viewer's pace",
         "Learn each viewer's pace (episodes a day, per user and show) from run to run, and cache that many "
-        "days of it ahead (at most next_episodes) instead of a fixed count."))
-    pace_days: float = field(default=2.0, metadata=doc(
+        "days of it ahead (at most next_episodes) instead of a fixed count.",
+        words={"true": "Yes, cache as far ahead as each viewer watches", "false": "No, always the number above"}))
+    pace_days: float = field(default=2.0, metadata=doc("Days of a viewer's pace to cache ahead",
         "Days of a viewer's pace to cache ahead (a faster viewer gets more episodes, a slow one fewer).",
-        minimum=0.5, maximum=30))
-    max_item_size: str = field(default="", metadata=doc(
+        minimum=0.5, maximum=30, step=0.5))
+    max_item_size: str = field(default="", metadata=doc("Skip items larger than",
         "Skip items larger than this (e.g. 40GB; sizes are decimal as Unraid shows them, 40GiB is binary); "
         "empty means no limit.", size=True))
 
 
 @dataclass
 class CacheSettings:
-    retention_hours: float = field(default=12.0, metadata=doc(
-        "Minimum hours a file stays cached before it may move back.", minimum=0, maximum=87600))
-    move_back_watched: bool = field(default=True, metadata=doc(
+    retention_hours: float = field(default=12.0, metadata=doc("Keep cached at least (hours)",
+        "Minimum hours a file stays cached before it may move back.", minimum=0, maximum=87600, step=0.5))
+    move_back_watched: bool = field(default=True, metadata=doc("Move back once watched",
         "Move files back to the array once no user wants them any more."))
-    eviction: Literal["priority", "age", "none"] = field(default="priority", metadata=doc(
+    eviction: Literal["priority", "age", "none"] = field(default="priority", metadata=doc("When space runs short",
         "When space runs short: move back the lowest priority first (priority), the oldest first (age), "
-        "or never move back for space (none)."))
-    size_limit: str = field(default="", metadata=doc(
+        "or never move back for space (none).", words={
+        "priority": "Move back the lowest priority first", "age": "Move back the oldest first",
+        "none": "Never move back for space"}))
+    size_limit: str = field(default="", metadata=doc("Most space cached files may use",
         "Most space cached files may take (e.g. 500GB or 40%); empty means no limit.", size=True))
-    min_free: str = field(default="10%", metadata=doc(
+    min_free: str = field(default="10%", metadata=doc("Always leave free on the pool",
         "Free space always left on the pool (e.g. 100GB or 10%).", size=True))
-    pool_size: str = field(default="", metadata=doc(
+    pool_size: str = field(default="", metadata=doc("Pool size (ZFS)",
         "The pool's usable size, for ZFS pools whose reported size moves with use; empty means as reported.",
         size=True))
-    backups: bool = field(default=True, metadata=doc(
+    backups: bool = field(default=True, metadata=doc("Keep array original as backup",
         "Keep the array original as NAME.plexcached while cached (fast, safe move back)."))
     sidecar_extensions: list[str] = field(default_factory=lambda: [
         ".srt", ".ass", ".ssa", ".sub", ".idx", ".vtt", ".sup", ".smi"], metadata=doc(
+        "Subtitle files that travel along",
         "Files next to a video whose name starts with the video's name and ends with one of these travel with it."))
-    verify: bool = field(default=False, metadata=doc("Hash every copy and compare (slower, paranoid)."))
-    hardlinks: Literal["skip", "copy"] = field(default="skip", metadata=doc(
-        "Files with more than one hard link (e.g. still seeding): skip and report, or copy anyway."))
-    workers: int = field(default=2, metadata=doc(
+    verify: bool = field(default=False, metadata=doc(
+        "Verify every copy by hash", "Hash every copy and compare (slower, paranoid)."))
+    hardlinks: Literal["skip", "copy"] = field(default="skip", metadata=doc("Hard-linked files",
+        "Files with more than one hard link (e.g. still seeding): skip and report, or copy anyway.",
+        words={"skip": "Skip and report", "copy": "Copy anyway"}))
+    workers: int = field(default=2, metadata=doc("Parallel copies",
         "Parallel copies (never more than one per array disk).", minimum=1, maximum=16))
-    spin_aware: bool = field(default=True, metadata=doc(
+    spin_aware: bool = field(default=True, metadata=doc("Keep array disks asleep",
         "Keep array disks asleep: a disk in standby is woken only for a file due before the next run, and "
         "then everything wanted from it is read in that one wake; moving back waits until its disk is awake "
-        "(unless the room is needed)."))
-    due_episodes: int = field(default=2, metadata=doc(
+        "(unless the room is needed).",
+        words={"true": "Yes, wake a disk only for what is due", "false": "No, read whatever is wanted"}))
+    due_episodes: int = field(default=2, metadata=doc("Episodes due before the next run",
         "Next episodes after an On Deck one that count as due before the next run, for a viewer whose pace "
         "is not known yet (a learned pace replaces it).", minimum=0, maximum=100))
 
 
 @dataclass
 class ScheduleSettings:
-    mode: Literal["off", "interval", "cron", "before_mover"] = field(default="before_mover", metadata=doc(
-        "When runs happen: never on their own, every N hours, a cron expression, or shortly before the mover."))
-    interval_hours: int = field(default=4, metadata=doc("Hours between runs (interval mode).",
+    mode: Literal["off", "interval", "cron", "before_mover"] = field(default="before_mover", metadata=doc("Run",
+        "When runs happen: never on their own, every N hours, a cron expression, or shortly before the mover.",
+        words={"before_mover": "Shortly before the mover", "interval": "Every few hours",
+               "cron": "Custom cron schedule", "off": "Only when started by hand"}))
+    interval_hours: int = field(default=4, metadata=doc("Hours between runs", "Hours between runs (interval mode).",
                                                          minimum=1, maximum=168))
-    cron: str = field(default="0 */4 * * *", metadata=doc("Cron expression (cron mode)."))
-    minutes_before_mover: int = field(default=30, metadata=doc(
+    cron: str = field(default="0 */4 * * *", metadata=doc("Cron expression", "Cron expression (cron mode)."))
+    minutes_before_mover: int = field(default=30, metadata=doc("Minutes before the mover",
         "How long before the mover to start (before_mover mode).", minimum=5, maximum=720))
-    mover_tuning_waived: bool = field(default=False, metadata=doc(
+    mover_tuning_waived: bool = field(default=False, metadata=doc("Run without Mover Tuning",
         "Run even though CA Mover Tuning does not read plexcache-r's ignore list (only when the mover never "
         "runs or is kept off the cached files another way). Off: runs wait until Mover Tuning reads the list, "
-        "because the stock mover would move cached files back to the array."))
+        "because the stock mover would move cached files back to the array.",
+        words={"false": "No, wait until it reads the ignore list",
+               "true": "Yes, the mover is kept off the cached files another way"}))
 
 
 @dataclass
 class Webhook:
-    url: str = field(metadata=doc("Discord or Slack webhook address (the kind is told by the address).",
+    url: str = field(metadata=doc(
+        "Webhook address", "Discord or Slack webhook address (the kind is told by the address).",
                                   secret=True))
     levels: list[Level] = field(default_factory=lambda: ["summary", "warnings", "errors"],
-                                metadata=doc("What is sent: summary, activity, warnings, errors."))
+                                metadata=doc("What is sent", "What is sent: summary, activity, warnings, errors."))
 
 
 @dataclass
 class NotifySettings:
     unraid_levels: list[Level] = field(default_factory=lambda: ["warnings", "errors"], metadata=doc(
+        "Unraid notifications",
         "What goes to Unraid's notifications: summary, activity, warnings, errors."))
-    webhooks: list[Webhook] = field(default_factory=list, metadata=doc("Discord/Slack webhooks."))
+    webhooks: list[Webhook] = field(default_factory=list, metadata=doc(
+        "Discord or Slack webhooks", "Discord/Slack webhooks."))
 
 
 @dataclass
 class LiveSettings:
-    enabled: bool = field(default=False, metadata=doc(
-        "Follow Plex activity and cache the next episodes as soon as playback starts."))
-    notifications: bool = field(default=True, metadata=doc(
+    enabled: bool = field(default=False, metadata=doc("Live mode",
+        "Follow Plex activity and cache the next episodes as soon as playback starts.",
+        words={"false": "Disabled", "true": "Enabled"}))
+    notifications: bool = field(default=True, metadata=doc("Follow Plex notifications",
         "Listen to Plex's notification channel (a websocket) to see a play the moment it starts; "
-        "polling takes over whenever the channel is down."))
-    poll_seconds: int = field(default=15, metadata=doc(
+        "polling takes over whenever the channel is down.", words={"true": "Yes", "false": "No, poll only"}))
+    poll_seconds: int = field(default=15, metadata=doc("Live mode poll interval (seconds)",
         "Seconds between checks when Plex's notification channel is unavailable or turned off.",
         minimum=2, maximum=3600))
-    recently_added: bool = field(default=False, metadata=doc(
+    recently_added: bool = field(default=False, metadata=doc("Cache newly added episodes",
         "Also cache newly added episodes of shows someone has On Deck."))
 
 
 @dataclass
 class PathSettings:
-    pool_root: str = field(default="/mnt", metadata=doc("Where pools are mounted (/mnt/POOL)."))
-    disks_glob: str = field(default="/mnt/disk[0-9]*", metadata=doc("Array disks."))
-    user_root: str = field(default="/mnt/user", metadata=doc("The user-share union view."))
-    shares_config_dir: str = field(default="/boot/config/shares", metadata=doc("Share .cfg files."))
-    emhttp_state_dir: str = field(default="/var/local/emhttp", metadata=doc(
+    pool_root: str = field(default="/mnt", metadata=doc("Pools mounted under", "Where pools are mounted (/mnt/POOL)."))
+    disks_glob: str = field(default="/mnt/disk[0-9]*", metadata=doc("Array disks", "Array disks."))
+    user_root: str = field(default="/mnt/user", metadata=doc("User shares", "The user-share union view."))
+    shares_config_dir: str = field(default="/boot/config/shares", metadata=doc(
+        "Share settings folder", "Share .cfg files."))
+    emhttp_state_dir: str = field(default="/var/local/emhttp", metadata=doc("Unraid state folder",
         "Unraid's runtime state (var.ini: array and parity-check state)."))
-    mover_pid: str = field(default="/var/run/mover.pid", metadata=doc("Present while the mover runs."))
-    state_dir: str = field(default="/boot/config/plugins/plexcache-r/state", metadata=doc(
+    mover_pid: str = field(default="/var/run/mover.pid", metadata=doc(
+        "Mover PID file", "Present while the mover runs."))
+    state_dir: str = field(default="/boot/config/plugins/plexcache-r/state", metadata=doc("State folder",
         "Durable state: registry, history, journal."))
-    volatile_dir: str = field(default="/tmp/plexcache-r", metadata=doc("Progress, lock and stop flag."))
-    log_dir: str = field(default="/var/log/plexcache-r", metadata=doc("Log files."))
+    volatile_dir: str = field(default="/tmp/plexcache-r", metadata=doc(
+        "Progress and lock folder", "Progress, lock and stop flag."))
+    log_dir: str = field(default="/var/log/plexcache-r", metadata=doc("Log folder", "Log files."))
     exclusion_list: str = field(default="/boot/config/plugins/plexcache-r/mover_exclude.txt", metadata=doc(
+        "Mover Tuning ignore list",
         "The list CA Mover Tuning ignores (pool-side paths, one per line)."))
     manual_exclusions: str = field(default="/boot/config/plugins/plexcache-r/mover_exclude_manual.txt",
-                                   metadata=doc("Your own entries, copied into the exclusion list."))
-    cron_file: str = field(default="/boot/config/plugins/plexcache-r/plexcache-r.cron", metadata=doc(
+                                   metadata=doc(
+        "Your own ignore entries", "Your own entries, copied into the exclusion list."))
+    cron_file: str = field(default="/boot/config/plugins/plexcache-r/plexcache-r.cron", metadata=doc("Schedule file",
         "The plugin's schedule."))
-    plugins_config_dir: str = field(default="/boot/config/plugins", metadata=doc(
+    plugins_config_dir: str = field(default="/boot/config/plugins", metadata=doc("Plugin settings folder",
         "Where other plugins keep settings (to read CA Mover Tuning's)."))
 
 
 @dataclass
 class Settings:
-    schema: int = field(default=SCHEMA_VERSION, metadata=doc("Settings format version."))
-    plex: PlexSettings = field(default_factory=PlexSettings, metadata=doc("Plex connection."))
-    users: UserSettings = field(default_factory=UserSettings, metadata=doc("Whose demand counts."))
-    demand: DemandSettings = field(default_factory=DemandSettings, metadata=doc("What counts as demand."))
-    cache: CacheSettings = field(default_factory=CacheSettings, metadata=doc("Caching and space."))
-    schedule: ScheduleSettings = field(default_factory=ScheduleSettings, metadata=doc("When runs happen."))
-    notify: NotifySettings = field(default_factory=NotifySettings, metadata=doc("Notifications."))
-    live: LiveSettings = field(default_factory=LiveSettings, metadata=doc("Live mode."))
-    paths: PathSettings = field(default_factory=PathSettings, metadata=doc("Unraid paths."))
-    dry_run: bool = field(default=False, metadata=doc("Plan and report, but never move a file."))
-    log_level: Literal["debug", "info", "warning", "error"] = field(default="info", metadata=doc(
+    schema: int = field(default=SCHEMA_VERSION, metadata=doc("Settings format version", "Settings format version."))
+    plex: PlexSettings = field(default_factory=PlexSettings, metadata=doc("Plex", "Plex connection."))
+    users: UserSettings = field(default_factory=UserSettings, metadata=doc("Users", "Whose demand counts."))
+    demand: DemandSettings = field(default_factory=DemandSettings, metadata=doc(
+        "What to cache", "What counts as demand."))
+    cache: CacheSettings = field(default_factory=CacheSettings, metadata=doc("Caching behaviour", "Caching and space."))
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings, metadata=doc("Schedule", "When runs happen."))
+    notify: NotifySettings = field(default_factory=NotifySettings, metadata=doc("Notifications", "Notifications."))
+    live: LiveSettings = field(default_factory=LiveSettings, metadata=doc("Live mode", "Live mode."))
+    paths: PathSettings = field(default_factory=PathSettings, metadata=doc("Advanced", "Unraid paths."))
+    dry_run: bool = field(default=False, metadata=doc(
+        "Dry run only", "Plan and report, but never move a file.",
+        words={"false": "No", "true": "Yes: plan and report, never move"}))
+    log_level: Literal["debug", "info", "warning", "error"] = field(default="info", metadata=doc("Log level",
         "How much goes to the log."))
 
 
@@ -788,3 +819,61 @@ def reference_markdown() -> str:
         shown = shown.replace("\n...", "").replace("|", "\\|")
         lines.append(f"| `{key}` | {tp} | {shown} | {text} |")
     return "\n".join(lines) + "\n"
+
+
+# --- the schema for forms -----------------------------------------------------------------------
+
+
+def schema_keys() -> dict[str, dict[str, Any]]:
+    """Every setting as a form needs it, keyed like problems ("cache.min_free", "plex.path_mappings[].plex"):
+    its type, default, bounds, options and their words, whether it is secret, its label and help. The
+    Settings page is built from this (`config schema`), so its controls cannot disagree with validation."""
+    keys: dict[str, dict[str, Any]] = {}
+    _schema_walk(Settings, Settings(), "", "", keys)
+    return keys
+
+
+def _schema_walk(cls: Any, defaults: Any, prefix: str, owner: str, keys: dict[str, dict[str, Any]]) -> None:
+    hints = _hints(cls)
+    for f in dataclasses.fields(cls):
+        tp, key, meta = hints[f.name], prefix + f.name, f.metadata
+        default = getattr(defaults, f.name) if defaults is not None else None
+        # a group of fields shared by several sections (the users' toggles) names its section too
+        label = f"{owner}: {meta['label']}" if owner else meta["label"]
+        entry = {"type": _schema_type(tp, meta), "label": label, "help": meta["doc"], "secret": meta["secret"],
+                 "default": _dump(default, False), "min": meta["min"], "max": meta["max"],
+                 "step": meta["step"] if meta["step"] is not None else (1 if tp is int else None),
+                 "options": _options(tp, meta), "words": meta["words"], "row_key": meta["row_key"]}
+        keys[key] = entry
+        if dataclasses.is_dataclass(tp):
+            shared = sum(1 for other in hints.values() if other is tp) > 1
+            _schema_walk(tp, default, key + ".", meta["label"] if shared else "", keys)
+        elif _row_type(tp) is not None:
+            _schema_walk(_row_type(tp), None, key + "[].", "", keys)
+
+
+def _schema_type(tp: Any, meta: Any) -> str:
+    if dataclasses.is_dataclass(tp):
+        return "section"
+    if _row_type(tp) is not None:
+        return "rows"
+    if typing.get_origin(tp) is list:
+        return "multi" if typing.get_origin(typing.get_args(tp)[0]) is Literal else "list"
+    if typing.get_origin(tp) is Literal:
+        return "choice"
+    if tp is str and meta["size"]:
+        return "size"
+    return {bool: "bool", int: "int", float: "float", str: "str"}[tp]
+
+
+def _options(tp: Any, meta: Any) -> Optional[list[str]]:
+    """The values a choice takes, in the order a form offers them (its words' order when it has words)."""
+    inner = typing.get_args(tp)[0] if typing.get_origin(tp) is list else tp
+    if typing.get_origin(inner) is Literal:
+        values = [str(v) for v in typing.get_args(inner)]
+    elif inner is bool:
+        values = ["true", "false"]
+    else:
+        return None
+    order = list(meta["words"] or [])
+    return sorted(values, key=lambda v: order.index(v) if v in order else len(order) + values.index(v))

@@ -153,6 +153,9 @@ class RestoreOp:
     (or, without a record, its backup) nor `confirmed` is refused (`mismatch`): both copies stay.
     keep_original: pool paths whose backup the user chose to put back whatever the pool copy holds; the
     pool copy is removed only once the original is back at its name.
+    keep_backup: pool paths (subtitles: Plex lists no sizes to confirm them by) whose changed, unconfirmed
+    copy is moved back anyway, with its backup kept beside it rather than refused (`mismatch`): nothing is
+    deleted, and `audit` shows the pair as a stray backup for a person to choose.
     made_dirs: pool directories plexcache-r created when caching (OpResult.made_dirs / Recovered.made_dirs,
     of this op or of others). Once the pool copies are gone, each of them that is an ancestor of one of this
     op's pool paths, below the share's own folder, not a mount point and empty, is removed (deepest first).
@@ -169,11 +172,13 @@ class RestoreOp:
     made_dirs: Sequence[str] = ()
     confirmed: Mapping[str, RecordedCopy] = field(default_factory=dict)
     keep_original: Sequence[str] = ()
+    keep_backup: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sidecars", tuple((str(p), str(a)) for p, a in self.sidecars))
         object.__setattr__(self, "made_dirs", tuple(str(d) for d in self.made_dirs))
         object.__setattr__(self, "keep_original", tuple(str(p) for p in self.keep_original))
+        object.__setattr__(self, "keep_backup", tuple(str(p) for p in self.keep_backup))
 
     @property
     def label(self) -> str:
@@ -339,8 +344,8 @@ class Mover:
         started = time.monotonic()
         pairs = [(op.pool_path, op.array_path, _backup_for(op, op.array_path, op.backup_path))]
         pairs += [(p, a, _backup_for(op, a, None if op.backup_path is None else AUTO)) for p, a in op.sidecars]
-        files = [self._plan_restore_file(p, a, b, op.recorded.get(p), op.confirmed.get(p), p in op.keep_original)
-                 for p, a, b in pairs]
+        files = [self._plan_restore_file(p, a, b, op.recorded.get(p), op.confirmed.get(p), p in op.keep_original,
+                                         p in op.keep_backup) for p, a, b in pairs]
         _check_free([f for f in files if f["how"] == "copy"], self.min_free)
         made_dirs = _missing_dirs(files)
         _note_sources(files)
@@ -376,7 +381,8 @@ class Mover:
                 "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
     def _plan_restore_file(self, src: str, dst: str, backup: Optional[str], recorded: Optional[RecordedCopy],
-                           confirmed: Optional[RecordedCopy] = None, keep_original: bool = False) -> dict[str, Any]:
+                           confirmed: Optional[RecordedCopy] = None, keep_original: bool = False,
+                           keep_backup: bool = False) -> dict[str, Any]:
         if os.path.lexists(dst):
             raise MoveRefused(f"{dst} already exists on the array; not overwriting it (run `plexcache-r "
                               "audit`)", dst, "target_exists")
@@ -403,6 +409,9 @@ class Mover:
             # damaged one) or a replacement shown to be complete. A pool copy that merely differs may be
             # truncated or damaged, and the backup the last good copy: both stay for a person to choose.
             if not unchanged and not (confirmed is not None and confirmed.matches(pst)):
+                if keep_backup:  # copied back beside its backup, which stays: both kept, nothing deleted
+                    _check_name(temp_name(dst))
+                    return {**_restore_record(src, dst, backup, "copy", pst), "keep_backup": True}
                 raise MoveRefused(f"{src} ({pst.st_size} bytes) no longer matches what was cached and nothing "
                                   f"shows it is a complete replacement; kept it and its backup {backup} "
                                   "(`plexcache-r audit` offers both choices)", src, "mismatch")
@@ -1062,6 +1071,7 @@ def _op_to_json(op: Op) -> dict[str, Any]:
         doc["recorded"] = {k: dataclasses.asdict(v) for k, v in op.recorded.items()}
         doc["confirmed"] = {k: dataclasses.asdict(v) for k, v in op.confirmed.items()}
         doc["keep_original"] = list(op.keep_original)
+        doc["keep_backup"] = list(op.keep_backup)
     return doc
 
 

@@ -67,7 +67,8 @@ class Operations(RunState):
         return mover.RestoreOp(entry.pool_path(root), array, mover.AUTO if entry.backup else None, sidecars,
                                pool_facts(self.settings, entry, entry.recorded), key=path, disk=entry.disk,
                                made_dirs=self._made_dirs_above(entry),
-                               confirmed=pool_facts(self.settings, entry, entry.confirmed))
+                               confirmed=pool_facts(self.settings, entry, entry.confirmed),
+                               keep_backup=[pool for pool, _ in sidecars])  # see unconfirmed_copies
 
     def _made_dirs_above(self, entry: Entry) -> list[str]:
         """Every folder plexcache-r created above this file, whichever file's caching created it: the season
@@ -101,6 +102,10 @@ class Operations(RunState):
             self.report.moved_back += 1
             self.report.bytes_moved_back += size
             self._done("moved_back", key, size, "moved back to the array", _why(planned.get(key)))
+            for kept in (f for f in result.files if f.backup_path):  # a replaced subtitle (RestoreOp.keep_backup)
+                self.report.warnings.append(f"{kept.array_path} was replaced on the pool and moved back as it is; "
+                                            f"the old one is kept beside it as {kept.backup_path}: run "
+                                            "`plexcache-r audit` to choose")
         elif result.outcome == "refused" and getattr(result.error, "reason", "") == "mismatch":
             self.report.skipped += 1  # both copies kept: a person chooses in the audit
             self.report.warnings.append(str(result.error))

@@ -62,7 +62,7 @@ def status(settings: Settings) -> dict[str, Any]:
                        "bytes": registry.managed_bytes()},
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
-            "activity": activity(store.load_history().events), "warnings": warnings,
+            "activity": activity(store.load_history().events, registry), "warnings": warnings,
             "pace": pace.summary(settings, time.time()) if settings.demand.pace else []}
 
 
@@ -94,19 +94,36 @@ EVENT_WORDS = {"cached": "Cached", "moved_back": "Moved back to the array", "rel
                "skipped": "Skipped", "failed": "Failed"}
 
 
-def activity(events: list[dict[str, Any]], limit: int = ACTIVITY_LIMIT) -> list[dict[str, Any]]:
-    """`status.activity`: the newest history events first, each with a sentence for the Dashboard."""
+def activity(events: list[dict[str, Any]], registry: Optional[Registry] = None,
+             limit: int = ACTIVITY_LIMIT) -> list[dict[str, Any]]:
+    """`status.activity`: the newest history events first, each with a sentence for the Dashboard, the time
+    its file was done, and what the registry knows of it (title, users, each user's reasons once)."""
     out = []
     for event in reversed(events[-limit:]):
         path = str(event.get("path", ""))
         kind = str(event.get("kind", ""))
-        words = f"{EVENT_WORDS.get(kind, kind.replace('_', ' ').capitalize())} {os.path.basename(path) or path}"
+        entry = registry.get(path) if registry is not None else None
+        title = entry.title if entry is not None and entry.title else ""
+        what = EVENT_WORDS.get(kind, kind.replace("_", " ").capitalize())
+        words = f"{what} {title or os.path.basename(path) or path}"
         if event.get("size"):
             words += f" ({human_bytes(event['size'])})"
         if event.get("detail"):
             words += f": {event['detail']}"
-        out.append({"at": event.get("time", 0), "kind": kind, "path": path, "message": words})
+        # at: the run's clock (its start); done_at: when this file was done (absent in older histories)
+        out.append({"at": event.get("time", 0), "done_at": event.get("done_at"), "kind": kind, "path": path,
+                    "title": title, "users": list(entry.users) if entry is not None else [],
+                    "reasons": _reasons_once(entry) if entry is not None and kind == "cached" else [],
+                    "size": event.get("size"), "detail": event.get("detail", ""), "message": words})
     return out
+
+
+def _reasons_once(entry: Entry) -> list[dict[str, str]]:
+    """Each user's reasons for a file, a reason a user has several times (two shows' next episodes) once."""
+    seen: dict[tuple[str, str], dict[str, str]] = {}
+    for reason in entry.reasons:
+        seen.setdefault((reason.user, reason.source), {"user": reason.user, "source": reason.source})
+    return list(seen.values())
 
 
 def _read_progress(settings: Settings) -> Optional[dict[str, Any]]:

@@ -295,23 +295,20 @@ class Reconciler(RunState):
 
 
 def unconfirmed_copies(settings: Settings, unraid: Unraid, entry: Entry) -> list[tuple[str, int, int]]:
-    """(user path, pool copy size, backup size) of each file of a managed entry whose pool copy no longer
-    matches what was cached (nor, without a record, its backup) while the backup is still on its disk, and
-    that was not shown to be a complete replacement. A move back would have to delete that backup."""
+    """[(user path, pool copy size, backup size)] when a managed video's pool copy no longer matches what was
+    cached (nor, without a record, its backup) while the backup is still on its disk, and it was not shown to
+    be a complete replacement: a move back would have to delete that backup. Its subtitles are not looked
+    at: one Bazarr replaced cannot be confirmed (Plex lists no subtitle sizes), so the move back keeps the
+    old one beside the new as its backup (RestoreOp.keep_backup) instead of holding the video on the pool,
+    and `audit` shows the pair (a stray backup) for a person to choose."""
     if not (entry.backup and entry.disk):
         return []
-    root = settings.paths.user_root.rstrip("/") + "/"
-    out = []
-    for user_path in (entry.path, *entry.sidecars):
-        rel = user_path[len(root):].partition("/")[2]
-        pool, backup = _stat_pair(f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}",
-                                  unraid.disk_path(entry.disk, entry.share, rel) + BACKUP_SUFFIX)
-        if pool is None or backup is None:
-            continue
-        state = backups.pool_copy_state(pool, backup, entry.recorded.get(user_path), entry.confirmed.get(user_path))
-        if state == backups.UNCONFIRMED:
-            out.append((user_path, pool[0], backup[0]))
-    return out
+    pool, backup = _stat_pair(entry.pool_path(settings.paths.pool_root),
+                              unraid.disk_path(entry.disk, entry.share, entry.rel) + BACKUP_SUFFIX)
+    if pool is None or backup is None:
+        return []
+    state = backups.pool_copy_state(pool, backup, entry.recorded.get(entry.path), entry.confirmed.get(entry.path))
+    return [(entry.path, pool[0], backup[0])] if state == backups.UNCONFIRMED else []
 
 
 def _stat_pair(*paths: str) -> tuple[Optional[tuple[int, int]], ...]:

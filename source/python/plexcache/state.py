@@ -145,7 +145,8 @@ class ActivityHistory:
         self.events: list[dict[str, Any]] = list(events or [])[-limit:]
 
     def add(self, kind: str, path: str, when: Optional[float] = None, **detail: Any) -> None:
-        event = {"time": time.time() if when is None else when, "kind": kind, "path": path}
+        # time: the run's clock (all of one run's events share it); done_at: when this file was done
+        event = {"time": time.time() if when is None else when, "kind": kind, "path": path, "done_at": time.time()}
         event.update({k: v for k, v in detail.items() if v is not None})
         self.events.append(event)
         del self.events[:-self.limit]
