@@ -9,7 +9,7 @@ import os
 
 from plexcache import audit
 from plexcache.journal import Journal
-from plexcache.mover import RecordedCopy, Mover, RestoreOp
+from plexcache.mover import Mover, RecordedCopy, RestoreOp
 from test_engine import ARRIVAL, SRT, copies, on_disk, on_pool, registry, run, scenario, user  # noqa: F401
 
 
