@@ -26,7 +26,8 @@ from typing import Any, Optional
 
 from plexcache import config as cfg
 from plexcache import exclusions
-from plexcache.audit import FileCopies, adopted_entry, attach_sidecar, probe, same_file, sidecar_parent
+from plexcache.audit.disk import FileCopies, probe, same_file
+from plexcache.audit.fixes import adopted_entry, attach_sidecar, sidecar_parent
 from plexcache.config import Settings
 from plexcache.errors import LockHeld, SettingsError, UsageError
 from plexcache.fsutil import atomic_write_text

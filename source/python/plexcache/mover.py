@@ -519,7 +519,7 @@ class Mover:
             _rename_noreplace(f["tmp"], f["dst"])
             crash_point(f"{kind}.placed")
 
-    def _verify(self, f: dict[str, Any], hasher: Optional[hashlib._Hash]) -> None:
+    def _verify(self, f: dict[str, Any], hasher: Optional[hashlib.blake2b]) -> None:
         st = os.lstat(f["tmp"])
         if st.st_size != f["size"]:
             raise MoveFailed(f"copy of {f['src']} has {st.st_size} bytes instead of {f['size']}; removed it, "
