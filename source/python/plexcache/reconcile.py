@@ -31,9 +31,9 @@ class Reconciler(RunState):
         by_key: dict[str, list[WantedFile]] = {}
         for w in wanted:
             by_key.setdefault(w.item.rating_key, []).append(w)
-        mounted = {e.pool for e in self.registry.entries.values()
-                   if (Path(self.settings.paths.pool_root) / e.pool).is_dir()}
-        self.unmounted = {e.pool for e in self.registry.entries.values()} - mounted
+        pools = {e.pool for e in self.registry.entries.values()}
+        mounted = {pool for pool in pools if (Path(self.settings.paths.pool_root) / pool).is_dir()}
+        self.unmounted = pools - mounted
         unknown = self.unknown_users  # once: it walks the whole registry (per entry, a 10,000-file run took 4 s)
         for entry in list(self.registry.entries.values()):
             if entry.pool not in mounted:
@@ -237,11 +237,12 @@ class Reconciler(RunState):
         before = entry.size
         if changed:
             entry.size, entry.mtime = st.st_size, st.st_mtime
-        found = self._unconfirmed(entry)
+        pool_copy = (st.st_size, st.st_mtime_ns)  # looked at once: a regular file (locate), so stat = lstat
+        found = self._unconfirmed(entry, pool_copy)
         if found and self._confirm_by_plex(entry, st, want, found):
             self._event("changed", entry.path, detail=f"replaced on the pool ({before} -> {st.st_size} bytes); "
                         "Plex lists the new size, so the old backup is retired when it moves back")
-            found = self._unconfirmed(entry)
+            found = self._unconfirmed(entry, pool_copy)
         elif changed and before and not found:
             self._event("changed", entry.path, detail=f"replaced on the pool ({before} -> {st.st_size} bytes)")
         why = self.hold_reason(entry, found)
@@ -262,10 +263,10 @@ class Reconciler(RunState):
                                                            "by": "plex"}}
         return True
 
-    def _unconfirmed(self, entry: Entry) -> list[tuple[str, int, int]]:
+    def _unconfirmed(self, entry: Entry, pool_copy: Optional[tuple[int, int]] = None) -> list[tuple[str, int, int]]:
         """(user path, pool copy size, backup size) of each file of the entry whose pool copy differs from
         what was cached while its backup is still there, and that nothing showed to be complete."""
-        return unconfirmed_copies(self.settings, self.unraid, entry)
+        return unconfirmed_copies(self.settings, self.unraid, entry, pool_copy)
 
     def hold_reason(self, entry: Entry, found: Optional[list[tuple[str, int, int]]] = None) -> str:
         """Why this managed file must stay on the pool for now (empty: it may move back)."""
@@ -294,17 +295,22 @@ class Reconciler(RunState):
         entry.rating_key = want.item.rating_key
 
 
-def unconfirmed_copies(settings: Settings, unraid: Unraid, entry: Entry) -> list[tuple[str, int, int]]:
+def unconfirmed_copies(settings: Settings, unraid: Unraid, entry: Entry,
+                       pool_copy: Optional[tuple[int, int]] = None) -> list[tuple[str, int, int]]:
     """[(user path, pool copy size, backup size)] when a managed video's pool copy no longer matches what was
     cached (nor, without a record, its backup) while the backup is still on its disk, and it was not shown to
     be a complete replacement: a move back would have to delete that backup. Its subtitles are not looked
     at: one Bazarr replaced cannot be confirmed (Plex lists no subtitle sizes), so the move back keeps the
     old one beside the new as its backup (RestoreOp.keep_backup) instead of holding the video on the pool,
-    and `audit` shows the pair (a stray backup) for a person to choose."""
+    and `audit` shows the pair (a stray backup) for a person to choose. pool_copy: (size, mtime_ns) of the
+    pool copy when the caller has just looked at it."""
     if not (entry.backup and entry.disk):
         return []
-    pool, backup = _stat_pair(entry.pool_path(settings.paths.pool_root),
-                              unraid.disk_path(entry.disk, entry.share, entry.rel) + BACKUP_SUFFIX)
+    backup_path = unraid.disk_path(entry.disk, entry.share, entry.rel) + BACKUP_SUFFIX
+    if pool_copy is None:
+        pool, backup = _stat_pair(entry.pool_path(settings.paths.pool_root), backup_path)
+    else:
+        pool, (backup,) = pool_copy, _stat_pair(backup_path)
     if pool is None or backup is None:
         return []
     state = backups.pool_copy_state(pool, backup, entry.recorded.get(entry.path), entry.confirmed.get(entry.path))

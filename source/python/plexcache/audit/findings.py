@@ -290,15 +290,16 @@ def scan(settings: Settings, registry: Registry, unraid: Optional[Unraid] = None
     for share, pools in _shares_to_scan(settings, unraid, registry).items():
         facts.update(scan_share(settings, unraid, share, pools, array=not cheap))
     managed = managed_index(registry)
+    mounted = _mounted_pools(settings, {e.pool for e in managed.values()})
     findings = journal_findings(settings)
     findings.extend(exclusion_findings(settings, registry, facts))
-    findings.extend(_unmounted(settings, managed))
+    findings.extend(_unmounted(settings, managed, mounted))
     backups_on = settings.cache.backups
     for found in facts.values():
         findings.extend(live_on_disks(found))
         findings.extend(leftovers(found))
     for user_path, entry in managed.items():
-        if not _pool_mounted(settings, entry.pool):
+        if entry.pool not in mounted:
             continue
         found = facts.get(user_path) or facts_for(settings, user_path)
         if cheap:
@@ -337,15 +338,16 @@ def _without_in_flight(findings: list[Finding]) -> list[Finding]:
             (f.path not in busy_paths and not busy_paths.intersection(f.paths))]
 
 
-def _pool_mounted(settings: Settings, pool: str) -> bool:
-    return bool(pool) and (Path(settings.paths.pool_root) / pool).is_dir()
+def _mounted_pools(settings: Settings, pools: set[str]) -> set[str]:
+    """The pools (of those named) that are there: one look per pool, not per file."""
+    return {pool for pool in pools if pool and (Path(settings.paths.pool_root) / pool).is_dir()}
 
 
-def _unmounted(settings: Settings, managed: dict[str, Entry]) -> list[Finding]:
+def _unmounted(settings: Settings, managed: dict[str, Entry], mounted: set[str]) -> list[Finding]:
     """A pool that is not there says nothing about its files: one finding per pool, no fix, nothing judged."""
     counts: dict[str, int] = {}
     for entry in managed.values():
-        if not _pool_mounted(settings, entry.pool):
+        if entry.pool not in mounted:
             counts[entry.pool] = counts.get(entry.pool, 0) + 1
     return [Finding("stale", f"pool {pool!r} is not mounted at {settings.paths.pool_root}/{pool}: {n} managed "
                     "file(s) cannot be checked; mount it (or start the array) and audit again", None,
