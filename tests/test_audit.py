@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from plexcache import audit as audit_mod
+from plexcache.audit import disk as audit_disk
+from plexcache.audit import findings as audit_findings
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
 from plexcache.maintenance import HISTORY_LIMIT, MaintenanceHistory
 from plexcache.runctl import RunLock
@@ -230,11 +232,12 @@ def test_unknown_fix_is_a_usage_error(world):
 
 def test_cheap_audit_never_reads_an_array_disk(world, monkeypatch):
     walked = []
-    real = audit_mod.walk_files
-    monkeypatch.setattr(audit_mod, "walk_files", lambda root: walked.append(root) or real(root))
+    real = audit_disk.walk_files
+    monkeypatch.setattr(audit_disk, "walk_files", lambda root: walked.append(root) or real(root))
     probed = []
-    real_stat = audit_mod.stat_file
-    monkeypatch.setattr(audit_mod, "stat_file", lambda p: probed.append(p) or real_stat(p))
+    real_stat = audit_disk.stat_file
+    for module in (audit_disk, audit_findings):  # each module that reads a file by its path
+        monkeypatch.setattr(module, "stat_file", lambda p: probed.append(p) or real_stat(p))
     world.audit(cheap=True)
     touched = walked + probed
     assert touched and not [p for p in touched if "/disk1/" in p or "/disk2/" in p]

@@ -10,7 +10,7 @@ import pytest
 
 from plexcache import engine
 from plexcache import mover as mv
-from plexcache.mover import CriticalIOError, FileFacts, RestoreOp
+from plexcache.mover import CriticalIOError, RecordedCopy, RestoreOp
 from test_audit_support import EP1, EP2, HEAT, World, kinds
 
 
@@ -46,7 +46,7 @@ def test_a_move_back_stopped_by_a_permission_error_shows_until_a_run_finishes_it
     entry = world.registry().get(world.user(EP1))
     pool = str(world.pool(EP1))
     facts = entry.recorded[world.user(EP1)]
-    op = RestoreOp(pool, str(world.array(EP1)), recorded={pool: FileFacts(facts["size"], facts["mtime_ns"])},
+    op = RestoreOp(pool, str(world.array(EP1)), recorded={pool: RecordedCopy(facts["size"], facts["mtime_ns"])},
                    key=world.user(EP1))
     real_unlink = os.unlink
 

@@ -27,7 +27,7 @@ import pytest
 
 from plexcache import mover as mv
 from plexcache.journal import Journal
-from plexcache.mover import FileFacts, Mover, RestoreOp
+from plexcache.mover import Mover, RecordedCopy, RestoreOp
 from realtime import seconds
 from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.slow   # a process killed at every step of every case
 DRIVER = r"""
 import json, sys, time
 from plexcache.journal import Journal
-from plexcache.mover import CacheOp, RestoreOp, FileFacts, Mover
+from plexcache.mover import CacheOp, RestoreOp, RecordedCopy, Mover
 
 spec = json.loads(sys.argv[1])
 m = Mover(Journal(spec["journal"]), backups=spec["backups"], verify=spec["verify"], chunk_size=spec["chunk"])
@@ -55,8 +55,8 @@ doc = dict(spec["op"], sidecars=[tuple(p) for p in spec["op"]["sidecars"]])
 if spec["kind"] == "cache":
     op = CacheOp(**doc)
 else:
-    op = RestoreOp(**dict(doc, recorded={k: FileFacts(**v) for k, v in doc["recorded"].items()},
-                          confirmed={k: FileFacts(**v) for k, v in doc.get("confirmed", {}).items()}))
+    op = RestoreOp(**dict(doc, recorded={k: RecordedCopy(**v) for k, v in doc["recorded"].items()},
+                          confirmed={k: RecordedCopy(**v) for k, v in doc.get("confirmed", {}).items()}))
 print("start", flush=True)
 started = time.monotonic()
 m.run(op)
@@ -117,7 +117,7 @@ class Case:
         if self.upgrade:  # replaced, and shown complete (Plex lists it with its size)
             Path(world.p(video)).write_bytes(_bytes(2 * CHUNK + 7, 99))
             st = os.stat(world.p(video))
-            confirmed = {world.p(video): FileFacts(st.st_size, st.st_mtime_ns)}
+            confirmed = {world.p(video): RecordedCopy(st.st_size, st.st_mtime_ns)}
         op = world.restore_op(video, subs, recorded=recorded, backup_path="auto" if self.backups else None,
                               made_dirs=result.made_dirs)
         op = dataclasses.replace(op, confirmed=confirmed)

@@ -12,8 +12,9 @@ import pytest
 import requests
 import yaml
 
-from plexcache import config, engine
+from plexcache import config, engine, layout
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
+from plexcache.journal import Journal
 from plexcache.runctl import RunLock, StopFlag
 from plexcache.sim.scenario import from_dict
 from plexcache.state import StateStore
@@ -747,7 +748,7 @@ def assert_registry_matches_the_pool(s, sb) -> None:
     assert managed <= ignore, managed - ignore
     for entry in reg.entries.values():
         assert not os.path.exists(os.path.join(str(sb.mnt / entry.disk), entry.share, entry.rel))
-    journal = engine.Journal(engine.journal_dir(s))
+    journal = Journal(layout.journal_dir(s))
     assert journal.is_empty() and not journal.has_done()  # repaired, recorded, then checkpointed
 
 

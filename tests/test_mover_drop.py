@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from plexcache import mover as mv
+from plexcache.layout import COPY_MTIME_SLACK_NS
 from test_mover_ops import SHOW, World
 
 
@@ -60,7 +61,7 @@ def _differ_in_size(world: World, a: str, b: str) -> None:
 
 def _differ_in_mtime(world: World, a: str, b: str) -> None:
     st = os.stat(b)
-    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + mv.MTIME_SLACK_NS + 1))
+    os.utime(a, ns=(st.st_atime_ns, st.st_mtime_ns + COPY_MTIME_SLACK_NS + 1))
 
 
 def _hard_link(world: World, a: str, b: str) -> None:

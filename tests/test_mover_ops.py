@@ -11,14 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from plexcache import layout
 from plexcache import mover as mv
 from plexcache.journal import Journal
 from plexcache.mover import (
     CacheOp,
-    FileFacts,
     MoveFailed,
     Mover,
     MoveRefused,
+    RecordedCopy,
     RestoreOp,
 )
 from realtime import wait_for
@@ -81,7 +82,7 @@ class World:
         return {str(Path(d).relative_to(self.root)) for d, _s, _f in os.walk(self.root / "mnt")}
 
     def temps(self) -> list[str]:
-        return [k for k in self.tree() if k.endswith(mv.TMP_SUFFIX)]
+        return [k for k in self.tree() if k.endswith(layout.TMP_SUFFIX)]
 
 
 def _bytes(size: int, seed: int) -> bytes:
@@ -323,7 +324,7 @@ def test_restore_renames_the_intact_backup_back(world, with_record):
 
 def _confirmed(path: str) -> dict:
     st = os.stat(path)
-    return {path: FileFacts(st.st_size, st.st_mtime_ns)}
+    return {path: RecordedCopy(st.st_size, st.st_mtime_ns)}
 
 
 def test_restore_after_an_upgrade_copies_the_new_file_back_and_retires_the_old_backup(world):
@@ -455,7 +456,7 @@ def test_cache_restore_cycles_are_lossless(world):
 
 def test_op_round_trips_through_its_journal_form():
     op = RestoreOp("/mnt/cache/a", "/mnt/disk1/a", sidecars=[("/mnt/cache/a.srt", "/mnt/disk1/a.srt")],
-                   recorded={"/mnt/cache/a": FileFacts(1, 2, "h")}, key="k", disk="disk1")
+                   recorded={"/mnt/cache/a": RecordedCopy(1, 2, "h")}, key="k", disk="disk1")
     assert mv._op_from_json({"kind": "restore", "op": mv._op_to_json(op)}) == op
     cop = CacheOp("/mnt/disk1/a", "/mnt/cache/a", [("/mnt/disk1/s", "/mnt/cache/s")], 5, "k", None)
     assert mv._op_from_json({"kind": "cache", "op": mv._op_to_json(cop)}) == cop
@@ -503,7 +504,7 @@ def test_journal_dir_follows_the_state_dir():
     class Settings:
         paths = Paths()
 
-    assert mv.journal_dir(Settings()) == "/boot/config/plugins/plexcache-r/state/journal"
+    assert layout.journal_dir(Settings()) == "/boot/config/plugins/plexcache-r/state/journal"
 
 
 def test_run_ops_accepts_the_same_op_twice_and_refuses_the_second(world):

@@ -158,14 +158,15 @@ def test_the_files_tab_offers_every_reason_the_backend_gives(tmp_path: Path) -> 
 
 def backend_terms() -> dict[str, list[str]]:
     """What the backend can produce, read from its own constants."""
-    from plexcache import audit, config, demand, errors
+    from plexcache import config, demand, errors
+    from plexcache.audit import findings, fixes
 
     def subclasses(cls: type) -> list[type]:
         return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
 
     return {"exit_codes": ["0", *sorted({str(c.exit_code) for c in subclasses(errors.PlexCacheError)})],
             "reasons": [*typing.get_args(demand.Source), "retention"],
-            "finding_kinds": list(audit.KINDS), "fixes": [*audit.FIXES, audit.ALL_SAFE],
+            "finding_kinds": list(findings.KINDS), "fixes": [*fixes.FIXES, fixes.ALL_SAFE],
             "levels": list(typing.get_args(config.Level))}
 
 

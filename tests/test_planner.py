@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plexcache.config import Settings
 from plexcache.demand import DemandItem, Reason, WantedFile
-from plexcache.planner import CACHE, KEEP, MOVE_BACK, SKIP, Facts, FileFacts, PoolFacts, floor_band, plan
+from plexcache.planner import CACHE, KEEP, MOVE_BACK, SKIP, FileStatus, PoolFacts, Situation, floor_band, plan
 from plexcache.state import Entry, Registry
 
 GB = 10**9  # sizes in settings are decimal, as Unraid shows them
@@ -40,9 +40,9 @@ def entry(path: str, size: int = GB, cached_at: float = NOW - 86400, users=("ali
                  cached_at=cached_at, users=list(users), backup=kw.pop("backup", True), **kw)
 
 
-def facts(*paths: str, free: int = 100 * GB, total: int = 200 * GB, size: int = GB, on_pool=(), **kw) -> Facts:
-    files = {p: FileFacts(p, size, "cache", on_pool=p in on_pool, on_array=p not in on_pool) for p in paths}
-    return Facts(files=files, pools={"cache": PoolFacts("cache", total, free)}, **kw)
+def facts(*paths: str, free: int = 100 * GB, total: int = 200 * GB, size: int = GB, on_pool=(), **kw) -> Situation:
+    files = {p: FileStatus(p, size, "cache", on_pool=p in on_pool, on_array=p not in on_pool) for p in paths}
+    return Situation(files=files, pools={"cache": PoolFacts("cache", total, free)}, **kw)
 
 
 def actions(p, action: str) -> list[str]:
@@ -147,7 +147,7 @@ def test_age_mode_moves_oldest_back_first():
 def test_no_gap_after_an_episode_that_does_not_fit():
     e1, e2, e3 = episode("Show", 1, rank=0), episode("Show", 2, rank=1), episode("Show", 3, rank=2)
     f = facts(e1.path, e2.path, e3.path, free=3 * GB)
-    f.files[e2.path] = FileFacts(e2.path, 5 * GB, "cache", on_array=True)
+    f.files[e2.path] = FileStatus(e2.path, 5 * GB, "cache", on_array=True)
     p = plan([e1, e2, e3], Registry(), f, settings(), NOW)
     assert actions(p, CACHE) == [e1.path]
     assert "earlier episode" in next(i.why for i in p.items if i.path == e3.path)
@@ -156,9 +156,9 @@ def test_no_gap_after_an_episode_that_does_not_fit():
 def test_not_cacheable_and_hardlinked_and_duplicate_are_skipped():
     a, b, c = wanted("A"), wanted("B"), wanted("C")
     f = facts(a.path, b.path, c.path)
-    f.files[a.path] = FileFacts(a.path, GB, "", on_array=True, cacheable=False, why="share tv is array only")
-    f.files[b.path] = FileFacts(b.path, GB, "cache", on_array=True, hardlinked=True)
-    f.files[c.path] = FileFacts(c.path, GB, "cache", on_array=True, on_pool=True)
+    f.files[a.path] = FileStatus(a.path, GB, "", on_array=True, cacheable=False, why="share tv is array only")
+    f.files[b.path] = FileStatus(b.path, GB, "cache", on_array=True, hardlinked=True)
+    f.files[c.path] = FileStatus(c.path, GB, "cache", on_array=True, on_pool=True)
     p = plan([a, b, c], Registry(), f, settings(), NOW)
     why = {i.path: i.why for i in p.of(SKIP)}
     assert "array only" in why[a.path] and "hard-linked" in why[b.path] and "duplicate" in why[c.path]
@@ -224,7 +224,7 @@ def test_a_band_above_the_floor_stops_caching_and_moving_back_in_turn():
 # ---- spin state: a disk in standby is woken only for what is due, and then for everything on it
 
 
-def on_disks(f: Facts, **disk_of: str) -> Facts:
+def on_disks(f: Situation, **disk_of: str) -> Situation:
     """The same facts with each named path's original on the given disk."""
     import dataclasses
 

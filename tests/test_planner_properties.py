@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from plexcache.config import Settings, parse_size
 from plexcache.demand import DemandItem, Reason, WantedFile
-from plexcache.planner import CACHE, KEEP, MOVE_BACK, Facts, FileFacts, PoolFacts, plan
+from plexcache.planner import CACHE, KEEP, MOVE_BACK, FileStatus, PoolFacts, Situation, plan
 from plexcache.state import Entry, Registry
 
 pytestmark = pytest.mark.slow   # real cycles, many subprocesses or many examples
@@ -78,9 +78,9 @@ def build(world):
             registry.add(Entry(f["path"], f["share"], f["rel"], "cache", None if f["released"] else "disk1",
                                f["size"], cached_at=NOW - 3600 * f["cached_hours_ago"], users=list(f["owners"]),
                                pinned=f["pinned"], backup=not f["released"]))
-        facts_files[f["path"]] = FileFacts(f["path"], f["size"], "cache", on_pool=f["cached"],
+        facts_files[f["path"]] = FileStatus(f["path"], f["size"], "cache", on_pool=f["cached"],
                                            on_array=not f["cached"], hardlinked=f["hardlinked"])
-    facts = Facts(facts_files, {"cache": PoolFacts("cache", total, free)}, frozenset(playing), unknown,
+    facts = Situation(facts_files, {"cache": PoolFacts("cache", total, free)}, frozenset(playing), unknown,
                   server_unknown)
     return wanted, registry, facts, s
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from plexcache.render import describe_reasons, human_bytes, reason_words, render_plan, unknown_words
+from plexcache.render import render_plan, unknown_words
+from plexcache.words import describe_reasons, human_bytes, reason_words
 
 
 def test_reason_words_lead_with_the_source_once():

@@ -9,7 +9,7 @@ import os
 
 from plexcache import audit
 from plexcache.journal import Journal
-from plexcache.mover import FileFacts, Mover, RestoreOp
+from plexcache.mover import Mover, RecordedCopy, RestoreOp
 from test_engine import ARRIVAL, SRT, copies, on_disk, on_pool, registry, run, scenario, user  # noqa: F401
 
 
@@ -42,8 +42,8 @@ def test_the_mover_keeps_a_named_backup_beside_the_changed_copy_it_moves_back(tm
         os.utime(pool / name, ns=(1, 1_000_000_000))
         os.utime(disk / (name + ".plexcached"), ns=(1, 1_000_000_000))
     os.utime(pool / "a.en.srt", ns=(1, 2_000_000_000))
-    recorded = {str(pool / "a.mkv"): FileFacts(5, 1_000_000_000),
-                str(pool / "a.en.srt"): FileFacts(12, 1_000_000_000)}
+    recorded = {str(pool / "a.mkv"): RecordedCopy(5, 1_000_000_000),
+                str(pool / "a.en.srt"): RecordedCopy(12, 1_000_000_000)}
     subtitle = (str(pool / "a.en.srt"), str(disk / "a.en.srt"))
     op = RestoreOp(str(pool / "a.mkv"), str(disk / "a.mkv"), sidecars=[subtitle], recorded=recorded,
                    keep_backup=[subtitle[0]])

@@ -97,7 +97,7 @@
   PCR.bytes = function (n) {
     if (n == null || isNaN(n)) return '-';
     var u = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'], i = 0, v = Number(n);
-    // decimal, as Unraid's Main tab and the CLI (render.human_bytes) show sizes: 1 GB = 10^9 bytes
+    // decimal, as Unraid's Main tab and the CLI (words.human_bytes) show sizes: 1 GB = 10^9 bytes
     while (Math.abs(v) >= 1000 && i < u.length - 1) { v /= 1000; i++; }
     return (i ? v.toFixed(v < 10 ? 2 : 1) : v.toFixed(0)) + ' ' + u[i];
   };

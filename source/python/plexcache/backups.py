@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from plexcache import fastcopy, mover
-from plexcache.unraid import BACKUP_SUFFIX
+from plexcache.layout import BACKUP_SUFFIX
 
 RETIRED, SAME, DIFFERENT, KEPT = "retired", "same", "different", "kept"
 # What a pool copy is to its backup (pool_copy_state)

@@ -39,6 +39,7 @@ class Context:
         (a first run), and then stderr says the defaults are in use."""
         if self._settings is None:
             self._settings = cfg.load(self.existing_path())
+            # imported on use: startup stays light
             from plexcache.logsetup import configure
 
             configure(self._settings, verbose=self.verbose, quiet=self.quiet)
@@ -50,6 +51,7 @@ class Context:
         if self._settings is None:
             readable = cfg.load_readable(self.existing_path())
             self._settings, self.settings_problems = readable.settings, readable.problems
+            # imported on use: startup stays light
             from plexcache.logsetup import configure
 
             configure(self._settings, verbose=self.verbose, quiet=self.quiet)
@@ -102,6 +104,7 @@ def cli(ctx: click.Context, config_file: str | None, as_json: bool, verbose: int
 @pass_ctx
 def run(ctx: Context, dry_run: bool, before_mover: bool) -> None:
     """One full cycle: recover, discover, plan, move, write state and the mover ignore list, notify."""
+    # imported on use: startup stays light
     from plexcache import engine
     from plexcache.render import render_report, terminal_progress
 
@@ -118,6 +121,7 @@ def run(ctx: Context, dry_run: bool, before_mover: bool) -> None:
 
 def refuse_until_set_up(settings: cfg.Settings) -> None:
     """A run moves files only once it is safe: Plex signed in, a mapping to a share, the mover kept away."""
+    # imported on use: startup stays light
     from plexcache import readiness
 
     document = readiness.setup_document(settings)
@@ -130,10 +134,18 @@ def refuse_until_set_up(settings: cfg.Settings) -> None:
 @pass_ctx
 def setup(ctx: Context, check_plex: bool) -> None:
     """The set-up checklist: each step from install to the first run, done or what to do."""
+    # loaded here, not at startup: each command loads only what it needs (plexapi only when Plex is asked)
     from plexcache import readiness
     from plexcache.render import render_setup
 
-    document = readiness.setup_document(ctx.settings, test_plex=check_plex)
+    ask_plex = None
+    if check_plex:
+        # imported on use: startup stays light
+        from plexcache import plex
+
+        def ask_plex(settings: cfg.Settings) -> tuple[Any, Any]:
+            return plex.test_connection(settings), plex.list_libraries(settings)
+    document = readiness.setup_document(ctx.settings, ask_plex=ask_plex)
     ctx.emit(document, lambda: render_setup(document))
 
 
@@ -141,6 +153,7 @@ def setup(ctx: Context, check_plex: bool) -> None:
 @pass_ctx
 def plan(ctx: Context) -> None:
     """What `run` would do now, each item with its reasons. Changes nothing."""
+    # imported on use: startup stays light
     from plexcache import engine
     from plexcache.render import render_plan
 
@@ -154,6 +167,7 @@ def plan(ctx: Context) -> None:
 @pass_ctx
 def status(ctx: Context) -> None:
     """Running or idle, progress, the last run, cache usage and counts."""
+    # imported on use: startup stays light
     from plexcache import query
     from plexcache.render import render_status
 
@@ -176,6 +190,7 @@ def settings_warnings(problems: list[tuple[str, str]]) -> list[dict[str, str]]:
 @pass_ctx
 def list_cmd(ctx: Context, sort: str, text: str | None) -> None:
     """The files plexcache-r manages."""
+    # imported on use: startup stays light
     from plexcache import query
     from plexcache.render import render_list
 
@@ -210,6 +225,7 @@ def gather_paths(paths: tuple[str, ...], paths_from: Optional[str], null: bool) 
 @pass_ctx
 def evict(ctx: Context, paths: tuple[str, ...], everything: bool, paths_from: Optional[str], null: bool) -> None:
     """Move the given managed files (or all of them) back to the array now."""
+    # imported on use: startup stays light
     from plexcache import engine
     from plexcache.render import render_report
 
@@ -231,6 +247,7 @@ def evict(ctx: Context, paths: tuple[str, ...], everything: bool, paths_from: Op
 @pass_ctx
 def pin(ctx: Context, paths: tuple[str, ...], off: bool, paths_from: Optional[str], null: bool) -> None:
     """Keep the given files cached regardless of policy (takes effect at the next run)."""
+    # imported on use: startup stays light
     from plexcache import engine
 
     chosen = gather_paths(paths, paths_from, null)
@@ -245,6 +262,7 @@ def pin(ctx: Context, paths: tuple[str, ...], off: bool, paths_from: Optional[st
 @pass_ctx
 def live(ctx: Context) -> None:
     """Follow Plex activity and cache next episodes as playback starts."""
+    # imported on use: startup stays light
     from plexcache import live as live_mode
 
     settings = ctx.settings
@@ -257,6 +275,7 @@ def live(ctx: Context) -> None:
 @pass_ctx
 def stop(ctx: Context) -> None:
     """Ask a running run or maintenance job to stop; a copy in flight is undone, nothing is half-moved."""
+    # imported on use: startup stays light
     from plexcache.runctl import RunLock, StopFlag
 
     settings = ctx.settings
@@ -274,6 +293,7 @@ def stop(ctx: Context) -> None:
 @pass_ctx
 def audit(ctx: Context, fixes: tuple[str, ...], cheap: bool) -> None:
     """Cache health: unprotected, orphaned backups, stale entries, duplicates; and their fixes."""
+    # imported on use: startup stays light
     from plexcache import audit as audit_mod
     from plexcache.fsutil import read_json, write_json_if_changed
     from plexcache.render import render_audit
@@ -303,6 +323,7 @@ LAST_AUDIT_FILE = "last_audit.json"
 @pass_ctx
 def import_cmd(ctx: Context, source: str, dry_run: bool) -> None:
     """Adopt an existing PlexCache-R installation's settings and cached files."""
+    # imported on use: startup stays light
     from plexcache import importer
 
     document = importer.import_installation(ctx.settings, ctx.path, Path(source), dry_run=dry_run)
@@ -313,6 +334,7 @@ def import_cmd(ctx: Context, source: str, dry_run: bool) -> None:
 @pass_ctx
 def recover(ctx: Context) -> None:
     """Finish or roll back operations a crash interrupted (also done at the start of every run)."""
+    # imported on use: startup stays light
     from plexcache import engine
 
     document = engine.recover_only(ctx.settings)
@@ -331,6 +353,7 @@ def config_group() -> None:
 @pass_ctx
 def config_show(ctx: Context) -> None:
     """Print the settings, secrets masked."""
+    # imported on use: startup stays light
     import yaml
 
     readable = cfg.load_readable(ctx.existing_path())
@@ -391,6 +414,7 @@ def _settings_with(ctx: Context, source: str) -> cfg.Settings:
     if not isinstance(incoming, dict):
         raise SettingsError([("(top level)", "expected a mapping of settings")])
     settings = cfg.from_mapping(cfg.merge(cfg.to_mapping(ctx.settings), incoming))
+    # imported on use: startup stays light
     from plexcache.logsetup import configure
 
     configure(settings, verbose=ctx.verbose, quiet=ctx.quiet)   # a typed secret is scrubbed from the log too
@@ -416,6 +440,7 @@ def config_reference(ctx: Context) -> None:
 def config_schema(ctx: Context) -> None:
     """Print the schema the Settings page is built from: every setting's type, default, bounds, options,
     label and help, and the words the pages show for exit codes, reasons and health-check findings."""
+    # imported on use: startup stays light
     from plexcache import vocabulary
 
     document = {"keys": cfg.schema_keys(), "vocabulary": vocabulary.document()}
@@ -436,6 +461,7 @@ def plex_group() -> None:
 @pass_ctx
 def plex_test(ctx: Context, settings_from: Optional[str]) -> None:
     """Check the connection and the token (the saved ones, or those about to be saved)."""
+    # imported on use: startup stays light
     from plexcache import plex
 
     settings = ctx.settings if settings_from is None else _settings_with(ctx, settings_from)
@@ -449,6 +475,7 @@ def plex_test(ctx: Context, settings_from: Optional[str]) -> None:
 @pass_ctx
 def plex_libraries(ctx: Context) -> None:
     """The server's libraries (id, title, type, locations)."""
+    # imported on use: startup stays light
     from plexcache import plex
 
     libraries = plex.list_libraries(ctx.settings)
@@ -460,6 +487,7 @@ def plex_libraries(ctx: Context) -> None:
 @pass_ctx
 def plex_users(ctx: Context) -> None:
     """The owner, home users and friends."""
+    # imported on use: startup stays light
     from plexcache import plex
 
     users = plex.list_users(ctx.settings)
@@ -473,6 +501,7 @@ def plex_users(ctx: Context) -> None:
 @pass_ctx
 def plex_login(ctx: Context, mode: str | None, timeout: int) -> None:
     """Sign in with a PIN at plex.tv/link and store the token (never shown)."""
+    # imported on use: startup stays light
     from plexcache import plexauth
 
     settings = ctx.settings
@@ -503,6 +532,7 @@ def schedule_group() -> None:
 @pass_ctx
 def schedule_apply(ctx: Context) -> None:
     """Write the plugin's .cron from the settings and reload Unraid's cron."""
+    # imported on use: startup stays light
     from plexcache import schedule
 
     result = schedule.apply_schedule(ctx.settings)
@@ -526,6 +556,7 @@ def query_live_enabled(ctx: Context) -> None:
 @pass_ctx
 def query_managed_count(ctx: Context) -> None:
     """How many files are on a pool because of plexcache-r (0 before the first run)."""
+    # imported on use: startup stays light
     from plexcache.state import StateStore
 
     click.echo(len(StateStore(ctx.settings).load_registry()))
@@ -535,6 +566,7 @@ def query_managed_count(ctx: Context) -> None:
 @pass_ctx
 def query_mover_tuning(ctx: Context) -> None:
     """One line per CA Mover Tuning problem; nothing when all is well."""
+    # imported on use: startup stays light
     from plexcache import schedule
 
     for problem in schedule.mover_tuning_status(ctx.settings)["problems"]:
@@ -549,6 +581,7 @@ def query_mover_tuning(ctx: Context) -> None:
 @pass_ctx
 def demo(ctx: Context, keep: str | None, scenario: str | None) -> None:
     """Run a real cycle against a simulated Plex and a temporary Unraid tree."""
+    # imported on use: startup stays light
     from plexcache import demo as demo_mod
 
     code = demo_mod.run_demo(keep=Path(keep) if keep else None, scenario=Path(scenario) if scenario else None,
@@ -568,6 +601,7 @@ def sim_group() -> None:
 @click.option("--port", default=0, show_default=True, help="Port on 127.0.0.1 (0 = any free port).")
 def sim_serve(world: str, port: int) -> None:
     """Run the Plex simulator in the foreground until Ctrl-C."""
+    # imported on use: startup stays light
     from plexcache.sim import server
 
     try:

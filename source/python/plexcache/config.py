@@ -320,7 +320,7 @@ def parse_size(text: str) -> Optional[Size]:
 # --- loading and validation ----------------------------------------------------------------------
 
 
-def _hints(cls: type) -> dict[str, Any]:
+def _hints(cls: Any) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
@@ -342,7 +342,7 @@ class _Validator:
     def bad(self, key: str, message: str) -> None:
         self.problems.append((key, message))
 
-    def build(self, cls: type, data: Any, prefix: str) -> Any:
+    def build(self, cls: Any, data: Any, prefix: str) -> Any:
         if not isinstance(data, dict):
             self.bad(prefix.rstrip(".") or "(top level)", f"got {_show(data)}, expected a mapping")
             return None
@@ -435,7 +435,8 @@ def _check_semantics(settings: Settings, v: _Validator) -> None:
     if not re.match(r"^https?://[^\s/]+", settings.plex.url):
         v.bad("plex.url", f"got {settings.plex.url!r}, expected an address like http://192.168.1.10:32400")
     seen: set[str] = set()
-    for i, mapping in enumerate(settings.plex.path_mappings):
+    # a row the validator refused stays None in the list
+    for i, mapping in enumerate(typing.cast(list[Optional[PathMapping]], settings.plex.path_mappings)):
         if mapping is None:
             continue
         for side in ("plex", "share"):
@@ -506,7 +507,7 @@ def from_mapping(data: Any) -> Settings:
 
     if validator.problems:
         raise SettingsError(validator.problems)
-    return settings
+    return typing.cast(Settings, settings)
 
 
 def parse_text(text: str, source: str = "settings") -> Any:
@@ -612,7 +613,7 @@ def mask_mapping(data: Any, cls: Any = Settings, keyless_row: bool = False) -> A
         return data
     fields = {f.name: f for f in dataclasses.fields(cls)}
     hints = _hints(cls)
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in data.items():
         f = fields.get(key)
         if f is not None and f.metadata.get("secret") and value:
@@ -629,12 +630,12 @@ def mask_mapping(data: Any, cls: Any = Settings, keyless_row: bool = False) -> A
 
 def to_mapping(settings: Settings, *, mask: bool = False) -> dict[str, Any]:
     """Plain data for YAML/JSON; with mask, every secret that is set becomes MASK."""
-    return _dump(settings, mask)
+    return typing.cast(dict[str, Any], _dump(settings, mask))
 
 
 def _dump(obj: Any, mask: bool, keyless_row: bool = False) -> Any:
     if dataclasses.is_dataclass(obj):
-        out = {}
+        out: dict[str, Any] = {}
         for f in dataclasses.fields(obj):
             value = getattr(obj, f.name)
             if mask and f.metadata.get("secret") and value:
@@ -794,7 +795,7 @@ def reference_rows() -> list[tuple[str, str, str, str]]:
     return rows
 
 
-def _walk(cls: type, prefix: str, rows: list[tuple[str, str, str, str]]) -> None:
+def _walk(cls: Any, prefix: str, rows: list[tuple[str, str, str, str]]) -> None:
     hints = _hints(cls)
     defaults = cls() if all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
                             for f in dataclasses.fields(cls)) else None

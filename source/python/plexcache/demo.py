@@ -25,17 +25,10 @@ from plexcache import config as cfg
 from plexcache import engine
 from plexcache.errors import UsageError
 from plexcache.logsetup import configure as configure_logging
-from plexcache.render import (
-    describe_reasons,
-    human_bytes,
-    reason_words,
-    render_list,
-    render_report,
-    terminal_progress,
-    unknown_words,
-)
+from plexcache.render import render_list, render_report, terminal_progress, unknown_words
 from plexcache.sim import SimServer, load
 from plexcache.sim.sandbox import build_tree
+from plexcache.words import describe_reasons, human_bytes, reason_words
 
 DEMO_BUDGET = "40GB"
 REDIRECT_ENV = "PLEXCACHE_PLEX_REDIRECT"

@@ -26,12 +26,16 @@ from typing import Any, Optional
 
 from plexcache import config as cfg
 from plexcache import exclusions
-from plexcache.audit import Facts, adopted_entry, attach_sidecar, probe, same_file, sidecar_parent
+from plexcache.audit.disk import FileCopies, probe, same_file
+from plexcache.audit.fixes import adopted_entry, attach_sidecar, sidecar_parent
 from plexcache.config import Settings
 from plexcache.errors import LockHeld, SettingsError, UsageError
 from plexcache.fsutil import atomic_write_text
+from plexcache.layout import BACKUP_SUFFIX
+from plexcache.maintenance import MaintenanceHistory
+from plexcache.runctl import RunLock
 from plexcache.state import Registry, StateStore
-from plexcache.unraid import BACKUP_SUFFIX, Unraid
+from plexcache.unraid import Unraid
 
 SCHEMA = 1
 SETTINGS_FILE = "plexcache_settings.json"
@@ -449,7 +453,7 @@ def _epoch(value: Any) -> Optional[float]:
 class Candidate:
     pool_path: str
     user_path: str = ""
-    facts: Optional[Facts] = None
+    facts: Optional[FileCopies] = None
     pool: str = ""
     why: str = ""  # non-empty: not adopted, and why
     hint: str = ""
@@ -574,9 +578,6 @@ def _merge_manual(settings: Settings, lines: list[str]) -> list[str]:
 def import_installation(settings: Settings, settings_path: Path, source: Path,
                         dry_run: bool = False) -> dict[str, Any]:
     """Adopt DIR's settings and cached files. Returns the `import --json` document (with "message")."""
-    from plexcache.maintenance import MaintenanceHistory
-    from plexcache.runctl import RunLock
-
     inst = read_installation(Path(source))
     check_not_running(inst.root)
     patch, notes = settings_patch(settings, inst.settings)

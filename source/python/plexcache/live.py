@@ -33,8 +33,9 @@ from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, UsageError
 from plexcache.fsutil import remove_own_file, write_json_if_changed
 from plexcache.http import SessionFactory, make_session
+from plexcache.layout import LIVE_STATE_NAME, live_state_path
 from plexcache.plexread import PLEX_ERRORS, PlexQuery, connect, describe_error, newest_added, sessions
-from plexcache.runctl import LIVE_STATE_NAME, LiveLock, live_running, live_state_path
+from plexcache.runctl import LiveLock, live_running
 from plexcache.state import StateStore
 
 log = logging.getLogger(__name__)

@@ -40,14 +40,12 @@ from plexcache import fastcopy
 from plexcache.errors import PlexCacheError
 from plexcache.fsutil import fsync_dir
 from plexcache.journal import Journal, JournalEntry
+from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, NAME_MAX, temp_name
 
-BACKUP_SUFFIX = ".plexcached"
-TMP_SUFFIX = ".plexcache-tmp"
 AUTO = "auto"  # RestoreOp.backup_path default: NAME.plexcached next to the array path, if it exists
 CRASH_ENV = "PLEXCACHE_CRASH_AT"
 TRACE_ENV = "PLEXCACHE_CRASH_TRACE"
 CRITICAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
-NAME_MAX = 255
 log = logging.getLogger(__name__)
 
 # (label of the file, bytes done, bytes total)
@@ -103,7 +101,7 @@ class CriticalIOError(MoveError):
 # -------------------------------------------------------------------------------------------- operations
 
 @dataclass(frozen=True)
-class FileFacts:
+class RecordedCopy:
     """What a file looked like when it was cached: restore compares the backup and the pool copy to it."""
 
     size: int
@@ -148,9 +146,9 @@ class RestoreOp:
     backup_path: where the array original was kept; AUTO (default) means array_path + ".plexcached" for
     every file of the op, used if present; None means no backups are expected (any file there is left
     alone). sidecars: (pool_path, array_path) pairs, in the same order as the main paths.
-    recorded: FileFacts returned when the files were cached, keyed by pool path. The backup is renamed
+    recorded: RecordedCopy returned when the files were cached, keyed by pool path. The backup is renamed
     back only when it and the pool copy both still match them; without them, when the two match each other.
-    confirmed: FileFacts of pool copies shown to be complete replacements (Plex lists that file with that
+    confirmed: RecordedCopy of pool copies shown to be complete replacements (Plex lists that file with that
     size, or the user chose to keep it), keyed by pool path. A pool copy that matches neither `recorded`
     (or, without a record, its backup) nor `confirmed` is refused (`mismatch`): both copies stay.
     keep_original: pool paths whose backup the user chose to put back whatever the pool copy holds; the
@@ -168,11 +166,11 @@ class RestoreOp:
     array_path: str
     backup_path: Optional[str] = AUTO
     sidecars: Sequence[tuple[str, str]] = ()
-    recorded: Mapping[str, FileFacts] = field(default_factory=dict)
+    recorded: Mapping[str, RecordedCopy] = field(default_factory=dict)
     key: Optional[str] = None
     disk: Optional[str] = None
     made_dirs: Sequence[str] = ()
-    confirmed: Mapping[str, FileFacts] = field(default_factory=dict)
+    confirmed: Mapping[str, RecordedCopy] = field(default_factory=dict)
     keep_original: Sequence[str] = ()
     keep_backup: Sequence[str] = ()
 
@@ -195,7 +193,7 @@ class MovedFile:
     """One file of a finished operation, for the registry.
 
     For a cache: where it now lives on the pool, where the original was kept (backup_path, None when
-    backups are off) and the FileFacts to hand back in RestoreOp.recorded. For a restore: the array path
+    backups are off) and the RecordedCopy to hand back in RestoreOp.recorded. For a restore: the array path
     it is back at; backup_path is None, or names a backup deliberately left in place (it differed from
     the pool copy and no record said which one is newer: `audit` reports it as an orphaned backup).
     """
@@ -203,7 +201,7 @@ class MovedFile:
     array_path: str
     pool_path: str
     backup_path: Optional[str]
-    facts: FileFacts
+    facts: RecordedCopy
     how: str = "copy"  # copy | rename (restore from the backup)
 
 
@@ -258,7 +256,7 @@ class Recovered:
 
 
 @dataclass
-class RunReport:
+class OpsOutcome:
     """What run_ops did: one OpResult per op (input order), and why it ended early, if it did."""
 
     results: list[OpResult]
@@ -379,11 +377,11 @@ class Mover:
             if os.path.lexists(backup):
                 raise MoveRefused(f"{backup} already exists; not caching {src} over an older backup (run "
                                   "`plexcache-r audit`)", backup, "backup_exists")
-        return {"src": src, "dst": dst, "tmp": _tmp_name(dst), "backup": backup, "how": "copy",
+        return {"src": src, "dst": dst, "tmp": temp_name(dst), "backup": backup, "how": "copy",
                 "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
-    def _plan_restore_file(self, src: str, dst: str, backup: Optional[str], recorded: Optional[FileFacts],
-                           confirmed: Optional[FileFacts] = None, keep_original: bool = False,
+    def _plan_restore_file(self, src: str, dst: str, backup: Optional[str], recorded: Optional[RecordedCopy],
+                           confirmed: Optional[RecordedCopy] = None, keep_original: bool = False,
                            keep_backup: bool = False) -> dict[str, Any]:
         if os.path.lexists(dst):
             raise MoveRefused(f"{dst} already exists on the array; not overwriting it (run `plexcache-r "
@@ -403,7 +401,7 @@ class Mover:
         if bst is not None:
             if keep_original:
                 return _restore_record(src, dst, backup, "rename", bst)
-            reference = recorded or FileFacts(bst.st_size, bst.st_mtime_ns)
+            reference = recorded or RecordedCopy(bst.st_size, bst.st_mtime_ns)
             unchanged = reference.matches(pst) and self._same_content(src, recorded)
             if unchanged and reference.matches(bst):
                 return _restore_record(src, dst, backup, "rename", bst)
@@ -412,15 +410,15 @@ class Mover:
             # truncated or damaged, and the backup the last good copy: both stay for a person to choose.
             if not unchanged and not (confirmed is not None and confirmed.matches(pst)):
                 if keep_backup:  # copied back beside its backup, which stays: both kept, nothing deleted
-                    _check_name(_tmp_name(dst))
+                    _check_name(temp_name(dst))
                     return {**_restore_record(src, dst, backup, "copy", pst), "keep_backup": True}
                 raise MoveRefused(f"{src} ({pst.st_size} bytes) no longer matches what was cached and nothing "
                                   f"shows it is a complete replacement; kept it and its backup {backup} "
                                   "(`plexcache-r audit` offers both choices)", src, "mismatch")
-        _check_name(_tmp_name(dst))
+        _check_name(temp_name(dst))
         return _restore_record(src, dst, backup, "copy", pst)
 
-    def _same_content(self, pool_path: str, recorded: Optional[FileFacts]) -> bool:
+    def _same_content(self, pool_path: str, recorded: Optional[RecordedCopy]) -> bool:
         """With verify on and a recorded hash, also hash the pool copy (a fast SSD read) before trusting
         that it is unchanged; the backup on the spinning disk is trusted by size and mtime."""
         if not self.verify or recorded is None or recorded.blake2b is None:
@@ -521,7 +519,7 @@ class Mover:
             _rename_noreplace(f["tmp"], f["dst"])
             crash_point(f"{kind}.placed")
 
-    def _verify(self, f: dict[str, Any], hasher: Optional[hashlib._Hash]) -> None:
+    def _verify(self, f: dict[str, Any], hasher: Optional[hashlib.blake2b]) -> None:
         st = os.lstat(f["tmp"])
         if st.st_size != f["size"]:
             raise MoveFailed(f"copy of {f['src']} has {st.st_size} bytes instead of {f['size']}; removed it, "
@@ -720,7 +718,7 @@ def _moved_files(intent: dict[str, Any], commit: Optional[dict[str, Any]] = None
               if isinstance(fact, dict)}
     out = []
     for f in intent["files"]:
-        facts = FileFacts(f["size"], f["mtime_ns"], f.get("blake2b") or hashes.get(f["dst"]))
+        facts = RecordedCopy(f["size"], f["mtime_ns"], f.get("blake2b") or hashes.get(f["dst"]))
         if intent["kind"] == "cache":
             out.append(MovedFile(f["src"], f["dst"], f["backup"], facts, "copy"))
         else:
@@ -817,7 +815,7 @@ def _remove_own_temps(f: dict[str, Any], roots: Sequence[str]) -> None:
     most the file's size goes, and a complete one only while the source or the placed copy is there: a
     temp name is plexcache-r's own, yet a full copy is never removed while it may be the only one."""
     mounts = [_mount_of(f["src"], f["dst"]), *roots]
-    for tmp in [f["tmp"], *_elsewhere(f["tmp"], _tmp_name(f["src"]), mounts)]:
+    for tmp in [f["tmp"], *_elsewhere(f["tmp"], temp_name(f["src"]), mounts)]:
         st = _lstat(tmp)
         if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > f["size"]:
             continue
@@ -839,7 +837,7 @@ def _live_elsewhere(f: dict[str, Any], roots: Sequence[str]) -> Optional[str]:
 
 
 def _restore_record(src: str, dst: str, backup: Optional[str], how: str, st: os.stat_result) -> dict[str, Any]:
-    return {"src": src, "dst": dst, "tmp": _tmp_name(dst), "backup": backup, "how": how,
+    return {"src": src, "dst": dst, "tmp": temp_name(dst), "backup": backup, "how": how,
             "size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
 
@@ -847,15 +845,6 @@ def _backup_for(op: RestoreOp, array_path: str, backup: Optional[str]) -> Option
     if backup is None:
         return None
     return array_path + BACKUP_SUFFIX if backup == AUTO else backup
-
-
-def _tmp_name(path: str) -> str:
-    """Hidden temp name in the same directory (so the rename is atomic); hashed when the name is long."""
-    directory, name = os.path.split(path)
-    tmp = f".{name}{TMP_SUFFIX}"
-    if len(os.fsencode(tmp)) > NAME_MAX:
-        tmp = f".{hashlib.blake2b(os.fsencode(name), digest_size=12).hexdigest()}{TMP_SUFFIX}"
-    return os.path.join(directory, tmp)
 
 
 def _check_name(path: str) -> None:
@@ -1094,17 +1083,12 @@ def _op_from_json(intent: dict[str, Any]) -> Op:
         return CacheOp(**doc)
     if intent["kind"] != "restore":
         raise ValueError(f"unknown operation kind {intent['kind']!r}")
-    doc["recorded"] = {k: FileFacts(**v) for k, v in doc.get("recorded", {}).items()}
-    doc["confirmed"] = {k: FileFacts(**v) for k, v in doc.get("confirmed", {}).items()}
+    doc["recorded"] = {k: RecordedCopy(**v) for k, v in doc.get("recorded", {}).items()}
+    doc["confirmed"] = {k: RecordedCopy(**v) for k, v in doc.get("confirmed", {}).items()}
     return RestoreOp(**doc)
 
 
 # ---------------------------------------------------------------------------------- small helpers
-
-def journal_dir(settings: Any) -> str:
-    """Where the journal lives for these settings: <paths.state_dir>/journal (durable, survives reboots)."""
-    return os.path.join(settings.paths.state_dir, "journal")
-
 
 def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
     """Delete a backup made stale by an upgrade under another name, once the new file is complete.
@@ -1163,15 +1147,12 @@ def put_backup_back(backup_path: str, live_path: str, live_size: int) -> bool:
     return True
 
 
-MTIME_SLACK_NS = 1_000_000_000  # drop_redundant: copies made by other tools may keep mtime only to the second
-
-
 def drop_redundant(path: str, keep: str, *, verify: bool = False, rename_to: Optional[str] = None) -> bool:
     """Remove `path`, a copy made redundant by the identical `keep` (or, with rename_to, turn it into that
     name: an array original next to an identical pool copy becomes its backup). True if done.
 
     Refused (False, reason logged) unless both are regular files (not symlinks), not the same file (inode),
-    of the same size with mtimes within MTIME_SLACK_NS, with `verify` of the same blake2b, and neither is
+    of the same size with mtimes within COPY_MTIME_SLACK_NS, with `verify` of the same blake2b, and neither is
     open; and, with rename_to, that name is free. The checks are repeated after hashing so a file changed
     meanwhile is not dropped. An unlink, like a no-replace rename, is atomic: a crash leaves either both
     files or `keep` alone (resp. `keep` and rename_to), never an ambiguous state, so no journal is needed.
@@ -1225,7 +1206,7 @@ def _identical_by_stat(st: os.stat_result, kst: os.stat_result) -> Optional[str]
         return "they are the same file (one inode), not two copies"
     if st.st_size != kst.st_size:
         return f"sizes differ ({st.st_size} vs {kst.st_size} bytes)"
-    if abs(st.st_mtime_ns - kst.st_mtime_ns) > MTIME_SLACK_NS:
+    if abs(st.st_mtime_ns - kst.st_mtime_ns) > COPY_MTIME_SLACK_NS:
         return "modification times differ"
     return None
 
@@ -1342,12 +1323,12 @@ class _Halt:
 
 
 def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] = None,
-            progress: Optional[Any] = None) -> RunReport:
+            progress: Optional[Any] = None) -> OpsOutcome:
     """Run ops with schedule_by_disk lanes, one thread per lane.
 
     stop: a runctl.StopFlag (anything with requested()), checked before each op: once set, the remaining
-    ops end as not_started and RunReport.stopped is True (the caller raises StopRequested). A
-    CriticalIOError halts every lane the same way (RunReport.critical). progress: a runctl.ProgressWriter.
+    ops end as not_started and OpsOutcome.stopped is True (the caller raises StopRequested). A
+    CriticalIOError halts every lane the same way (OpsOutcome.critical). progress: a runctl.ProgressWriter.
     Never raises for a single op's failure: each OpResult says what happened.
     """
     results: dict[int, OpResult] = {}
@@ -1361,7 +1342,7 @@ def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] =
     with ThreadPoolExecutor(max_workers=max(1, len(lanes)), thread_name_prefix="plexcache-lane") as pool:
         for future in [pool.submit(lane_worker, lane) for lane in lanes]:
             future.result()
-    return RunReport([results[i] for i in range(len(ops))], halt.stopped, halt.critical)
+    return OpsOutcome([results[i] for i in range(len(ops))], halt.stopped, halt.critical)
 
 
 def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any], halt: _Halt) -> OpResult:

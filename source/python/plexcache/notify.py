@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from plexcache.config import Settings, unraid_command
-from plexcache.render import human_bytes
+from plexcache.http import make_session
+from plexcache.words import human_bytes
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,7 @@ PAYLOADS: dict[str, Callable[[Message], dict[str, Any]]] = {
 
 
 def _default_session() -> Any:
-    try:
-        from plexcache.http import make_session  # shared retry/timeout policy, when present
-    except ImportError:  # pragma: no cover - only while plexcache.http is not built
-        import requests
-
-        return requests.Session()
-    return make_session()
+    return make_session()  # the shared retry and timeout policy
 
 
 class Notifier:

@@ -43,7 +43,7 @@ UNWANTED = len(PRIORITY)  # priority of a file no one wants any more (lower numb
 
 
 @dataclass(frozen=True)
-class FileFacts:
+class FileStatus:
     """What the filesystem says about one user-share path (gathered by the engine through unraid)."""
 
     path: str
@@ -68,8 +68,11 @@ class PoolFacts:
 
 
 @dataclass
-class Facts:
-    files: dict[str, FileFacts] = field(default_factory=dict)
+class Situation:
+    """Everything the planner is told about the world now: each file's status, the pools' space, what is
+    playing, whose demand is unknown, which disks sleep and which episodes are due."""
+
+    files: dict[str, FileStatus] = field(default_factory=dict)
     pools: dict[str, PoolFacts] = field(default_factory=dict)
     playing: frozenset[str] = frozenset()  # user-share paths being played now
     unknown_users: frozenset[str] = frozenset()
@@ -175,7 +178,7 @@ ADD_ONLY = "live mode only adds; moving back waits for the scheduled run"
 WATCHLIST_DUE = 3
 
 
-def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Facts, settings: Settings,
+def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Situation, settings: Settings,
          now: float, *, add_only: bool = False) -> Plan:
     """Decide what to cache, keep, move back and skip. Pure: reads only its arguments.
 
@@ -197,7 +200,7 @@ def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Facts, setting
     return result
 
 
-def due(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts: Facts) -> bool:
+def due(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts: Situation) -> bool:
     """Will someone likely want this before the next run? Pinned, playing and On Deck items, the next
     episodes the viewer's pace reaches by then (`cache.due_episodes` while it is not known), the top of a
     watchlist. Only a due file wakes a disk in standby."""
@@ -212,7 +215,7 @@ def due(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts
     return False
 
 
-def staying_asleep(demand: dict[str, tuple[WantedFile, list[Reason]]], registry: Registry, facts: Facts,
+def staying_asleep(demand: dict[str, tuple[WantedFile, list[Reason]]], registry: Registry, facts: Situation,
                    settings: Settings) -> frozenset[str]:
     """The disks in standby this run leaves asleep: those holding no file due before the next run that is
     still to be read. A disk woken for one due file serves every other wanted file on it in the same wake."""
@@ -227,7 +230,7 @@ def staying_asleep(demand: dict[str, tuple[WantedFile, list[Reason]]], registry:
     return facts.asleep - woken
 
 
-def _protection(entry: Entry, facts: Facts, file: Optional[FileFacts]) -> str:
+def _protection(entry: Entry, facts: Situation, file: Optional[FileStatus]) -> str:
     if entry.pinned:
         return "pinned"
     if entry.path in facts.playing:
@@ -246,7 +249,7 @@ def _protection(entry: Entry, facts: Facts, file: Optional[FileFacts]) -> str:
     return ""
 
 
-def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], facts: Facts,
+def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], facts: Situation,
                 settings: Settings, now: float, result: Plan, occupants: list[_Occupant],
                 kept_because: str = "", sleeping: frozenset[str] = frozenset()) -> None:
     reasons = want[1] if want else []
@@ -278,7 +281,7 @@ def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], f
     occupants.append(_Occupant(item, True, fixed, entry.cached_at))
 
 
-def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Facts, settings: Settings, now: float,
+def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Situation, settings: Settings, now: float,
                     result: Plan, occupants: list[_Occupant], sleeping: frozenset[str] = frozenset()) -> None:
     wanted, reasons = want
     file = facts.files.get(wanted.path)
@@ -301,7 +304,7 @@ def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Facts, setting
     occupants.append(_Occupant(item, False, False, now))
 
 
-def _skip_reason(path: str, file: Optional[FileFacts], facts: Facts, settings: Settings) -> str:
+def _skip_reason(path: str, file: Optional[FileStatus], facts: Situation, settings: Settings) -> str:
     if file is None or not (file.on_pool or file.on_array):
         return "file not found on the pool or any array disk"
     if not file.cacheable:
@@ -352,7 +355,7 @@ def _sort_key(occ: _Occupant, mode: str) -> tuple[Any, ...]:
     return by_priority
 
 
-def _allocate(occupants: list[_Occupant], result: Plan, facts: Facts, settings: Settings) -> None:
+def _allocate(occupants: list[_Occupant], result: Plan, facts: Situation, settings: Settings) -> None:
     """Fit what may stay or arrive into each pool, best first; what does not fit goes back or is skipped."""
     freed_by_plan: dict[str, int] = {}
     for item in result.of(MOVE_BACK):
@@ -387,7 +390,7 @@ def _allocate(occupants: list[_Occupant], result: Plan, facts: Facts, settings: 
         result.items.extend(o.item for o in members)
 
 
-def _could_come_back(occ: _Occupant, facts: Facts, settings: Settings) -> bool:
+def _could_come_back(occ: _Occupant, facts: Situation, settings: Settings) -> bool:
     """Would this file be cached again once it is on the array? Only such a file keeps later episodes of its
     show out (no gaps in a season): a hard-linked one is skipped from the array, so the next run would cache
     the later episodes it had kept out, and the plan would not be the same twice."""

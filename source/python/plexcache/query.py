@@ -8,21 +8,19 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
 from plexcache import __version__, pace
 from plexcache.config import Settings, parse_size
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
+from plexcache.layout import PROGRESS_NAME, journal_dir, live_state_path
 from plexcache.planner import eviction_order
-from plexcache.render import human_bytes
-from plexcache.runctl import PROGRESS_NAME, RunLock, live_running, live_state_path
-from plexcache.state import Entry, Registry, StateStore
+from plexcache.runctl import RunLock, live_running
+from plexcache.schedule import mover_tuning_status, next_run_time
+from plexcache.state import Entry, StateStore
 from plexcache.unraid import Unraid
-
-
-def journal_dir(settings: Settings) -> Path:
-    return Path(settings.paths.state_dir) / "journal"
+from plexcache.words import human_bytes
 
 
 def _pool_size_override(settings: Settings) -> Optional[int]:
@@ -97,7 +95,7 @@ def _when_watched(entry: Entry) -> str:
 def status(settings: Settings) -> dict[str, Any]:
     """`status --json`: running or idle, progress, last run, cache usage, counts, warnings."""
     store = StateStore(settings)
-    registry = store.load_registry()
+    registry = store.registry_figures()
     running = RunLock(settings.paths.volatile_dir).held_by() is not None
     progress = _read_progress(settings) if running else None
     warnings = [{"code": "mover_tuning", "message": m} for m in _mover_tuning_problems(settings)]
@@ -108,8 +106,7 @@ def status(settings: Settings) -> dict[str, Any]:
             # files the last run could not cache: a .plexcached beside them differs (`audit` settles them)
             "stray_backups": int((last_run or {}).get("stray_backups") or 0),
             "cache": cache_usage(settings, registry),
-            "counts": {"files": len(registry), "pinned": sum(1 for e in registry.entries.values() if e.pinned),
-                       "bytes": registry.managed_bytes()},
+            "counts": {"files": len(registry), "pinned": registry.pinned_count(), "bytes": registry.managed_bytes()},
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
             "activity": activity(store.load_history().events, registry), "warnings": warnings,
@@ -144,7 +141,16 @@ EVENT_WORDS = {"cached": "Cached", "moved_back": "Moved back to the array", "rel
                "skipped": "Skipped", "failed": "Failed"}
 
 
-def activity(events: list[dict[str, Any]], registry: Optional[Registry] = None,
+class RegistryView(Protocol):
+    """What the read-only answers need of the registry: the full Registry or status's RegistryFigures."""
+
+    def __len__(self) -> int: ...
+    def get(self, path: str) -> Optional[Entry]: ...
+    def managed_bytes(self, pool: Optional[str] = None) -> int: ...
+    def pools(self) -> list[str]: ...
+
+
+def activity(events: list[dict[str, Any]], registry: Optional[RegistryView] = None,
              limit: int = ACTIVITY_LIMIT) -> list[dict[str, Any]]:
     """`status.activity`: the newest history events first, each with a sentence for the Dashboard, the time
     its file was done, and what the registry knows of it (title, users, each user's reasons once)."""
@@ -185,8 +191,6 @@ def _read_progress(settings: Settings) -> Optional[dict[str, Any]]:
 
 
 def _mover_tuning(settings: Settings) -> dict[str, Any]:
-    from plexcache.schedule import mover_tuning_status
-
     try:
         return mover_tuning_status(settings)
     except OSError as exc:
@@ -207,17 +211,15 @@ def _live_status(settings: Settings) -> dict[str, Any]:
 
 
 def _next_run(settings: Settings) -> Optional[float]:
-    from plexcache.schedule import next_run_time
-
     try:
         return next_run_time(settings)
     except (OSError, ValueError):
         return None
 
 
-def cache_usage(settings: Settings, registry: Registry) -> dict[str, Any]:
+def cache_usage(settings: Settings, registry: RegistryView) -> dict[str, Any]:
     unraid = Unraid.load(settings)
-    pools = [e.pool for e in registry.entries.values()] or [s.pool for s in unraid.shares.values() if s.cacheable]
+    pools = registry.pools() or [s.pool for s in unraid.shares.values() if s.cacheable]
     pool = max(set(pools), key=pools.count) if pools else "cache"
     doc: dict[str, Any] = {"pool": pool, "total_bytes": 0, "used_bytes": 0, "free_bytes": 0,
                            "managed_bytes": registry.managed_bytes(pool), "limit_bytes": None, "floor_bytes": 0}

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
+from plexcache import schedule
 from plexcache.config import PathMapping, Settings
-from plexcache.unraid import ShareInfo
+from plexcache.errors import PlexCacheError
+from plexcache.state import StateStore
+from plexcache.unraid import ShareInfo, read_shares
 
 # a step's state, as the pages read it
 DONE, TO_DO, BROKEN = "done", "todo", "broken"
@@ -230,31 +233,28 @@ def _share_in(folder: str, shares: dict[str, ShareInfo]) -> Optional[tuple[str, 
 # --- gathering the facts (I/O) --------------------------------------------------------------------
 
 
-def gather(settings: Settings, *, test_plex: bool = False) -> SetupFacts:
-    """The facts `checklist` needs; Plex is only asked (one connection) when test_plex is set."""
-    from plexcache import schedule
-    from plexcache.state import StateStore
-    from plexcache.unraid import read_shares
+# Asks Plex for its identity and its libraries; the CLI passes it in only when asked to, so the checklist
+# never loads plexapi for nothing.
+PlexProbe = Callable[[Settings], tuple[Optional[dict[str, Any]], Optional[list[dict[str, Any]]]]]
 
+
+def gather(settings: Settings, *, ask_plex: Optional[PlexProbe] = None) -> SetupFacts:
+    """The facts `checklist` needs; Plex is only asked (one connection) when ask_plex is given."""
     store = StateStore(settings)
     facts = SetupFacts(shares=read_shares(settings), mover_tuning=schedule.mover_tuning_status(settings),
                        ran_before=store.load_last_run() is not None or len(store.load_registry()) > 0)
-    if test_plex and settings.plex.token:
-        _ask_plex(settings, facts)
+    if ask_plex is not None and settings.plex.token:
+        _ask_plex(settings, facts, ask_plex)
     return facts
 
 
-def _ask_plex(settings: Settings, facts: SetupFacts) -> None:
-    from plexcache import plex
-    from plexcache.errors import PlexCacheError
-
+def _ask_plex(settings: Settings, facts: SetupFacts, ask_plex: PlexProbe) -> None:
     try:
-        facts.plex = plex.test_connection(settings)
-        facts.libraries = plex.list_libraries(settings)
+        facts.plex, facts.libraries = ask_plex(settings)
     except PlexCacheError as exc:
         facts.plex, facts.libraries = None, None
         facts.plex_error = str(exc)
 
 
-def setup_document(settings: Settings, *, test_plex: bool = False) -> dict[str, Any]:
-    return checklist(settings, gather(settings, test_plex=test_plex))
+def setup_document(settings: Settings, *, ask_plex: Optional[PlexProbe] = None) -> dict[str, Any]:
+    return checklist(settings, gather(settings, ask_plex=ask_plex))

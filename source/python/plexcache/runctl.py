@@ -14,11 +14,8 @@ from typing import Any, Optional
 
 from plexcache.errors import LockHeld
 from plexcache.fsutil import atomic_write_bytes, remove_own_file
+from plexcache.layout import LIVE_LOCK_NAME, LOCK_NAME, PROGRESS_NAME, STOP_NAME
 
-LOCK_NAME = "run.lock"
-LIVE_LOCK_NAME = "live.lock"
-STOP_NAME = "stop"
-PROGRESS_NAME = "progress.json"
 PROGRESS_SCHEMA = 1
 PHASES = ("recovering", "discovering", "planning", "copying", "finishing")
 
@@ -214,14 +211,6 @@ class ProgressWriter:
         data = (json.dumps(self.doc, sort_keys=True) + "\n").encode()
         with contextlib.suppress(OSError):  # progress is a convenience: never fail a run over it
             atomic_write_bytes(self.path, data)
-
-
-# Live mode's files in the volatile folder: here, not in live.py, so status can read them without Plex.
-LIVE_STATE_NAME = "live.json"
-
-
-def live_state_path(settings: Any) -> Path:
-    return Path(settings.paths.volatile_dir) / LIVE_STATE_NAME
 
 
 def live_running(settings: Any) -> bool:

@@ -17,8 +17,8 @@ from typing import Optional
 
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses
+from plexcache.layout import BACKUP_SUFFIX
 
-BACKUP_SUFFIX = ".plexcached"
 _KV = re.compile(r'^\s*(\w+)\s*=\s*"?(.*?)"?\s*$')
 _SECTION = re.compile(r"^\s*\[\"?([^\]\"]+)\"?\]\s*$")
 
@@ -229,7 +229,8 @@ class Unraid:
         """Find the pool copy, the array original and any .plexcached backup of a user-share file.
 
         With `disk` (where a managed file came from) and the pool copy present, only that disk is checked:
-        a no-op run over thousands of managed files then costs three lstat calls a file, not two a disk."""
+        a no-op run over thousands of managed files then costs three lstat calls a file (pool copy, original,
+        backup), not two a disk."""
         parts = split_user_path(self.settings.paths.user_root, user_path)
         if parts is None:
             return Location(user_path, "", "")
@@ -238,7 +239,8 @@ class Unraid:
         pool = pool or (info.pool if info else "")
         pool_path = f"{self.settings.paths.pool_root.rstrip('/')}/{pool}/{share}/{rel}" if pool else ""
         disks = self.disks
-        if disk is not None and pool_path and _is_file(pool_path):
+        on_pool = bool(pool_path) and _is_file(pool_path)
+        if disk is not None and on_pool:
             disks = [(n, m) for n, m in self.disks if n == disk] or self.disks
         holders, backup_disk = [], None
         for name, mount in disks:
@@ -251,7 +253,7 @@ class Unraid:
         array_path = os.path.join(dict(self.disks)[disk], share, rel) if disk else ""
         has_backup = disk is not None and backup_disk == disk
         return Location(user_path, share, rel, pool, pool_path,
-                        on_pool=bool(pool_path) and _is_file(pool_path), disk=disk, array_path=array_path,
+                        on_pool=on_pool, disk=disk, array_path=array_path,
                         on_array=bool(holders), backup_path=array_path + BACKUP_SUFFIX if has_backup else "",
                         has_backup=has_backup, disks=tuple(holders))
 

@@ -1,7 +1,7 @@
 """The words the pages show for the backend's own terms: exit codes, reasons a file is cached, health-check
 finding kinds and fixes, notification levels, and the settings file's place.
 
-Each table is keyed by the constants the backend produces (the error classes, demand.Source, audit.KINDS and
+Each table is keyed by the constants the backend produces (the error classes, demand.Source, findings.KINDS and
 FIXES, config.Level), so the pages read them from one document (`config schema`) instead of keeping copies
 that drift; a test checks every constant has its words.
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from plexcache import audit, config, demand, errors
+from plexcache import config, demand, errors
+from plexcache.audit import findings, fixes
 
 EXIT_WORDS = {0: "finished", **{cls.exit_code: cls.words for cls in (
     errors.PlexCacheError, errors.UsageError, errors.PlexUnavailable, errors.LockHeld, errors.StopRequested,
@@ -30,7 +31,7 @@ FIX_WORDS = {"recover": "Finish or roll back", "protect": "Protect", "sync": "Up
              "restore": "Restore the original", "delete-redundant": "Delete the redundant copy",
              "keep-new": "Keep the new file", "keep-original": "Restore the original",
              "settle": "Compare, and remove the backup if identical",
-             audit.ALL_SAFE: "Fix all safely"}
+             fixes.ALL_SAFE: "Fix all safely"}
 
 LEVEL_WORDS = {"summary": "Run summaries", "activity": "Each file moved", "warnings": "Warnings", "errors": "Errors"}
 
@@ -43,8 +44,8 @@ def reasons() -> tuple[str, ...]:
 def document() -> dict[str, Any]:
     return {"exit_codes": {str(code): words for code, words in sorted(EXIT_WORDS.items())},
             "reasons": {key: REASON_WORDS[key] for key in reasons()},
-            "finding_kinds": {kind: KIND_WORDS[kind] for kind in audit.KINDS},
-            "fixes": {fix: FIX_WORDS[fix] for fix in (*audit.FIXES, audit.ALL_SAFE)},
-            "choices": list(audit.CHOICES),
+            "finding_kinds": {kind: KIND_WORDS[kind] for kind in findings.KINDS},
+            "fixes": {fix: FIX_WORDS[fix] for fix in (*fixes.FIXES, fixes.ALL_SAFE)},
+            "choices": list(findings.CHOICES),
             "levels": {level: LEVEL_WORDS[level] for level in typing.get_args(config.Level)},
             "config_file": config.DEFAULT_CONFIG_PATH}
