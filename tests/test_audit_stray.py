@@ -10,7 +10,10 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from plexcache import query
+from plexcache.errors import UsageError
 from test_audit_support import HEAT, World, kinds
 from test_engine import DUNE, copies, on_disk, registry, run, scenario, user  # noqa: F401 - scenario: env's fixture
 
@@ -130,3 +133,22 @@ def test_the_status_counts_files_a_run_could_not_cache_for_a_stray_backup(env):
     run(s, now + 60)
     assert user(s, DUNE) in registry(s) and copies(sb, DUNE) == (["cache"], ["disk2"])
     assert query.status(s)["stray_backups"] == 0
+
+
+def test_a_choice_named_for_one_kind_of_finding_acts_on_that_kind_only(tmp_path):
+    """The Maintenance tab offers Keep the new file under each kind that has the choice; the button under the
+    copies that differ (mismatch) must not also decide the stray backups, nor the other way round."""
+    world = _world(tmp_path)
+    live, backup = _beside(world, "flip")
+    before = world.snapshot()
+    doc = world.audit("keep-new:mismatch")
+    assert doc["fixes"] == [] and world.snapshot() == before
+    doc = world.audit("keep-new:stray")
+    assert [f["result"] for f in doc["fixes"]] == ["ok"] and not backup.exists() and live.exists()
+
+
+def test_a_choice_may_be_scoped_only_to_a_kind_that_offers_it(tmp_path):
+    world = _world(tmp_path)
+    for word in ("keep-new:stale", "settle:stray", "keep-new:nothing"):
+        with pytest.raises(UsageError, match="keep-new"):
+            world.audit(word)

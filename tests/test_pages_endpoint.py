@@ -84,6 +84,8 @@ def test_posts_with_the_token_reach_the_backend_through_unraids_check(served: tu
     assert job_done(box, server, "evict")["exit_code"] == 0 and paths[-1] not in managed(box)
     assert post(server, box.token, "audit_fix", kinds=["unprotected"]).doc["started"]
     assert job_done(box, server, "audit_fix")["exit_code"] == 0
+    assert post(server, box.token, "audit_fix", kinds=["keep-new:stray"]).doc["started"]   # a choice for one kind
+    assert job_done(box, server, "audit_fix")["exit_code"] == 0
     assert post(server, box.token, "plex_login").doc["code"] == "K4T9"
 
 
@@ -162,6 +164,15 @@ def test_array_parameters_get_one_clean_refusal(served: tuple[Sandbox, Server], 
         assert reply.status == 400 and reply.content_type.startswith("application/json"), reply.body
         name = fields[-1][0].split("[")[0]
         assert reply.doc == {"ok": False, "error": f"{name} must be one value, not a list"}
+
+
+@pytest.mark.parametrize("word", ["keep-new:stray:x", "keep-new:", ":stray", "keep new", "x" * 50])
+def test_a_fix_word_that_is_no_fix_kind_or_choice_is_refused(served: tuple[Sandbox, Server], word: str) -> None:
+    box, server = served
+    started = job_starts(box)
+    reply = post(server, box.token, "audit_fix", kinds=[word])
+    assert reply.status == 400 and reply.doc["error"] == "unknown fix"
+    assert job_starts(box) == started
 
 
 def test_list_parameters_of_posts_are_refused_too(served: tuple[Sandbox, Server]) -> None:

@@ -199,7 +199,8 @@ function pcr_managed_paths(): array {
 
 function pcr_audit_kinds(): array {
   $kinds = pcr_json_list('kinds');
-  foreach ($kinds as $k) if (!preg_match('/^[a-z][a-z0-9_-]{0,40}$/', $k)) pcr_refuse('unknown fix');
+  // a fix, a finding kind, or a choice for one kind (keep-new:stray); the CLI says which words it knows
+  foreach ($kinds as $k) if (!preg_match('/^[a-z][a-z0-9_-]{0,40}(:[a-z][a-z0-9_-]{0,40})?$/', $k)) pcr_refuse('unknown fix');
   return array_values(array_unique($kinds));
 }
 

@@ -1054,7 +1054,11 @@
   var FIX_ASKS = { 'all-safe': 'every finding with a safe fix', 'keep-new': 'the new copies (their originals are deleted)',
     'keep-original': 'the originals (the new copies are deleted once they are back)' };
   /** What a Fix button asks about: a kind of finding, or one of the fixes that concern several kinds. */
-  function fixTarget(kind) { return FIX_ASKS[kind] || PCR.words('finding_kinds', kind); }
+  function fixTarget(kind) {
+    var scoped = kind.split(':');   // CHOICE:KIND, a choice for one kind of finding
+    if (scoped.length === 2) return FIX_ASKS[scoped[0]] + ' of ' + PCR.words('finding_kinds', scoped[1]).toLowerCase();
+    return FIX_ASKS[kind] || PCR.words('finding_kinds', kind);
+  }
 
   /** A finding's message with its own path left out: findings that differ only by path read alike. */
   function findingShape(f) {
@@ -1123,7 +1127,8 @@
         h('span', { class: 'left' }, icon('exclamation-triangle', 'orange-text title'), PCR.words('finding_kinds', kind), ' ',
           h('span', { class: 'grey-text' }, '(' + list.length + ')')),
         h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }),
-          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c }, value: PCR.words('fixes', c) }); }))),
+          // a choice decides this group's findings only (CHOICE:KIND), never another kind offering it too
+          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c + ':' + kind }, value: PCR.words('fixes', c) }); }))),
       h('ul', { class: 'pcr-activity' }, findingLines(list)));
   }
 

@@ -21,6 +21,7 @@ from plexcache.unraid import Unraid, split_user_path
 KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untracked", "mismatch", "stray",
          "leftover")
 CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say which copy is right
+CHOICE_KINDS = ("mismatch", "stray")  # the kinds of finding that offer CHOICES
 
 
 

@@ -12,7 +12,17 @@ from typing import Any, Optional
 
 from plexcache import backups, mover
 from plexcache.audit.disk import FileCopies, Stat, same_file, stat_file
-from plexcache.audit.findings import KINDS, Finding, Scan, facts_for, load_registry, managed_index, scan
+from plexcache.audit.findings import (
+    CHOICE_KINDS,
+    CHOICES,
+    KINDS,
+    Finding,
+    Scan,
+    facts_for,
+    load_registry,
+    managed_index,
+    scan,
+)
 from plexcache.config import Settings
 from plexcache.errors import UsageError
 from plexcache.fsutil import atomic_write_bytes
@@ -38,12 +48,31 @@ class Wanted:
     fixes: list[str] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     use_hash: bool = False
+    # a choice named as CHOICE:KIND decides the findings of those kinds only (a choice named alone, all)
+    choice_kinds: dict[str, set[str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.fixes or self.kinds)
 
     def chooses(self, finding: Finding) -> bool:
         return finding.fix is not None and (finding.fix in self.fixes or finding.kind in self.kinds)
+
+    def decides(self, choice: str, finding: Finding) -> bool:
+        """Whether the person's `choice` was made for this finding."""
+        if choice not in finding.choices or choice not in self.fixes:
+            return False
+        scope = self.choice_kinds.get(choice)
+        return scope is None or finding.kind in scope
+
+    def add_choice(self, choice: str, kind: Optional[str]) -> None:
+        if choice not in self.fixes:
+            self.fixes.append(choice)
+            self.choice_kinds[choice] = set()
+        scope = self.choice_kinds.get(choice)
+        if kind is None:
+            self.choice_kinds.pop(choice, None)   # named alone: every kind that offers it
+        elif scope is not None:
+            scope.add(kind)
 
 
 def expand_fixes(fixes: list[str]) -> Wanted:
@@ -56,6 +85,11 @@ def expand_fixes(fixes: list[str]) -> Wanted:
             wanted.fixes.extend(f for f in SAFE_FIXES if f not in wanted.fixes)
         elif name == HASH:
             wanted.use_hash = True
+        elif name in CHOICES:
+            wanted.add_choice(name, None)
+        elif name.partition(":")[0] in CHOICES and name.partition(":")[2] in CHOICE_KINDS:
+            choice, _, kind = name.partition(":")
+            wanted.add_choice(choice, kind)
         elif name in FIXES:
             if name not in wanted.fixes:
                 wanted.fixes.append(name)
@@ -63,8 +97,9 @@ def expand_fixes(fixes: list[str]) -> Wanted:
             if name not in wanted.kinds:
                 wanted.kinds.append(name)
         else:
-            raise UsageError(f"unknown fix {name!r}: use a fix ({', '.join(FIXES)}, {ALL_SAFE}, {HASH}) or a "
-                             f"finding kind ({', '.join(KINDS)})")
+            raise UsageError(f"unknown fix {name!r}: use a fix ({', '.join(FIXES)}, {ALL_SAFE}, {HASH}), a "
+                             f"finding kind ({', '.join(KINDS)}) or a choice for one kind (e.g. keep-new:stray; "
+                             f"kinds with choices: {', '.join(CHOICE_KINDS)})")
     if wanted.use_hash and not wanted:
         raise UsageError("--fix hash only says how to compare copies: add delete-redundant (or duplicate)")
     return wanted
@@ -428,8 +463,7 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
     for name in FIX_ORDER:
         chosen = [f for f in found.findings if f.fix == name and wanted.chooses(f)]
         # a choice is applied only when named, never by its kind: the finding takes the fix chosen
-        chosen += [dataclasses.replace(f, fix=name) for f in found.findings
-                   if name in f.choices and name in wanted.fixes]
+        chosen += [dataclasses.replace(f, fix=name) for f in found.findings if wanted.decides(name, f)]
         if not chosen:
             continue
         if ctx.stopped or ctx.stop.requested():
