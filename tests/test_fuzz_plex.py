@@ -233,6 +233,27 @@ def test_media_and_part_ids_of_any_value_lose_no_item(world, value):
     assert _lost_when_rewritten(world, "id", value) == []
 
 
+def test_a_friend_whose_user_entry_lists_no_server_is_still_read_when_this_server_shares_with_them(world):
+    """The user list's <Server> children and the shared-servers listing both say who may read this server;
+    a friend missing from the first but given a token by the second is read (found by the fuzzer: alice's
+    next episodes were lost when her <Server> element was left out)."""
+    sim, settings_, baseline = world
+    drop = re.compile(rb"<Server\b[^<>]*/>")
+
+    def hook(response: requests.Response, *args: Any, **kwargs: Any) -> requests.Response:
+        if "plex.tv/api/users" in response.request.path_url:
+            response._content = drop.sub(b"", response.content)
+        return response
+
+    def factory(timeout: float) -> requests.Session:
+        session = make_session(timeout)
+        session.hooks["response"].append(hook)
+        return session
+
+    demand = discover(settings_, session_factory=factory, now=sim.world.now)
+    assert sorted(demand.items) == sorted(baseline.items) and not demand.unknown
+
+
 @pytest.mark.parametrize("name", ["file", "ratingKey"])
 def test_an_answer_without_what_names_the_files_loses_their_items(world, name):
     """What MAY_LOSE_ITEMS allows does happen: without it the items cannot be told apart."""

@@ -279,16 +279,19 @@ class Discovery:
 
     def other_users(self, account: PlexQuery) -> list[PlexUser]:
         """Home users and friends of this server, each with the token that reads them."""
-        users = [u for u in (self.plex_user(record) for record in account_users(account)) if u is not None]
+        records = account_users(account)
+        users = [u for u in (self.plex_user(record) for record in records) if u is not None]
+        # Two answers say who may read this server: a friend's <Server> entries in the user list and the
+        # shared-servers listing. A friend the first leaves out is read if the second gives them a token.
+        unlisted = {r.id for r in records if r.kind == "friend" and self.info.machine not in r.servers}
         s = self.settings.users
         rss = s.remote_watchlist_rss and bool(s.rss_url)
-        self.friend_tokens(account, [u for u in users if u.kind == "friend" and (u.on_deck or (u.watchlist and rss))])
+        self.friend_tokens(account, [u for u in users if u.kind == "friend" and (u.on_deck or (u.watchlist and rss))],
+                           unlisted)
         self.home_tokens(account, [u for u in users if u.kind in ("home", "managed")])
-        return users
+        return [u for u in users if u.id not in unlisted or u.pms_token]
 
     def plex_user(self, user: AccountUser) -> Optional[PlexUser]:
-        if user.kind == "friend" and self.info.machine not in user.servers:
-            return None  # a friend of the account, but this server is not shared with them
         # The RSS feed names a friend by plex.tv id or uuid; the uuid is only visible in the avatar address.
         uuid = re.search(r"/users/([0-9a-f]+)/avatar", user.thumb)
         aliases = {a.lower() for a in (user.title, user.username, user.email, str(user.id),
@@ -302,18 +305,23 @@ class Discovery:
         self.users_by_id[user.id] = plex_user
         return plex_user
 
-    def friend_tokens(self, account: PlexQuery, friends: list[PlexUser]) -> None:
-        """Every friend's PMS token from ONE shared_servers listing."""
+    def friend_tokens(self, account: PlexQuery, friends: list[PlexUser], unlisted: set[int]) -> None:
+        """Every friend's PMS token from ONE shared_servers listing. A friend whose user entry does not list
+        this server (`unlisted`) and who has no share of it is not a user of this server: no demand, no
+        warning."""
         if not friends:
             return
         try:
             shares = friend_shares(account, self.info.machine)
         except PLEX_ERRORS as exc:
             for friend in friends:
-                self.unknown(friend.name, "token", exc)
+                if friend.id not in unlisted:
+                    self.unknown(friend.name, "token", exc)
             return
         for friend in friends:
             share = shares.get(friend.id or -1)
+            if share is None and friend.id in unlisted:
+                continue
             if share is None:
                 self.unknown(friend.name, "token", "no access token for this server in shared_servers")
                 continue
