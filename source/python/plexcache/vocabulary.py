@@ -13,14 +13,16 @@ from typing import Any
 
 from plexcache import config, demand, errors
 from plexcache.audit import findings, fixes
+from plexcache.words import SOURCE_WORDS
 
 EXIT_WORDS = {0: "finished", **{cls.exit_code: cls.words for cls in (
     errors.PlexCacheError, errors.UsageError, errors.PlexUnavailable, errors.LockHeld, errors.StopRequested,
     errors.EnvironmentRefuses)}}
 
-# demand.Source, and what a file kept only for its retention time shows
-REASON_WORDS = {"playing": "Playing now", "on_deck": "On Deck", "next_episode": "Next episode",
-                "watchlist": "Watchlist", "pinned": "Pinned", "retention": "Retention"}
+# demand.Source in the log's words (words.SOURCE_WORDS), as a heading; and what a file kept only for its
+# retention time shows
+REASON_WORDS = {**{key: text[:1].upper() + text[1:] for key, text in SOURCE_WORDS.items()},
+                "retention": "Retention"}
 
 KIND_WORDS = {"interrupted": "Interrupted operations", "unprotected": "Unprotected cached files",
               "stale": "Stale entries", "orphaned": "Orphaned backups", "duplicate": "Duplicates",
