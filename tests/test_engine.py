@@ -397,6 +397,22 @@ def test_file_already_on_the_pool_is_adopted(env):
     assert not arrival_disk.exists()
 
 
+def test_a_file_adopted_from_the_pool_takes_its_subtitles_with_it(env):
+    """Adopted ("already on the pool"), a video's subtitles beside it are managed with it: recorded, on the
+    ignore list, and moved back with it, never left for the mover to split from their video."""
+    s, sb, _sim, now = env
+    arrival_disk = on_disk(sb, "disk1", ARRIVAL)
+    pool_video = on_pool(sb, ARRIVAL)
+    pool_video.parent.mkdir(parents=True, exist_ok=True)
+    arrival_disk.rename(pool_video)
+    subtitle = pool_video.with_name(pool_video.stem + ".en.srt")
+    subtitle.write_text("1\n00:00:01,000 --> 00:00:02,000\nHello\n")
+    run(s, now)
+    entry = registry(s).get(user(s, ARRIVAL))
+    sub_user = user(s, ARRIVAL)[: -len(".mkv")] + ".en.srt"
+    assert entry is not None and entry.sidecars == [sub_user]
+
+
 def test_hard_linked_file_is_skipped(env):
     s, sb, _sim, now = env
     os.link(on_disk(sb, "disk2", DUNE), sb.root / "seeding.mkv")

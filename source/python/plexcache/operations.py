@@ -131,7 +131,8 @@ class Operations(RunState):
                                         size=item.size, mtime=_mtime(loc.pool_path), cached_at=self.now,
                                         last_wanted_at=self.now, users=sorted({r.user for r in item.reasons}),
                                         reasons=list(item.reasons), title=w.item.title, library=w.item.library,
-                                        kind=w.item.kind, rating_key=w.item.rating_key))
+                                        kind=w.item.kind, rating_key=w.item.rating_key,
+                                        sidecars=self._pool_sidecars(loc, w.path)))
                 self._event("adopted", w.path, detail="already on the pool")
 
     def _done(self, kind: str, path: str, size: int, words: str, why: str = "") -> None:

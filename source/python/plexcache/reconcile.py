@@ -76,7 +76,7 @@ class Reconciler(RunState):
                                 last_wanted_at=self.now, users=list(want.item.users),
                                 reasons=list(want.item.reasons), title=want.item.title,
                                 library=want.item.library, kind=want.item.kind, backup=True,
-                                rating_key=want.item.rating_key,
+                                rating_key=want.item.rating_key, sidecars=self._pool_sidecars(loc, want.path),
                                 recorded={want.path: {"size": bst.st_size, "mtime_ns": bst.st_mtime_ns}}))
         self._event("adopted", want.path, detail="found cached with its array backup "
                     "(an earlier run was interrupted before recording it)")

@@ -71,6 +71,21 @@ class RunState:
         """A history event that is not a file moved by this run (recovered, adopted, dropped, retired, ...)."""
         self.books.event(kind, path, detail)
 
+    def _pool_sidecars(self, loc: Location, user_path: str) -> list[str]:
+        """User-share paths of the subtitles beside a video on the pool (same strict name rule as
+        _sidecars), for a video taken under management where it already is."""
+        folder, name = os.path.split(loc.pool_path)
+        stem = os.path.splitext(name)[0] + "."
+        exts = tuple(e.lower() for e in self.settings.cache.sidecar_extensions)
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError:
+            return []
+        user_dir = os.path.dirname(user_path)
+        return [os.path.join(user_dir, n) for n in names
+                if n != name and n.startswith(stem) and n.lower().endswith(exts)
+                and os.path.isfile(os.path.join(folder, n))]
+
     def _sidecars(self, loc: Location) -> list[tuple[str, str]]:
         """Subtitles next to the video on the same disk whose name is the video's stem plus '.' (strict, so
         another episode's subtitles never ride along)."""
