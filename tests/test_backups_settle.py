@@ -35,6 +35,18 @@ def test_a_copy_damaged_in_place_never_costs_the_good_backup(tmp_path):
     assert os.path.exists(backup)
 
 
+def test_a_recorded_hash_never_vouches_for_a_backup_it_was_not_checked_against(tmp_path):
+    """The live copy hashes to the recorded blake2b (the bytes cached last time were the damaged ones) and the
+    backup has the recorded size and mtime but other bytes: the backup may be the last good copy, so it stays
+    (found by the soak, where it was deleted)."""
+    original, backup, recorded = pair(tmp_path, flip=True)
+    from plexcache import fastcopy
+
+    recorded["blake2b"] = fastcopy.hash_file(original)
+    assert backups.settle(original, backup, recorded, dry_run=False) == backups.DIFFERENT
+    assert os.path.exists(backup) and os.path.exists(original)
+
+
 def test_an_identical_copy_retires_the_backup(tmp_path):
     original, backup, recorded = pair(tmp_path, flip=False)
     assert backups.settle(original, backup, recorded, dry_run=False) == backups.RETIRED

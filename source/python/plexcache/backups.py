@@ -46,22 +46,17 @@ def copies_on_disks(disks: list[tuple[str, str]], share: str, rel: str) -> Copie
 def identical(original: str, backup: str, recorded: Optional[dict[str, Any]], *, may_hash: bool) -> Optional[bool]:
     """Whether the backup holds the same bytes as the array original.
 
-    True: proven by the bytes: the original hashes to the blake2b recorded when plexcache-r cached the file
-    (the backup matching the recorded size and mtime), or both hash the same. Equal sizes and mtimes are
-    no proof: a copy damaged in place (a flipped byte) keeps both, and the backup may be its last good copy.
-    False: they differ. None: it would take hashing and `may_hash` is off (a dry run or `plan` reads no file
-    contents).
+    True: both hash the same. Nothing less is proof: equal sizes and mtimes are kept by a copy damaged in
+    place (a flipped byte), and a recorded hash vouches only for the file it is checked against (the bytes
+    cached last time may have been damaged ones), while the backup may be the last good copy. False: they
+    differ. None: it would take hashing and `may_hash` is off (a dry run or `plan` reads no file contents).
+    `recorded` (the cached facts) is not needed for the proof; it stays in the signature for the callers.
     """
     ost, bst = _regular(original), _regular(backup)
     if ost is None or bst is None or ost.st_size != bst.st_size:
         return False
     if (ost.st_dev, ost.st_ino) == (bst.st_dev, bst.st_ino):
         return False  # one file under two names is not a duplicate to remove
-    digest = recorded.get("blake2b") if recorded else None
-    if recorded and digest and _matches(ost, recorded) and _matches(bst, recorded):
-        if not may_hash:
-            return None
-        return bool(fastcopy.hash_file(original) == digest)
     if not may_hash:
         return None
     return fastcopy.hash_file(original) == fastcopy.hash_file(backup)
@@ -103,10 +98,6 @@ def pool_copy_state(pool: tuple[int, int], backup: Optional[tuple[int, int]],
 
 def _same(copy: tuple[int, int], facts: dict[str, Any]) -> bool:
     return copy == (facts.get("size"), facts.get("mtime_ns"))
-
-
-def _matches(st: os.stat_result, recorded: dict[str, Any]) -> bool:
-    return st.st_size == recorded.get("size") and st.st_mtime_ns == recorded.get("mtime_ns")
 
 
 def _regular(path: str) -> Optional[os.stat_result]:
