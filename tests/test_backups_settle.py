@@ -12,8 +12,8 @@ from plexcache import backups
 from test_engine import ARRIVAL, on_disk, registry, rogue_move, run, scenario, user  # noqa: F401 - env's fixture
 
 
-def pair(tmp_path: Path, flip: bool) -> tuple[str, str, dict]:
-    """An array copy (Unraid's mover put it back, maybe damaged) and the backup, with the cached facts."""
+def pair(tmp_path: Path, flip: bool) -> tuple[str, str]:
+    """An array copy (Unraid's mover put it back, maybe damaged) and the backup, with equal sizes and times."""
     data = bytes(range(256)) * 400
     original, backup = tmp_path / "disk2/E01.mkv", tmp_path / "disk1/E01.mkv.plexcached"
     for path in (original, backup):
@@ -25,31 +25,18 @@ def pair(tmp_path: Path, flip: bool) -> tuple[str, str, dict]:
             f.seek(1234)
             f.write(b"\xff")
         os.utime(original, ns=(1_700_000_000_000_000_000, 1_700_000_000_000_000_000))
-    recorded = {"size": len(data), "mtime_ns": 1_700_000_000_000_000_000, "blake2b": None}
-    return str(original), str(backup), recorded
+    return str(original), str(backup)
 
 
 def test_a_copy_damaged_in_place_never_costs_the_good_backup(tmp_path):
-    original, backup, recorded = pair(tmp_path, flip=True)
-    assert backups.settle(original, backup, recorded, dry_run=False) == backups.DIFFERENT
+    original, backup = pair(tmp_path, flip=True)
+    assert backups.settle(original, backup, dry_run=False) == backups.DIFFERENT
     assert os.path.exists(backup)
 
 
-def test_a_recorded_hash_never_vouches_for_a_backup_it_was_not_checked_against(tmp_path):
-    """The live copy hashes to the recorded blake2b (the bytes cached last time were the damaged ones) and the
-    backup has the recorded size and mtime but other bytes: the backup may be the last good copy, so it stays
-    (found by the soak, where it was deleted)."""
-    original, backup, recorded = pair(tmp_path, flip=True)
-    from plexcache import fastcopy
-
-    recorded["blake2b"] = fastcopy.hash_file(original)
-    assert backups.settle(original, backup, recorded, dry_run=False) == backups.DIFFERENT
-    assert os.path.exists(backup) and os.path.exists(original)
-
-
 def test_an_identical_copy_retires_the_backup(tmp_path):
-    original, backup, recorded = pair(tmp_path, flip=False)
-    assert backups.settle(original, backup, recorded, dry_run=False) == backups.RETIRED
+    original, backup = pair(tmp_path, flip=False)
+    assert backups.settle(original, backup, dry_run=False) == backups.RETIRED
     assert not os.path.exists(backup) and os.path.exists(original)
 
 
@@ -61,12 +48,12 @@ def _immutable(folder: Path) -> bool:
 def test_a_backup_in_a_folder_that_refuses_changes_is_kept_without_an_error(tmp_path):
     """EPERM (an immutable folder, a read-only share) on the unlink: both copies stay, the caller hears
     KEPT and goes on with the other files instead of stopping the whole run."""
-    original, backup, recorded = pair(tmp_path, flip=False)
+    original, backup = pair(tmp_path, flip=False)
     folder = Path(backup).parent
     if not _immutable(folder):
         pytest.skip("chattr +i is not available here")
     try:
-        assert backups.settle(original, backup, recorded, dry_run=False) == backups.KEPT
+        assert backups.settle(original, backup, dry_run=False) == backups.KEPT
         assert os.path.exists(backup) and os.path.exists(original)
     finally:
         subprocess.run(["chattr", "-i", str(folder)], capture_output=True)

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pages_harness import webgui
 from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
-from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox, namespace_unavailable
+from pages_harness.harness import Sandbox, Server, namespace_unavailable
+from pages_harness.realworld import real_server
 from realtime import ms
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -26,29 +26,8 @@ pytestmark = [pytest.mark.pages,
 
 @pytest.fixture(scope="module")
 def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
-    from plexcache import config as cfg
-    from plexcache.demo import default_scenario
-    from plexcache.sim import SimServer, load
-    from plexcache.sim.sandbox import build_tree
-
-    root = tmp_path_factory.mktemp("real")
-    world_file = root / "world.yaml"
-    world_file.write_text(re.sub(r"(\d+(?:\.\d+)?)\s*G\b", r"\1M", default_scenario().read_text()))
-    world = load(world_file)
-    tree = build_tree(root / "root", world)
-    tree.set_mover_tuning()   # set up: runs are refused until the mover is kept off the cached files
-    with SimServer(world) as plex:
-        box = make_sandbox(root, webgui.NEWEST_STABLE, cli=REAL_CLI, keep_settings=True)
-        settings = tree.settings_dict(plex.url, plex.owner_token)
-        # The sandbox pool is a folder on this machine's disk: its free space is whatever the disk has,
-        # so the floor is made tiny lest a busy disk decide the test.
-        settings["cache"] = {**settings.get("cache", {}), "min_free": "1MB"}
-        cfg.save(cfg.from_mapping(settings), box.config)
-        box.extra_env["PLEXCACHE_PLEX_REDIRECT"] = plex.url   # plex.tv calls (PIN sign-in) go to the simulator
-        box.plex = plex  # type: ignore[attr-defined]
-        with Server(box) as server:
-            yield box, server
-        assert box.php_errors() == []
+    with real_server(tmp_path_factory.mktemp("real")) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

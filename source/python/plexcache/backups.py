@@ -43,14 +43,13 @@ def copies_on_disks(disks: list[tuple[str, str]], share: str, rel: str) -> Copie
     return found
 
 
-def identical(original: str, backup: str, recorded: Optional[dict[str, Any]], *, may_hash: bool) -> Optional[bool]:
+def identical(original: str, backup: str, *, may_hash: bool) -> Optional[bool]:
     """Whether the backup holds the same bytes as the array original.
 
     True: both hash the same. Nothing less is proof: equal sizes and mtimes are kept by a copy damaged in
     place (a flipped byte), and a recorded hash vouches only for the file it is checked against (the bytes
     cached last time may have been damaged ones), while the backup may be the last good copy. False: they
     differ. None: it would take hashing and `may_hash` is off (a dry run or `plan` reads no file contents).
-    `recorded` (the cached facts) is not needed for the proof; it stays in the signature for the callers.
     """
     ost, bst = _regular(original), _regular(backup)
     if ost is None or bst is None or ost.st_size != bst.st_size:
@@ -62,13 +61,13 @@ def identical(original: str, backup: str, recorded: Optional[dict[str, Any]], *,
     return fastcopy.hash_file(original) == fastcopy.hash_file(backup)
 
 
-def settle(original: str, backup: str, recorded: Optional[dict[str, Any]], *, dry_run: bool) -> str:
+def settle(original: str, backup: str, *, dry_run: bool) -> str:
     """Retire `backup` when it is provably a copy of `original`.
 
     Returns RETIRED (removed), SAME (identical, left because this is a dry run), KEPT (identical but the
     mover refused, e.g. the original is open) or DIFFERENT (not provably identical: both kept).
     """
-    same = identical(original, backup, recorded, may_hash=not dry_run)
+    same = identical(original, backup, may_hash=not dry_run)
     if same is None:
         return SAME  # a dry run: the real run proves it (or keeps both)
     if not same:

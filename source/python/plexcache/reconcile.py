@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from plexcache import backups, fastcopy, mover
 from plexcache.config import Settings
@@ -130,14 +130,13 @@ class Reconciler(RunState):
                 continue
             # new containers, never changed in place: they may be shared with the document as loaded, which
             # StateStore compares against to skip unchanged writes
-            recorded = entry.recorded.get(side)
             entry.sidecars = [x for x in entry.sidecars if x != side]
             entry.recorded = {k: v for k, v in entry.recorded.items() if k != side}
             where = "back on the array" if copies.originals else "deleted"
             self._event("dropped", side, detail=f"subtitle left the pool ({where}) while its video stayed")
             if len(copies.originals) == 1:
                 for backup in copies.backups:
-                    self._settle_backup(side, copies.originals[0], backup, recorded)
+                    self._settle_backup(side, copies.originals[0], backup)
 
     def _retire_duplicate_backups(self, entry: Entry) -> None:
         """The live copy is back on the array (maybe on another disk than its backup): a backup that holds
@@ -156,7 +155,7 @@ class Reconciler(RunState):
                                             "all kept: run `plexcache-r audit`")
                 continue
             for backup in copies.backups:
-                self._settle_backup(user_path, copies.originals[0], backup, entry.recorded.get(user_path))
+                self._settle_backup(user_path, copies.originals[0], backup)
 
     def _move_back_left_behind(self, entry: Entry, user_path: str, rel: str, backup: str) -> None:
         """The video went back to the array behind our back but its subtitle is still on the pool, beside a
@@ -171,9 +170,8 @@ class Reconciler(RunState):
         self.left_behind.append(mover.RestoreOp(pool_path, array_path, mover.AUTO, (), recorded, key=user_path,
                                                 disk=disk_of(array_path, self.unraid)))
 
-    def _settle_backup(self, user_path: str, original: str, backup: str,
-                       recorded: Optional[dict[str, Any]]) -> str:
-        outcome = backups.settle(original, backup, recorded, dry_run=self.report.dry_run)
+    def _settle_backup(self, user_path: str, original: str, backup: str) -> str:
+        outcome = backups.settle(original, backup, dry_run=self.report.dry_run)
         if outcome == backups.RETIRED:
             self.locations.pop(user_path, None)
             self._event("retired", backup, detail=f"a duplicate of {original}, the live copy on the array")
@@ -201,7 +199,7 @@ class Reconciler(RunState):
         for user_path, original in files:
             rel = os.path.relpath(original, share_dir)
             for backup in backups.copies_on_disks(self.unraid.disks, want.share, rel).backups:
-                if self._settle_backup(user_path, original, backup, None) not in (backups.RETIRED, backups.SAME):
+                if self._settle_backup(user_path, original, backup) not in (backups.RETIRED, backups.SAME):
                     if want.path not in self.blocked:
                         self.report.stray_backups += 1
                     self.blocked[want.path] = (f"a backup {backup} exists that is not provably identical to "

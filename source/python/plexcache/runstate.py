@@ -71,33 +71,27 @@ class RunState:
         """A history event that is not a file moved by this run (recovered, adopted, dropped, retired, ...)."""
         self.books.event(kind, path, detail)
 
-    def _pool_sidecars(self, loc: Location, user_path: str) -> list[str]:
-        """User-share paths of the subtitles beside a video on the pool (same strict name rule as
-        _sidecars), for a video taken under management where it already is."""
-        folder, name = os.path.split(loc.pool_path)
+    def _subtitles_beside(self, video: str) -> list[str]:
+        """Names of the subtitles in a video's folder whose name is the video's stem plus '.' (strict, so
+        another episode's subtitles never ride along); backups are not subtitles."""
+        folder, name = os.path.split(video)
         stem = os.path.splitext(name)[0] + "."
         exts = tuple(e.lower() for e in self.settings.cache.sidecar_extensions)
         try:
             names = sorted(os.listdir(folder))
         except OSError:
             return []
+        return [n for n in names if n != name and n.startswith(stem) and n.lower().endswith(exts)
+                and not n.endswith(BACKUP_SUFFIX) and os.path.isfile(os.path.join(folder, n))]
+
+    def _pool_sidecars(self, loc: Location, user_path: str) -> list[str]:
+        """User-share paths of the subtitles beside a video on the pool, for a video taken under management
+        where it already is."""
         user_dir = os.path.dirname(user_path)
-        return [os.path.join(user_dir, n) for n in names
-                if n != name and n.startswith(stem) and n.lower().endswith(exts)
-                and os.path.isfile(os.path.join(folder, n))]
+        return [os.path.join(user_dir, n) for n in self._subtitles_beside(loc.pool_path)]
 
     def _sidecars(self, loc: Location) -> list[tuple[str, str]]:
-        """Subtitles next to the video on the same disk whose name is the video's stem plus '.' (strict, so
-        another episode's subtitles never ride along)."""
-        folder, name = os.path.split(loc.array_path)
-        stem = os.path.splitext(name)[0] + "."
-        exts = tuple(e.lower() for e in self.settings.cache.sidecar_extensions)
-        try:
-            names = sorted(os.listdir(folder))
-        except OSError:
-            return []
-        pool_folder = os.path.dirname(loc.pool_path)
-        return [(os.path.join(folder, n), os.path.join(pool_folder, n)) for n in names
-                if n != name and n.startswith(stem) and n.lower().endswith(exts) and not n.endswith(BACKUP_SUFFIX)
-                and os.path.isfile(os.path.join(folder, n))]
+        """(array, pool) paths of the subtitles next to the video on its array disk."""
+        folder, pool_folder = os.path.dirname(loc.array_path), os.path.dirname(loc.pool_path)
+        return [(os.path.join(folder, n), os.path.join(pool_folder, n)) for n in self._subtitles_beside(loc.array_path)]
 

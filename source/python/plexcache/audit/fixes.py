@@ -271,7 +271,7 @@ def _fix_settle(ctx: FixContext, findings: list[Finding]) -> None:
     for finding in findings:
         live, backup = finding.paths[0], finding.paths[1]
         ctx.progress.file_started(finding.path)
-        outcome = backups.settle(live, backup, None, dry_run=False)
+        outcome = backups.settle(live, backup, dry_run=False)
         ctx.progress.file_done(finding.path, 0)
         if outcome == backups.RETIRED:
             ctx.record(finding, "ok", f"{backup} held the same bytes as {live}: removed")
