@@ -174,7 +174,7 @@ PLEX_SIDE = ("plexapi", "plexcache.engine", "plexcache.plex", "plexcache.plexrea
              "plexcache.mover", "requests")
 
 
-@pytest.mark.parametrize("command", [("status",), ("list",), ("config", "show")])
+@pytest.mark.parametrize("command", [("status",), ("list",), ("config", "show"), ("history",)])
 def test_read_only_commands_never_import_plex(settings_file, command):
     """A poll of the Dashboard must not pay for importing plexapi (most of a second of CPU each time)."""
     probe = ("import sys\nfrom plexcache.cli import main\n"

@@ -207,7 +207,8 @@ function pcr_audit_kinds(): array {
 // --- the log ----------------------------------------------------------------------------------------
 
 /** A bounded tail of the log: at most PCR_LOG_WINDOW bytes are read, filtered by level, text, date range
- * and run (the id in brackets after the level: the process that wrote the line). */
+ * and run (in brackets after the level: the run's id, 20261206-153854-4242, inside a run, else the process
+ * id; a process id as the filter shows every line of that process, its runs included). */
 function pcr_log_tail(): array {
   $file = pcr_log_file();
   $want = max(1, min(2000, (int)pcr_param('lines', '300')));
@@ -215,7 +216,7 @@ function pcr_log_tail(): array {
   $q = pcr_param('q');
   $range = pcr_log_range();
   $run = pcr_param('run');
-  if ($run !== '' && !ctype_digit($run)) pcr_refuse('run must be the number of a run in the log');
+  if ($run !== '' && !preg_match('/^(\d{8}-\d{6}-)?\d+(\.\d+)?$/', $run)) pcr_refuse('run must be the id of a run in the log');
   clearstatcache(true, $file);
   if (!is_file($file)) return ['ok' => true, 'lines' => [], 'offset' => 0, 'size' => 0, 'missing' => true];
   $size = (int)filesize($file);
@@ -227,17 +228,17 @@ function pcr_log_tail(): array {
   $lines = [];
   $runs = [];
   $level = 20;
-  $stamp = $id = '';
+  $stamp = $id = $pid = '';
   foreach (explode("\n", rtrim($chunk, "\n")) as $line) {
     if ($line === '') continue;
     // "2026-01-01 12:00:00,123 INFO    [1234] plexcache.x: text" (older lines name no run); continuation
     // lines keep the level, time and run of the line before them
-    if (preg_match('/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[\d,.]* (DEBUG|INFO|WARNING|ERROR|CRITICAL) *(?:\[(\d+)\])?/', $line, $m)) {
-      [$stamp, $level, $id] = [$m[1], PCR_LOG_LEVELS[$m[2]], $m[3] ?? ''];
+    if (preg_match('/^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)[\d,.]* (DEBUG|INFO|WARNING|ERROR|CRITICAL) *(?:\[((?:\d{8}-\d{6}-)?(\d+)(?:\.\d+)?)\])?/', $line, $m)) {
+      [$stamp, $level, $id, $pid] = [$m[1], PCR_LOG_LEVELS[$m[2]], $m[3] ?? '', $m[4] ?? ''];
       if ($id !== '') pcr_log_seen($runs, $id, $stamp);
     }
     if ($level < $min || ($q !== '' && stripos($line, $q) === false)) continue;
-    if (($run !== '' && $id !== $run) || !pcr_log_in_range($stamp, $range)) continue;
+    if (($run !== '' && $id !== $run && $pid !== $run) || !pcr_log_in_range($stamp, $range)) continue;
     $lines[] = $line;
   }
   return ['ok' => true, 'lines' => array_slice($lines, -$want), 'offset' => $size, 'size' => $size,
@@ -344,6 +345,7 @@ function pcr_actions(): array {
     'audit' => ['GET', $cli(['audit'], 300)],
     'audit_cheap' => ['GET', $cli(['audit', '--cheap'], 120)],   // reads no array disk: opening the tab wakes none
     'setup' => ['GET', $cli(['setup', '--check-plex'])],
+    'history' => ['GET', $cli(['history'])],
     'plex_test' => ['GET', $cli(['plex', 'test'])],
     'plex_libraries' => ['GET', $cli(['plex', 'libraries'])],
     'plex_users' => ['GET', $cli(['plex', 'users'])],

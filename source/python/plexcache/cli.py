@@ -198,6 +198,22 @@ def list_cmd(ctx: Context, sort: str, text: str | None) -> None:
     ctx.emit(document, lambda: render_list(document))
 
 
+@cli.command()
+@click.option("--days", type=click.IntRange(1, 90), default=30, show_default=True,
+              help="How many days of daily figures (pool space, plays).")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True,
+              help="How many runs, newest first.")
+@pass_ctx
+def history(ctx: Context, days: int, limit: int) -> None:
+    """The runs of the last 90 days with their outcome, and a figure a day: pool space and plays."""
+    # imported on use: startup stays light (no plexapi, no engine)
+    from plexcache import runs
+    from plexcache.render import render_history
+
+    document = runs.document(ctx.readable(), days=days, limit=limit)
+    ctx.emit(document, lambda: render_history(document))
+
+
 def paths_from_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--paths-from FILE and --null: any number of paths without a command line long enough to hold them."""
     command = click.option("-0", "--null", "null", is_flag=True,

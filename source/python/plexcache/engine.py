@@ -14,7 +14,7 @@ import os
 import time
 from typing import Any, Callable, Optional
 
-from plexcache import audit, exclusions, mover, pace, plex, schedule
+from plexcache import audit, exclusions, mover, pace, plex, runs, schedule
 from plexcache.config import Settings
 from plexcache.demand import DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
@@ -198,6 +198,7 @@ class Cycle(Reconciler, Operations):
         report.finished_at = report.started_at + (time.monotonic() - self._clock)
         report.exit_code = final_exit_code(report, self.demand)
         report.message = one_line(report, self.registry)
+        report.run_id = runs.current() or ""
         log.info("%s finished in %.1f s (exit %d): %s; cached %d (%s), moved back %d (%s), skipped %d, failed %d",
                  report.action, report.finished_at - report.started_at, report.exit_code, report.message,
                  report.cached, human_bytes(report.bytes_cached), report.moved_back,
@@ -232,7 +233,11 @@ def run_cycle(settings: Settings, *, dry_run: bool = False, plan_only: bool = Fa
         cycle = Cycle(settings, now=now, dry_run=dry_run, progress=session.progress,
                       session_factory=session_factory)
         cycle.add_only = add_only
-        return _run(cycle, session.progress)
+        if add_only:
+            session.kind = "live"  # the history tells live mode's runs from the full ones
+        report = _run(cycle, session.progress)
+        session.finished(report.summary(), None if report.dry_run else cycle.registry)
+        return report
 
 
 def _run(cycle: Cycle, prog: Progress) -> RunReport:
@@ -315,7 +320,9 @@ def evict(settings: Settings, paths: Optional[list[str]], *, now: Optional[float
                                      for t, reasons in wanted_before.items() if t not in cycle.registry]
         session.progress.phase("finishing")
         cycle.save()
-        return cycle.finish()
+        report = cycle.finish()
+        session.finished(report.summary(), cycle.registry)
+        return report
 
 
 def _evict_plan(cycle: Cycle, targets: list[str]) -> Plan:
@@ -399,16 +406,19 @@ def _refuse_missing(settings: Settings, path: str) -> None:
 
 def recover_only(settings: Settings) -> dict[str, Any]:
     """`plexcache-r recover`: finish or roll back interrupted operations and record the outcome."""
-    with Session(settings, "recover", check=False, report_progress=False):
+    with Session(settings, "recover", check=False, report_progress=False) as session:
         cycle = Cycle(settings, action="recover")
         results = cycle.recover()
         cycle.save()
+        failed = sum(1 for r in results if r.outcome == "failed")
+        message = ("nothing to recover: no interrupted operations" if not results else
+                   f"repaired {len(results) - failed} interrupted operation(s)"
+                   + (f", {failed} failed" if failed else ""))
+        session.finished({"exit_code": 0, "message": message, "recovered": len(results) - failed,
+                          "failed": failed}, cycle.registry)
     done = [{"op_id": r.op_id, "path": r.key, "outcome": r.outcome, "detail": r.detail}
             for r in results]
-    failed = sum(1 for r in results if r.outcome == "failed")
-    message = (f"repaired {len(results) - failed} interrupted operation(s)" + (f", {failed} failed" if failed else "")
-               if results else "nothing to recover: no interrupted operations")
-    return {"message": message, "recovered": done}
+    return {"message": message, "recovered": done, "run_id": session.run_id}
 
 
 __all__ = ["RunReport", "activity", "evict", "list_files", "pin", "plan_document", "recover_only", "run_cycle",

@@ -47,6 +47,7 @@ def temp_target(rel: str) -> Optional[str]:
 REGISTRY_FILE = "registry.json"
 HISTORY_FILE = "history.json"
 LAST_RUN_FILE = "last_run.json"
+RUNS_FILE = "runs.json"  # the run history and the daily figures (runs.py)
 JOURNAL_DIR = "journal"
 
 # volatile, under paths.volatile_dir (tmpfs: gone at reboot)
@@ -55,6 +56,7 @@ LIVE_LOCK_NAME = "live.lock"
 STOP_NAME = "stop"
 PROGRESS_NAME = "progress.json"
 LIVE_STATE_NAME = "live.json"
+RECORD_LOCK_NAME = "runs.lock"  # held a moment while the run history is changed
 
 
 def journal_dir(settings: Any) -> str:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Optional, Protocol
 from plexapi.alert import AlertListener
 from plexapi.server import PlexServer
 
-from plexcache import engine
+from plexcache import engine, runs
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses, LockHeld, PlexCacheError, UsageError
 from plexcache.fsutil import remove_own_file, write_json_if_changed
@@ -343,8 +343,10 @@ class LiveWatcher:
         for key, now in sessions.items():
             was = self.state.sessions.get(key)
             if was is None or was.rating_key != now.rating_key:
+                from_pool = now.rating_key in pool.keys
                 self.state.plays += 1
-                self.state.plays_from_pool += now.rating_key in pool.keys
+                self.state.plays_from_pool += from_pool
+                runs.count_play(self.settings, from_pool)
 
     def pool_view(self) -> PoolView:
         """What is on the pool now (read each poll: runs change the registry)."""

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 from plexcache.config import Settings, secret_values
+from plexcache.runs import RunTag
 
 LOG_NAME = "plexcache-r.log"
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -80,13 +81,14 @@ def configure(settings: Settings, *, verbose: int = 0, quiet: bool = False) -> N
     scrub = RedactSecrets(secrets_of(settings))
     level = logging.DEBUG if verbose > 1 else LEVELS[settings.log_level]
     root.setLevel(min(level, logging.INFO if verbose else level))
-    # [process id]: the run (or other command) that wrote the line, so the Logs tab can show one run alone
-    fmt = logging.Formatter("%(asctime)s %(levelname)-7s [%(process)d] %(name)s: %(message)s")
+    # [run id] inside a run, else [process id]: who wrote the line, so the Logs tab can show one run alone
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s [%(run)s] %(name)s: %(message)s")
     try:
         log_dir = Path(settings.paths.log_dir)
         log_dir.mkdir(parents=True, exist_ok=True)
         file_handler = logging.handlers.RotatingFileHandler(log_dir / LOG_NAME, maxBytes=2_000_000,
                                                             backupCount=4, encoding="utf-8")
+        file_handler.addFilter(RunTag())
         _add(root, file_handler, level, fmt, scrub)
     except OSError:
         pass  # a read-only or missing log folder must not stop the command

@@ -170,7 +170,8 @@ def activity(events: list[dict[str, Any]], registry: Optional[RegistryView] = No
         out.append({"at": event.get("time", 0), "done_at": event.get("done_at"), "kind": kind, "path": path,
                     "title": title, "users": list(entry.users) if entry is not None else [],
                     "reasons": _reasons_once(entry) if entry is not None and kind == "cached" else [],
-                    "size": event.get("size"), "detail": event.get("detail", ""), "message": words})
+                    "size": event.get("size"), "detail": event.get("detail", ""), "message": words,
+                    "run": event.get("run")})
     return out
 
 

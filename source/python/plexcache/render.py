@@ -144,6 +144,24 @@ def _live_words(live: dict[str, Any]) -> str:
     return "on, following Plex notifications" if state.get("channel") == "notifications" else "on, polling Plex"
 
 
+def render_history(document: dict[str, Any]) -> str:
+    """`history`: one line a run, newest first, then the days that saw plays."""
+    lines = []
+    for run in document.get("runs", []):
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(run.get("started_at") or 0))
+        kind = ("dry run" if run.get("dry_run") else run.get("kind", "run"))
+        plays = f"; {run.get('plays_from_pool', 0)} of {run['plays']} play(s) from the pool since" \
+            if run.get("plays") else ""
+        lines.append(f"{when}  {kind:<9} exit {run.get('exit_code', '?')}  {run.get('id', '')}  "
+                     f"{run.get('message', '')}{plays}")
+    if not lines:
+        lines.append("No run recorded yet.")
+    played = [d for d in document.get("days", []) if d.get("plays_pool") or d.get("plays_array")]
+    for day in played:
+        lines.append(f"{day['day']}: {day['plays_pool']} play(s) from the pool, {day['plays_array']} from the array")
+    return "\n".join(lines)
+
+
 def render_list(document: dict[str, Any], now: Optional[float] = None) -> str:
     files = document.get("files", [])
     if not files:

@@ -17,6 +17,7 @@ class RunReport:
     """What one command did; `summary()` is the last-run record, `to_json()` the `run --json` document."""
 
     action: str = "run"
+    run_id: str = ""  # the id its log lines, events and history line carry (runs.py)
     started_at: float = 0.0
     finished_at: float = 0.0
     dry_run: bool = False
@@ -41,7 +42,8 @@ class RunReport:
     disks: dict[str, str] = field(default_factory=dict)  # plan: the array disk each planned file is (or was) on
 
     def summary(self) -> dict[str, Any]:
-        return {"started_at": self.started_at, "finished_at": self.finished_at, "exit_code": self.exit_code,
+        return {"run_id": self.run_id, "started_at": self.started_at, "finished_at": self.finished_at,
+                "exit_code": self.exit_code,
                 "dry_run": self.dry_run, "cached": self.cached, "moved_back": self.moved_back,
                 "failed": self.failed, "bytes_cached": self.bytes_cached,
                 "bytes_moved_back": self.bytes_moved_back, "skipped": self.skipped,

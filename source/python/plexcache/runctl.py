@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from plexcache.errors import LockHeld
 from plexcache.fsutil import atomic_write_bytes, remove_own_file
-from plexcache.layout import LIVE_LOCK_NAME, LOCK_NAME, PROGRESS_NAME, STOP_NAME
+from plexcache.layout import LIVE_LOCK_NAME, LOCK_NAME, PROGRESS_NAME, RECORD_LOCK_NAME, STOP_NAME
 
 PROGRESS_SCHEMA = 1
 PHASES = ("recovering", "discovering", "planning", "copying", "finishing")
@@ -110,6 +110,27 @@ class LiveLock(ProcessLock):
 
     def __init__(self, volatile_dir: str | os.PathLike[str]) -> None:
         super().__init__(Path(volatile_dir) / LIVE_LOCK_NAME)
+
+
+class RecordLock:
+    """A short exclusive flock, waited for, around a read-change-write of a record two processes may change
+    (the run history: a run ends while live mode counts a play)."""
+
+    def __init__(self, volatile_dir: str | os.PathLike[str]) -> None:
+        self.path = Path(volatile_dir) / RECORD_LOCK_NAME
+        self._fd: Optional[int] = None
+
+    def __enter__(self) -> RecordLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, exc_type: Optional[type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
 
 
 class StopFlag:

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Optional
 
-from plexcache import exclusions, mover
+from plexcache import exclusions, mover, runs
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses
 from plexcache.journal import Journal
@@ -191,6 +191,11 @@ def disk_of(array_path: str, unraid: Unraid) -> Optional[str]:
     return None
 
 
+# What the run history keeps of a command's outcome (the last-run fields that fit in one line of history).
+RUN_FIELDS = ("exit_code", "cached", "moved_back", "failed", "skipped", "bytes_cached", "bytes_moved_back",
+              "message", "managed_bytes", "files", "fixed", "recovered", "dry_run")
+
+
 class Session:
     """`with Session(settings, action) as session:` holds the run lock with the stop flag cleared, the
     environment checked and progress reported, until the block ends (the lock is released on any exit)."""
@@ -208,6 +213,17 @@ class Session:
         self.lock = RunLock(settings.paths.volatile_dir)
         self.stop = StopFlag(settings.paths.volatile_dir)
         self.progress = Progress(None, None)
+        self.kind = action
+        self.run_id = ""
+        self.started_at = 0.0
+        self.outcome: Optional[dict[str, Any]] = None
+
+    def finished(self, outcome: dict[str, Any], registry: Optional[Registry] = None) -> None:
+        """What the command did (exit_code, counts, bytes, message), for the run history; `registry`: the
+        registry after it, whose bytes on the pool the history's chart draws."""
+        self.outcome = dict(outcome)
+        if registry is not None:
+            self.outcome.update(managed_bytes=registry.managed_bytes(), files=len(registry))
 
     def __enter__(self) -> Session:
         self.lock.acquire()
@@ -218,17 +234,32 @@ class Session:
         except BaseException:
             self.lock.release()
             raise
+        self.started_at = time.time()
+        self.run_id = runs.begin(self.started_at)
         if self.report_progress:
-            self.progress = Progress(ProgressWriter(self.settings.paths.volatile_dir, self.action),
-                                     self.on_progress)
+            writer = ProgressWriter(self.settings.paths.volatile_dir, self.action)
+            writer.doc["run_id"] = self.run_id
+            self.progress = Progress(writer, self.on_progress)
         return self
 
     def __exit__(self, kind: Optional[type[BaseException]], error: Optional[BaseException],
                  trace: Optional[TracebackType]) -> None:
         try:
             self.progress.close()
+            self._record(error)
         finally:
+            runs.end()
             self.lock.release()
+
+    def _record(self, error: Optional[BaseException]) -> None:
+        """One line of the run history: what the command said it did, or how it ended without saying."""
+        outcome = self.outcome or {"exit_code": getattr(error, "exit_code", 1) if error is not None else 0,
+                                   "message": str(error) if error is not None else ""}
+        if isinstance(error, KeyboardInterrupt):
+            outcome = {**outcome, "exit_code": 5, "message": "interrupted"}
+        runs.record(self.settings, {"id": self.run_id, "kind": self.kind, "dry_run": self.dry_run,
+                                    "started_at": self.started_at, "finished_at": time.time(),
+                                    **{k: v for k, v in outcome.items() if k in RUN_FIELDS}})
 
 
 def _check(settings: Settings, before_mover: bool) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from plexcache import runs
 from plexcache.config import Settings
 from plexcache.demand import Reason
 from plexcache.fsutil import read_json, write_json_if_changed
@@ -183,6 +184,8 @@ class ActivityHistory:
     def add(self, kind: str, path: str, when: Optional[float] = None, **detail: Any) -> None:
         # time: the run's clock (all of one run's events share it); done_at: when this file was done
         event = {"time": time.time() if when is None else when, "kind": kind, "path": path, "done_at": time.time()}
+        if runs.current():  # the run that did it: the Dashboard ties an event to its run and its log lines
+            event["run"] = runs.current()
         event.update({k: v for k, v in detail.items() if v is not None})
         self.events.append(event)
         del self.events[:-self.limit]

@@ -523,4 +523,8 @@ def repair(settings: Settings, wanted: Wanted) -> tuple[list[dict[str, Any]], bo
         history = MaintenanceHistory.load(settings)
         _history(history, ctx.outcomes)
         history.save(settings)
+        done = sum(1 for o in ctx.outcomes if o["result"] == "ok")
+        failed = sum(1 for o in ctx.outcomes if o["result"] in ("failed", "critical"))
+        session.finished({"exit_code": 5 if ctx.stopped else 1 if failed else 0, "fixed": done, "failed": failed,
+                          "message": f"fixed {done} of {len(ctx.outcomes)} finding(s)"}, registry)
     return ctx.outcomes, ctx.stopped

@@ -1,0 +1,88 @@
+"""Run ids and the run history: one id in last_run.json, the activity events, the log lines and the history;
+the history bounded; plays counted by day and since the latest run; the daily pool figure carried over."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+from plexcache import engine, runs
+from plexcache.state import StateStore
+from test_engine import ARRIVAL, logfile, scenario, user  # noqa: F401  (fixtures: the engine's world)
+
+
+def history(settings):
+    return runs.document(settings)
+
+
+def test_one_run_id_ties_last_run_events_log_lines_and_history(env, logfile):  # noqa: F811
+    s, _sb, sim, now = env
+    engine.run_cycle(s, now=now)
+    sim.set_watched("admin", "Arrival (2016)")
+    engine.evict(s, [user(s, "movies/Dune (2021)/Dune (2021).mkv")], now=now + 30)
+    store = StateStore(s)
+    last = store.load_last_run()
+    doc = history(s)
+    evict_run, first_run = doc["runs"]
+    assert (first_run["kind"], evict_run["kind"]) == ("run", "evict")
+    assert last["run_id"] == evict_run["id"] != first_run["id"]
+    assert re.fullmatch(r"\d{8}-\d{6}-\d+(\.\d+)?", first_run["id"])
+    events = store.load_history().events
+    assert {e["run"] for e in events if e["kind"] == "cached"} == {first_run["id"]}
+    assert {e["run"] for e in events if e["kind"] == "moved_back"} == {evict_run["id"]}
+    assert first_run["cached"] == 5 and first_run["exit_code"] == 0 and first_run["bytes_cached"] > 0
+    assert first_run["managed_bytes"] == sum(e.size for e in store.load_registry().entries.values()) + \
+        evict_run["bytes_moved_back"]
+    lines = logfile.read_text().splitlines()
+    tagged = [line for line in lines if f"[{first_run['id']}]" in line]
+    assert any("run finished in" in line for line in tagged)
+    assert any(f"cached: {user(s, ARRIVAL)}" in line for line in tagged)
+    assert all(f"[{evict_run['id']}]" in line for line in lines if "evict finished in" in line)
+    activity = engine.status(s)["activity"]
+    assert {a["run"] for a in activity if a["kind"] == "cached"} == {first_run["id"]}
+
+
+def test_recover_and_a_dry_run_are_runs_too(env):
+    s, _sb, _sim, now = env
+    engine.run_cycle(s, now=now, dry_run=True)
+    # a dry run leaves no pool figure: nothing was moved
+    assert all(d["managed_bytes"] is None for d in history(s)["days"])
+    engine.recover_only(s)
+    recover, dry = history(s)["runs"]
+    assert dry["dry_run"] and dry["kind"] == "run" and dry.get("managed_bytes") is None
+    assert recover["kind"] == "recover" and recover["message"].startswith("nothing to recover")
+    assert history(s)["days"][-1]["managed_bytes"] == 0
+
+
+def test_the_history_is_bounded_by_count_and_age(env):
+    s = env[0]
+    now = time.time()
+    for i in range(runs.KEEP_RUNS + 20):
+        runs.record(s, {"id": f"r{i}", "kind": "run", "started_at": now - 60 + i * 0.01, "exit_code": 0})
+    runs.record(s, {"id": "old", "kind": "run", "started_at": now - (runs.KEEP_DAYS + 1) * 86400})
+    doc = runs.load(s)
+    assert len(doc["runs"]) == runs.KEEP_RUNS and doc["runs"][-1]["id"] == f"r{runs.KEEP_RUNS + 19}"
+    assert "old" not in {r["id"] for r in doc["runs"]}
+    text = (StateStore(s).dir / "runs.json").read_text()
+    assert json.loads(text)["schema"] == 1
+
+
+def test_plays_count_by_day_and_since_the_latest_run_and_pool_space_carries_over(env):
+    s = env[0]
+    now = time.time()
+    runs.record(s, {"id": "a", "kind": "run", "started_at": now - 3 * 86400, "finished_at": now - 3 * 86400,
+                    "managed_bytes": 1000})
+    runs.count_play(s, True, when=now - 2 * 86400)
+    runs.record(s, {"id": "b", "kind": "live", "started_at": now - 3600, "finished_at": now - 3600,
+                    "managed_bytes": 3000})
+    runs.count_play(s, True, when=now)
+    runs.count_play(s, False, when=now)
+    doc = runs.document(s, days=5, now=now)
+    days = doc["days"]
+    assert len(days) == 5 and days[-1]["day"] == time.strftime("%Y-%m-%d", time.localtime(now))
+    assert [d["managed_bytes"] for d in days] == [None, 1000, 1000, 1000, 3000]
+    assert (days[-1]["plays_pool"], days[-1]["plays_array"]) == (1, 1)
+    assert days[2]["plays_pool"] == 1
+    b, a = doc["runs"]
+    assert (b["plays"], b["plays_from_pool"]) == (2, 1) and (a["plays"], a["plays_from_pool"]) == (1, 1)
