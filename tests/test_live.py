@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from plexcache import config as cfg
-from plexcache import engine, live
+from plexcache import engine, live, runs
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
 from plexcache.live import LiveWatcher, Playback, pool_view, session_changes
 from realtime import seconds, wait_for
@@ -98,6 +98,7 @@ def test_play_start_caches_the_next_episodes(sim, sandbox):
     assert watcher.state.cycles == cycles  # settles before acting
     step(watcher, clock, live.SETTLE_SECONDS)
     assert watcher.state.cycles == cycles + 1 and watcher.state.pending == []
+    assert [r["kind"] for r in runs.load(settings)["runs"]][-1] == "live"   # the run history tells them apart
 
     after = {f["path"] for f in engine.list_files(settings)["files"]}
     new = sorted(p.rsplit("/", 1)[-1] for p in after - before)
@@ -117,9 +118,14 @@ def test_a_play_from_the_pool_is_counted_as_a_spin_up_avoided(sim, sandbox):
     watcher = LiveWatcher(settings, clock=clock, cycle=lambda s, **kw: None)
     watcher.tick()
     before = (watcher.state.plays, watcher.state.plays_from_pool)
+    today = runs.document(settings, days=1)["days"][0]
     sim.add_session("bob", movie["title"])
     step(watcher, clock, 10)
     assert (watcher.state.plays, watcher.state.plays_from_pool) == (before[0] + 1, before[1] + 1)
+    # the history keeps it: the day's plays from the pool, and the latest run's plays since
+    after = runs.document(settings, days=1)
+    assert after["days"][0]["plays_pool"] == today["plays_pool"] + 1
+    assert after["runs"][0]["plays_from_pool"] >= 1
 
 
 def test_quiet_polls_cost_one_request_and_trigger_nothing(sim, sandbox):

@@ -246,7 +246,10 @@
   }
   PCR.pollSoon = function () { fastUntil = Date.now() + 15000; setTimeout(pollStatus, 400); };
 
+  // other scripts of the pages follow the status too (the run history reloads when a run has ended)
+  PCR.statusListeners = [];
   function renderStatus(doc) {
+    PCR.statusListeners.forEach(function (fn) { fn(doc); });
     var warn = $('pcr-warnings');
     if (!doc.ok) {
       fill(warn, h('div', { class: 'pcr-warning pcr-warning-error' }, icon('exclamation-circle'), ' ',
@@ -1259,7 +1262,7 @@
 
   // for plexcache-r-start.js (the Dashboard's Get started panel and the preview)
   Object.assign(PCR, { h: h, fill: fill, icon: icon, message: message, errorText: errorText, reasonText: reasonText,
-    confirmAsk: confirmAsk, startRun: startRun, pollStatus: pollStatus });
+    confirmAsk: confirmAsk, startRun: startRun, pollStatus: pollStatus, svg: svg, whenShown: whenShown });
 
   function init() { initDashboard(); initSettings(); initFiles(); initStorage(); initMaintenance(); initLogs(); }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();

@@ -131,7 +131,7 @@ def count_play(settings: Settings, from_pool: bool, when: Optional[float] = None
             day = _day(doc, when)
             key = "plays_pool" if from_pool else "plays_array"
             day[key] = int(day.get(key) or 0) + 1
-            if doc["runs"]:
+            if doc["runs"] and float(doc["runs"][-1].get("started_at") or 0) <= when:
                 last = doc["runs"][-1]
                 last["plays"] = int(last.get("plays") or 0) + 1
                 last["plays_from_pool"] = int(last.get("plays_from_pool") or 0) + from_pool
