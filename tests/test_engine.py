@@ -614,7 +614,7 @@ def test_status_shows_the_newest_activity_first(env):
     run(s, now + 60)
     feed = engine.status(s)["activity"]
     assert len(feed) == 6 and set(feed[0]) == {"at", "done_at", "kind", "path", "title", "users", "reasons", "size",
-                                               "detail", "message"}
+                                               "detail", "message", "run"}
     assert feed[0]["kind"] == "moved_back" and feed[0]["path"] == user(s, ARRIVAL) and feed[0]["at"] == now + 60
     assert feed[0]["message"] == "Moved back to the array Arrival (2016).mkv (307.2 KB)"
     assert [e["at"] for e in feed] == sorted((e["at"] for e in feed), reverse=True)

@@ -110,6 +110,12 @@ CASES = {
     "section": Case("official_section_movie.json", "/library/sections/1", "json", absent={
         "Directory/Filter": "the filter and sort description of each type: read only by clients that "
                             "build filter menus", "Directory/Sort": "as Directory/Filter"}),
+    "hub search": Case("official_hubs_search.json", "/hubs/search?query=s&limit=3", "json", absent={
+        "Hub/Directory": "the document's example lists its show under Directory; PMS's JSON puts every item "
+                         "with a ratingKey under Metadata (as every recorded listing here), and so does the simulator",
+        "Hub/Directory@more": "as Hub/Directory",
+        "Hub/Metadata@more": "only in the document's hand-made example (its items carry no ratingKey either); the "
+                             "hub's own `more` says whether it has more items"}),
     "sessions (json)": Case("official_sessions.json", "/status/sessions", "json", absent={
         "@details": "the document's placeholder for the attributes it omits"}),
     # with includeGuids=1, as plexapi asks (the example lists the episode's external ids)

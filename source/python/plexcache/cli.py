@@ -259,19 +259,41 @@ def evict(ctx: Context, paths: tuple[str, ...], everything: bool, paths_from: Op
 @cli.command()
 @click.argument("paths", nargs=-1)
 @click.option("--off", is_flag=True, help="Unpin: let the usual rules decide again.")
+@click.option("--key", metavar="RATING_KEY", help="Pin a movie, show or season by its Plex rating key instead.")
 @paths_from_options
 @pass_ctx
-def pin(ctx: Context, paths: tuple[str, ...], off: bool, paths_from: Optional[str], null: bool) -> None:
-    """Keep the given files cached regardless of policy (takes effect at the next run)."""
+def pin(ctx: Context, paths: tuple[str, ...], off: bool, paths_from: Optional[str], null: bool,
+        key: Optional[str]) -> None:
+    """Keep the given files cached regardless of policy (takes effect at the next run); or, with --key, a
+    movie, show or season of Plex, cached or not (find its key with `plex search`)."""
     # imported on use: startup stays light
     from plexcache import engine
 
+    if key is not None:
+        if paths or paths_from:
+            raise UsageError("give either --key or paths to pin, not both")
+        pin_title(ctx, key, off)
+        return
     chosen = gather_paths(paths, paths_from, null)
     if not chosen:
         raise UsageError("give the paths of the files to pin (or --paths-from FILE)")
     changed = engine.pin(ctx.settings, chosen, on=not off)
     verb = "Unpinned" if off else "Pinned"
     ctx.emit({"changed": changed}, f"{verb} {len(changed)} file(s).")
+
+
+def pin_title(ctx: Context, key: str, off: bool) -> None:
+    # imported on use: it reads Plex
+    from plexcache import titles
+
+    result = titles.pin(ctx.settings, key, on=not off)
+    title = (result["title"] or {}).get("title", key)
+    if off:
+        words = f"Unpinned {title}." if result["changed"] else f"{key} was not pinned."
+    else:
+        words = (f"Pinned {title}: the next run caches it, as far as the pool has room." if result["changed"]
+                 else f"{title} is pinned already.")
+    ctx.emit({**result, "message": words}, words)
 
 
 @cli.command()
@@ -485,6 +507,22 @@ def plex_test(ctx: Context, settings_from: Optional[str]) -> None:
     server = result["server"]
     ctx.emit(result, f"Connected to {server['name']} (Plex {server['version']}) as {result['owner']}; "
                      f"{result['libraries']} libraries.")
+
+
+@plex_group.command("search")
+@click.argument("text")
+@click.option("--limit", type=click.IntRange(1, 50), default=10, show_default=True, help="Results per kind.")
+@pass_ctx
+def plex_search(ctx: Context, text: str, limit: int) -> None:
+    """Movies, shows and seasons of the chosen libraries whose title matches TEXT (to pin with `pin --key`)."""
+    # imported on use: startup stays light
+    from plexcache import titles
+
+    found = titles.search(ctx.settings, text, limit)
+    ctx.emit(found, lambda: "\n".join(
+        f"{r['rating_key']:>8}  {r['kind']:<6} {r['title']}" + (" (pinned)" if r["pinned"] else "") + "".join(
+            f"\n{s['rating_key']:>8}    {s['title']}" for s in r.get("seasons", []))
+        for r in found["results"]) or "Nothing found.")
 
 
 @plex_group.command("libraries")

@@ -48,6 +48,7 @@ REGISTRY_FILE = "registry.json"
 HISTORY_FILE = "history.json"
 LAST_RUN_FILE = "last_run.json"
 RUNS_FILE = "runs.json"  # the run history and the daily figures (runs.py)
+PINNED_TITLES_FILE = "pinned_titles.json"  # movies, shows and seasons pinned by rating key (titles.py)
 JOURNAL_DIR = "journal"
 
 # volatile, under paths.volatile_dir (tmpfs: gone at reboot)

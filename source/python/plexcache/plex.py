@@ -29,6 +29,7 @@ from typing import Any, Optional
 from plexapi import exceptions as plexexc
 from plexapi.server import PlexServer
 
+from plexcache import pinstore, titles
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, Unknown
 from plexcache.errors import PlexUnavailable
@@ -617,6 +618,16 @@ class Discovery:
             if video.kind == "episode" and viewer is not None and viewer.on_deck and viewer.pms_token:
                 self.next_episodes(viewer, video, self.now)
 
+    def pinned_titles(self) -> None:
+        """Titles pinned by rating key (movie, show, season): each file of each, wanted with the reason
+        "pinned" (one request a title). A title that cannot be read leaves the pins' demand unknown, so
+        nothing pinned is moved back on its account."""
+        for title in pinstore.load(self.settings).values():
+            with self.part("pinned", pinstore.PINNED_USER):
+                for video in titles.videos(self.server, title):
+                    self.want(video, Reason(user=pinstore.PINNED_USER, source="pinned", last_active=title.pinned_at,
+                                            detail=f"pinned: {title.title}"))
+
     # -------------------------------------------------------------- the run
 
     def user_demand(self, user: PlexUser) -> _Findings:
@@ -650,6 +661,7 @@ class Discovery:
             self.rss_watchlists(readers)
         with self.part("playing", SERVER):
             self.sessions()
+        self.pinned_titles()
 
     def run(self) -> Demand:
         # Anything the parts did not catch (a bug between them) leaves the whole demand unknown.

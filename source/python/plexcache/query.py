@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Optional, Protocol
 
-from plexcache import __version__, pace
+from plexcache import __version__, pace, pinstore
 from plexcache.config import Settings, parse_size
 from plexcache.errors import UsageError
 from plexcache.journal import Journal
@@ -34,6 +34,7 @@ def list_files(settings: Settings, sort: str = "path", text: Optional[str] = Non
                filter: Optional[str] = None) -> dict[str, Any]:
     """`list --json`: the managed files, sorted by size|cached_at|title|path, filtered by path/title/user."""
     registry = StateStore(settings).load_registry()
+    pinned = pinstore.listing(settings)
     needle = (text or filter or "").lower()
     entries = [e for e in registry.entries.values()
                if not needle or needle in e.path.lower() or needle in e.title.lower()
@@ -46,7 +47,9 @@ def list_files(settings: Settings, sort: str = "path", text: Optional[str] = Non
     ranks = eviction_order(registry, settings)
     now = time.time()
     return {"files": [{**e.list_document(), **future(e, ranks.get(e.path), settings, now)}
-                      for e in sorted(entries, key=keys[sort])]}
+                      for e in sorted(entries, key=keys[sort])], "pinned_titles": pinned}
+
+
 
 
 WHEN = "%a %H:%M"   # "Tue 14:00": within the next days, as the Files tab shows it
@@ -58,7 +61,7 @@ def future(entry: Entry, rank: Optional[int], settings: Settings, now: float) ->
     moves back (`eviction_rank`, 1 = first to go; None: a shortage never moves it). Pure: the registry's last
     known reasons, the settings and `now`; what a run decides may differ once Plex says something new."""
     retention_end = entry.cached_at + settings.cache.retention_hours * 3600
-    if entry.pinned:
+    if entry.pinned or (entry.reasons and all(r.source == "pinned" for r in entry.reasons)):
         leaves = "stays while pinned"
     elif entry.reasons:
         leaves = _when_watched(entry)

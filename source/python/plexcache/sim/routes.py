@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import unicodedata
 from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from plexcache.sim import plextv, pms
@@ -355,6 +356,53 @@ def pms_all_leaves(ctx: _Ctx, rk_s: str) -> Node:
     return _listing(ctx, node, keys, lambda rk: pms.item(w, user, w.sc.items[rk]))
 
 
+# Hub search answers one hub per type, in this order, each with at most `limit` items (3 when not asked), as
+# PMS does (/hubs/search, "Search Hub"); a hub with no match is still listed, empty.
+SEARCH_HUBS = (("movie", "Movies"), ("show", "Shows"), ("season", "Seasons"), ("episode", "Episodes"))
+
+
+def _folded(text: str) -> list[str]:
+    """Words without case or accents: PMS matches "amelie" to "Amélie"."""
+    bare = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+    return re.findall(r"[a-z0-9]+", bare)
+
+
+def _matches(query: list[str], title: str) -> bool:
+    """Every word of the query starts a word of the title (PMS matches as the user types)."""
+    words = _folded(title)
+    return bool(query) and all(any(w.startswith(q) for w in words) for q in query)
+
+
+def pms_hub_search(ctx: _Ctx) -> Node:
+    user = ctx.need_user()
+    w = ctx.world
+    text = ctx.query.get("query", "")
+    if not text.strip():
+        raise _err(400, "Bad Request")
+    query = _folded(text)
+    limit = int(ctx.query.get("limit") or 3)
+    section = ctx.query.get("sectionId")
+    node = pms.container()
+    found = 0
+    for kind, title in SEARCH_HUBS:
+        hits = [it for it in w.sc.items.values() if it.type == kind
+                and (section is None or str(w.sc.libraries[it.section].id) == section)
+                and _matches(query, _search_title(w, it))][:limit]
+        found += len(hits)
+        hub = Node("Hub", {"title": title, "type": kind, "hubIdentifier": kind, "context": f"hub.{kind}",
+                           "size": len(hits), "more": len(hits) == limit, "style": "shelf"})
+        for it in hits:
+            hub.add(pms.mixed_item(w, user, it))
+        node.add(hub)
+    node.attrs["size"] = found
+    return node
+
+
+def _search_title(w: Any, it: Any) -> str:
+    """What PMS matches a season on: its show's title with its own ("Severance Season 1")."""
+    return f"{w.sc.items[it.parent_rk].title} {it.title}" if it.type == "season" else it.title
+
+
 def pms_sessions(ctx: _Ctx) -> Node:
     user = ctx.need_user()
     w = ctx.world
@@ -607,6 +655,7 @@ def build_routes(sim: SimServer) -> dict[str, list[Any]]:
             r("GET", "/library/recentlyAdded", pms_recently_added),
             r("GET", f"/library/sections/{n}/recentlyAdded", pms_recently_added),
             r("GET", "/hubs/continueWatching/items", pms_continue_watching),
+            r("GET", "/hubs/search/?", pms_hub_search),
             r("GET", r"/library/metadata/([\d,]+)", pms_metadata),
             r("GET", f"/library/metadata/{n}/children", pms_children),
             r("GET", f"/library/metadata/{n}/allLeaves", pms_all_leaves),
