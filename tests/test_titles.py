@@ -22,11 +22,12 @@ def keys(sim) -> dict[str, str]:
 
 
 def test_search_finds_movies_shows_and_their_seasons_in_few_requests(env):
-    s, _sb, sim, _now = env
+    s, _sb, _sim, _now = env
     found = titles.search(s, "sever")
     show = next(r for r in found["results"] if r["kind"] == "show")
     assert show["title"] == "Severance (2022)" and show["library"] == "TV Shows" and not show["pinned"]
     assert [season["title"] for season in show["seasons"]] == ["Severance - Season 1"]
+    assert [r["kind"] for r in found["results"]] == ["show"]   # its season is listed under it, not again
     assert show["seasons"][0]["episodes"] == 6
     # the server, its libraries, one search and the show's seasons: never a walk of a library
     assert found["plex_requests"] <= 4
@@ -35,7 +36,7 @@ def test_search_finds_movies_shows_and_their_seasons_in_few_requests(env):
 
 
 def test_a_pinned_season_is_cached_by_the_next_run_and_stays(env):
-    s, sb, sim, now = env
+    s, _sb, sim, now = env
     k = keys(sim)
     result = titles.pin(s, k["season 1"])
     assert result["changed"] and result["title"]["title"] == "Severance - Season 1"

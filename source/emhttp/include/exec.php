@@ -317,6 +317,20 @@ function pcr_pin(bool $on): array {
   return pcr_forward(pcr_cli($args, implode("\0", pcr_managed_paths())));
 }
 
+/** Plex's titles matching `q` (one line, at most 200 bytes), to pin one: `plex search`. */
+function pcr_plex_search(): array {
+  $q = trim(pcr_param('q'));
+  if ($q === '' || strlen($q) > 200 || preg_match('/[\x00-\x1f\x7f]/', $q)) pcr_refuse('search for a title: one line of up to 100 characters');
+  return pcr_forward(pcr_cli(['plex', 'search', '--', $q]));
+}
+
+/** Pin or unpin a movie, show or season by its rating key: `pin --key` (the CLI asks Plex what it is). */
+function pcr_pin_title(bool $on): array {
+  $key = pcr_param('key');
+  if (!preg_match('/^\d{1,12}$/', $key)) pcr_refuse('key must be the rating key of a movie, show or season');
+  return pcr_forward(pcr_cli($on ? ['pin', '--key', $key] : ['pin', '--off', '--key', $key]));
+}
+
 function pcr_evict(): array {
   $file = pcr_job_paths_file('evict', pcr_managed_paths());
   return pcr_job_start('evict', ['evict', '--paths-from', $file, '--null']);
@@ -349,6 +363,7 @@ function pcr_actions(): array {
     'plex_test' => ['GET', $cli(['plex', 'test'])],
     'plex_libraries' => ['GET', $cli(['plex', 'libraries'])],
     'plex_users' => ['GET', $cli(['plex', 'users'])],
+    'plex_search' => ['GET', 'pcr_plex_search'],
     'progress' => ['GET', 'pcr_progress'],
     'log' => ['GET', 'pcr_log_tail'],
     'job' => ['GET', 'pcr_job_info'],
@@ -359,6 +374,8 @@ function pcr_actions(): array {
     'evict_all' => ['POST', 'pcr_evict_all'],
     'pin' => ['POST', fn() => pcr_pin(true)],
     'unpin' => ['POST', fn() => pcr_pin(false)],
+    'pin_title' => ['POST', fn() => pcr_pin_title(true)],
+    'unpin_title' => ['POST', fn() => pcr_pin_title(false)],
     'audit_fix' => ['POST', 'pcr_audit_fix'],
     // POST although it changes nothing: the form's values may carry a token typed in, never put in a URL
     'plex_try' => ['POST', 'pcr_plex_try'],

@@ -169,7 +169,8 @@
   }
   function visible(el) { return !!el && el.offsetParent !== null && !document.hidden; }
   function reasonKey(f) {
-    if (f.pinned) return 'pinned';
+    // a pinned title's files are pinned whoever else wants them (a pin outranks every other reason)
+    if (f.pinned || (f.reasons || []).some(function (r) { return r.source === 'pinned'; })) return 'pinned';
     return (f.reasons && f.reasons[0] && f.reasons[0].source) || 'retention';
   }
   /** Why a file is cached; a pinned one says so first and still tells why it was cached. */
@@ -1262,7 +1263,8 @@
 
   // for plexcache-r-start.js (the Dashboard's Get started panel and the preview)
   Object.assign(PCR, { h: h, fill: fill, icon: icon, message: message, errorText: errorText, reasonText: reasonText,
-    confirmAsk: confirmAsk, startRun: startRun, pollStatus: pollStatus, svg: svg, whenShown: whenShown });
+    confirmAsk: confirmAsk, startRun: startRun, pollStatus: pollStatus, svg: svg, whenShown: whenShown,
+    onFiles: onFiles });
 
   function init() { initDashboard(); initSettings(); initFiles(); initStorage(); initMaintenance(); initLogs(); }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();

@@ -61,7 +61,7 @@ def future(entry: Entry, rank: Optional[int], settings: Settings, now: float) ->
     moves back (`eviction_rank`, 1 = first to go; None: a shortage never moves it). Pure: the registry's last
     known reasons, the settings and `now`; what a run decides may differ once Plex says something new."""
     retention_end = entry.cached_at + settings.cache.retention_hours * 3600
-    if entry.pinned or (entry.reasons and all(r.source == "pinned" for r in entry.reasons)):
+    if entry.pinned or any(r.source == "pinned" for r in entry.reasons):  # a pinned title: whoever else wants it
         leaves = "stays while pinned"
     elif entry.reasons:
         leaves = _when_watched(entry)

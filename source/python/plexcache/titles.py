@@ -127,7 +127,9 @@ def search(settings: Settings, text: str, limit: int = 10, *,
         hubs = query(server, "/hubs/search?" + urlencode({"query": text, "limit": limit}), "the search")
         hits = [_hit(item, chosen, pinned) for hub in hubs if hub.tag == "Hub" and hub.get("type") in KINDS
                 for item in hub if item.tag in ("Video", "Directory")]
-        results = [r for r in hits if r is not None]
+        shows = {r["rating_key"] for r in hits if r is not None and r["kind"] == "show"}
+        # a season of a show found too is listed under that show, not twice
+        results = [r for r in hits if r is not None and r.get("show_key") not in shows]
         for show in [r for r in results if r["kind"] == "show"][:SEASON_LOOKUPS]:
             show["seasons"] = [s for s in (_hit(e, chosen, pinned) for e in
                                            elements(server, f"/library/metadata/{show['rating_key']}/children"))
@@ -145,7 +147,7 @@ def _hit(elem: Any, chosen: dict[int, str], pinned: dict[str, PinnedTitle]) -> O
         return None
     return {"rating_key": key, "kind": kind, "title": _label(a), "year": a.get("year"), "library": chosen[section],
             "episodes": int(a["leafCount"]) if a.get("leafCount", "").isdigit() else None,
-            "pinned": key in pinned}
+            "pinned": key in pinned, **({"show_key": a.get("parentRatingKey", "")} if kind == "season" else {})}
 
 
 def videos(server: PlexServer, title: PinnedTitle) -> list[Video]:
