@@ -66,6 +66,12 @@ def test_runs_are_listed_with_their_outcome_and_open_their_own_log_lines(browser
         assert "Run" in text and "Finished" in text and f"cached {run['cached']}" in text
         assert "1 of 1 from the pool" in text
         assert "Dry run" in page.locator(f'#pcr-h-runs tr[data-run="{dry["run_id"]}"]').inner_text()
+        # the run's files, from the activity that names it
+        events = row.locator(".pcr-h-events")
+        events.wait_for(timeout=ms(30))
+        events.locator("summary").click()
+        assert events.locator("li").count() == min(run["cached"], 50)
+        assert all(t.startswith("Cached ") for t in events.locator("li").all_inner_texts())
         # the picture has words: a screen reader reads the summary, and the figures are a table
         chart = page.locator("#pcr-runhist svg[role=img]")
         summary = page.inner_text("#pcr-h-summary")

@@ -10,7 +10,7 @@
   var h = PCR.h, svg = PCR.svg, fill = PCR.fill;
   var KIND = { run: 'Run', live: 'Live mode run', evict: 'Move back', recover: 'Repair', 'audit-fix': 'Health fix' };
   var SHOWN = 10;
-  var state = { doc: null, all: false, lastRun: undefined };
+  var state = { doc: null, all: false, lastRun: undefined, activity: [] };
   PCR.history = state;
 
   function $(id) { return document.getElementById(id); }
@@ -119,7 +119,14 @@
     var words = PCR.words('exit_codes', code == null ? '?' : code);
     return h('td', { class: 'pcr-h-outcome' }, h('b', { class: cls }, words.charAt(0).toUpperCase() + words.slice(1)),
       r.message ? h('span', { dir: 'auto' }, ': ' + PCR.say(r.message.replace(/^dry run:\s*/i, ''))) : null,
-      files(r) ? h('span', { class: 'pcr-h-files' }, ' (' + files(r) + ')') : null);
+      files(r) ? h('span', { class: 'pcr-h-files' }, ' (' + files(r) + ')') : null, itsFiles(r));
+  }
+  /** The files this run moved, from the recent activity that names it (the newest 50 events). */
+  function itsFiles(r) {
+    var events = state.activity.filter(function (a) { return a.run === r.id; });
+    if (!events.length) return null;
+    return h('details', { class: 'pcr-h-events' }, h('summary', null, events.length + ' file event' + (events.length === 1 ? '' : 's')),
+      h('ul', null, events.map(function (a) { return h('li', { dir: 'auto' }, a.message); })));
   }
   /** What the message does not say already: the failed files of a run whose message counts the others. */
   function files(r) {
@@ -180,7 +187,10 @@
     // a run that ended (a new last run) is a new line in the history: read it again once shown
     PCR.statusListeners.push(function (doc) {
       var id = doc.ok && doc.state !== 'running' && doc.last_run ? doc.last_run.run_id || doc.last_run.finished_at : null;
+      var known = state.activity.length;
+      if (doc.ok) state.activity = doc.activity || [];
       if (state.lastRun !== undefined && id !== state.lastRun && state.doc) load();
+      else if (!known && state.activity.length) render();   // the first status names each run's files
       state.lastRun = id;
     });
   }
