@@ -13,11 +13,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Callable, Optional
 
-from plexcache import exclusions, mover
+from plexcache import exclusions
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses
-from plexcache.journal import Journal
 from plexcache.layout import journal_dir
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover, recover
+from plexcache.media.ops import MovedFile, Recovered
 from plexcache.runctl import ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
 from plexcache.unraid import Unraid, check_environment, environment_problems
@@ -92,29 +94,29 @@ class Books:
     def journal(self) -> Journal:
         return Journal(journal_dir(self.settings))
 
-    def new_mover(self, verify: bool = False) -> mover.Mover:
+    def new_mover(self, verify: bool = False) -> Mover:
         """The journaled mover, with the settings' policy (verify: also when the command asks for it)."""
         cache = self.settings.cache
-        return mover.Mover(self.journal(), backups=cache.backups, verify=cache.verify or verify,
-                           allow_hardlinked=cache.hardlinks == "copy", roots=self.roots())
+        return Mover(self.journal(), backups=cache.backups, verify=cache.verify or verify,
+                     allow_hardlinked=cache.hardlinks == "copy", roots=self.roots())
 
     def event(self, kind: str, path: str, detail: str) -> None:
         """A history event that is not a file moved by this command (recovered, adopted, dropped, ...)."""
         self.history.add(kind, path, self.now, detail=detail)
         log.info("%s: %s: %s", kind, path, detail)
 
-    def recover(self, warnings: list[str]) -> list[mover.Recovered]:
+    def recover(self, warnings: list[str]) -> list[Recovered]:
         """Finish or roll back interrupted operations and bring the registry in line with the outcome.
 
         Also re-applies operations that finished before the last registry save (a command killed in between):
         the journal keeps them until save() checkpoints it. Applying one twice changes nothing, and they
         come in the order they began, so a file cached and then moved back ends up forgotten."""
-        results = mover.recover(self.journal(), self.roots())
+        results = recover(self.journal(), self.roots())
         for rec in results:
             self._record_recovered(rec, warnings)
         return results
 
-    def _record_recovered(self, rec: mover.Recovered, warnings: list[str]) -> None:
+    def _record_recovered(self, rec: Recovered, warnings: list[str]) -> None:
         key, earlier = rec.key, rec.earlier
         if rec.outcome == "cached" and rec.files:
             if key in self.registry:
@@ -153,7 +155,7 @@ class Books:
             self.journal().checkpoint()
 
 
-def entry_from_moved(books: Books, key: str, files: list[mover.MovedFile], item: Any,
+def entry_from_moved(books: Books, key: str, files: list[MovedFile], item: Any,
                      disk: Optional[str]) -> Entry:
     """The registry entry for a file the mover cached (and its subtitles), from what it recorded; the
     demand of the plan item (or of the entry it replaces) is kept."""
