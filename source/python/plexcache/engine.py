@@ -12,7 +12,8 @@ import difflib
 import logging
 import os
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from plexcache import audit, exclusions, pace, plex, schedule
 from plexcache.config import Settings

@@ -7,8 +7,9 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from plexcache import __version__, pace
 from plexcache.config import Settings, parse_size

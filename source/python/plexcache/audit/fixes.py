@@ -218,7 +218,7 @@ def _run_file_ops(ctx: FixContext, pairs: list[tuple[Finding, Any]]) -> list[tup
                      progress=ctx.progress)
     ctx.stopped = ctx.stopped or report.stopped
     done = []
-    for (finding, _), result in zip(runnable, report.results):
+    for (finding, _), result in zip(runnable, report.results, strict=True):
         if result.outcome in ("restored", "cached", "dropped"):
             done.append((finding, result))
         elif result.outcome == "not_started":

@@ -390,7 +390,7 @@ def _where(intent: dict[str, Any]) -> tuple[str, str]:
         return ("cached" if intent["kind"] == "cache" else "restored"), ""
     if not any(at_dst):
         return "rolled_back", ""
-    kept = [f["dst"] for f, here in zip(intent["files"], at_dst) if here]
+    kept = [f["dst"] for f, here in zip(intent["files"], at_dst, strict=True) if here]
     return "mixed", "only copy kept at " + ", ".join(kept)
 
 
