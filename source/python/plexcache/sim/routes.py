@@ -6,7 +6,8 @@ import json
 import re
 import time
 import unicodedata
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Optional
 
 from plexcache.sim import plextv, pms
 from plexcache.sim.payloads import Node, to_xml
