@@ -53,3 +53,8 @@ class EnvironmentRefuses(PlexCacheError):
 
     exit_code = 6
     words = "refused: the mover or a parity check is running, or the array is stopped"
+
+
+# Each exit code in words, for the pages (vocabulary) and the run history's lines (render).
+EXIT_WORDS = {0: "finished", **{cls.exit_code: cls.words for cls in (
+    PlexCacheError, UsageError, PlexUnavailable, LockHeld, StopRequested, EnvironmentRefuses)}}

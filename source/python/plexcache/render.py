@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Optional
 
+from plexcache import errors
 from plexcache.words import describe_reasons, human_bytes
 
 
@@ -153,8 +154,8 @@ def render_history(document: dict[str, Any]) -> str:
         kind = ("dry run" if run.get("dry_run") else run.get("kind", "run"))
         plays = f"; {run.get('plays_from_pool', 0)} of {run['plays']} play(s) from the pool since" \
             if run.get("plays") else ""
-        lines.append(f"{when}  {kind:<9} exit {run.get('exit_code', '?')}  {run.get('id', '')}  "
-                     f"{run.get('message', '')}{plays}")
+        outcome = errors.EXIT_WORDS.get(run.get("exit_code"), f"exit {run.get('exit_code', '?')}")
+        lines.append(f"{when}  {kind:<9} {run.get('id', '')}  {outcome}: {run.get('message', '')}{plays}")
     if not lines:
         lines.append("No run recorded yet.")
     played = [d for d in document.get("days", []) if d.get("plays_pool") or d.get("plays_array")]

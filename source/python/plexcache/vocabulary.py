@@ -15,9 +15,7 @@ from plexcache import config, demand, errors
 from plexcache.audit import findings, fixes
 from plexcache.words import SOURCE_WORDS
 
-EXIT_WORDS = {0: "finished", **{cls.exit_code: cls.words for cls in (
-    errors.PlexCacheError, errors.UsageError, errors.PlexUnavailable, errors.LockHeld, errors.StopRequested,
-    errors.EnvironmentRefuses)}}
+EXIT_WORDS = errors.EXIT_WORDS
 
 # demand.Source in the log's words (words.SOURCE_WORDS), as a heading; and what a file kept only for its
 # retention time shows
