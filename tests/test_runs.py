@@ -86,3 +86,17 @@ def test_plays_count_by_day_and_since_the_latest_run_and_pool_space_carries_over
     assert days[2]["plays_pool"] == 1
     b, a = doc["runs"]
     assert (b["plays"], b["plays_from_pool"]) == (2, 1) and (a["plays"], a["plays_from_pool"]) == (1, 1)
+
+
+def test_a_health_fix_is_a_run_with_its_own_id(env):
+    from pathlib import Path
+
+    from plexcache import audit
+
+    s, _sb, _sim, now = env
+    engine.run_cycle(s, now=now)
+    Path(s.paths.exclusion_list).unlink()       # the mover would move the cached files back
+    audit.audit(s, fixes=["unprotected"])
+    fix, first = history(s)["runs"][:2]
+    assert fix["kind"] == "audit-fix" and fix["id"] != first["id"] and fix["exit_code"] == 0
+    assert fix["fixed"] >= 1 and fix["message"].startswith("fixed ")
