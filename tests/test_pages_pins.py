@@ -101,6 +101,10 @@ def test_a_bad_key_is_refused_and_nothing_changes(browser: object, real: tuple[S
     for key, words in (("99999999", "no item with the rating key"), ("1; rm -rf /", "rating key of a movie")):
         answer = page.evaluate("key => PCR.post('pin_title', {key: key})", key)
         assert answer["ok"] is False and words in answer["error"], answer
+    for q in ("", "a\nb", "x" * 201):
+        answer = page.evaluate("q => PCR.get('plex_search', {q: q})", q)
+        assert answer["ok"] is False and "search for a title" in answer["error"], answer
+    assert page.evaluate("() => PCR.get('pin_title', {key: '1'})")["ok"] is False    # GET changes nothing
     search(page, "zzzz nothing")
     assert "Nothing in the libraries PlexCache-R reads matches" in page.inner_text("#pcr-title-msg")
     assert box.cli_json("list")["pinned_titles"] == before
