@@ -40,7 +40,7 @@ from plexcache import fastcopy
 from plexcache.errors import PlexCacheError
 from plexcache.fsutil import fsync_dir
 from plexcache.journal import Journal, JournalEntry
-from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, NAME_MAX, temp_name
+from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, DISCARDED_SUFFIX, NAME_MAX, temp_name
 
 AUTO = "auto"  # RestoreOp.backup_path default: NAME.plexcached next to the array path, if it exists
 CRASH_ENV = "PLEXCACHE_CRASH_AT"
@@ -1178,6 +1178,52 @@ def drop_redundant(path: str, keep: str, *, verify: bool = False, rename_to: Opt
     log.info("dropped the redundant copy %s (identical to %s)%s", path, keep,
              f"; it is now {rename_to}" if rename_to else "")
     return True
+
+
+REMOVED = "removed"  # discard_copy: the copy held the same bytes as the one kept, and is gone
+SET_ASIDE = "set-aside"  # discard_copy: the copy differed, and is kept as NAME.plexcache-discarded
+
+
+def discard_copy(path: str, keep: str) -> tuple[Optional[str], str]:
+    """A person chose `keep` among several live copies of one file; `path` is another of them. Returns
+    (REMOVED or SET_ASIDE, where it went) when done, (None, why not) when refused.
+
+    Nothing is lost either way: `path` is removed only when its bytes hash equal to `keep`'s; a copy that
+    differs (or whose size already differs) is renamed aside to NAME.plexcache-discarded on its own disk,
+    never replacing a file of that name. `keep` is only ever read. Refused unless both are regular files, two
+    inodes, neither open, and neither changed while they were compared. Each change is one unlink or one
+    no-replace rename: a crash leaves the copy at its name or gone (identical) or at its new name, with no
+    journal record needed; an OSError answers a refusal, both copies kept.
+    """
+    st, kst = _lstat(path), _lstat(keep)
+    if st is None or kst is None or not stat.S_ISREG(st.st_mode) or not stat.S_ISREG(kst.st_mode):
+        return None, "one of the copies is gone or not a regular file"
+    if (st.st_dev, st.st_ino) == (kst.st_dev, kst.st_ino):
+        return None, "they are the same file (one inode), not two copies"
+    if open_paths((path, keep)):
+        return None, "one of the copies is open (being played?)"
+    same = st.st_size == kst.st_size and fastcopy.hash_file(path) == fastcopy.hash_file(keep)
+    crash_point("discard.hashed")
+    again, kagain = _lstat(path), _lstat(keep)
+    if again is None or kagain is None or not _same_stat(st, again) or not _same_stat(kst, kagain):
+        return None, "a copy changed while it was being compared"
+    aside = path + DISCARDED_SUFFIX
+    try:
+        if same:
+            os.unlink(path)
+        else:
+            _rename_noreplace(path, aside)
+        fsync_dir(os.path.dirname(path))
+    except OSError as exc:
+        log.warning("could not discard the copy %s (kept: %s): %s; both copies are still there", path, keep, exc)
+        return None, f"{exc.strerror or exc}" + (f": {aside} already exists" if isinstance(exc, FileExistsError)
+                                                  else "")
+    crash_point("discard.removed" if same else "discard.set-aside")
+    if same:
+        log.info("removed %s: the same bytes as the copy kept, %s", path, keep)
+        return REMOVED, path
+    log.info("set %s aside as %s: it differs from the copy kept, %s", path, aside, keep)
+    return SET_ASIDE, aside
 
 
 def _drop_refusal(path: str, keep: str, verify: bool) -> Optional[str]:

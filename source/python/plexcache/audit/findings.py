@@ -22,6 +22,7 @@ KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untrac
          "leftover")
 CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say which copy is right
 CHOICE_KINDS = ("mismatch", "stray")  # the kinds of finding that offer CHOICES
+KEEP = "keep"  # a duplicate's choice: which physical copy to keep (`--fix keep:PATH`), one finding at a time
 
 
 
@@ -35,24 +36,22 @@ class Finding:
     path: str  # the user-share path (or, for the journal, the operation id)
     paths: list[str] = field(default_factory=list)
     sizes: list[Optional[int]] = field(default_factory=list)
+    mtimes: list[Optional[float]] = field(default_factory=list)  # of each copy, as the audit saw it
     action: str = ""  # what the fix does for this finding (internal plan: see _apply_one)
     choices: list[str] = field(default_factory=list)  # fixes a person picks between (never applied by kind)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "fix": self.fix, "path": self.path,
-                "paths": list(self.paths), "sizes": list(self.sizes), "action": self.action,
+                "paths": list(self.paths), "sizes": list(self.sizes), "mtimes": list(self.mtimes),
+                "action": self.action,
                 "choices": list(self.choices)}
-
-
-def _copies(*stats: Optional[Stat]) -> tuple[list[str], list[Optional[int]]]:
-    present = [s for s in stats if s is not None]
-    return [s.path for s in present], [s.size for s in present]
 
 
 def _finding(kind: str, message: str, fix: Optional[str], path: str, *stats: Optional[Stat],
              action: str = "") -> Finding:
-    paths, sizes = _copies(*stats)
-    return Finding(kind, message, fix, path, paths, sizes, action)
+    present = [s for s in stats if s is not None]
+    return Finding(kind, message, fix, path, [s.path for s in present], [s.size for s in present],
+                   [s.mtime for s in present], action)
 
 
 def _size_words(a: Stat, b: Stat) -> str:
@@ -179,6 +178,8 @@ def judge_unmanaged(facts: FileCopies, pool: str, listed: frozenset[str] = froze
                                  "registry entry", "restore", path, *backups, action="rename-backup")]
             return [_finding("orphaned", f"{path}: {BACKUP_SUFFIX} backups on {len(backups)} disks and no "
                              "pool copy", None, path, *backups)]
+        if not backups and len(originals) > 1:
+            return [_live_copies(facts, originals)]
         return _array_pairs(facts)
     if backups:
         if len(backups) == 1 and not originals and same_file(pool_copy, backups[0]):
@@ -190,15 +191,31 @@ def judge_unmanaged(facts: FileCopies, pool: str, listed: frozenset[str] = froze
         out.extend(_array_pairs(facts))
         return out or [_finding("duplicate", f"{path}: on the pool with backups on {len(backups)} disks",
                                 None, path, pool_copy, *backups)]
-    out = []
-    for original in originals:
-        if len(originals) == 1 and same_file(pool_copy, original):
-            out.append(_finding("duplicate", f"{path}: identical copies on the pool and the array, neither "
-                                "managed", "delete-redundant", path, pool_copy, original, action="delete-pool"))
-        else:
-            out.append(_finding("duplicate", f"{path}: different files on the pool and the array "
-                                f"({_size_words(pool_copy, original)})", None, path, pool_copy, original))
-    return out
+    if len(originals) == 1 and same_file(pool_copy, originals[0]):
+        found = _finding("duplicate", f"{path}: identical copies on the pool and the array, neither managed",
+                         "delete-redundant", path, pool_copy, originals[0], action="delete-pool")
+        found.choices = [KEEP]
+        return [found]
+    return [_live_copies(facts, [pool_copy, *originals])] if originals else []
+
+
+def _live_copies(facts: FileCopies, copies: list[Stat]) -> Finding:
+    """A file plexcache-r does not manage, live in several places (the pool and the array, or several array
+    disks): Unraid shows one of them. Only a person can say which is right: they choose the copy to keep
+    (KEEP); each other copy goes if its bytes are the same, or is set aside if they differ."""
+    where = ", ".join(_volume(facts, c) for c in copies)
+    differ = "" if all(same_file(copies[0], c) for c in copies[1:]) else \
+        f" ({_size_words(copies[0], copies[1])})" if len(copies) == 2 else " (they differ)"
+    found = _finding("duplicate", f"{facts.user_path}: live in {len(copies)} places ({where}){differ}; Unraid "
+                     "shows only one of them: choose the copy to keep", None, facts.user_path, *copies)
+    found.choices = [KEEP]
+    return found
+
+
+def _volume(facts: FileCopies, copy: Stat) -> str:
+    """Which pool or array disk a copy is on."""
+    named = [p for p, c in facts.pool_copies.items() if c is copy] + [d for d, c in facts.originals if c is copy]
+    return named[0] if named else copy.path
 
 
 # ---------------------------------------------------------------- the audit
@@ -297,7 +314,8 @@ def scan(settings: Settings, registry: Registry, unraid: Optional[Unraid] = None
     findings.extend(_unmounted(settings, managed, mounted))
     backups_on = settings.cache.backups
     for found in facts.values():
-        findings.extend(live_on_disks(found))
+        if found.user_path in managed or found.backups:   # else judge_unmanaged lists the live copies
+            findings.extend(live_on_disks(found))
         findings.extend(leftovers(found))
     for user_path, entry in managed.items():
         if entry.pool not in mounted:
