@@ -121,6 +121,21 @@ def test_keeping_the_array_copy_sets_a_differing_pool_copy_aside(world):
     assert Path(str(world.pool(DUNE)) + DISCARDED_SUFFIX).read_bytes() == pool and world.array(DUNE).exists()
 
 
+def test_a_copy_set_aside_twice_takes_the_next_free_name(world):
+    first, second = twice(world, EP2, differ=True)
+    older = second.read_bytes()
+    world.audit(f"keep:{first}")
+    twice(world, EP2, differ=True)
+    newer = second.read_bytes()
+    with open(second, "ab") as grow:
+        grow.write(b"!")
+    newer += b"!"
+    doc = world.audit(f"keep:{first}")
+    assert [o["result"] for o in doc["fixes"]] == ["ok"], doc["fixes"]
+    assert Path(str(second) + DISCARDED_SUFFIX).read_bytes() == older
+    assert Path(str(second) + ".2" + DISCARDED_SUFFIX).read_bytes() == newer
+
+
 def test_a_choice_decides_its_own_finding_only(world):
     first, second = twice(world, EP2)
     heat, heat2 = twice(world, HEAT)

@@ -13,7 +13,7 @@
  */
 require_once __DIR__.'/helpers.php';
 
-const PCR_JOBS = ['run', 'evict', 'audit_fix'];
+const PCR_JOBS = ['run', 'evict', 'audit_fix', 'audit_compare'];
 const PCR_MAX_FIELDS = 20;        // the pages send a handful; PHP cuts a form at max_input_vars silently
 const PCR_LOG_WINDOW = 524288;    // bytes read from the end of the log, never more
 const PCR_LOG_LEVELS = ['DEBUG' => 10, 'INFO' => 20, 'WARNING' => 30, 'ERROR' => 40, 'CRITICAL' => 50];
@@ -199,8 +199,10 @@ function pcr_managed_paths(): array {
 
 function pcr_audit_kinds(): array {
   $kinds = pcr_json_list('kinds');
-  // a fix, a finding kind, or a choice for one kind (keep-new:stray); the CLI says which words it knows
-  foreach ($kinds as $k) if (!preg_match('/^[a-z][a-z0-9_-]{0,40}(:[a-z][a-z0-9_-]{0,40})?$/', $k)) pcr_refuse('unknown fix');
+  // a fix, a finding kind, or a choice for one kind (keep-new:stray); the CLI says which words it knows.
+  // keep:PATH names the copy of a duplicate to keep: any path (passed whole through escapeshellarg)
+  foreach ($kinds as $k) if (!preg_match('/^[a-z][a-z0-9_-]{0,40}(:[a-z][a-z0-9_-]{0,40})?$/', $k)
+    && !preg_match('#^keep:/[^\x00]{1,4095}\z#s', $k)) pcr_refuse('unknown fix');
   return array_values(array_unique($kinds));
 }
 
@@ -332,6 +334,13 @@ function pcr_audit_fix(): array {
   return pcr_job_start('audit_fix', $args);
 }
 
+/** Hash every copy of one file (a duplicate's), detached: it reads them whole and spins their disks up. */
+function pcr_audit_compare(): array {
+  $path = pcr_param('path');
+  if (!preg_match('#^/[^\x00]{1,4095}\z#s', $path)) pcr_refuse('path must be a user-share path');
+  return pcr_job_start('audit_compare', ['audit', '--compare', $path]);
+}
+
 /** Every action: its method and the function that answers it. */
 function pcr_actions(): array {
   $cli = fn(array $args, int $timeout = 60) => fn() => pcr_forward(pcr_cli($args, null, null, $timeout));
@@ -358,6 +367,7 @@ function pcr_actions(): array {
     'pin' => ['POST', fn() => pcr_pin(true)],
     'unpin' => ['POST', fn() => pcr_pin(false)],
     'audit_fix' => ['POST', 'pcr_audit_fix'],
+    'audit_compare' => ['POST', 'pcr_audit_compare'],   // only reads, but starts a job that wakes disks
     // POST although it changes nothing: the form's values may carry a token typed in, never put in a URL
     'plex_try' => ['POST', 'pcr_plex_try'],
     // PIN sign-in: --start asks plex.tv for a code (kept in the volatile dir), --poll stores the token once

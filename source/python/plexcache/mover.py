@@ -1212,18 +1212,29 @@ def discard_copy(path: str, keep: str) -> tuple[Optional[str], str]:
         if same:
             os.unlink(path)
         else:
-            _rename_noreplace(path, aside)
+            aside = _set_aside(path)
         fsync_dir(os.path.dirname(path))
     except OSError as exc:
         log.warning("could not discard the copy %s (kept: %s): %s; both copies are still there", path, keep, exc)
-        return None, f"{exc.strerror or exc}" + (f": {aside} already exists" if isinstance(exc, FileExistsError)
-                                                  else "")
+        return None, f"{exc.strerror or exc}"
     crash_point("discard.removed" if same else "discard.set-aside")
     if same:
         log.info("removed %s: the same bytes as the copy kept, %s", path, keep)
         return REMOVED, path
     log.info("set %s aside as %s: it differs from the copy kept, %s", path, aside, keep)
     return SET_ASIDE, aside
+
+
+def _set_aside(path: str) -> str:
+    """Rename `path` to the first free NAME[.N].plexcache-discarded beside it (never over a file); its name."""
+    for n in range(1, 100):
+        aside = path + (f".{n}" if n > 1 else "") + DISCARDED_SUFFIX
+        try:
+            _rename_noreplace(path, aside)
+            return aside
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "99 copies set aside already; remove some", path)
 
 
 def _drop_refusal(path: str, keep: str, verify: bool) -> Optional[str]:

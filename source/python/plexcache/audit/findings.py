@@ -37,13 +37,14 @@ class Finding:
     paths: list[str] = field(default_factory=list)
     sizes: list[Optional[int]] = field(default_factory=list)
     mtimes: list[Optional[float]] = field(default_factory=list)  # of each copy, as the audit saw it
+    places: list[str] = field(default_factory=list)  # the pool or array disk of each copy, when a person chooses
     action: str = ""  # what the fix does for this finding (internal plan: see _apply_one)
     choices: list[str] = field(default_factory=list)  # fixes a person picks between (never applied by kind)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "fix": self.fix, "path": self.path,
                 "paths": list(self.paths), "sizes": list(self.sizes), "mtimes": list(self.mtimes),
-                "action": self.action,
+                "places": list(self.places), "action": self.action,
                 "choices": list(self.choices)}
 
 
@@ -51,7 +52,7 @@ def _finding(kind: str, message: str, fix: Optional[str], path: str, *stats: Opt
              action: str = "") -> Finding:
     present = [s for s in stats if s is not None]
     return Finding(kind, message, fix, path, [s.path for s in present], [s.size for s in present],
-                   [s.mtime for s in present], action)
+                   [s.mtime for s in present], action=action)
 
 
 def _size_words(a: Stat, b: Stat) -> str:
@@ -194,7 +195,7 @@ def judge_unmanaged(facts: FileCopies, pool: str, listed: frozenset[str] = froze
     if len(originals) == 1 and same_file(pool_copy, originals[0]):
         found = _finding("duplicate", f"{path}: identical copies on the pool and the array, neither managed",
                          "delete-redundant", path, pool_copy, originals[0], action="delete-pool")
-        found.choices = [KEEP]
+        found.choices, found.places = [KEEP], [_volume(facts, pool_copy), _volume(facts, originals[0])]
         return [found]
     return [_live_copies(facts, [pool_copy, *originals])] if originals else []
 
@@ -203,12 +204,13 @@ def _live_copies(facts: FileCopies, copies: list[Stat]) -> Finding:
     """A file plexcache-r does not manage, live in several places (the pool and the array, or several array
     disks): Unraid shows one of them. Only a person can say which is right: they choose the copy to keep
     (KEEP); each other copy goes if its bytes are the same, or is set aside if they differ."""
-    where = ", ".join(_volume(facts, c) for c in copies)
+    places = [_volume(facts, c) for c in copies]
+    where = ", ".join(places)
     differ = "" if all(same_file(copies[0], c) for c in copies[1:]) else \
         f" ({_size_words(copies[0], copies[1])})" if len(copies) == 2 else " (they differ)"
     found = _finding("duplicate", f"{facts.user_path}: live in {len(copies)} places ({where}){differ}; Unraid "
                      "shows only one of them: choose the copy to keep", None, facts.user_path, *copies)
-    found.choices = [KEEP]
+    found.choices, found.places = [KEEP], places
     return found
 
 
