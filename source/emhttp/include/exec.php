@@ -287,23 +287,26 @@ function pcr_config_set(): array {
   $text = pcr_param('settings');
   if (!(json_decode($text) instanceof stdClass)) pcr_refuse('the settings sent are not a JSON mapping');
   $check = pcr_param('check') !== '';
+  $before = @md5_file(pcr_config_path());
   $res = pcr_cli($check ? ['config', 'set', '--merge', '--check'] : ['config', 'set', '--merge'], $text);
   if (($res['doc']['ok'] ?? false) && !$check) {
     $res['doc']['schedule'] = pcr_cli(['schedule', 'apply'])['doc'];
-    $res['doc']['live'] = pcr_live_apply();
+    $res['doc']['live'] = pcr_live_apply(@md5_file(pcr_config_path()) !== $before);
   }
   return pcr_forward($res);
 }
 
-/** Live mode follows its setting at once: saved on, it starts (if not running); saved off, it stops. The
- * plugin's live service does it (scripts/live), with the command and settings file the pages use. */
-function pcr_live_apply(): array {
+/** Live mode follows its setting at once: saved on, it starts (if not running), and restarts when the
+ * settings changed (a running watcher keeps the settings it started with); saved off, it stops. The plugin's
+ * live service does it (scripts/live), with the command and settings file the pages use. */
+function pcr_live_apply(bool $changed): array {
   $on = pcr_cli(['query', 'live-enabled'])['code'] === 0;
   $env = 'PLEXCACHE_CLI='.escapeshellarg(pcr_cli_path()).' PLEXCACHE_CONFIG='.escapeshellarg(pcr_config_path())
     .' PLEXCACHE_LOG_DIR='.escapeshellarg(pcr_path_setting('log_dir'));
   $script = escapeshellarg(dirname(__DIR__).'/scripts/live');
-  exec("$env $script ".($on ? 'start' : 'stop').' 2>&1', $out, $code);
-  return ['enabled' => $on, 'ok' => $code === 0, 'message' => trim(implode(' ', $out))];
+  exec("$env $script ".(!$on ? 'stop' : ($changed ? 'restart' : 'start')).' 2>&1', $out, $code);
+  $said = trim(implode(' ', $out));
+  return ['enabled' => $on, 'ok' => $code === 0, 'message' => $said, 'restarted' => (bool)preg_match('/\brestarted\b/', $said)];
 }
 
 /** Test connection with the form as it is (address and token typed, not saved yet). */

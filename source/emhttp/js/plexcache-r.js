@@ -274,10 +274,16 @@
     $('pcr-next-run').textContent = doc.next_run ? PCR.when(doc.next_run) + ' (next run)' : 'not scheduled';
     var live = doc.live || {};
     // one inline box: Unraid 7 lays out each child of a <dd> as a row of its own
-    fill($('pcr-live'), !live.enabled ? 'disabled' : live.running ? h('span', null, h('span', { class: 'green-text' }, 'running'),
-      liveChannel(live.state)) : h('span', { class: 'orange-text' }, 'enabled, not running'));
+    fill($('pcr-live'), !live.enabled ? (live.running ? h('span', { class: 'orange-text' }, 'disabled, still running (pid ' + live.pid + ')') : 'disabled') :
+      live.running ? h('span', null, h('span', { class: 'green-text' }, 'running'), liveSince(live), liveChannel(live.state)) :
+      h('span', { class: 'orange-text' }, 'enabled, not running'));
     renderLastRun(lr, doc.state === 'running');
     renderActivity(doc);
+  }
+
+  // Which process live mode runs as and since when (the watcher's lock and its state file).
+  function liveSince(live) {
+    return ' (' + [live.pid ? 'pid ' + live.pid : '', live.since ? 'since ' + PCR.when(live.since) : ''].filter(Boolean).join(', ') + ')';
   }
 
   // How live mode hears about plays: Plex's notifications, or polling while that channel is down.
@@ -629,6 +635,7 @@
   function liveSentence(live) {
     if (!live) return '';
     if (!live.ok) return ' Live mode: ' + PCR.say(live.message || 'the service did not answer') + '.';
+    if (live.restarted) return ' Live mode restarted with the new settings.';
     return live.enabled ? ' Live mode is on.' : ' Live mode is off.';
   }
 

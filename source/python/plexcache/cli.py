@@ -562,6 +562,19 @@ def query_live_enabled(ctx: Context) -> None:
     sys.exit(0 if ctx.settings.live.enabled else 1)
 
 
+@query_group.command("live-pid")
+@pass_ctx
+def query_live_pid(ctx: Context) -> None:
+    """The pid of the running live watcher (found by its lock, however it was started); exit 1 when none runs."""
+    # imported on use: startup stays light
+    from plexcache.runctl import live_pid
+
+    pid = live_pid(ctx.settings)
+    if not pid:
+        sys.exit(1)
+    click.echo(pid)
+
+
 @query_group.command("managed-count")
 @pass_ctx
 def query_managed_count(ctx: Context) -> None:
