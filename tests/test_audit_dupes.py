@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from plexcache.layout import DISCARDED_SUFFIX
-from plexcache.mover import CRASH_ENV, TRACE_ENV
+from plexcache.media.crash import CRASH_ENV, TRACE_ENV
 from realtime import seconds
 from test_audit_support import DUNE, EP2, HEAT, World, kinds
 

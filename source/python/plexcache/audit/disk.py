@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from plexcache import fastcopy
 from plexcache.config import Settings
 from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, is_temp_name, temp_target
+from plexcache.media import fastcopy
 from plexcache.unraid import Unraid, split_user_path
 
 
