@@ -283,7 +283,8 @@
 
   // Which process live mode runs as and since when (the watcher's lock and its state file).
   function liveSince(live) {
-    return ' (' + [live.pid ? 'pid ' + live.pid : '', live.since ? 'since ' + PCR.when(live.since) : ''].filter(Boolean).join(', ') + ')';
+    var parts = [live.pid ? 'pid ' + live.pid : '', live.since ? 'since ' + PCR.when(live.since) : ''].filter(Boolean);
+    return parts.length ? ' (' + parts.join(', ') + ')' : '';
   }
 
   // How live mode hears about plays: Plex's notifications, or polling while that channel is down.
@@ -623,6 +624,14 @@
       dirty(false);
       var bad = doc.problems || [];
       if (!bad.length) return;
+      var whole = bad.filter(function (p) { return p.key === '(file)' || p.key === '(top level)'; })[0];
+      if (whole) {   // nothing of the file could be read: the form holds the defaults, not the user's values
+        var line = /line \d+/.exec(whole.message);
+        message(msg, 'The settings file cannot be read' + (line ? ' (' + line[0] + ')' : '') + ', so the form shows the ' +
+          'defaults, not your settings. Fix the file on the flash drive, or enter your settings here and press Apply: ' +
+          'the unreadable file is then kept beside the new one.', 'err');
+        return;
+      }
       // a settings file with bad values: the form shows what is in it, each bad value marked, to be corrected
       var loose = showProblems(bad);
       message(msg, 'The settings file has ' + bad.length + ' value(s) that are not valid' +
@@ -647,7 +656,8 @@
     PCR.post('config_set', { settings: readSettings() }).then(function (r) {
       if (r.ok) {
         var sched = r.schedule || {};
-        message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : '') + liveSentence(r.live), 'ok');
+        message(msg, 'Saved.' + (r.kept_broken ? ' The unreadable settings file was kept as ' + r.kept_broken + '.' : '') +
+          (sched.ok === false ? ' Schedule not applied: ' + sched.error : '') + liveSentence(r.live), 'ok');
         loadSettings(true).then(function () { if ((r.warnings || []).length) showProblems(r.warnings, true); });
         PCR.pollSoon();
         return;

@@ -1,0 +1,65 @@
+"""The pages as a new user meets them, in Chromium against the real `plexcache-r` and the simulator (Unraid's
+own template and local_prepend.php): what a second look at each control found still wrong.
+
+Covers: a settings file that cannot be read at all (a YAML syntax error) is said to be unreadable, not "a value
+that is not valid"; the form says it shows defaults, and Apply says where the unreadable file was kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
+from pages_harness.harness import Sandbox, Server, namespace_unavailable
+from pages_harness.realworld import real_server
+from realtime import ms
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
+    with real_server(tmp_path_factory.mktemp("review")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as b:
+        yield b
+
+
+def test_an_unreadable_settings_file_is_called_so_and_apply_says_where_it_was_kept(
+        browser: object, real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    good = box.config.read_text()
+    broken = good.replace("min_free:", "min_free: [oops\n  other:", 1)
+    box.config.write_text(broken)
+    try:
+        page = open_page(browser, server)
+        tab(page, "settings")
+        page.wait_for_selector("#pcr-settings-msg.pcr-err", timeout=ms(60))
+        said = page.inner_text("#pcr-settings-msg")
+        assert "cannot be read" in said and "line" in said, said
+        assert "defaults" in said and "not valid" not in said, said
+        assert "plexcache-r" not in said and "`" not in said, "no command on the page: " + said
+        shot(page, "review-settings-unreadable")
+        page.fill('[data-key="plex.url"]', box.plex.url)   # type: ignore[attr-defined]
+        page.click("#pcr-apply")
+        page.wait_for_selector("#pcr-settings-msg.pcr-ok", timeout=ms(60))
+        saved = page.inner_text("#pcr-settings-msg")
+        kept = sorted(box.config.parent.glob(box.config.name + ".broken-*"))
+        assert len(kept) == 1 and kept[0].read_text() == broken
+        assert kept[0].name in saved, saved
+        assert page.errors == []
+        page.close()
+    finally:
+        box.config.write_text(good)
+        for leftover in box.config.parent.glob(box.config.name + ".broken-*"):
+            leftover.unlink()
