@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from plexcache import engine
 from plexcache.layout import DISCARDED_SUFFIX
 from plexcache.media.crash import CRASH_ENV, TRACE_ENV
 from realtime import seconds
@@ -196,3 +197,26 @@ def test_a_kill_at_every_step_keeps_both_copies_bytes(tmp_path, differ):
         assert keep.read_bytes() == kept and not other.exists()
         assert (aside.read_bytes() == discarded) if differ else not aside.exists()
         assert world.user(EP2) not in {p for _, p in kinds(world.audit())}
+
+
+@pytest.mark.parametrize("differ", [False, True], ids=["identical", "different"])
+def test_a_managed_files_backup_on_another_disk_goes_and_the_one_it_moves_back_to_stays(world, differ):
+    world.cache(EP2, sidecars=False)
+    home = world.backup(EP2)
+    extra = other_disk(world, EP2).with_name(home.name)
+    world.copy_with_times(home, extra)
+    if differ:
+        with open(extra, "r+b") as f:
+            f.write(b"X")
+    kept, other = home.read_bytes(), extra.read_bytes()
+    found = duplicate(world.audit(), world, EP2)
+    assert found["fix"] == "retire-extras" and found["paths"][0] == str(home)
+    assert world.audit("all-safe")["fixes"] == [] and extra.exists()   # all-safe never removes a copy
+    doc = world.audit("duplicate")
+    assert [o["result"] for o in doc["fixes"]] == ["ok"], doc["fixes"]
+    assert home.read_bytes() == kept and not extra.exists()
+    aside = Path(str(extra) + DISCARDED_SUFFIX)
+    assert (aside.read_bytes() == other) if differ else not aside.exists()
+    assert world.user(EP2) not in {p for _, p in kinds(doc)}
+    engine.evict(world.settings, [world.user(EP2)])   # and it still moves back by renaming its backup
+    assert world.array(EP2).read_bytes() == kept and not home.exists()

@@ -2,17 +2,19 @@
 own template and local_prepend.php): what a second look at each control found still wrong.
 
 Covers: a settings file that cannot be read at all (a YAML syntax error) is said to be unreadable, not "a value
-that is not valid"; the form says it shows defaults, and Apply says where the unreadable file was kept.
+that is not valid"; the form says it shows defaults, and Apply says where the unreadable file was kept. A
+cached file's second backup on another disk has a fix (it was a duplicate no one could act on).
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
+from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, namespace_unavailable
 from pages_harness.realworld import real_server
 from realtime import ms
@@ -63,3 +65,36 @@ def test_an_unreadable_settings_file_is_called_so_and_apply_says_where_it_was_ke
         box.config.write_text(good)
         for leftover in box.config.parent.glob(box.config.name + ".broken-*"):
             leftover.unlink()
+
+
+def test_a_managed_files_second_backup_can_be_acted_on(browser: object, real: tuple[Sandbox, Server]) -> None:
+    """Every finding can be acted on: a cached file's backup copied to another disk too (Unraid's mover, a
+    copy by hand) is fixed with one button, keeping the backup on the disk the file moves back to."""
+    box, server = real
+    files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
+    paths = box.settings()["paths"]
+    entry = next(f for f in files if f["disk"])
+    rel = Path(entry["path"]).relative_to(paths["user_root"])
+    disks = Path(paths["disks_glob"]).parent
+    home = disks / entry["disk"] / f"{rel}.plexcached"
+    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    extra = other / f"{rel}.plexcached"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(home, extra)
+    try:
+        page = open_page(browser, server)
+        tab(page, "maintenance")
+        page.click("#pcr-audit")
+        page.wait_for_selector('.pcr-finding[data-kind="duplicate"]', timeout=ms(60))
+        page.click('.pcr-finding[data-kind="duplicate"] .pcr-fix')
+        confirm(page)
+        page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
+        page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
+        result = page.inner_text("#pcr-fix-result")
+        assert "Keep the backup on the file's disk: 1 done" in result, result
+        assert home.exists() and not extra.exists()
+        assert not page.locator('.pcr-finding[data-kind="duplicate"]').count()
+        assert page.errors == []
+        page.close()
+    finally:
+        extra.unlink(missing_ok=True)

@@ -22,6 +22,7 @@ KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untrac
          "leftover")
 CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say which copy is right
 CHOICE_KINDS = ("mismatch", "stray")  # the kinds of finding that offer CHOICES
+EXTRAS = "retire-extras"  # a managed file's backups on other disks than the one it moves back to
 KEEP = "keep"  # a duplicate's choice: which physical copy to keep (`--fix keep:PATH`), one finding at a time
 
 
@@ -92,7 +93,7 @@ def judge_managed(facts: FileCopies, entry: Entry, backups_on: bool) -> list[Fin
                                  f"is complete ({_size_words(pool_copy, backup)} than its backup); it stays on "
                                  "the pool until you choose", path, pool_copy, backup))
     if len(backups) > 1:
-        out.append(_finding("duplicate", f"{path}: backups on {len(backups)} disks", None, path, *backups))
+        out.append(_extra_backups(facts, entry))
     for original in originals:
         if len(originals) == 1 and same_file(pool_copy, original):
             action = ("delete-original" if any(same_file(original, b) for b in backups) else
@@ -105,6 +106,23 @@ def judge_managed(facts: FileCopies, entry: Entry, backups_on: bool) -> list[Fin
             out.append(_finding("duplicate", f"{path}: managed, and the array has a different file at the same "
                                 f"path ({_size_words(pool_copy, original)})", None, path, pool_copy, original))
     return out
+
+
+def _extra_backups(facts: FileCopies, entry: Entry) -> Finding:
+    """A managed file with backups on several disks (Unraid's mover carried one, or a copy by hand): the
+    file moves back to the disk its entry names, so that disk's backup is the one to keep (first in paths);
+    `retire-extras` removes each other one that holds the same bytes and sets aside one that differs."""
+    path = facts.user_path
+    home = [b for d, b in facts.backups if d == entry.disk]
+    if len(home) != 1:
+        return _finding("duplicate", f"{path}: backups on {len(facts.backups)} disks, none on {entry.disk} where "
+                        "it moves back", None, path, *(b for _, b in facts.backups))
+    others = [b for d, b in facts.backups if d != entry.disk]
+    found = _finding("duplicate", f"{path}: backups on {len(facts.backups)} disks; it moves back to "
+                     f"{entry.disk}, so the backup there is kept and the others go (removed when they hold the "
+                     "same bytes, set aside when not)", EXTRAS, path, home[0], *others, action=EXTRAS)
+    found.places = [entry.disk or "", *(d for d, _ in facts.backups if d != entry.disk)]
+    return found
 
 
 def live_on_disks(facts: FileCopies) -> list[Finding]:

@@ -15,6 +15,7 @@ from plexcache.audit.disk import FileCopies, Stat, same_file, stat_file
 from plexcache.audit.findings import (
     CHOICE_KINDS,
     CHOICES,
+    EXTRAS,
     KEEP,
     KINDS,
     Finding,
@@ -39,7 +40,8 @@ from plexcache.session import Books, Session
 from plexcache.state import Entry, Registry
 from plexcache.unraid import Unraid, split_user_path
 
-FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original", "settle", KEEP)
+FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original", "settle", KEEP,
+         EXTRAS)
 ALL_SAFE = "all-safe"
 HASH = "hash"  # modifier: also compare contents before deleting a redundant copy
 SAFE_FIXES = ("recover", "protect", "sync", "restore")  # nothing is deleted by these
@@ -126,7 +128,7 @@ def expand_fixes(fixes: list[str]) -> Wanted:
 
 # The order fixes run in: finish the journal first, then put lone backups back, then remove redundant
 # copies, then bring the registry and the ignore list in line with what is now on disk.
-FIX_ORDER = ("recover", "keep-original", "keep-new", KEEP, "settle", "restore", "delete-redundant", "sync",
+FIX_ORDER = ("recover", "keep-original", "keep-new", KEEP, EXTRAS, "settle", "restore", "delete-redundant", "sync",
              "protect")
 
 
@@ -341,7 +343,7 @@ def _fix_keep(ctx: FixContext, findings: list[Finding], wanted: Wanted) -> None:
     """A duplicate's copy chosen to keep: each other copy goes through the mover (removed when its bytes are
     the same, set aside as NAME.plexcache-discarded when they differ); the kept copy is only read."""
     for finding in findings:
-        chosen = wanted.keep_paths(finding)
+        chosen = finding.paths[:1] if finding.action == EXTRAS else wanted.keep_paths(finding)
         if len(chosen) != 1:
             ctx.record(finding, "refused", f"choose one copy to keep, not {len(chosen)}; nothing changed")
             continue
@@ -527,7 +529,7 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
             _fix_keep_original(ctx, chosen)
         elif name == "keep-new":
             _fix_keep_new(ctx, chosen)
-        elif name == KEEP:
+        elif name in (KEEP, EXTRAS):
             _fix_keep(ctx, chosen, wanted)
         elif name == "settle":
             _fix_settle(ctx, chosen)
