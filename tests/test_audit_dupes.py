@@ -220,3 +220,40 @@ def test_a_managed_files_backup_on_another_disk_goes_and_the_one_it_moves_back_t
     assert world.user(EP2) not in {p for _, p in kinds(doc)}
     engine.evict(world.settings, [world.user(EP2)])   # and it still moves back by renaming its backup
     assert world.array(EP2).read_bytes() == kept and not home.exists()
+
+
+def partial(world: World, f: tuple[str, str], data: bytes | None = None) -> Path:
+    """A temporary copy a kill left on the other disk (Unraid's mover may carry one there)."""
+    source = world.array(f)
+    tmp = other_disk(world, f).with_name(f".{source.name}.plexcache-tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(source.read_bytes()[:1000] if data is None else data)
+    return tmp
+
+
+def test_a_leftover_that_is_the_start_of_a_complete_copy_is_removed(world):
+    tmp = partial(world, HEAT)
+    found = next(f for f in world.audit()["findings"] if f["kind"] == "leftover")
+    assert found["fix"] == "remove-leftover" and found["paths"] == [str(tmp), str(world.array(HEAT))]
+    assert world.audit("all-safe")["fixes"] == [] and tmp.exists()   # all-safe removes nothing
+    doc = world.audit("leftover")
+    assert [o["result"] for o in doc["fixes"]] == ["ok"], doc["fixes"]
+    assert not tmp.exists() and not [f for f in doc["findings"] if f["kind"] == "leftover"]
+
+
+def test_a_leftover_with_bytes_found_nowhere_else_is_kept(world):
+    tmp = partial(world, HEAT, data=b"not the film's bytes")
+    doc = world.audit("leftover")
+    assert [o["result"] for o in doc["fixes"]] == ["refused"] and tmp.read_bytes() == b"not the film's bytes"
+    os.unlink(world.array(HEAT))   # and with no complete copy anywhere, no fix is offered
+    found = next(f for f in world.audit()["findings"] if f["kind"] == "leftover")
+    assert found["fix"] is None and "kept" in found["message"]
+
+
+def test_a_kill_as_a_leftover_is_removed_loses_nothing(world, tmp_path):
+    tmp = partial(world, HEAT)
+    content = world.array(HEAT).read_bytes()
+    proc = cli(world, "audit", "--fix", "remove-leftover", env={CRASH_ENV: "leftover.removed"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert not tmp.exists() and world.array(HEAT).read_bytes() == content
+    assert not [f for f in world.audit()["findings"] if f["kind"] == "leftover"]

@@ -98,3 +98,36 @@ def test_a_managed_files_second_backup_can_be_acted_on(browser: object, real: tu
         page.close()
     finally:
         extra.unlink(missing_ok=True)
+
+
+def test_a_leftover_partial_copy_can_be_removed_from_the_page(browser: object, real: tuple[Sandbox, Server]) -> None:
+    """Every finding can be acted on: a temporary copy a kill left on another disk is removed with one
+    button once its bytes are shown to be the start of the complete file."""
+    box, server = real
+    files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
+    paths = box.settings()["paths"]
+    entry = next(f for f in files if f["disk"])
+    rel = Path(entry["path"]).relative_to(paths["user_root"])
+    disks = Path(paths["disks_glob"]).parent
+    backup = disks / entry["disk"] / f"{rel}.plexcached"
+    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    tmp = (other / rel).with_name(f".{rel.name}.plexcache-tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(backup.read_bytes()[:4096])
+    try:
+        page = open_page(browser, server)
+        tab(page, "maintenance")
+        page.click("#pcr-audit")
+        page.wait_for_selector('.pcr-finding[data-kind="leftover"]', timeout=ms(60))
+        page.click('.pcr-finding[data-kind="leftover"] .pcr-fix')
+        confirm(page)
+        page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
+        page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
+        result = page.inner_text("#pcr-fix-result")
+        assert "Remove the partial copy: 1 done" in result, result
+        assert not tmp.exists() and backup.exists()
+        assert not page.locator('.pcr-finding[data-kind="leftover"]').count()
+        assert page.errors == []
+        page.close()
+    finally:
+        tmp.unlink(missing_ok=True)

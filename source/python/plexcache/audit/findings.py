@@ -22,6 +22,7 @@ KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untrac
          "leftover")
 CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say which copy is right
 CHOICE_KINDS = ("mismatch", "stray")  # the kinds of finding that offer CHOICES
+LEFTOVER = "remove-leftover"  # a temporary copy proved to hold only the start of a complete copy
 EXTRAS = "retire-extras"  # a managed file's backups on other disks than the one it moves back to
 KEEP = "keep"  # a duplicate's choice: which physical copy to keep (`--fix keep:PATH`), one finding at a time
 
@@ -138,10 +139,15 @@ def live_on_disks(facts: FileCopies) -> list[Finding]:
 
 def leftovers(facts: FileCopies) -> list[Finding]:
     """Temporary copies the mover left (a kill mid-copy; Unraid's mover may have carried one to another
-    disk). The journal's recovery removes its own; one no journal record names is reported here."""
+    disk). The journal's recovery removes its own; one no journal record names is reported here, with the
+    complete copies of its file after it: `remove-leftover` removes it once its bytes are shown to be the
+    start of one of them."""
+    whole = [*facts.pool_copies.values(), *(c for _, c in facts.originals), *(c for _, c in facts.backups)]
+    how = ("`remove-leftover` removes it once its bytes are shown to be the start of a complete copy" if whole
+           else "no complete copy of the file was found, so it is kept: look at it before removing it")
     return [_finding("leftover", f"{facts.user_path}: a temporary copy {t.path} was left behind (an "
-                     "interrupted copy); it is not a complete file: remove it once no run is going", None,
-                     facts.user_path, t) for t in facts.temps]
+                     f"interrupted copy); it is not a complete file: {how}", LEFTOVER if whole else None,
+                     facts.user_path, t, *whole, action=LEFTOVER if whole else "") for t in facts.temps]
 
 
 def _mismatch(message: str, path: str, new: Stat, original: Stat) -> Finding:

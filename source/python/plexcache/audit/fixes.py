@@ -18,6 +18,7 @@ from plexcache.audit.findings import (
     EXTRAS,
     KEEP,
     KINDS,
+    LEFTOVER,
     Finding,
     Scan,
     facts_for,
@@ -35,13 +36,21 @@ from plexcache.media.lanes import run_ops
 from plexcache.media.mover import recover
 from plexcache.media.openfiles import open_paths
 from plexcache.media.ops import RecordedCopy, Recovered, RestoreOp
-from plexcache.media.tidy import REMOVED, SET_ASIDE, discard_copy, drop_redundant, put_backup_back, retire_stale_backup
+from plexcache.media.tidy import (
+    REMOVED,
+    SET_ASIDE,
+    discard_copy,
+    drop_partial,
+    drop_redundant,
+    put_backup_back,
+    retire_stale_backup,
+)
 from plexcache.session import Books, Session
 from plexcache.state import Entry, Registry
 from plexcache.unraid import Unraid, split_user_path
 
 FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original", "settle", KEEP,
-         EXTRAS)
+         EXTRAS, LEFTOVER)
 ALL_SAFE = "all-safe"
 HASH = "hash"  # modifier: also compare contents before deleting a redundant copy
 SAFE_FIXES = ("recover", "protect", "sync", "restore")  # nothing is deleted by these
@@ -128,8 +137,8 @@ def expand_fixes(fixes: list[str]) -> Wanted:
 
 # The order fixes run in: finish the journal first, then put lone backups back, then remove redundant
 # copies, then bring the registry and the ignore list in line with what is now on disk.
-FIX_ORDER = ("recover", "keep-original", "keep-new", KEEP, EXTRAS, "settle", "restore", "delete-redundant", "sync",
-             "protect")
+FIX_ORDER = ("recover", "keep-original", "keep-new", KEEP, EXTRAS, LEFTOVER, "settle", "restore", "delete-redundant",
+             "sync", "protect")
 
 
 @dataclass
@@ -358,6 +367,20 @@ def _fix_keep(ctx: FixContext, findings: list[Finding], wanted: Wanted) -> None:
         ctx.record(finding, "refused" if refused else "ok", f"kept {chosen[0]}; " + "; ".join(why for _, why in done))
 
 
+def _fix_leftover(ctx: FixContext, findings: list[Finding]) -> None:
+    """Temporary copies no operation names: each removed through the mover's tidying once its bytes are
+    the start of a complete copy of its file (the run lock is held, so no copy is being written)."""
+    for finding in findings:
+        if ctx.stop.requested():
+            ctx.stopped = True
+            ctx.record(finding, "skipped", "stopped on request")
+            continue
+        ctx.progress.file_started(finding.path)
+        done, what = drop_partial(finding.paths[0], finding.paths[1:])
+        ctx.progress.file_done(finding.path, 0)
+        ctx.record(finding, "ok" if done else "refused", what)
+
+
 def _discard_one(path: str, keep: str) -> tuple[bool, str]:
     outcome, where = discard_copy(path, keep)
     if outcome == REMOVED:
@@ -531,6 +554,8 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
             _fix_keep_new(ctx, chosen)
         elif name in (KEEP, EXTRAS):
             _fix_keep(ctx, chosen, wanted)
+        elif name == LEFTOVER:
+            _fix_leftover(ctx, chosen)
         elif name == "settle":
             _fix_settle(ctx, chosen)
         elif name == "delete-redundant":

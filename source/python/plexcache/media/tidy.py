@@ -12,7 +12,7 @@ import stat
 from typing import Optional
 
 from plexcache.fsutil import fsync_dir
-from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, DISCARDED_SUFFIX
+from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, DISCARDED_SUFFIX, is_temp_name
 from plexcache.media import fastcopy
 from plexcache.media.crash import crash_point
 from plexcache.media.fs import lstat_or_none, rename_noreplace
@@ -201,3 +201,41 @@ def _set_aside(path: str) -> str:
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "99 copies set aside already; remove some", path)
+
+
+def drop_partial(temp: str, copies: list[str]) -> tuple[bool, str]:
+    """Remove a temporary copy no operation names any more (a kill mid-copy left it, perhaps carried to
+    another disk by Unraid's mover), once its bytes are proved to be the start of one of `copies`, a
+    complete copy of the same file: then it holds nothing that is not elsewhere. Returns (done, what or
+    why not). Refused for a name that is not a temporary copy's, an open or changing file, or when no copy
+    starts with its bytes. One unlink: a crash leaves it there or gone."""
+    st = lstat_or_none(temp)
+    if not is_temp_name(os.path.basename(temp)) or st is None or not stat.S_ISREG(st.st_mode):
+        return False, f"{temp} is not a temporary copy"
+    if open_paths([temp, *copies]):
+        return False, "a copy is open (being written or played?)"
+    digest = fastcopy.hash_file(temp)
+    whole = next((c for c in copies if _starts_with(c, st.st_size, digest)), None)
+    again = lstat_or_none(temp)
+    if whole is None:
+        return False, "no complete copy starts with its bytes; it is kept"
+    if again is None or not _same_stat(st, again):
+        return False, f"{temp} changed while it was compared"
+    try:
+        os.unlink(temp)
+        fsync_dir(os.path.dirname(temp))
+    except OSError as exc:
+        return False, f"{exc.strerror or exc}"
+    crash_point("leftover.removed")
+    log.info("removed the partial copy %s: its bytes are the start of %s", temp, whole)
+    return True, f"removed {temp}: its {st.st_size} bytes are the start of {whole}"
+
+
+def _starts_with(path: str, size: int, digest: str) -> bool:
+    cst = lstat_or_none(path)
+    if cst is None or not stat.S_ISREG(cst.st_mode) or cst.st_size < size:
+        return False
+    try:
+        return fastcopy.hash_file(path, limit=size) == digest
+    except OSError:
+        return False
