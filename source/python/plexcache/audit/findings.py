@@ -143,7 +143,7 @@ def leftovers(facts: FileCopies) -> list[Finding]:
     complete copies of its file after it: `remove-leftover` removes it once its bytes are shown to be the
     start of one of them."""
     whole = [*facts.pool_copies.values(), *(c for _, c in facts.originals), *(c for _, c in facts.backups)]
-    how = ("`remove-leftover` removes it once its bytes are shown to be the start of a complete copy" if whole
+    how = ("its fix removes it once its bytes are shown to be the start of a complete copy" if whole
            else "no complete copy of the file was found, so it is kept: look at it before removing it")
     return [_finding("leftover", f"{facts.user_path}: a temporary copy {t.path} was left behind (an "
                      f"interrupted copy); it is not a complete file: {how}", LEFTOVER if whole else None,
@@ -178,8 +178,8 @@ def _stray(path: str, live: Stat, backup: Stat) -> Finding:
         _size_words(live, backup)
     finding = _finding("stray", f"{path}: the array has the file and a {BACKUP_SUFFIX} backup that is not "
                        f"known to hold the same bytes ({how}); it cannot be cached until "
-                       "this is settled: `settle` compares them and removes an identical backup, otherwise "
-                       "choose keep-new (the live file stays) or keep-original (the backup is put back)",
+                       "this is settled: its fix compares them and removes an identical backup; if they "
+                       "differ, choose to keep the new file (the live one) or to restore the original (the backup)",
                        "settle", path, live, backup, action="settle")
     finding.choices = list(CHOICES)
     return finding

@@ -308,8 +308,8 @@ def _fix_settle(ctx: FixContext, findings: list[Finding]) -> None:
         elif outcome == backups.KEPT:
             ctx.record(finding, "refused", f"{live} is open or changed; both kept, try again later")
         else:
-            ctx.record(finding, "refused", f"{live} and {backup} differ; both kept: choose keep-new (the live "
-                       "file stays) or keep-original (the backup is put back)")
+            ctx.record(finding, "refused", f"{live} and {backup} differ; both kept: choose to keep the new file "
+                       "(the live file stays) or to restore the original (the backup is put back)")
 
 
 def _fix_stray_choice(ctx: FixContext, finding: Finding, keep_new: bool) -> None:
