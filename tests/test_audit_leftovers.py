@@ -37,7 +37,7 @@ def test_a_file_live_on_two_array_disks_is_reported(world):
     world.copy_with_times(original, other)
     doc = world.audit()
     found = [f for f in doc["findings"] if f["path"] == world.user(EP2)]
-    assert [f["kind"] for f in found] == ["duplicate"] and "2 array disks" in found[0]["message"]
+    assert [f["kind"] for f in found] == ["duplicate"] and "live in 2 places (disk1, disk2)" in found[0]["message"]
     assert sorted(found[0]["paths"]) == sorted([str(original), str(other)])
 
 

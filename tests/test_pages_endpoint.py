@@ -166,7 +166,8 @@ def test_array_parameters_get_one_clean_refusal(served: tuple[Sandbox, Server], 
         assert reply.doc == {"ok": False, "error": f"{name} must be one value, not a list"}
 
 
-@pytest.mark.parametrize("word", ["keep-new:stray:x", "keep-new:", ":stray", "keep new", "x" * 50])
+@pytest.mark.parametrize("word", ["keep-new:stray:x", "keep-new:", ":stray", "keep new", "x" * 50,
+                                  "keep:", "keep:relative/x.mkv", "keep:/mnt/disk1/a\x00b", "keep:/" + "x" * 4096])
 def test_a_fix_word_that_is_no_fix_kind_or_choice_is_refused(served: tuple[Sandbox, Server], word: str) -> None:
     box, server = served
     started = job_starts(box)

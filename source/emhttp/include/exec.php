@@ -13,7 +13,7 @@
  */
 require_once __DIR__.'/helpers.php';
 
-const PCR_JOBS = ['run', 'evict', 'audit_fix'];
+const PCR_JOBS = ['run', 'evict', 'audit_fix', 'audit_compare'];
 const PCR_MAX_FIELDS = 20;        // the pages send a handful; PHP cuts a form at max_input_vars silently
 const PCR_LOG_WINDOW = 524288;    // bytes read from the end of the log, never more
 const PCR_LOG_LEVELS = ['DEBUG' => 10, 'INFO' => 20, 'WARNING' => 30, 'ERROR' => 40, 'CRITICAL' => 50];
@@ -199,8 +199,10 @@ function pcr_managed_paths(): array {
 
 function pcr_audit_kinds(): array {
   $kinds = pcr_json_list('kinds');
-  // a fix, a finding kind, or a choice for one kind (keep-new:stray); the CLI says which words it knows
-  foreach ($kinds as $k) if (!preg_match('/^[a-z][a-z0-9_-]{0,40}(:[a-z][a-z0-9_-]{0,40})?$/', $k)) pcr_refuse('unknown fix');
+  // a fix, a finding kind, or a choice for one kind (keep-new:stray); the CLI says which words it knows.
+  // keep:PATH names the copy of a duplicate to keep: any path (passed whole through escapeshellarg)
+  foreach ($kinds as $k) if (!preg_match('/^[a-z][a-z0-9_-]{0,40}(:[a-z][a-z0-9_-]{0,40})?$/', $k)
+    && !preg_match('#^keep:/[^\x00]{1,4095}\z#s', $k)) pcr_refuse('unknown fix');
   return array_values(array_unique($kinds));
 }
 
@@ -286,23 +288,26 @@ function pcr_config_set(): array {
   $text = pcr_param('settings');
   if (!(json_decode($text) instanceof stdClass)) pcr_refuse('the settings sent are not a JSON mapping');
   $check = pcr_param('check') !== '';
+  $before = @md5_file(pcr_config_path());
   $res = pcr_cli($check ? ['config', 'set', '--merge', '--check'] : ['config', 'set', '--merge'], $text);
   if (($res['doc']['ok'] ?? false) && !$check) {
     $res['doc']['schedule'] = pcr_cli(['schedule', 'apply'])['doc'];
-    $res['doc']['live'] = pcr_live_apply();
+    $res['doc']['live'] = pcr_live_apply(@md5_file(pcr_config_path()) !== $before);
   }
   return pcr_forward($res);
 }
 
-/** Live mode follows its setting at once: saved on, it starts (if not running); saved off, it stops. The
- * plugin's live service does it (scripts/live), with the command and settings file the pages use. */
-function pcr_live_apply(): array {
+/** Live mode follows its setting at once: saved on, it starts (if not running), and restarts when the
+ * settings changed (a running watcher keeps the settings it started with); saved off, it stops. The plugin's
+ * live service does it (scripts/live), with the command and settings file the pages use. */
+function pcr_live_apply(bool $changed): array {
   $on = pcr_cli(['query', 'live-enabled'])['code'] === 0;
   $env = 'PLEXCACHE_CLI='.escapeshellarg(pcr_cli_path()).' PLEXCACHE_CONFIG='.escapeshellarg(pcr_config_path())
     .' PLEXCACHE_LOG_DIR='.escapeshellarg(pcr_path_setting('log_dir'));
   $script = escapeshellarg(dirname(__DIR__).'/scripts/live');
-  exec("$env $script ".($on ? 'start' : 'stop').' 2>&1', $out, $code);
-  return ['enabled' => $on, 'ok' => $code === 0, 'message' => trim(implode(' ', $out))];
+  exec("$env $script ".(!$on ? 'stop' : ($changed ? 'restart' : 'start')).' 2>&1', $out, $code);
+  $said = trim(implode(' ', $out));
+  return ['enabled' => $on, 'ok' => $code === 0, 'message' => $said, 'restarted' => (bool)preg_match('/\brestarted\b/', $said)];
 }
 
 /** Test connection with the form as it is (address and token typed, not saved yet). */
@@ -347,6 +352,13 @@ function pcr_audit_fix(): array {
   return pcr_job_start('audit_fix', $args);
 }
 
+/** Hash every copy of one file (a duplicate's), detached: it reads them whole and spins their disks up. */
+function pcr_audit_compare(): array {
+  $path = pcr_param('path');
+  if (!preg_match('#^/[^\x00]{1,4095}\z#s', $path)) pcr_refuse('path must be a user-share path');
+  return pcr_job_start('audit_compare', ['audit', '--compare', $path]);
+}
+
 /** Every action: its method and the function that answers it. */
 function pcr_actions(): array {
   $cli = fn(array $args, int $timeout = 60) => fn() => pcr_forward(pcr_cli($args, null, null, $timeout));
@@ -377,6 +389,7 @@ function pcr_actions(): array {
     'pin_title' => ['POST', fn() => pcr_pin_title(true)],
     'unpin_title' => ['POST', fn() => pcr_pin_title(false)],
     'audit_fix' => ['POST', 'pcr_audit_fix'],
+    'audit_compare' => ['POST', 'pcr_audit_compare'],   // only reads, but starts a job that wakes disks
     // POST although it changes nothing: the form's values may carry a token typed in, never put in a URL
     'plex_try' => ['POST', 'pcr_plex_try'],
     // PIN sign-in: --start asks plex.tv for a code (kept in the volatile dir), --poll stores the token once

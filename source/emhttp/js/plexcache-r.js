@@ -278,10 +278,17 @@
     $('pcr-next-run').textContent = doc.next_run ? PCR.when(doc.next_run) + ' (next run)' : 'not scheduled';
     var live = doc.live || {};
     // one inline box: Unraid 7 lays out each child of a <dd> as a row of its own
-    fill($('pcr-live'), !live.enabled ? 'disabled' : live.running ? h('span', null, h('span', { class: 'green-text' }, 'running'),
-      liveChannel(live.state)) : h('span', { class: 'orange-text' }, 'enabled, not running'));
+    fill($('pcr-live'), !live.enabled ? (live.running ? h('span', { class: 'orange-text' }, 'disabled, still running (pid ' + live.pid + ')') : 'disabled') :
+      live.running ? h('span', null, h('span', { class: 'green-text' }, 'running'), liveSince(live), liveChannel(live.state)) :
+      h('span', { class: 'orange-text' }, 'enabled, not running'));
     renderLastRun(lr, doc.state === 'running');
     renderActivity(doc);
+  }
+
+  // Which process live mode runs as and since when (the watcher's lock and its state file).
+  function liveSince(live) {
+    var parts = [live.pid ? 'pid ' + live.pid : '', live.since ? 'since ' + PCR.when(live.since) : ''].filter(Boolean);
+    return parts.length ? ' (' + parts.join(', ') + ')' : '';
   }
 
   // How live mode hears about plays: Plex's notifications, or polling while that channel is down.
@@ -621,6 +628,14 @@
       dirty(false);
       var bad = doc.problems || [];
       if (!bad.length) return;
+      var whole = bad.filter(function (p) { return p.key === '(file)' || p.key === '(top level)'; })[0];
+      if (whole) {   // nothing of the file could be read: the form holds the defaults, not the user's values
+        var line = /line \d+/.exec(whole.message);
+        message(msg, 'The settings file cannot be read' + (line ? ' (' + line[0] + ')' : '') + ', so the form shows the ' +
+          'defaults, not your settings. Fix the file on the flash drive, or enter your settings here and press Apply: ' +
+          'the unreadable file is then kept beside the new one.', 'err');
+        return;
+      }
       // a settings file with bad values: the form shows what is in it, each bad value marked, to be corrected
       var loose = showProblems(bad);
       message(msg, 'The settings file has ' + bad.length + ' value(s) that are not valid' +
@@ -633,6 +648,7 @@
   function liveSentence(live) {
     if (!live) return '';
     if (!live.ok) return ' Live mode: ' + PCR.say(live.message || 'the service did not answer') + '.';
+    if (live.restarted) return ' Live mode restarted with the new settings.';
     return live.enabled ? ' Live mode is on.' : ' Live mode is off.';
   }
 
@@ -644,7 +660,8 @@
     PCR.post('config_set', { settings: readSettings() }).then(function (r) {
       if (r.ok) {
         var sched = r.schedule || {};
-        message(msg, 'Saved.' + (sched.ok === false ? ' Schedule not applied: ' + sched.error : '') + liveSentence(r.live), 'ok');
+        message(msg, 'Saved.' + (r.kept_broken ? ' The unreadable settings file was kept as ' + r.kept_broken + '.' : '') +
+          (sched.ok === false ? ' Schedule not applied: ' + sched.error : '') + liveSentence(r.live), 'ok');
         loadSettings(true).then(function () { if ((r.warnings || []).length) showProblems(r.warnings, true); });
         PCR.pollSoon();
         return;
@@ -1074,10 +1091,50 @@
   /** The physical copies a finding concerns, each with its size: what a person needs to choose between. */
   function findingCopies(f) {
     var paths = f.paths || [];
+    if ((f.choices || []).indexOf('keep') >= 0) return keepCopies(f);
     if (paths.length < 2) return null;
     return h('ul', { class: 'pcr-copies' }, paths.map(function (p, i) {
       return h('li', { dir: 'auto' }, h('code', null, p), f.sizes && f.sizes[i] != null ? ' (' + PCR.bytes(f.sizes[i]) + ')' : '');
     }));
+  }
+
+  /** A duplicate's copies side by side (where, size, time; the same bytes or not once compared), each with
+   * the button that keeps it; comparing reads them whole, so it is a button of its own. */
+  function keepCopies(f) {
+    return h('div', { class: 'pcr-keep', dataset: { path: f.path } },
+      h('ul', { class: 'pcr-copies' }, (f.paths || []).map(function (p, i) {
+        var place = (f.places || [])[i] || p.split('/')[2] || p;
+        return h('li', { dataset: { copy: p } },
+          h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: 'keep:' + p, place: place }, value: PCR.words('fixes', 'keep') }),
+          ' ', h('b', null, place), ': ', h('code', { dir: 'auto' }, p),
+          ' (' + PCR.bytes((f.sizes || [])[i]) + ', modified ' + PCR.when((f.mtimes || [])[i]) + ') ',
+          h('span', { class: 'pcr-same' }));
+      })),
+      h('input', { type: 'button', class: 'pcr-compare', dataset: { path: f.path }, value: 'Compare contents' }),
+      h('span', { class: 'grey-text pcr-compare-msg' }, ' reads every copy whole: their disks spin up'));
+  }
+
+  /** Compare a duplicate's copies (a job: hashing takes as long as reading them) and say beside each whether
+   * it holds the same bytes. */
+  function compareCopies(b) {
+    var box = b.closest('.pcr-keep'), note = box.querySelector('.pcr-compare-msg');
+    b.disabled = true;
+    message(note, ' Reading every copy...', 'busy');
+    PCR.post('audit_compare', { path: b.dataset.path }).then(function (r) {
+      if (!r.ok) { b.disabled = false; message(note, ' ' + errorText(r), 'err'); return; }
+      PCR.followJob('audit_compare', function (info) {
+        var res = info.result || {};
+        b.disabled = false;
+        if (!res.copies) { message(note, ' ' + jobSummary(info), 'err'); return; }
+        message(note, res.identical ? ' They hold the same bytes: keeping either one removes the other.' :
+          ' They differ: the copy you do not keep is set aside (renamed), not deleted.', res.identical ? 'ok' : 'err');
+        Array.prototype.forEach.call(box.querySelectorAll('li[data-copy]'), function (li) {
+          var c = res.copies.filter(function (x) { return x.path === li.dataset.copy; })[0];
+          message(li.querySelector('.pcr-same'), !c ? 'gone' : res.identical ? 'same bytes' : c.blake2b ?
+            'differs (' + c.blake2b.slice(0, 12) + ')' : c.error ? 'unreadable' : 'differs (size)', res.identical ? 'ok' : 'err');
+        });
+      });
+    });
   }
 
   /** Findings alike (the same words but for their path) as one line with a count; their paths and copies
@@ -1132,7 +1189,7 @@
           h('span', { class: 'grey-text' }, '(' + list.length + ')')),
         h('span', { class: 'right' }, fixable && h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: kind }, value: 'Fix' }),
           // a choice decides this group's findings only (CHOICE:KIND), never another kind offering it too
-          ((list[0] && list[0].choices) || []).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c + ':' + kind }, value: PCR.words('fixes', c) }); }))),
+          ((list[0] && list[0].choices) || []).filter(function (c) { return c !== 'keep'; }).map(function (c) { return h('input', { type: 'button', class: 'pcr-fix', dataset: { kind: c + ':' + kind }, value: PCR.words('fixes', c) }); }))),
       h('ul', { class: 'pcr-activity' }, findingLines(list)));
   }
 
@@ -1182,10 +1239,13 @@
     if (!$('pcr-maint')) return;
     $('pcr-audit').addEventListener('click', function () { runAudit(); });
     $('pcr-findings').addEventListener('click', function (e) {
+      if (e.target.closest('.pcr-compare')) { compareCopies(e.target.closest('.pcr-compare')); return; }
       var b = e.target.closest('.pcr-fix');
       if (!b) return;
-      var kind = b.dataset.kind, msg = $('pcr-audit-msg');
-      confirmAsk('Fix ' + fixTarget(kind) + '?', 'The fix runs in the background and is recorded in the maintenance history.', function () {
+      var kind = b.dataset.kind, msg = $('pcr-audit-msg'), keep = kind.indexOf('keep:') === 0;
+      confirmAsk(keep ? 'Keep the copy on ' + b.dataset.place + '?' : 'Fix ' + fixTarget(kind) + '?', keep ?
+        'Each other copy of this file is compared with it first: removed if it holds the same bytes, otherwise renamed to NAME.plexcache-discarded beside it (nothing is deleted).' :
+        'The fix runs in the background and is recorded in the maintenance history.', function () {
         b.disabled = true;
         message(msg, 'Fixing...', 'busy');
         PCR.post('audit_fix', { kinds: [kind] }).then(function (r) {

@@ -329,8 +329,10 @@ def stop(ctx: Context) -> None:
 @click.option("--fix", "fixes", multiple=True, metavar="KIND", help="Apply a fix (repeatable).")
 @click.option("--cheap", is_flag=True,
               help="Only the checks that read no array disk (no spin-up), with the last full check's result.")
+@click.option("--compare", "compare", metavar="USER_PATH",
+              help="Hash every copy of one file (/mnt/user/SHARE/FILE): are they the same bytes? Reads them whole.")
 @pass_ctx
-def audit(ctx: Context, fixes: tuple[str, ...], cheap: bool) -> None:
+def audit(ctx: Context, fixes: tuple[str, ...], cheap: bool, compare: Optional[str]) -> None:
     """Cache health: unprotected, orphaned backups, stale entries, duplicates; and their fixes."""
     # imported on use: startup stays light
     from plexcache import audit as audit_mod
@@ -339,6 +341,14 @@ def audit(ctx: Context, fixes: tuple[str, ...], cheap: bool) -> None:
 
     if cheap and fixes:
         raise UsageError("--cheap only looks; leave it out to apply fixes")
+    if compare is not None:
+        if fixes or cheap:
+            raise UsageError("--compare only reads one file's copies; leave out --fix and --cheap")
+        if not compare.startswith(ctx.settings.paths.user_root.rstrip("/") + "/"):
+            raise UsageError(f"--compare takes a user-share path ({ctx.settings.paths.user_root}/SHARE/FILE)")
+        compared = audit_mod.compare_copies(ctx.settings, compare)
+        ctx.emit(compared, compared["message"])
+        return
     last_file = Path(ctx.settings.paths.state_dir) / LAST_AUDIT_FILE
     document = audit_mod.audit(ctx.settings, fixes=list(fixes), cheap=cheap)
     if cheap:
@@ -605,6 +615,19 @@ def query_group() -> None:
 def query_live_enabled(ctx: Context) -> None:
     """Exit 0 when live mode is on, 1 when it is off."""
     sys.exit(0 if ctx.settings.live.enabled else 1)
+
+
+@query_group.command("live-pid")
+@pass_ctx
+def query_live_pid(ctx: Context) -> None:
+    """The pid of the running live watcher (found by its lock, however it was started); exit 1 when none runs."""
+    # imported on use: startup stays light
+    from plexcache.runctl import live_pid
+
+    pid = live_pid(ctx.settings)
+    if not pid:
+        sys.exit(1)
+    click.echo(pid)
 
 
 @query_group.command("managed-count")

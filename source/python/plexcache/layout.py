@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 BACKUP_SUFFIX = ".plexcached"  # NAME.plexcached: the array original kept while its copy is on the pool
 TMP_SUFFIX = ".plexcache-tmp"  # .NAME.plexcache-tmp: a copy being written, renamed into place when complete
+DISCARDED_SUFFIX = ".plexcache-discarded"  # NAME.plexcache-discarded: a copy a person chose not to keep
 NAME_MAX = 255  # bytes in one file name on the filesystems Unraid uses (XFS, Btrfs, ZFS)
 
 

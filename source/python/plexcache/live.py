@@ -414,6 +414,7 @@ class LiveWatcher:
                 "pending": self.state.pending, "last_cycle": self.state.last_cycle,
                 "plays": self.state.plays, "plays_from_pool": self.state.plays_from_pool,
                 "since": self.state.since, "plex_requests": self.session.sent,
+                "poll_seconds": self.settings.live.poll_seconds,
                 "channel": "notifications" if self.notifications.open else "polling",
                 "notifications": self.notifications.received}
 

@@ -17,7 +17,7 @@ from plexcache.errors import UsageError
 from plexcache.layout import PROGRESS_NAME, journal_dir, live_state_path
 from plexcache.media.journal import Journal
 from plexcache.planner import eviction_order
-from plexcache.runctl import RunLock, live_running
+from plexcache.runctl import RunLock, live_pid
 from plexcache.schedule import mover_tuning_status, next_run_time
 from plexcache.state import Entry, StateStore
 from plexcache.unraid import Unraid
@@ -207,11 +207,17 @@ def _mover_tuning_problems(settings: Settings) -> list[str]:
 
 
 def _live_status(settings: Settings) -> dict[str, Any]:
-    doc: dict[str, Any] = {"enabled": settings.live.enabled, "running": live_running(settings)}
+    """Live mode's real state: its watcher's lock says whether it runs and as which process; its state file
+    (written by the watcher) since when and what it sees."""
+    pid = live_pid(settings)
+    doc: dict[str, Any] = {"enabled": settings.live.enabled, "running": pid is not None, "pid": pid or None,
+                           "since": None}
     try:
         doc["state"] = json.loads(live_state_path(settings).read_text()) if doc["running"] else None
     except (OSError, ValueError):
         doc["state"] = None
+    if doc["state"]:
+        doc["since"] = doc["state"].get("since")
     return doc
 
 

@@ -236,4 +236,9 @@ class ProgressWriter:
 
 def live_running(settings: Any) -> bool:
     """True while a live watcher holds its lock (for status and the Dashboard)."""
-    return LiveLock(settings.paths.volatile_dir).held_by() is not None
+    return live_pid(settings) is not None
+
+
+def live_pid(settings: Any) -> Optional[int]:
+    """The pid of the live watcher holding its lock (0 if its pid is unknown), None when none runs."""
+    return LiveLock(settings.paths.volatile_dir).held_by()

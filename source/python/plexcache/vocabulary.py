@@ -31,6 +31,8 @@ FIX_WORDS = {"recover": "Finish or roll back", "protect": "Protect", "sync": "Up
              "restore": "Restore the original", "delete-redundant": "Delete the redundant copy",
              "keep-new": "Keep the new file", "keep-original": "Restore the original",
              "settle": "Compare, and remove the backup if identical",
+             "keep": "Keep this copy", "retire-extras": "Keep the backup on the file's disk",
+             "remove-leftover": "Remove the partial copy",
              fixes.ALL_SAFE: "Fix all safely"}
 
 LEVEL_WORDS = {"summary": "Run summaries", "activity": "Each file moved", "warnings": "Warnings", "errors": "Errors"}

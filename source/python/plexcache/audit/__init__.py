@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
+from plexcache.audit.disk import compare_copies
 from plexcache.audit.findings import load_registry, scan, summary
 from plexcache.audit.fixes import expand_fixes, repair
 from plexcache.config import Settings
@@ -23,6 +24,7 @@ from plexcache.maintenance import load_records
 from plexcache.state import Registry
 
 SCHEMA = 1
+__all__ = ["audit", "compare_copies"]
 
 
 def audit(settings: Settings, fixes: Optional[list[str]] = None, cheap: bool = False,

@@ -6,11 +6,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from plexcache.config import Settings
 from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, is_temp_name, temp_target
-from plexcache.unraid import Unraid
+from plexcache.media import fastcopy
+from plexcache.unraid import Unraid, split_user_path
 
 
 @dataclass(frozen=True)
@@ -130,3 +131,31 @@ def scan_share(settings: Settings, unraid: Unraid, share: str, pools: list[str],
                 else:
                     get(rel).originals.append((disk, st))
     return {f.user_path: f for f in facts.values()}
+
+
+def compare_copies(settings: Settings, user_path: str) -> dict[str, Any]:
+    """Every physical copy of one user-share file (pools, array disks, backups) with its size, time and
+    blake2b, and whether they all hold the same bytes. It reads each copy whole (array disks spin up), so it
+    runs only when a person asks; copies of different sizes are not read (they cannot be the same)."""
+    unraid = Unraid.load(settings)
+    share, rel = split_user_path(settings.paths.user_root, user_path) or ("", "")
+    info = unraid.share(share)
+    facts = probe(settings, unraid, share, rel, [info.pool] if info and info.pool else [])
+    found = [*facts.pool_copies.values(), *(c for _, c in facts.originals), *(c for _, c in facts.backups)]
+    sizes = {c.size for c in found}
+    copies = []
+    for copy in found:
+        doc: dict[str, Any] = {"path": copy.path, "size": copy.size, "mtime": copy.mtime, "blake2b": None}
+        try:
+            doc["blake2b"] = fastcopy.hash_file(copy.path) if len(sizes) == 1 else None
+        except OSError as exc:
+            doc["error"] = str(exc)
+        copies.append(doc)
+    digests = {c["blake2b"] for c in copies}
+    identical = len(copies) > 1 and len(digests) == 1 and None not in digests
+    verdict = ("no second copy to compare" if len(copies) < 2 else "the same bytes" if identical else
+               "of different sizes" if len(sizes) > 1 else "not all could be read" if None in digests else
+               "not the same bytes")
+    message = f"{user_path}: {len(copies)} copies, {verdict}"
+    return {"schema": 1, "ok": True, "path": user_path, "copies": copies, "identical": identical,
+            "message": message}

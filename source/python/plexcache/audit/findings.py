@@ -22,6 +22,9 @@ KINDS = ("interrupted", "unprotected", "stale", "orphaned", "duplicate", "untrac
          "leftover")
 CHOICES = ("keep-new", "keep-original")  # a mismatch: only a person can say which copy is right
 CHOICE_KINDS = ("mismatch", "stray")  # the kinds of finding that offer CHOICES
+LEFTOVER = "remove-leftover"  # a temporary copy proved to hold only the start of a complete copy
+EXTRAS = "retire-extras"  # a managed file's backups on other disks than the one it moves back to
+KEEP = "keep"  # a duplicate's choice: which physical copy to keep (`--fix keep:PATH`), one finding at a time
 
 
 
@@ -35,24 +38,23 @@ class Finding:
     path: str  # the user-share path (or, for the journal, the operation id)
     paths: list[str] = field(default_factory=list)
     sizes: list[Optional[int]] = field(default_factory=list)
+    mtimes: list[Optional[float]] = field(default_factory=list)  # of each copy, as the audit saw it
+    places: list[str] = field(default_factory=list)  # the pool or array disk of each copy, when a person chooses
     action: str = ""  # what the fix does for this finding (internal plan: see _apply_one)
     choices: list[str] = field(default_factory=list)  # fixes a person picks between (never applied by kind)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "message": self.message, "fix": self.fix, "path": self.path,
-                "paths": list(self.paths), "sizes": list(self.sizes), "action": self.action,
+                "paths": list(self.paths), "sizes": list(self.sizes), "mtimes": list(self.mtimes),
+                "places": list(self.places), "action": self.action,
                 "choices": list(self.choices)}
-
-
-def _copies(*stats: Optional[Stat]) -> tuple[list[str], list[Optional[int]]]:
-    present = [s for s in stats if s is not None]
-    return [s.path for s in present], [s.size for s in present]
 
 
 def _finding(kind: str, message: str, fix: Optional[str], path: str, *stats: Optional[Stat],
              action: str = "") -> Finding:
-    paths, sizes = _copies(*stats)
-    return Finding(kind, message, fix, path, paths, sizes, action)
+    present = [s for s in stats if s is not None]
+    return Finding(kind, message, fix, path, [s.path for s in present], [s.size for s in present],
+                   [s.mtime for s in present], action=action)
 
 
 def _size_words(a: Stat, b: Stat) -> str:
@@ -92,7 +94,7 @@ def judge_managed(facts: FileCopies, entry: Entry, backups_on: bool) -> list[Fin
                                  f"is complete ({_size_words(pool_copy, backup)} than its backup); it stays on "
                                  "the pool until you choose", path, pool_copy, backup))
     if len(backups) > 1:
-        out.append(_finding("duplicate", f"{path}: backups on {len(backups)} disks", None, path, *backups))
+        out.append(_extra_backups(facts, entry))
     for original in originals:
         if len(originals) == 1 and same_file(pool_copy, original):
             action = ("delete-original" if any(same_file(original, b) for b in backups) else
@@ -105,6 +107,23 @@ def judge_managed(facts: FileCopies, entry: Entry, backups_on: bool) -> list[Fin
             out.append(_finding("duplicate", f"{path}: managed, and the array has a different file at the same "
                                 f"path ({_size_words(pool_copy, original)})", None, path, pool_copy, original))
     return out
+
+
+def _extra_backups(facts: FileCopies, entry: Entry) -> Finding:
+    """A managed file with backups on several disks (Unraid's mover carried one, or a copy by hand): the
+    file moves back to the disk its entry names, so that disk's backup is the one to keep (first in paths);
+    `retire-extras` removes each other one that holds the same bytes and sets aside one that differs."""
+    path = facts.user_path
+    home = [b for d, b in facts.backups if d == entry.disk]
+    if len(home) != 1:
+        return _finding("duplicate", f"{path}: backups on {len(facts.backups)} disks, none on {entry.disk} where "
+                        "it moves back", None, path, *(b for _, b in facts.backups))
+    others = [b for d, b in facts.backups if d != entry.disk]
+    found = _finding("duplicate", f"{path}: backups on {len(facts.backups)} disks; it moves back to "
+                     f"{entry.disk}, so the backup there is kept and the others go (removed when they hold the "
+                     "same bytes, set aside when not)", EXTRAS, path, home[0], *others, action=EXTRAS)
+    found.places = [entry.disk or "", *(d for d, _ in facts.backups if d != entry.disk)]
+    return found
 
 
 def live_on_disks(facts: FileCopies) -> list[Finding]:
@@ -120,10 +139,15 @@ def live_on_disks(facts: FileCopies) -> list[Finding]:
 
 def leftovers(facts: FileCopies) -> list[Finding]:
     """Temporary copies the mover left (a kill mid-copy; Unraid's mover may have carried one to another
-    disk). The journal's recovery removes its own; one no journal record names is reported here."""
+    disk). The journal's recovery removes its own; one no journal record names is reported here, with the
+    complete copies of its file after it: `remove-leftover` removes it once its bytes are shown to be the
+    start of one of them."""
+    whole = [*facts.pool_copies.values(), *(c for _, c in facts.originals), *(c for _, c in facts.backups)]
+    how = ("its fix removes it once its bytes are shown to be the start of a complete copy" if whole
+           else "no complete copy of the file was found, so it is kept: look at it before removing it")
     return [_finding("leftover", f"{facts.user_path}: a temporary copy {t.path} was left behind (an "
-                     "interrupted copy); it is not a complete file: remove it once no run is going", None,
-                     facts.user_path, t) for t in facts.temps]
+                     f"interrupted copy); it is not a complete file: {how}", LEFTOVER if whole else None,
+                     facts.user_path, t, *whole, action=LEFTOVER if whole else "") for t in facts.temps]
 
 
 def _mismatch(message: str, path: str, new: Stat, original: Stat) -> Finding:
@@ -154,8 +178,8 @@ def _stray(path: str, live: Stat, backup: Stat) -> Finding:
         _size_words(live, backup)
     finding = _finding("stray", f"{path}: the array has the file and a {BACKUP_SUFFIX} backup that is not "
                        f"known to hold the same bytes ({how}); it cannot be cached until "
-                       "this is settled: `settle` compares them and removes an identical backup, otherwise "
-                       "choose keep-new (the live file stays) or keep-original (the backup is put back)",
+                       "this is settled: its fix compares them and removes an identical backup; if they "
+                       "differ, choose to keep the new file (the live one) or to restore the original (the backup)",
                        "settle", path, live, backup, action="settle")
     finding.choices = list(CHOICES)
     return finding
@@ -179,6 +203,8 @@ def judge_unmanaged(facts: FileCopies, pool: str, listed: frozenset[str] = froze
                                  "registry entry", "restore", path, *backups, action="rename-backup")]
             return [_finding("orphaned", f"{path}: {BACKUP_SUFFIX} backups on {len(backups)} disks and no "
                              "pool copy", None, path, *backups)]
+        if not backups and len(originals) > 1:
+            return [_live_copies(facts, originals)]
         return _array_pairs(facts)
     if backups:
         if len(backups) == 1 and not originals and same_file(pool_copy, backups[0]):
@@ -190,15 +216,32 @@ def judge_unmanaged(facts: FileCopies, pool: str, listed: frozenset[str] = froze
         out.extend(_array_pairs(facts))
         return out or [_finding("duplicate", f"{path}: on the pool with backups on {len(backups)} disks",
                                 None, path, pool_copy, *backups)]
-    out = []
-    for original in originals:
-        if len(originals) == 1 and same_file(pool_copy, original):
-            out.append(_finding("duplicate", f"{path}: identical copies on the pool and the array, neither "
-                                "managed", "delete-redundant", path, pool_copy, original, action="delete-pool"))
-        else:
-            out.append(_finding("duplicate", f"{path}: different files on the pool and the array "
-                                f"({_size_words(pool_copy, original)})", None, path, pool_copy, original))
-    return out
+    if len(originals) == 1 and same_file(pool_copy, originals[0]):
+        found = _finding("duplicate", f"{path}: identical copies on the pool and the array, neither managed",
+                         "delete-redundant", path, pool_copy, originals[0], action="delete-pool")
+        found.choices, found.places = [KEEP], [_volume(facts, pool_copy), _volume(facts, originals[0])]
+        return [found]
+    return [_live_copies(facts, [pool_copy, *originals])] if originals else []
+
+
+def _live_copies(facts: FileCopies, copies: list[Stat]) -> Finding:
+    """A file plexcache-r does not manage, live in several places (the pool and the array, or several array
+    disks): Unraid shows one of them. Only a person can say which is right: they choose the copy to keep
+    (KEEP); each other copy goes if its bytes are the same, or is set aside if they differ."""
+    places = [_volume(facts, c) for c in copies]
+    where = ", ".join(places)
+    differ = "" if all(same_file(copies[0], c) for c in copies[1:]) else \
+        f" ({_size_words(copies[0], copies[1])})" if len(copies) == 2 else " (they differ)"
+    found = _finding("duplicate", f"{facts.user_path}: live in {len(copies)} places ({where}){differ}; Unraid "
+                     "shows only one of them: choose the copy to keep", None, facts.user_path, *copies)
+    found.choices, found.places = [KEEP], places
+    return found
+
+
+def _volume(facts: FileCopies, copy: Stat) -> str:
+    """Which pool or array disk a copy is on."""
+    named = [p for p, c in facts.pool_copies.items() if c is copy] + [d for d, c in facts.originals if c is copy]
+    return named[0] if named else copy.path
 
 
 # ---------------------------------------------------------------- the audit
@@ -297,7 +340,8 @@ def scan(settings: Settings, registry: Registry, unraid: Optional[Unraid] = None
     findings.extend(_unmounted(settings, managed, mounted))
     backups_on = settings.cache.backups
     for found in facts.values():
-        findings.extend(live_on_disks(found))
+        if found.user_path in managed or found.backups:   # else judge_unmanaged lists the live copies
+            findings.extend(live_on_disks(found))
         findings.extend(leftovers(found))
     for user_path, entry in managed.items():
         if entry.pool not in mounted:

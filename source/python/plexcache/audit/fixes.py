@@ -15,7 +15,10 @@ from plexcache.audit.disk import FileCopies, Stat, same_file, stat_file
 from plexcache.audit.findings import (
     CHOICE_KINDS,
     CHOICES,
+    EXTRAS,
+    KEEP,
     KINDS,
+    LEFTOVER,
     Finding,
     Scan,
     facts_for,
@@ -33,12 +36,21 @@ from plexcache.media.lanes import run_ops
 from plexcache.media.mover import recover
 from plexcache.media.openfiles import open_paths
 from plexcache.media.ops import RecordedCopy, Recovered, RestoreOp
-from plexcache.media.tidy import drop_redundant, put_backup_back, retire_stale_backup
+from plexcache.media.tidy import (
+    REMOVED,
+    SET_ASIDE,
+    discard_copy,
+    drop_partial,
+    drop_redundant,
+    put_backup_back,
+    retire_stale_backup,
+)
 from plexcache.session import Books, Session
 from plexcache.state import Entry, Registry
 from plexcache.unraid import Unraid, split_user_path
 
-FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original", "settle")
+FIXES = ("recover", "protect", "sync", "restore", "delete-redundant", "keep-new", "keep-original", "settle", KEEP,
+         EXTRAS, LEFTOVER)
 ALL_SAFE = "all-safe"
 HASH = "hash"  # modifier: also compare contents before deleting a redundant copy
 SAFE_FIXES = ("recover", "protect", "sync", "restore")  # nothing is deleted by these
@@ -54,6 +66,7 @@ class Wanted:
     use_hash: bool = False
     # a choice named as CHOICE:KIND decides the findings of those kinds only (a choice named alone, all)
     choice_kinds: dict[str, set[str]] = field(default_factory=dict)
+    keep: list[str] = field(default_factory=list)  # KEEP:PATH: the physical copies a person chose to keep
 
     def __bool__(self) -> bool:
         return bool(self.fixes or self.kinds)
@@ -65,8 +78,14 @@ class Wanted:
         """Whether the person's `choice` was made for this finding."""
         if choice not in finding.choices or choice not in self.fixes:
             return False
+        if choice == KEEP:
+            return bool(self.keep_paths(finding))
         scope = self.choice_kinds.get(choice)
         return scope is None or finding.kind in scope
+
+    def keep_paths(self, finding: Finding) -> list[str]:
+        """The copies of this finding the person chose to keep (one, unless they chose twice)."""
+        return [p for p in finding.paths if p in self.keep]
 
     def add_choice(self, choice: str, kind: Optional[str]) -> None:
         if choice not in self.fixes:
@@ -84,6 +103,11 @@ def expand_fixes(fixes: list[str]) -> Wanted:
     fixes that never delete anything) or hash (compare contents too before removing a redundant copy)."""
     wanted = Wanted()
     for name in fixes:
+        if name.startswith(KEEP + ":/"):   # a path, taken as it is: its case and spaces are its own
+            wanted.keep.append(name[len(KEEP) + 1:])
+            if KEEP not in wanted.fixes:
+                wanted.fixes.append(KEEP)
+            continue
         name = name.strip().lower()
         if name in (ALL_SAFE, "fix-all-safe"):
             wanted.fixes.extend(f for f in SAFE_FIXES if f not in wanted.fixes)
@@ -103,7 +127,8 @@ def expand_fixes(fixes: list[str]) -> Wanted:
         else:
             raise UsageError(f"unknown fix {name!r}: use a fix ({', '.join(FIXES)}, {ALL_SAFE}, {HASH}), a "
                              f"finding kind ({', '.join(KINDS)}) or a choice for one kind (e.g. keep-new:stray; "
-                             f"kinds with choices: {', '.join(CHOICE_KINDS)})")
+                             f"kinds with choices: {', '.join(CHOICE_KINDS)}) or the copy of a duplicate to keep "
+                             f"({KEEP}:/mnt/disk1/SHARE/FILE)")
     if wanted.use_hash and not wanted:
         raise UsageError("--fix hash only says how to compare copies: add delete-redundant (or duplicate)")
     return wanted
@@ -112,7 +137,8 @@ def expand_fixes(fixes: list[str]) -> Wanted:
 
 # The order fixes run in: finish the journal first, then put lone backups back, then remove redundant
 # copies, then bring the registry and the ignore list in line with what is now on disk.
-FIX_ORDER = ("recover", "keep-original", "keep-new", "settle", "restore", "delete-redundant", "sync", "protect")
+FIX_ORDER = ("recover", "keep-original", "keep-new", KEEP, EXTRAS, LEFTOVER, "settle", "restore", "delete-redundant",
+             "sync", "protect")
 
 
 @dataclass
@@ -282,8 +308,8 @@ def _fix_settle(ctx: FixContext, findings: list[Finding]) -> None:
         elif outcome == backups.KEPT:
             ctx.record(finding, "refused", f"{live} is open or changed; both kept, try again later")
         else:
-            ctx.record(finding, "refused", f"{live} and {backup} differ; both kept: choose keep-new (the live "
-                       "file stays) or keep-original (the backup is put back)")
+            ctx.record(finding, "refused", f"{live} and {backup} differ; both kept: choose to keep the new file "
+                       "(the live file stays) or to restore the original (the backup is put back)")
 
 
 def _fix_stray_choice(ctx: FixContext, finding: Finding, keep_new: bool) -> None:
@@ -320,6 +346,48 @@ def _fix_keep_new(ctx: FixContext, findings: list[Finding]) -> None:
             ctx.record(finding, "ok", f"kept {new}; removed the backup {backup}")
         else:
             ctx.record(finding, "refused", f"{new} is open or changed; both kept")
+
+
+def _fix_keep(ctx: FixContext, findings: list[Finding], wanted: Wanted) -> None:
+    """A duplicate's copy chosen to keep: each other copy goes through the mover (removed when its bytes are
+    the same, set aside as NAME.plexcache-discarded when they differ); the kept copy is only read."""
+    for finding in findings:
+        chosen = finding.paths[:1] if finding.action == EXTRAS else wanted.keep_paths(finding)
+        if len(chosen) != 1:
+            ctx.record(finding, "refused", f"choose one copy to keep, not {len(chosen)}; nothing changed")
+            continue
+        if ctx.stop.requested():
+            ctx.stopped = True
+            ctx.record(finding, "skipped", "stopped on request")
+            continue
+        ctx.progress.file_started(finding.path)
+        done = [_discard_one(other, chosen[0]) for other in finding.paths if other != chosen[0]]
+        ctx.progress.file_done(finding.path, 0)
+        refused = [why for ok, why in done if not ok]
+        ctx.record(finding, "refused" if refused else "ok", f"kept {chosen[0]}; " + "; ".join(why for _, why in done))
+
+
+def _fix_leftover(ctx: FixContext, findings: list[Finding]) -> None:
+    """Temporary copies no operation names: each removed through the mover's tidying once its bytes are
+    the start of a complete copy of its file (the run lock is held, so no copy is being written)."""
+    for finding in findings:
+        if ctx.stop.requested():
+            ctx.stopped = True
+            ctx.record(finding, "skipped", "stopped on request")
+            continue
+        ctx.progress.file_started(finding.path)
+        done, what = drop_partial(finding.paths[0], finding.paths[1:])
+        ctx.progress.file_done(finding.path, 0)
+        ctx.record(finding, "ok" if done else "refused", what)
+
+
+def _discard_one(path: str, keep: str) -> tuple[bool, str]:
+    outcome, where = discard_copy(path, keep)
+    if outcome == REMOVED:
+        return True, f"removed {path} (the same bytes)"
+    if outcome == SET_ASIDE:
+        return True, f"{path} differs: set aside as {where} (delete it when you are sure)"
+    return False, f"{path} kept: {where}"
 
 
 def _drop_plan(finding: Finding) -> Optional[tuple[str, str, Optional[str]]]:
@@ -484,6 +552,10 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
             _fix_keep_original(ctx, chosen)
         elif name == "keep-new":
             _fix_keep_new(ctx, chosen)
+        elif name in (KEEP, EXTRAS):
+            _fix_keep(ctx, chosen, wanted)
+        elif name == LEFTOVER:
+            _fix_leftover(ctx, chosen)
         elif name == "settle":
             _fix_settle(ctx, chosen)
         elif name == "delete-redundant":
@@ -492,6 +564,11 @@ def apply_fixes(ctx: FixContext, found: Scan, wanted: Wanted) -> None:
             _fix_sync(ctx, chosen, found.facts)
         else:
             _fix_protect(ctx, chosen)
+    offered = {p for f in found.findings if KEEP in f.choices for p in f.paths}
+    for path in wanted.keep:
+        if path not in offered:   # the copies changed since the person looked, or the path is no copy
+            ctx.outcomes.append({"fix": KEEP, "action": KEEP, "kind": "duplicate", "path": path, "result": "refused",
+                                 "message": f"{path} is not a copy of a duplicate now; run the check again"})
 
 
 def _history(history: Any, outcomes: list[dict[str, Any]]) -> None:

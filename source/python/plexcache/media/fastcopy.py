@@ -170,8 +170,9 @@ def looks_sparse(st: os.stat_result) -> bool:
     return st.st_size > HOLE_BLOCK and st.st_blocks * 512 < st.st_size // 2
 
 
-def hash_file(path: str, *, drop_cache: bool = True) -> str:
-    """blake2b of a file's bytes, read back from the device when possible (cached pages dropped first)."""
+def hash_file(path: str, *, drop_cache: bool = True, limit: Optional[int] = None) -> str:
+    """blake2b of a file's bytes (its first `limit` bytes, when given), read back from the device when
+    possible (cached pages dropped first)."""
     hasher = hashlib.blake2b(digest_size=32)
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -179,11 +180,13 @@ def hash_file(path: str, *, drop_cache: bool = True) -> str:
             advise_dontneed(fd)
         buf = bytearray(HASH_BUFFER)
         view = memoryview(buf)
-        while True:
-            n = os.readv(fd, [view])
+        left = limit
+        while left is None or left > 0:
+            n = os.readv(fd, [view if left is None or left >= len(view) else view[:left]])
             if n == 0:
                 break
             hasher.update(view[:n])
+            left = None if left is None else left - n
         if drop_cache:
             advise_dontneed(fd)
     finally:

@@ -1,17 +1,20 @@
 """Single-step changes to copies the program has proved redundant or was asked to give up: a stale backup
-retired, a backup put back in place of the live copy, a redundant copy dropped. Each is one atomic unlink or
+retired, a backup put back in place of the live copy, a redundant copy dropped, a duplicate's copy a person
+chose not to keep removed (the same bytes) or set aside (different ones). Each is one atomic unlink or
 no-replace rename, so a crash leaves either the old state or the new, and needs no journal."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import stat
 from typing import Optional
 
 from plexcache.fsutil import fsync_dir
-from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS
+from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, DISCARDED_SUFFIX, is_temp_name
 from plexcache.media import fastcopy
+from plexcache.media.crash import crash_point
 from plexcache.media.fs import lstat_or_none, rename_noreplace
 from plexcache.media.openfiles import is_open, open_paths
 
@@ -141,3 +144,98 @@ def _identical_by_stat(st: os.stat_result, kst: os.stat_result) -> Optional[str]
 
 def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
     return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
+
+
+REMOVED = "removed"  # discard_copy: the copy held the same bytes as the one kept, and is gone
+SET_ASIDE = "set-aside"  # discard_copy: the copy differed, and is kept as NAME.plexcache-discarded
+
+
+def discard_copy(path: str, keep: str) -> tuple[Optional[str], str]:
+    """A person chose `keep` among several live copies of one file; `path` is another of them. Returns
+    (REMOVED or SET_ASIDE, where it went) when done, (None, why not) when refused.
+
+    Nothing is lost either way: `path` is removed only when its bytes hash equal to `keep`'s; a copy that
+    differs (or whose size already differs) is renamed aside to NAME.plexcache-discarded on its own disk,
+    never replacing a file of that name. `keep` is only ever read. Refused unless both are regular files, two
+    inodes, neither open, and neither changed while they were compared. Each change is one unlink or one
+    no-replace rename: a crash leaves the copy at its name or gone (identical) or at its new name, with no
+    journal record needed; an OSError answers a refusal, both copies kept.
+    """
+    st, kst = lstat_or_none(path), lstat_or_none(keep)
+    if st is None or kst is None or not stat.S_ISREG(st.st_mode) or not stat.S_ISREG(kst.st_mode):
+        return None, "one of the copies is gone or not a regular file"
+    if (st.st_dev, st.st_ino) == (kst.st_dev, kst.st_ino):
+        return None, "they are the same file (one inode), not two copies"
+    if open_paths((path, keep)):
+        return None, "one of the copies is open (being played?)"
+    same = st.st_size == kst.st_size and fastcopy.hash_file(path) == fastcopy.hash_file(keep)
+    crash_point("discard.hashed")
+    again, kagain = lstat_or_none(path), lstat_or_none(keep)
+    if again is None or kagain is None or not _same_stat(st, again) or not _same_stat(kst, kagain):
+        return None, "a copy changed while it was being compared"
+    aside = path + DISCARDED_SUFFIX
+    try:
+        if same:
+            os.unlink(path)
+        else:
+            aside = _set_aside(path)
+        fsync_dir(os.path.dirname(path))
+    except OSError as exc:
+        log.warning("could not discard the copy %s (kept: %s): %s; both copies are still there", path, keep, exc)
+        return None, f"{exc.strerror or exc}"
+    crash_point("discard.removed" if same else "discard.set-aside")
+    if same:
+        log.info("removed %s: the same bytes as the copy kept, %s", path, keep)
+        return REMOVED, path
+    log.info("set %s aside as %s: it differs from the copy kept, %s", path, aside, keep)
+    return SET_ASIDE, aside
+
+
+def _set_aside(path: str) -> str:
+    """Rename `path` to the first free NAME[.N].plexcache-discarded beside it (never over a file); its name."""
+    for n in range(1, 100):
+        aside = path + (f".{n}" if n > 1 else "") + DISCARDED_SUFFIX
+        try:
+            rename_noreplace(path, aside)
+            return aside
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "99 copies set aside already; remove some", path)
+
+
+def drop_partial(temp: str, copies: list[str]) -> tuple[bool, str]:
+    """Remove a temporary copy no operation names any more (a kill mid-copy left it, perhaps carried to
+    another disk by Unraid's mover), once its bytes are proved to be the start of one of `copies`, a
+    complete copy of the same file: then it holds nothing that is not elsewhere. Returns (done, what or
+    why not). Refused for a name that is not a temporary copy's, an open or changing file, or when no copy
+    starts with its bytes. One unlink: a crash leaves it there or gone."""
+    st = lstat_or_none(temp)
+    if not is_temp_name(os.path.basename(temp)) or st is None or not stat.S_ISREG(st.st_mode):
+        return False, f"{temp} is not a temporary copy"
+    if open_paths([temp, *copies]):
+        return False, "a copy is open (being written or played?)"
+    digest = fastcopy.hash_file(temp)
+    whole = next((c for c in copies if _starts_with(c, st.st_size, digest)), None)
+    again = lstat_or_none(temp)
+    if whole is None:
+        return False, "no complete copy starts with its bytes; it is kept"
+    if again is None or not _same_stat(st, again):
+        return False, f"{temp} changed while it was compared"
+    try:
+        os.unlink(temp)
+        fsync_dir(os.path.dirname(temp))
+    except OSError as exc:
+        return False, f"{exc.strerror or exc}"
+    crash_point("leftover.removed")
+    log.info("removed the partial copy %s: its bytes are the start of %s", temp, whole)
+    return True, f"removed {temp}: its {st.st_size} bytes are the start of {whole}"
+
+
+def _starts_with(path: str, size: int, digest: str) -> bool:
+    cst = lstat_or_none(path)
+    if cst is None or not stat.S_ISREG(cst.st_mode) or cst.st_size < size:
+        return False
+    try:
+        return fastcopy.hash_file(path, limit=size) == digest
+    except OSError:
+        return False

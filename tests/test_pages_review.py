@@ -1,0 +1,133 @@
+"""The pages as a new user meets them, in Chromium against the real `plexcache-r` and the simulator (Unraid's
+own template and local_prepend.php): what a second look at each control found still wrong.
+
+Covers: a settings file that cannot be read at all (a YAML syntax error) is said to be unreadable, not "a value
+that is not valid"; the form says it shows defaults, and Apply says where the unreadable file was kept. A
+cached file's second backup on another disk has a fix (it was a duplicate no one could act on).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
+from pages_harness.harness import Sandbox, Server, namespace_unavailable
+from pages_harness.realworld import real_server
+from realtime import ms
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = [pytest.mark.pages,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
+              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
+    with real_server(tmp_path_factory.mktemp("review")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with chromium() as b:
+        yield b
+
+
+def test_an_unreadable_settings_file_is_called_so_and_apply_says_where_it_was_kept(
+        browser: object, real: tuple[Sandbox, Server]) -> None:
+    box, server = real
+    good = box.config.read_text()
+    broken = good.replace("min_free:", "min_free: [oops\n  other:", 1)
+    box.config.write_text(broken)
+    try:
+        page = open_page(browser, server)
+        tab(page, "settings")
+        page.wait_for_selector("#pcr-settings-msg.pcr-err", timeout=ms(60))
+        said = page.inner_text("#pcr-settings-msg")
+        assert "cannot be read" in said and "line" in said, said
+        assert "defaults" in said and "not valid" not in said, said
+        assert "plexcache-r" not in said and "`" not in said, "no command on the page: " + said
+        shot(page, "review-settings-unreadable")
+        page.fill('[data-key="plex.url"]', box.plex.url)   # type: ignore[attr-defined]
+        page.click("#pcr-apply")
+        page.wait_for_selector("#pcr-settings-msg.pcr-ok", timeout=ms(60))
+        saved = page.inner_text("#pcr-settings-msg")
+        kept = sorted(box.config.parent.glob(box.config.name + ".broken-*"))
+        assert len(kept) == 1 and kept[0].read_text() == broken
+        assert kept[0].name in saved, saved
+        assert page.errors == []
+        page.close()
+    finally:
+        box.config.write_text(good)
+        for leftover in box.config.parent.glob(box.config.name + ".broken-*"):
+            leftover.unlink()
+
+
+def test_a_managed_files_second_backup_can_be_acted_on(browser: object, real: tuple[Sandbox, Server]) -> None:
+    """Every finding can be acted on: a cached file's backup copied to another disk too (Unraid's mover, a
+    copy by hand) is fixed with one button, keeping the backup on the disk the file moves back to."""
+    box, server = real
+    files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
+    paths = box.settings()["paths"]
+    entry = next(f for f in files if f["disk"])
+    rel = Path(entry["path"]).relative_to(paths["user_root"])
+    disks = Path(paths["disks_glob"]).parent
+    home = disks / entry["disk"] / f"{rel}.plexcached"
+    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    extra = other / f"{rel}.plexcached"
+    extra.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(home, extra)
+    try:
+        page = open_page(browser, server)
+        tab(page, "maintenance")
+        page.click("#pcr-audit")
+        page.wait_for_selector('.pcr-finding[data-kind="duplicate"]', timeout=ms(60))
+        page.click('.pcr-finding[data-kind="duplicate"] .pcr-fix')
+        confirm(page)
+        page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
+        page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
+        result = page.inner_text("#pcr-fix-result")
+        assert "Keep the backup on the file's disk: 1 done" in result, result
+        assert home.exists() and not extra.exists()
+        assert not page.locator('.pcr-finding[data-kind="duplicate"]').count()
+        assert page.errors == []
+        page.close()
+    finally:
+        extra.unlink(missing_ok=True)
+
+
+def test_a_leftover_partial_copy_can_be_removed_from_the_page(browser: object, real: tuple[Sandbox, Server]) -> None:
+    """Every finding can be acted on: a temporary copy a kill left on another disk is removed with one
+    button once its bytes are shown to be the start of the complete file."""
+    box, server = real
+    files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
+    paths = box.settings()["paths"]
+    entry = next(f for f in files if f["disk"])
+    rel = Path(entry["path"]).relative_to(paths["user_root"])
+    disks = Path(paths["disks_glob"]).parent
+    backup = disks / entry["disk"] / f"{rel}.plexcached"
+    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    tmp = (other / rel).with_name(f".{rel.name}.plexcache-tmp")
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(backup.read_bytes()[:4096])
+    try:
+        page = open_page(browser, server)
+        tab(page, "maintenance")
+        page.click("#pcr-audit")
+        page.wait_for_selector('.pcr-finding[data-kind="leftover"]', timeout=ms(60))
+        page.click('.pcr-finding[data-kind="leftover"] .pcr-fix')
+        confirm(page)
+        page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
+        page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
+        result = page.inner_text("#pcr-fix-result")
+        assert "Remove the partial copy: 1 done" in result, result
+        assert not tmp.exists() and backup.exists()
+        assert not page.locator('.pcr-finding[data-kind="leftover"]').count()
+        assert page.errors == []
+        page.close()
+    finally:
+        tmp.unlink(missing_ok=True)
