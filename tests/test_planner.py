@@ -296,3 +296,15 @@ def test_a_learned_pace_decides_which_next_episodes_are_due():
 
     fast = dataclasses.replace(f, due_next={("alice", "tv/Show"): 5})  # five episodes a day
     assert actions(plan([fourth], Registry(), fast, settings(due_episodes=2), NOW), CACHE) == [fourth.path]
+
+
+def test_a_favourite_wakes_its_disk_and_ranks_below_every_other_reason():
+    """A movie watched again and again is due (the play that woke its disk is long over by the nightly run,
+    so waiting for an awake disk would wait for ever); when room is short it is the first to give way."""
+    fav = wanted("Fav", source="rewatch", kind="movie", share="movies")
+    f = on_disks(facts(fav.path, asleep=frozenset({"disk1"})))
+    assert actions(plan([fav], Registry(), f, settings(), NOW), CACHE) == [fav.path]
+    listed = wanted("Listed", source="watchlist", kind="movie", share="movies", rank=7)
+    room = facts(fav.path, listed.path, free=GB * 5 // 2, total=100 * GB)  # one fits above the band
+    p = plan([fav, listed], Registry(), room, settings(min_free="0"), NOW)
+    assert actions(p, CACHE) == [listed.path] and actions(p, SKIP) == [fav.path]

@@ -203,10 +203,12 @@ def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Situation, set
 def due(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts: Situation) -> bool:
     """Will someone likely want this before the next run? Pinned, playing and On Deck items, the next
     episodes the viewer's pace reaches by then (`cache.due_episodes` while it is not known), the top of a
-    watchlist. Only a due file wakes a disk in standby."""
+    watchlist, a user's favourites (played again and again: one wake caches one for many plays; a disk
+    woken by the play itself has gone back to sleep by the nightly run). Only a due file wakes a disk in
+    standby."""
     show = f"{wanted.share}/{wanted.rel.split('/', 1)[0]}"
     for r in reasons:
-        if r.source in ("pinned", "playing", "on_deck"):
+        if r.source in ("pinned", "playing", "on_deck", "rewatch"):
             return True
         if r.source == "next_episode" and r.rank < facts.due_next.get((r.user, show), settings.cache.due_episodes):
             return True
