@@ -30,9 +30,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "source" / "python"))
 
-from plexcache import fastcopy  # noqa: E402
-from plexcache.journal import Journal  # noqa: E402
-from plexcache.mover import CacheOp, Mover, RestoreOp  # noqa: E402
+from plexcache.media import fastcopy  # noqa: E402
+from plexcache.media.journal import Journal  # noqa: E402
+from plexcache.media.mover import Mover  # noqa: E402
+from plexcache.media.ops import CacheOp, RestoreOp  # noqa: E402
 
 UNITS = {"K": 1024, "M": 1024**2, "G": 1024**3}
 

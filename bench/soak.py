@@ -61,7 +61,7 @@ RESTORE_STEPS = ("restore.journaled", "restore.dirs", "restore.chunk", "restore.
                  "restore.done", "undo.step")
 BACKUP = ".plexcached"
 # what the CLI's commands import (lazily, inside the command): loaded once before the first fork
-PRELOAD = ("plexcache.cli", "plexcache.engine", "plexcache.audit", "plexcache.plex", "plexcache.mover")
+PRELOAD = ("plexcache.cli", "plexcache.engine", "plexcache.audit", "plexcache.plex", "plexcache.media.mover")
 POOL_MB = 48
 
 
@@ -198,7 +198,7 @@ class Soak:
         steps = trace.read_text().split() if trace.exists() else []
         trace.unlink(missing_ok=True)
         self._churn(force=True)
-        # A first run only caches; the move-back and undo steps are named in mover.py's crash_point calls.
+        # A first run only caches; the move-back and undo steps are named in the media package's crash_point calls.
         names = {s.partition(":")[0] for s in steps} | set(RESTORE_STEPS)
         return sorted(names)
 
@@ -404,7 +404,7 @@ class Soak:
         ignore file) does for a cache:yes share: any file nobody has open, temp copies included, to any disk
         with room (its allocation method, not the disk the file came from); a file that exists already at
         that path on the chosen disk is skipped. Copy-then-delete across filesystems, like the real one."""
-        from plexcache.mover import is_open
+        from plexcache.media.openfiles import is_open
 
         rng = rng or self.rng
         ignored = self._ignored() if honour_ignore_list else set()

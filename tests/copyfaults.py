@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from plexcache import fastcopy
+from plexcache.media import fastcopy
 
 
 def fail_copy_steps_after(monkeypatch: pytest.MonkeyPatch, steps: int, code: int) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 SCALE_ENV = "PLEXCACHE_TEST_TIME_SCALE"
 DEFAULT_SCALE = 4.0

@@ -278,27 +278,7 @@ def test_an_unmounted_pool_is_one_finding_and_nothing_is_restored(world):
     assert world.snapshot() == before and len(world.registry()) == 3
 
 
-def _reference_drop(path, keep, *, verify=False, rename_to=None):
-    """Stands in for mover.drop_redundant until the mover has it: the same contract, checked here."""
-    a, b = os.stat(path), os.stat(keep)
-    if a.st_size != b.st_size or abs(a.st_mtime_ns - b.st_mtime_ns) >= 1_000_000_000:
-        return False
-    if rename_to:
-        os.rename(path, rename_to)
-    else:
-        os.unlink(path)
-    return True
-
-
-@pytest.fixture
-def dropping(monkeypatch):
-    from plexcache import mover
-
-    if not hasattr(mover, "drop_redundant") and not hasattr(mover, "DropOp"):
-        monkeypatch.setattr(mover, "drop_redundant", _reference_drop, raising=False)
-
-
-def test_delete_redundant_removes_exactly_the_redundant_copy(world, dropping):
+def test_delete_redundant_removes_exactly_the_redundant_copy(world):
     world.copy_with_times(world.array(DUNE), world.pool(DUNE))  # unmanaged pool + array
     heat_backup = Path(str(world.array(HEAT)) + ".plexcached")
     world.copy_with_times(world.array(HEAT), heat_backup)  # original + identical backup: settled by its bytes
@@ -311,7 +291,7 @@ def test_delete_redundant_removes_exactly_the_redundant_copy(world, dropping):
     assert world.snapshot() == {k: v for k, v in before.items() if k not in gone}
 
 
-def test_managed_original_without_backup_becomes_the_backup(world, dropping):
+def test_managed_original_without_backup_becomes_the_backup(world):
     os.rename(world.backup(EP2), world.array(EP2, "disk2"))
     doc = world.audit()
     assert kinds(doc) == [("duplicate", world.user(EP2))] and doc["findings"][0]["action"] == "original-to-backup"

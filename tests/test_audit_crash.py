@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from plexcache.mover import CRASH_ENV
+from plexcache.media.crash import CRASH_ENV
 from realtime import seconds
 from test_audit_support import EP1, EP2, HEAT, World, kinds
 
@@ -35,8 +35,9 @@ def world(tmp_path):
 
 CACHE_SNIPPET = """
 import sys
-from plexcache.journal import Journal
-from plexcache.mover import CacheOp, Mover
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover
+from plexcache.media.ops import CacheOp
 Mover(Journal(sys.argv[1])).cache(CacheOp(sys.argv[2], sys.argv[3], key=sys.argv[4]))
 """
 

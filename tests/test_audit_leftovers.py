@@ -9,8 +9,8 @@ import os
 import pytest
 
 from plexcache import engine
-from plexcache import mover as mv
-from plexcache.mover import CriticalIOError, RecordedCopy, RestoreOp
+from plexcache.media import mover as mv
+from plexcache.media.ops import CriticalIOError, RecordedCopy, RestoreOp
 from test_audit_support import EP1, EP2, HEAT, World, kinds
 
 

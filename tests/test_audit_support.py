@@ -13,9 +13,10 @@ from typing import Any, Optional
 from plexcache import config as cfg
 from plexcache import exclusions
 from plexcache.audit import audit
-from plexcache.journal import Journal
 from plexcache.layout import journal_dir
-from plexcache.mover import CacheOp, Mover
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover
+from plexcache.media.ops import CacheOp
 from plexcache.sim.sandbox import build_tree
 from plexcache.sim.scenario import from_dict
 from plexcache.state import Entry, Registry, StateStore

@@ -171,7 +171,7 @@ def test_config_set_over_a_file_that_is_not_yaml_keeps_a_copy_of_it(settings_fil
 
 
 PLEX_SIDE = ("plexapi", "plexcache.engine", "plexcache.plex", "plexcache.plexread", "plexcache.live",
-             "plexcache.mover", "requests")
+             "plexcache.media.mover", "requests")
 
 
 @pytest.mark.parametrize("command", [("status",), ("list",), ("config", "show")])

@@ -127,7 +127,8 @@ def test_removing_a_masked_row_keeps_the_secrets_of_the_rows_left(removed):
     """Rows without a key (webhooks) are told apart by their masks, not by position: removing the first of
     three on the page keeps the second and third addresses, never shifts the first into their place."""
     stored = cfg.to_mapping(cfg.from_mapping({"notify": {"webhooks": [
-        {"url": url, "levels": [level]} for url, level in zip(HOOKS, ["summary", "warnings", "errors"])]}}))
+        {"url": url, "levels": [level]}
+        for url, level in zip(HOOKS, ["summary", "warnings", "errors"], strict=True)]}}))
     form = cfg.to_mapping(cfg.from_mapping(stored), mask=True)
     del form["notify"]["webhooks"][removed]
     saved = cfg.from_mapping(cfg.merge(stored, {"notify": form["notify"]}))

@@ -25,9 +25,11 @@ from typing import Optional
 
 import pytest
 
-from plexcache import mover as mv
-from plexcache.journal import Journal
-from plexcache.mover import Mover, RecordedCopy, RestoreOp
+from plexcache.media import mover as mv
+from plexcache.media.crash import CRASH_ENV, TRACE_ENV
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover
+from plexcache.media.ops import RecordedCopy, RestoreOp
 from realtime import seconds
 from test_mover_ops import SHOW as SHOW_DIR
 from test_mover_ops import World, _bytes
@@ -36,8 +38,9 @@ pytestmark = pytest.mark.slow   # a process killed at every step of every case
 
 DRIVER = r"""
 import json, sys, time
-from plexcache.journal import Journal
-from plexcache.mover import CacheOp, RestoreOp, RecordedCopy, Mover
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover
+from plexcache.media.ops import CacheOp, RestoreOp, RecordedCopy
 
 spec = json.loads(sys.argv[1])
 m = Mover(Journal(spec["journal"]), backups=spec["backups"], verify=spec["verify"], chunk_size=spec["chunk"])
@@ -45,7 +48,7 @@ if spec["kind"] == "recover":
     print(json.dumps([r.outcome for r in m.recover()]))
     sys.exit(0)
 if spec["kind"] == "run_ops":
-    from plexcache.mover import run_ops
+    from plexcache.media.lanes import run_ops
     ops = [CacheOp(**dict(o, sidecars=[tuple(p) for p in o["sidecars"]])) for o in spec["ops"]]
     print("start", flush=True)
     report = run_ops(ops, spec["workers"], m)
@@ -82,11 +85,11 @@ def root(tmp_path):
 
 def run_driver(spec: dict, crash: Optional[str] = None, trace: Optional[Path] = None,
                ) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in (mv.CRASH_ENV, mv.TRACE_ENV)}
+    env = {k: v for k, v in os.environ.items() if k not in (CRASH_ENV, TRACE_ENV)}
     if crash:
-        env[mv.CRASH_ENV] = crash
+        env[CRASH_ENV] = crash
     if trace:
-        env[mv.TRACE_ENV] = str(trace)
+        env[TRACE_ENV] = str(trace)
     return subprocess.run([sys.executable, "-c", DRIVER, json.dumps(spec)], env=env, capture_output=True,
                           text=True, timeout=seconds(120))
 
@@ -256,7 +259,7 @@ def _kill_at_random(case: Case, root: Path, rounds: int, seed: int) -> set[str]:
     states = set()
     for i in range(rounds):
         world, spec = case.setup(root / f"run{i}")
-        env = {k: v for k, v in os.environ.items() if k not in (mv.CRASH_ENV, mv.TRACE_ENV)}
+        env = {k: v for k, v in os.environ.items() if k not in (CRASH_ENV, TRACE_ENV)}
         proc = subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(spec)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert proc.stdout.readline().strip() == b"start"

@@ -14,7 +14,7 @@ import yaml
 
 from plexcache import config, engine, layout
 from plexcache.errors import EnvironmentRefuses, LockHeld, UsageError
-from plexcache.journal import Journal
+from plexcache.media.journal import Journal
 from plexcache.runctl import RunLock, StopFlag
 from plexcache.sim.scenario import from_dict
 from plexcache.state import StateStore

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from plexcache.journal import COMMIT, DONE, INTENT, Journal
+from plexcache.media.journal import COMMIT, DONE, INTENT, Journal
 
 
 def test_begin_commit_finish_round_trip(tmp_path):

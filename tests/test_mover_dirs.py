@@ -8,8 +8,9 @@ import os
 
 import pytest
 
-from plexcache import mover as mv
-from plexcache.mover import Mover
+from plexcache.media import mover as mv
+from plexcache.media import ops
+from plexcache.media.mover import Mover
 from test_mover_ops import SHOW, World
 
 
@@ -18,12 +19,12 @@ def world(tmp_path) -> World:
     return World(tmp_path)
 
 
-def cache(world: World, name: str) -> tuple[str, list[str], mv.OpResult]:
+def cache(world: World, name: str) -> tuple[str, list[str], ops.OpResult]:
     video, subs = world.episode(name=name)
     return video, subs, Mover(world.journal).cache(world.cache_op(video, subs))
 
 
-def restore(world: World, video: str, subs: list[str], cached: mv.OpResult, made_dirs) -> mv.OpResult:
+def restore(world: World, video: str, subs: list[str], cached: ops.OpResult, made_dirs) -> ops.OpResult:
     recorded = {f.pool_path: f.facts for f in cached.files}
     return Mover(world.journal).restore(world.restore_op(video, subs, recorded=recorded, made_dirs=made_dirs))
 
@@ -76,7 +77,7 @@ def test_share_root_is_found_from_the_common_tail():
     assert mv._share_root("/mnt/cache/tv/A/b.mkv", "/mnt/disk1/tv/A/b.mkv") == "/mnt/cache/tv"
     assert mv._share_root("/mnt/cache/tv/b.mkv", "/mnt/disk1/tv/b.mkv") == "/mnt/cache/tv"
     assert mv._share_root("/mnt/cache/tv/A/b.mkv", "/mnt/disk1/movies/A/c.mkv") is None
-    op = mv.RestoreOp("/mnt/cache/tv/A/B/b.mkv", "/mnt/disk1/tv/A/B/b.mkv",
+    op = ops.RestoreOp("/mnt/cache/tv/A/B/b.mkv", "/mnt/disk1/tv/A/B/b.mkv",
                       made_dirs=["/mnt/cache/tv", "/mnt/cache/tv/A", "/mnt/cache/tv/A/B/", "/mnt/cache"])
     assert mv._prunable_dirs(op) == ["/mnt/cache/tv/A/B", "/mnt/cache/tv/A"]
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from plexcache import mover as mv
 from plexcache.layout import COPY_MTIME_SLACK_NS
+from plexcache.media import mover as mv
+from plexcache.media import tidy
 from test_mover_ops import SHOW, World
 
 
@@ -33,7 +34,7 @@ def twins(world: World, name: str = "E01", size: int = 50_000) -> tuple[str, str
 def test_drops_the_redundant_copy_and_keeps_the_other(world):
     original, pool = twins(world)
     data = Path(pool).read_bytes()
-    assert mv.drop_redundant(pool, original)
+    assert tidy.drop_redundant(pool, original)
     assert not os.path.exists(pool) and Path(original).read_bytes() == data
 
 
@@ -41,14 +42,14 @@ def test_drops_the_redundant_copy_and_keeps_the_other(world):
 def test_turns_an_original_into_the_backup_of_its_pool_copy(world, verify):
     original, pool = twins(world)
     backup = original + mv.BACKUP_SUFFIX
-    assert mv.drop_redundant(original, pool, verify=verify, rename_to=backup)
+    assert tidy.drop_redundant(original, pool, verify=verify, rename_to=backup)
     assert not os.path.exists(original) and os.path.exists(backup) and os.path.exists(pool)
 
 
 def test_never_renames_over_an_existing_file(world):
     original, pool = twins(world)
     backup = world.media(f"{SHOW}/Show - S01E01.mkv.plexcached", 10)
-    assert not mv.drop_redundant(original, pool, rename_to=backup)
+    assert not tidy.drop_redundant(original, pool, rename_to=backup)
     assert os.path.getsize(backup) == 10 and os.path.exists(original) and os.path.exists(pool)
 
 
@@ -84,7 +85,7 @@ def test_refuses_anything_but_two_identical_separate_files(world, spoil):
     original, pool = twins(world)
     spoil(world, pool, original)
     before = {p: os.path.lexists(p) for p in (original, pool)}
-    assert not mv.drop_redundant(pool, original)
+    assert not tidy.drop_redundant(pool, original)
     assert {p: os.path.lexists(p) for p in (original, pool)} == before
 
 
@@ -93,7 +94,7 @@ def test_mtime_within_the_slack_counts_as_the_same(world):
     original, pool = twins(world)
     st = os.stat(original)
     os.utime(pool, ns=(st.st_atime_ns, st.st_mtime_ns - st.st_mtime_ns % 1_000_000_000))
-    assert mv.drop_redundant(pool, original)
+    assert tidy.drop_redundant(pool, original)
 
 
 def test_verify_catches_same_size_and_time_but_other_bytes(world):
@@ -103,9 +104,9 @@ def test_verify_catches_same_size_and_time_but_other_bytes(world):
         handle.seek(1000)
         handle.write(b"\xff\x00\xff")
     os.utime(pool, ns=(st.st_atime_ns, st.st_mtime_ns))
-    assert not mv.drop_redundant(pool, original, verify=True)
+    assert not tidy.drop_redundant(pool, original, verify=True)
     assert os.path.exists(pool)
-    assert mv.drop_redundant(pool, original)  # without verify, size and time are what is compared
+    assert tidy.drop_redundant(pool, original)  # without verify, size and time are what is compared
 
 
 @pytest.mark.parametrize("held", ["path", "keep"])
@@ -116,7 +117,7 @@ def test_refuses_while_either_copy_is_open(world, held):
                                "print('ready', flush=True); signal.pause()", target], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"ready"
-        assert not mv.drop_redundant(pool, original)
+        assert not tidy.drop_redundant(pool, original)
         assert os.path.exists(pool)
     finally:
         holder.kill()
@@ -130,6 +131,6 @@ def test_permission_error_answers_false_and_keeps_both(world, monkeypatch):
         raise PermissionError(13, "Permission denied", path)
 
     monkeypatch.setattr(mv.os, "unlink", refuse)
-    assert not mv.drop_redundant(pool, original)
+    assert not tidy.drop_redundant(pool, original)
     monkeypatch.undo()
     assert os.path.exists(pool) and os.path.exists(original)

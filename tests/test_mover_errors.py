@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from plexcache import fastcopy
-from plexcache import mover as mv
-from plexcache.mover import CriticalIOError, Mover
+from plexcache.media import fastcopy, ops
+from plexcache.media import mover as mv
+from plexcache.media.mover import Mover
+from plexcache.media.ops import CriticalIOError
 from realtime import seconds
 from test_mover_ops import SHOW, World
 
@@ -113,7 +114,7 @@ def test_other_io_errors_fail_the_item_but_are_not_critical(world, monkeypatch):
     real = fastcopy._copy_file_range_step
     monkeypatch.setattr(fastcopy, "_copy_file_range_step", lambda *a: hook() or real(*a))
     before = world.tree()
-    with pytest.raises(mv.MoveFailed) as caught:
+    with pytest.raises(ops.MoveFailed) as caught:
         Mover(world.journal).cache(world.cache_op(video, subs))
     assert not isinstance(caught.value, CriticalIOError) and caught.value.errno == errno.ENAMETOOLONG
     assert world.tree() == before
@@ -134,8 +135,9 @@ def test_error_while_moving_back_keeps_the_pool_copy(world, monkeypatch):
 
 _AS_NOBODY = r"""
 import json, os, sys
-from plexcache.journal import Journal
-from plexcache.mover import CacheOp, RestoreOp, Mover, MoveError
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover
+from plexcache.media.ops import CacheOp, RestoreOp, MoveError
 spec = json.loads(sys.argv[1])
 os.setgroups([]); os.setgid(100); os.setuid(65534)
 m = Mover(Journal(spec["journal"]), backups=spec["backups"])

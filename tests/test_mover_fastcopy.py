@@ -9,7 +9,7 @@ import os
 import pytest
 
 from copyfaults import fail_copy_steps_after
-from plexcache import fastcopy
+from plexcache.media import fastcopy
 
 SIZE = 3 * 1024 * 1024 + 12345
 

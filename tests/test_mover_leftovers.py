@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from plexcache import mover as mv
-from plexcache.mover import Mover, MoveRefused
+from plexcache.media import mover as mv
+from plexcache.media.mover import Mover
+from plexcache.media.ops import MoveRefused
 from test_crash_mover import KILLED, Case, run_driver
 from test_mover_ops import World, _bytes
 

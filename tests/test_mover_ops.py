@@ -12,16 +12,11 @@ from pathlib import Path
 import pytest
 
 from plexcache import layout
-from plexcache import mover as mv
-from plexcache.journal import Journal
-from plexcache.mover import (
-    CacheOp,
-    MoveFailed,
-    Mover,
-    MoveRefused,
-    RecordedCopy,
-    RestoreOp,
-)
+from plexcache.media import lanes, openfiles, tidy
+from plexcache.media import mover as mv
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover
+from plexcache.media.ops import CacheOp, MoveFailed, MoveRefused, RecordedCopy, RestoreOp
 from realtime import wait_for
 
 SHOW = "Show/Season 01"
@@ -467,19 +462,19 @@ def test_op_round_trips_through_its_journal_form():
 def test_is_open_sees_a_file_held_open_by_another_process(world):
     video, _ = world.episode(subs=())
     path = world.a(video)
-    assert not mv.is_open(path)
+    assert not openfiles.is_open(path)
     holder = subprocess.Popen([sys.executable, "-c", "import signal,sys; f=open(sys.argv[1],'rb'); "
                                "print('ready', flush=True); signal.pause()", path], stdout=subprocess.PIPE)
     try:
         assert holder.stdout.readline().strip() == b"ready"
-        assert mv.is_open(path)
+        assert openfiles.is_open(path)
         link = world.a("alias.mkv")
         os.symlink(path, link)  # another name for the same file still matches (by device and inode)
-        assert mv.open_paths([link, world.a(SHOW + "/nope.mkv")]) == {link}
+        assert openfiles.open_paths([link, world.a(SHOW + "/nope.mkv")]) == {link}
     finally:
         holder.kill()
         holder.wait()
-    assert wait_for(lambda: not mv.is_open(path))
+    assert wait_for(lambda: not openfiles.is_open(path))
 
 
 # ------------------------------------------------------------------------ stale backups, helpers
@@ -487,13 +482,13 @@ def test_is_open_sees_a_file_held_open_by_another_process(world):
 def test_retire_stale_backup_only_when_the_new_file_is_complete(world):
     old = world.media(f"{SHOW}/Show - S01E01 720p.mkv.plexcached", 5000)
     new = world.media(f"{SHOW}/Show - S01E01 1080p.mkv", 9000)
-    assert not mv.retire_stale_backup(old, new, 8000)           # new file not complete yet
-    assert not mv.retire_stale_backup(new, new, 9000)           # not a backup name
-    assert not mv.retire_stale_backup(old, world.a("nope"), 1)  # no new file
+    assert not tidy.retire_stale_backup(old, new, 8000)           # new file not complete yet
+    assert not tidy.retire_stale_backup(new, new, 9000)           # not a backup name
+    assert not tidy.retire_stale_backup(old, world.a("nope"), 1)  # no new file
     os.link(old, world.a("same.mkv"))
-    assert not mv.retire_stale_backup(old, world.a("same.mkv"), 5000)  # the backup itself
+    assert not tidy.retire_stale_backup(old, world.a("same.mkv"), 5000)  # the backup itself
     assert os.path.exists(old)
-    assert mv.retire_stale_backup(old, new, 9000)
+    assert tidy.retire_stale_backup(old, new, 9000)
     assert not os.path.exists(old) and os.path.getsize(new) == 9000
 
 
@@ -510,6 +505,6 @@ def test_journal_dir_follows_the_state_dir():
 def test_run_ops_accepts_the_same_op_twice_and_refuses_the_second(world):
     video, subs = world.episode()
     op = world.cache_op(video, subs)
-    report = mv.run_ops([op, op], 2, Mover(world.journal))
+    report = lanes.run_ops([op, op], 2, Mover(world.journal))
     assert [r.outcome for r in report.results] == ["cached", "refused"]
     assert report.results[1].error.reason in ("target_exists", "backup_exists", "source_missing")

@@ -13,10 +13,11 @@ import time
 import pytest
 
 from copyfaults import fail_copy_steps_after
-from plexcache import fastcopy
-from plexcache import mover as mv
 from plexcache.errors import LockHeld
-from plexcache.mover import CacheOp, Mover, run_ops, schedule_by_disk
+from plexcache.media import fastcopy, lanes
+from plexcache.media.lanes import run_ops, schedule_by_disk
+from plexcache.media.mover import Mover
+from plexcache.media.ops import CacheOp
 from plexcache.runctl import PHASES, ProgressWriter, RunLock, StopFlag
 from test_mover_ops import World
 
@@ -51,7 +52,7 @@ def test_schedule_keeps_each_disk_in_one_lane_in_order(world):
 def test_schedule_derives_the_disk_from_the_device_when_not_given(world):
     world.media("a.mkv", 10)
     op = CacheOp(world.a("a.mkv"), world.p("a.mkv"))
-    assert mv.disk_of(op) == f"dev{os.stat(world.a('')).st_dev}"
+    assert lanes.disk_of(op) == f"dev{os.stat(world.a('')).st_dev}"
 
 
 def test_run_ops_copies_in_parallel_but_never_two_files_of_one_disk_at_once(world, monkeypatch):

@@ -201,5 +201,5 @@ def test_the_script_has_words_for_every_backend_term() -> None:
         page.add_script_tag(content=JS.read_text())
         for table, terms in backend_terms().items():
             shown = page.evaluate("([t, ks]) => ks.map(k => PCR.words(t, k))", [table, terms])
-            raw = [t for t, s in zip(terms, shown) if s == t.replace("_", " ").replace("-", " ")]
+            raw = [t for t, s in zip(terms, shown, strict=True) if s == t.replace("_", " ").replace("-", " ")]
             assert not raw, f"the pages would show raw {table}: {raw}"

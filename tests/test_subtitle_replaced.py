@@ -8,8 +8,9 @@ from __future__ import annotations
 import os
 
 from plexcache import audit
-from plexcache.journal import Journal
-from plexcache.mover import Mover, RecordedCopy, RestoreOp
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover
+from plexcache.media.ops import RecordedCopy, RestoreOp
 from test_engine import ARRIVAL, SRT, copies, on_disk, on_pool, registry, run, scenario, user  # noqa: F401
 
 

@@ -750,7 +750,7 @@ def chart(results: list[Result], rows: list[dict[str, Any]], path: Path, title: 
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(14, 4.6))
-    for res, row in zip(results, rows):
+    for res, row in zip(results, rows, strict=True):
         days = range(1, len(res.per_day_hits) + 1)
         axes[0].plot(days, [x * 100 for x in res.per_day_hits], label=f"{res.policy} ({row['hit_rate'] * 100:.0f} %)")
         axes[1].plot(days, res.per_day_spinups, label=f"{res.policy} ({row['spinups_per_day']} a day)")
@@ -769,7 +769,7 @@ def chart(results: list[Result], rows: list[dict[str, Any]], path: Path, title: 
 def mean_rows(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The table's figures averaged over seeds, policy by policy (same policies in the same order)."""
     out = []
-    for rows in zip(*per_seed):
+    for rows in zip(*per_seed, strict=True):
         row: dict[str, Any] = {"policy": rows[0]["policy"]}
         for key, value in rows[0].items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -872,7 +872,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     (out / f"{stem}.json").write_text(json.dumps({
         "title": title, "rows": rows,
         "seeds": {str(hh.seed): {"rows": r, "nights": {x.policy: [asdict(n) for n in x.nights] for x in res}}
-                  for (hh, res), r in zip(per_seed, all_rows)}}, indent=1))
+                  for (hh, res), r in zip(per_seed, all_rows, strict=True)}}, indent=1))
     if not args.no_chart:
         chart(results, all_rows[0], out / f"{stem}.png", f"{stem}, seed {h.seed}: day by day")
     return 0

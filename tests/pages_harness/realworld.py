@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from pages_harness import webgui
 from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox

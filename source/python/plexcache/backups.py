@@ -3,7 +3,7 @@
 A backup only makes sense while its file's live copy is on the pool. When something else (Unraid's mover
 running without CA Mover Tuning's ignore list, a user) puts the live copy back on the array, possibly on
 another disk than the backup, the backup is a duplicate. It is removed only when it is provably the same
-bytes as the array copy, and only through the mover's helper (`mover.retire_stale_backup`), which also
+bytes as the array copy, and only through the mover's helper (`retire_stale_backup`), which also
 checks that the array copy is a complete regular file that nobody has open. Anything less certain is kept
 for a human (`plexcache-r audit`). The engine calls this during reconcile (docs/engine.md).
 """
@@ -15,8 +15,9 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from plexcache import fastcopy, mover
 from plexcache.layout import BACKUP_SUFFIX
+from plexcache.media import fastcopy
+from plexcache.media.tidy import retire_stale_backup
 
 RETIRED, SAME, DIFFERENT, KEPT = "retired", "same", "different", "kept"
 # What a pool copy is to its backup (pool_copy_state)
@@ -75,7 +76,7 @@ def settle(original: str, backup: str, *, dry_run: bool) -> str:
     if dry_run:
         return SAME
     size = os.lstat(original).st_size
-    return RETIRED if mover.retire_stale_backup(backup, original, size) else KEPT
+    return RETIRED if retire_stale_backup(backup, original, size) else KEPT
 
 
 def pool_copy_state(pool: tuple[int, int], backup: Optional[tuple[int, int]],

@@ -63,7 +63,8 @@ class DemandItem:
 
     def plex_size(self, plex_path: str) -> Optional[int]:
         """The size Plex lists for this file, or None when it lists none."""
-        sizes = dict(zip(self.plex_files, self.part_sizes))
+        # part_sizes is empty when the sizes were not read: then no file has one
+        sizes = dict(zip(self.plex_files, self.part_sizes, strict=False))
         return sizes.get(plex_path) or None
 
     @property

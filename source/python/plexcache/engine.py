@@ -12,13 +12,16 @@ import difflib
 import logging
 import os
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
-from plexcache import audit, exclusions, mover, pace, plex, schedule
+from plexcache import audit, exclusions, pace, plex, schedule
 from plexcache.config import Settings
 from plexcache.demand import DemandItem, Reason, WantedFile
 from plexcache.errors import UsageError
 from plexcache.layout import BACKUP_SUFFIX
+from plexcache.media.openfiles import open_paths
+from plexcache.media.ops import Recovered
 from plexcache.notify import Notifier, run_messages
 from plexcache.operations import Operations
 from plexcache.pathmap import map_paths
@@ -55,7 +58,7 @@ class Cycle(Reconciler, Operations):
 
     # -- recovery -------------------------------------------------------------------------------
 
-    def recover(self) -> list[mover.Recovered]:
+    def recover(self) -> list[Recovered]:
         """Finish or roll back interrupted operations into the registry (Books.recover); a dry run only
         says that some wait."""
         if self.report.dry_run:
@@ -158,7 +161,7 @@ class Cycle(Reconciler, Operations):
         """Plan, then check only the files that would move for open handles, and re-plan if any are."""
         first = plan(wanted, self.registry, self.facts(wanted), self.settings, self.now, add_only=self.add_only)
         moving = {self._physical(i.path, i.action): i.path for i in first.items if i.action in (CACHE, MOVE_BACK)}
-        busy = mover.open_paths([p for p in moving if p])
+        busy = open_paths([p for p in moving if p])
         if not busy:
             return first
         return plan(wanted, self.registry, self.facts(wanted, frozenset(moving[p] for p in busy)), self.settings,
@@ -323,7 +326,7 @@ def _evict_plan(cycle: Cycle, targets: list[str]) -> Plan:
     entries, pool_root = cycle.registry.entries, cycle.settings.paths.pool_root
     p = Plan([PlanItem(MOVE_BACK, t, entries[t].size, entries[t].pool, why="evicted on request",
                        release=entries[t].disk is None) for t in targets])
-    busy = mover.open_paths([entries[t].pool_path(pool_root) for t in targets])
+    busy = open_paths([entries[t].pool_path(pool_root) for t in targets])
     for item in p.items:
         held = cycle.hold_reason(entries[item.path])
         if entries[item.path].pool_path(pool_root) in busy:

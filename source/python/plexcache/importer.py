@@ -214,9 +214,10 @@ def _legacy_mappings(data: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     plex_dirs = data.get("plex_library_folders") or [""]
     nas_dirs = data.get("nas_library_folders") or [""]
+    # the seed pairs the two lists by position: a folder without a partner has no mapping
     return [{"name": p or plex_src, "plex_path": f"{plex_src.rstrip('/')}/{p}".rstrip("/"),
              "real_path": f"{real_src.rstrip('/')}/{n}".rstrip("/"), "cache_path": "(legacy)", "cacheable": True}
-            for p, n in zip(plex_dirs, nas_dirs) if isinstance(p, str) and isinstance(n, str)]
+            for p, n in zip(plex_dirs, nas_dirs, strict=False) if isinstance(p, str) and isinstance(n, str)]
 
 
 def _users(data: dict[str, Any], notes: list[str]) -> dict[str, Any]:

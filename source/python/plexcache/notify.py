@@ -11,9 +11,9 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from plexcache.config import Settings, unraid_command
 from plexcache.http import make_session

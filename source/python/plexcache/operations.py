@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 from typing import Any, Optional
 
-from plexcache import exclusions, mover
+from plexcache import exclusions
 from plexcache.config import Settings
+from plexcache.media.lanes import run_ops
+from plexcache.media.ops import AUTO, CacheOp, MovedFile, Op, OpResult, RecordedCopy, RestoreOp
 from plexcache.planner import CACHE, MOVE_BACK, SKIP, Plan, PlanItem
 from plexcache.reconcile import _mtime, _size
 from plexcache.runctl import StopFlag
@@ -31,7 +33,7 @@ class Operations(RunState):
             if item.release:
                 self.registry.remove(item.path)
                 self._done("released", item.path, item.size, "released to the mover", item.why)
-        ops: list[mover.Op] = [op for op in (self._restore_op(i.path) for i in p.of(MOVE_BACK) if not i.release)
+        ops: list[Op] = [op for op in (self._restore_op(i.path) for i in p.of(MOVE_BACK) if not i.release)
                                if op is not None]
         ops += self.left_behind
         ops += [op for op in (self._cache_op(i.path, i.size) for i in p.of(CACHE)) if op is not None]
@@ -41,8 +43,8 @@ class Operations(RunState):
         self.progress.totals(len(ops), sum(i.size for i in p.items if i.action in (CACHE, MOVE_BACK)))
         engine_mover = self.books.new_mover()
         wanted = {i.path: i for i in p.items if i.action in (CACHE, MOVE_BACK)}
-        outcome = mover.run_ops(ops, self.settings.cache.workers, engine_mover,
-                                stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
+        outcome = run_ops(ops, self.settings.cache.workers, engine_mover,
+                          stop=StopFlag(self.settings.paths.volatile_dir), progress=self.progress)
         for result in outcome.results:
             self._apply(result, wanted)
         if outcome.critical is not None:
@@ -50,7 +52,7 @@ class Operations(RunState):
         if outcome.stopped:
             self.report.exit_code = 5
 
-    def _restore_op(self, path: str) -> Optional[mover.RestoreOp]:
+    def _restore_op(self, path: str) -> Optional[RestoreOp]:
         entry = self.registry.get(path)
         if entry is None or entry.disk is None:
             return None
@@ -64,11 +66,11 @@ class Operations(RunState):
             rel = side[len(self.settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
             sidecars.append((str(Path(root) / entry.pool / entry.share / rel),
                              self.unraid.disk_path(entry.disk, entry.share, rel)))
-        return mover.RestoreOp(entry.pool_path(root), array, mover.AUTO if entry.backup else None, sidecars,
-                               pool_facts(self.settings, entry, entry.recorded), key=path, disk=entry.disk,
-                               made_dirs=self._made_dirs_above(entry),
-                               confirmed=pool_facts(self.settings, entry, entry.confirmed),
-                               keep_backup=[pool for pool, _ in sidecars])  # see unconfirmed_copies
+        return RestoreOp(entry.pool_path(root), array, AUTO if entry.backup else None, sidecars,
+                         pool_facts(self.settings, entry, entry.recorded), key=path, disk=entry.disk,
+                         made_dirs=self._made_dirs_above(entry),
+                         confirmed=pool_facts(self.settings, entry, entry.confirmed),
+                         keep_backup=[pool for pool, _ in sidecars])  # see unconfirmed_copies
 
     def _made_dirs_above(self, entry: Entry) -> list[str]:
         """Every folder plexcache-r created above this file, whichever file's caching created it: the season
@@ -78,15 +80,15 @@ class Operations(RunState):
         pool_path = entry.pool_path(self.settings.paths.pool_root)
         return sorted(d for d in self._made_dirs if pool_path.startswith(d.rstrip("/") + "/"))
 
-    def _cache_op(self, path: str, size: int) -> Optional[mover.CacheOp]:
+    def _cache_op(self, path: str, size: int) -> Optional[CacheOp]:
         loc = self.locate(path)
         if not (loc.on_array and loc.pool_path):
             self._fail(path, "the array original is no longer where it was found")
             return None
         sidecars = [(a, p) for a, p in self._sidecars(loc) if not os.path.lexists(p)]
-        return mover.CacheOp(loc.array_path, loc.pool_path, sidecars, expected_size=size, key=path, disk=loc.disk)
+        return CacheOp(loc.array_path, loc.pool_path, sidecars, expected_size=size, key=path, disk=loc.disk)
 
-    def _apply(self, result: mover.OpResult, planned: dict[str, Any]) -> None:
+    def _apply(self, result: OpResult, planned: dict[str, Any]) -> None:
         key = result.op.key or result.op.array_path
         if result.outcome == "cached":
             item = planned.get(key)
@@ -118,7 +120,7 @@ class Operations(RunState):
         elif result.outcome in ("refused", "failed", "critical"):
             self._fail(key, str(result.error))
 
-    def _entry_from_moved(self, key: str, files: list[mover.MovedFile], item: Any, disk: Optional[str]) -> Entry:
+    def _entry_from_moved(self, key: str, files: list[MovedFile], item: Any, disk: Optional[str]) -> Entry:
         return entry_from_moved(self.books, key, files, item, disk)
 
     def adopt(self, p: Plan) -> None:
@@ -170,12 +172,12 @@ class Operations(RunState):
 
 
 def pool_facts(settings: Settings, entry: Entry,
-               by_user_path: dict[str, dict[str, Any]]) -> dict[str, mover.RecordedCopy]:
+               by_user_path: dict[str, dict[str, Any]]) -> dict[str, RecordedCopy]:
     """An entry's per-file facts (recorded, confirmed), keyed by pool path as the mover takes them."""
     out = {}
     for user_path, facts in by_user_path.items():
         rel = user_path[len(settings.paths.user_root.rstrip("/")) + 1:].partition("/")[2]
-        out[f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"] = mover.RecordedCopy(
+        out[f"{settings.paths.pool_root.rstrip('/')}/{entry.pool}/{entry.share}/{rel}"] = RecordedCopy(
             facts["size"], facts["mtime_ns"], facts.get("blake2b"))
     return out
 
@@ -189,7 +191,7 @@ def _why(item: Optional[PlanItem]) -> str:
     return item.why
 
 
-def _op_size(op: mover.Op) -> int:
-    return _size(op.array_path if isinstance(op, mover.CacheOp) else op.pool_path)
+def _op_size(op: Op) -> int:
+    return _size(op.array_path if isinstance(op, CacheOp) else op.pool_path)
 
 

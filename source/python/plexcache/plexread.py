@@ -22,11 +22,11 @@ import copy
 import json
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Callable, Literal, Optional, Protocol, TypeVar
+from typing import Any, Literal, Optional, Protocol, TypeVar
 
 import requests
 from plexapi import exceptions as plexexc

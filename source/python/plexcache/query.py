@@ -7,14 +7,15 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional, Protocol
+from typing import Any, Optional, Protocol
 
 from plexcache import __version__, pace
 from plexcache.config import Settings, parse_size
 from plexcache.errors import UsageError
-from plexcache.journal import Journal
 from plexcache.layout import PROGRESS_NAME, journal_dir, live_state_path
+from plexcache.media.journal import Journal
 from plexcache.planner import eviction_order
 from plexcache.runctl import RunLock, live_running
 from plexcache.schedule import mover_tuning_status, next_run_time

@@ -13,8 +13,9 @@ are those a run needs to be safe; `run` refuses while one of them is not done.
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from plexcache import schedule
 from plexcache.config import PathMapping, Settings

@@ -9,10 +9,13 @@ import stat
 from pathlib import Path
 from typing import Optional
 
-from plexcache import backups, fastcopy, mover
+from plexcache import backups
 from plexcache.config import Settings
 from plexcache.demand import WantedFile
 from plexcache.layout import BACKUP_SUFFIX, CHANGED_MTIME_S
+from plexcache.media import fastcopy
+from plexcache.media.ops import AUTO, RecordedCopy, RestoreOp
+from plexcache.media.tidy import retire_stale_backup
 from plexcache.runstate import RunState
 from plexcache.session import disk_of
 from plexcache.state import Entry
@@ -164,11 +167,11 @@ class Reconciler(RunState):
         if not os.path.isfile(pool_path):
             return
         facts = entry.recorded.get(user_path)
-        recorded = {pool_path: mover.RecordedCopy(facts["size"], facts["mtime_ns"], facts.get("blake2b"))} \
+        recorded = {pool_path: RecordedCopy(facts["size"], facts["mtime_ns"], facts.get("blake2b"))} \
             if facts else {}
         array_path = backup[:-len(BACKUP_SUFFIX)]
-        self.left_behind.append(mover.RestoreOp(pool_path, array_path, mover.AUTO, (), recorded, key=user_path,
-                                                disk=disk_of(array_path, self.unraid)))
+        self.left_behind.append(RestoreOp(pool_path, array_path, AUTO, (), recorded, key=user_path,
+                                          disk=disk_of(array_path, self.unraid)))
 
     def _settle_backup(self, user_path: str, original: str, backup: str) -> str:
         outcome = backups.settle(original, backup, dry_run=self.report.dry_run)
@@ -210,7 +213,7 @@ class Reconciler(RunState):
     def _stale_backup(self, loc: Location, new: WantedFile) -> None:
         """An upgrade left the old backup behind. It is never restored over the newer file; it is retired
         only once the new file is complete (by the mover, when it offers that; until then: reported)."""
-        retire = mover.retire_stale_backup
+        retire = retire_stale_backup
         new_loc = self.locate(new.path)
         new_physical = new_loc.pool_path if new_loc.on_pool else new_loc.array_path
         # "Complete" means the size Plex reports for it (a single-file item); the mover also refuses an open file.

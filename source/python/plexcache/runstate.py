@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
-from plexcache import mover, pace
+from plexcache import pace
 from plexcache.config import Settings
 from plexcache.demand import OTHER_USERS, SERVER, Demand
 from plexcache.layout import BACKUP_SUFFIX
+from plexcache.media.ops import RestoreOp
 from plexcache.pathmap import MappingResult
 from plexcache.report import RunReport
 from plexcache.session import Books, Progress
@@ -48,7 +50,7 @@ class RunState:
         self.blocked: dict[str, str] = {}  # candidates that must not be cached now, with why (stray backups)
         self.held: dict[str, str] = {}  # managed files kept on the pool until someone decides, with why
         self.moved_behind_our_back = 0
-        self.left_behind: list[mover.RestoreOp] = []  # subtitles still cached after their video left the pool
+        self.left_behind: list[RestoreOp] = []  # subtitles still cached after their video left the pool
 
     def roots(self) -> list[str]:
         """Every disk and pool mount a file of ours may be on (or be carried to by Unraid's mover)."""

@@ -113,7 +113,7 @@ def parse_cron(expression: str) -> list[set[int]]:
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"expected five fields like '0 */4 * * *', got {len(fields)}")
-    return [_expand_field(text, *spec) for text, spec in zip(fields, _FIELDS)]
+    return [_expand_field(text, *spec) for text, spec in zip(fields, _FIELDS, strict=True)]
 
 
 def _join(values: set[int], low: int, high: int) -> str:

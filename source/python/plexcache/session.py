@@ -6,18 +6,22 @@ mover's ignore list rewritten. Used by run, evict, recover and the audit's fixes
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from plexcache import exclusions, mover
+from plexcache import exclusions
 from plexcache.config import Settings
 from plexcache.errors import EnvironmentRefuses
-from plexcache.journal import Journal
 from plexcache.layout import journal_dir
+from plexcache.media.journal import Journal
+from plexcache.media.mover import Mover, recover
+from plexcache.media.ops import MovedFile, Recovered
 from plexcache.runctl import ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
 from plexcache.unraid import Unraid, check_environment, environment_problems
@@ -92,29 +96,29 @@ class Books:
     def journal(self) -> Journal:
         return Journal(journal_dir(self.settings))
 
-    def new_mover(self, verify: bool = False) -> mover.Mover:
+    def new_mover(self, verify: bool = False) -> Mover:
         """The journaled mover, with the settings' policy (verify: also when the command asks for it)."""
         cache = self.settings.cache
-        return mover.Mover(self.journal(), backups=cache.backups, verify=cache.verify or verify,
-                           allow_hardlinked=cache.hardlinks == "copy", roots=self.roots())
+        return Mover(self.journal(), backups=cache.backups, verify=cache.verify or verify,
+                     allow_hardlinked=cache.hardlinks == "copy", roots=self.roots())
 
     def event(self, kind: str, path: str, detail: str) -> None:
         """A history event that is not a file moved by this command (recovered, adopted, dropped, ...)."""
         self.history.add(kind, path, self.now, detail=detail)
         log.info("%s: %s: %s", kind, path, detail)
 
-    def recover(self, warnings: list[str]) -> list[mover.Recovered]:
+    def recover(self, warnings: list[str]) -> list[Recovered]:
         """Finish or roll back interrupted operations and bring the registry in line with the outcome.
 
         Also re-applies operations that finished before the last registry save (a command killed in between):
         the journal keeps them until save() checkpoints it. Applying one twice changes nothing, and they
         come in the order they began, so a file cached and then moved back ends up forgotten."""
-        results = mover.recover(self.journal(), self.roots())
+        results = recover(self.journal(), self.roots())
         for rec in results:
             self._record_recovered(rec, warnings)
         return results
 
-    def _record_recovered(self, rec: mover.Recovered, warnings: list[str]) -> None:
+    def _record_recovered(self, rec: Recovered, warnings: list[str]) -> None:
         key, earlier = rec.key, rec.earlier
         if rec.outcome == "cached" and rec.files:
             if key in self.registry:
@@ -153,7 +157,7 @@ class Books:
             self.journal().checkpoint()
 
 
-def entry_from_moved(books: Books, key: str, files: list[mover.MovedFile], item: Any,
+def entry_from_moved(books: Books, key: str, files: list[MovedFile], item: Any,
                      disk: Optional[str]) -> Entry:
     """The registry entry for a file the mover cached (and its subtitles), from what it recorded; the
     demand of the plan item (or of the entry it replaces) is kept."""
@@ -191,6 +195,12 @@ def disk_of(array_path: str, unraid: Unraid) -> Optional[str]:
     return None
 
 
+# A command keeps the registry (tens of thousands of long-lived objects for 10,000 files) for its whole life and
+# makes few reference cycles; at Python's default threshold the collector rescans that registry hundreds of times,
+# a fifth of a no-op run's CPU (bench/noop_run.py). While a session holds, it collects far less often.
+SESSION_GC_THRESHOLD = (50_000, 20, 100)
+
+
 class Session:
     """`with Session(settings, action) as session:` holds the run lock with the stop flag cleared, the
     environment checked and progress reported, until the block ends (the lock is released on any exit)."""
@@ -208,15 +218,17 @@ class Session:
         self.lock = RunLock(settings.paths.volatile_dir)
         self.stop = StopFlag(settings.paths.volatile_dir)
         self.progress = Progress(None, None)
+        self._gc_threshold = gc.get_threshold()
 
     def __enter__(self) -> Session:
         self.lock.acquire()
+        gc.set_threshold(*SESSION_GC_THRESHOLD)
         try:
             self.stop.clear()
             if self.check:
                 _check(self.settings, self.before_mover)
         except BaseException:
-            self.lock.release()
+            self._release()
             raise
         if self.report_progress:
             self.progress = Progress(ProgressWriter(self.settings.paths.volatile_dir, self.action),
@@ -228,7 +240,11 @@ class Session:
         try:
             self.progress.close()
         finally:
-            self.lock.release()
+            self._release()
+
+    def _release(self) -> None:
+        gc.set_threshold(*self._gc_threshold)
+        self.lock.release()
 
 
 def _check(settings: Settings, before_mover: bool) -> None:

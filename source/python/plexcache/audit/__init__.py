@@ -1,7 +1,7 @@
 """Cache health: find what is wrong between the registry, the ignore list and the files on disk, and fix it.
 
 `audit(settings, fixes)` scans, reports findings and, when asked, applies fixes. Every fix that touches a
-media file goes through the journaled mover (plexcache.mover), under the run lock, with progress and stop
+media file goes through the journaled mover (plexcache.media), under the run lock, with progress and stop
 like a run, and is recorded in the maintenance history (plexcache.maintenance).
 
 A full scan walks each cacheable share on its pool and on every array disk (one directory walk each, no

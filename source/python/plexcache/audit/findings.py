@@ -13,8 +13,8 @@ from plexcache.audit.disk import FileCopies, Stat, same_file, scan_share, stat_f
 from plexcache.backups import UNCONFIRMED, pool_copy_state
 from plexcache.config import Settings
 from plexcache.errors import UsageError
-from plexcache.journal import Journal
 from plexcache.layout import BACKUP_SUFFIX, journal_dir
+from plexcache.media.journal import Journal
 from plexcache.state import Entry, Registry, StateStore
 from plexcache.unraid import Unraid, split_user_path
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from plexcache import backups, mover
+from plexcache import backups
 from plexcache.audit.disk import FileCopies, Stat, same_file, stat_file
 from plexcache.audit.findings import (
     CHOICE_KINDS,
@@ -26,10 +26,14 @@ from plexcache.audit.findings import (
 from plexcache.config import Settings
 from plexcache.errors import UsageError
 from plexcache.fsutil import atomic_write_bytes
-from plexcache.journal import Journal
 from plexcache.layout import BACKUP_SUFFIX, journal_dir
 from plexcache.maintenance import MaintenanceHistory
-from plexcache.mover import RecordedCopy, RestoreOp, open_paths, run_ops
+from plexcache.media.journal import Journal
+from plexcache.media.lanes import run_ops
+from plexcache.media.mover import recover
+from plexcache.media.openfiles import open_paths
+from plexcache.media.ops import RecordedCopy, Recovered, RestoreOp
+from plexcache.media.tidy import drop_redundant, put_backup_back, retire_stale_backup
 from plexcache.session import Books, Session
 from plexcache.state import Entry, Registry
 from plexcache.unraid import Unraid, split_user_path
@@ -153,14 +157,14 @@ def _recover_first(settings: Settings) -> list[dict[str, Any]]:
     try:
         books = Books(settings, time.time())
     except UsageError:  # a damaged registry: repair the files now; the sync fix rebuilds the books from them
-        results = mover.recover(journal)
+        results = recover(journal)
     else:
         results = books.recover([])
         books.save()
     return [_recovered_outcome(rec) for rec in results if not rec.earlier]
 
 
-def _recovered_outcome(rec: mover.Recovered) -> dict[str, Any]:
+def _recovered_outcome(rec: Recovered) -> dict[str, Any]:
     """One repaired operation as a fix outcome (one finished before is only bookkeeping: not reported)."""
     ok = rec.outcome != "failed"
     return {"fix": "recover", "action": "recover", "kind": "interrupted", "path": rec.key,
@@ -214,7 +218,7 @@ def _run_file_ops(ctx: FixContext, pairs: list[tuple[Finding, Any]]) -> list[tup
                      progress=ctx.progress)
     ctx.stopped = ctx.stopped or report.stopped
     done = []
-    for (finding, _), result in zip(runnable, report.results):
+    for (finding, _), result in zip(runnable, report.results, strict=True):
         if result.outcome in ("restored", "cached", "dropped"):
             done.append((finding, result))
         elif result.outcome == "not_started":
@@ -287,9 +291,9 @@ def _fix_stray_choice(ctx: FixContext, finding: Finding, keep_new: bool) -> None
     (the live file goes), each only while the live file is still what the audit saw."""
     live, backup = finding.paths[0], finding.paths[1]
     size = finding.sizes[0] if finding.sizes[0] is not None else -1
-    if keep_new and mover.retire_stale_backup(backup, live, size):
+    if keep_new and retire_stale_backup(backup, live, size):
         ctx.record(finding, "ok", f"kept {live}; removed the backup {backup}")
-    elif not keep_new and mover.put_backup_back(backup, live, size):
+    elif not keep_new and put_backup_back(backup, live, size):
         ctx.record(finding, "ok", f"put the backup {backup} back; removed {live}")
     else:
         ctx.record(finding, "refused", f"{live} is open or changed since the check; both kept")
@@ -312,7 +316,7 @@ def _fix_keep_new(ctx: FixContext, findings: list[Finding]) -> None:
                                                                  "by": "you"}}
             ctx.registry_changed = True
             ctx.record(finding, "ok", f"kept {new}; its backup {backup} goes when it moves back")
-        elif mover.retire_stale_backup(backup, new, copy.size):
+        elif retire_stale_backup(backup, new, copy.size):
             ctx.record(finding, "ok", f"kept {new}; removed the backup {backup}")
         else:
             ctx.record(finding, "refused", f"{new} is open or changed; both kept")
@@ -333,7 +337,7 @@ def _drop_plan(finding: Finding) -> Optional[tuple[str, str, Optional[str]]]:
 def _fix_delete(ctx: FixContext, findings: list[Finding]) -> None:
     """Remove verified-redundant copies through the mover (drop_redundant checks them again first)."""
     planned = [(f, _drop_plan(f)) for f in findings]
-    busy = mover.open_paths([p for f, _ in planned for p in f.paths])
+    busy = open_paths([p for f, _ in planned for p in f.paths])
     for finding, plan in planned:
         if plan is None:
             ctx.record(finding, "skipped", "no safe plan for this duplicate")
@@ -348,7 +352,7 @@ def _fix_delete(ctx: FixContext, findings: list[Finding]) -> None:
 
 def _drop(ctx: FixContext, finding: Finding, path: str, keep: str, rename_to: Optional[str]) -> None:
     ctx.progress.file_started(finding.path)
-    done = mover.drop_redundant(path, keep, verify=ctx.use_hash or ctx.settings.cache.verify, rename_to=rename_to)
+    done = drop_redundant(path, keep, verify=ctx.use_hash or ctx.settings.cache.verify, rename_to=rename_to)
     ctx.progress.file_done(finding.path, 0)
     if done:
         ctx.record(finding, "ok", f"turned {path} into its backup" if rename_to else f"removed {path}")

@@ -8,7 +8,8 @@ episodes, the clock) go through methods here, under one lock, and drop only the 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any, Optional
 
 from plexcache.sim.scenario import (
     Item,

@@ -21,272 +21,41 @@ functions run, in-process after an error or in `recover()` after a crash.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import errno
 import hashlib
 import logging
 import os
-import signal
 import stat
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from collections.abc import Sequence
+from typing import Any, Optional
 
-from plexcache import fastcopy
-from plexcache.errors import PlexCacheError
 from plexcache.fsutil import fsync_dir
-from plexcache.journal import Journal, JournalEntry
-from plexcache.layout import BACKUP_SUFFIX, COPY_MTIME_SLACK_NS, NAME_MAX, temp_name
+from plexcache.layout import BACKUP_SUFFIX, NAME_MAX, temp_name
+from plexcache.media import fastcopy
+from plexcache.media.crash import crash_point
+from plexcache.media.fs import existing_ancestor, lstat_or_none, rename_noreplace
+from plexcache.media.journal import Journal, JournalEntry
+from plexcache.media.ops import (
+    AUTO,
+    CRITICAL_ERRNOS,
+    CacheOp,
+    CriticalIOError,
+    MovedFile,
+    MoveError,
+    MoveFailed,
+    MoveRefused,
+    Op,
+    OpResult,
+    ProgressFn,
+    RecordedCopy,
+    Recovered,
+    RestoreOp,
+)
 
-AUTO = "auto"  # RestoreOp.backup_path default: NAME.plexcached next to the array path, if it exists
-CRASH_ENV = "PLEXCACHE_CRASH_AT"
-TRACE_ENV = "PLEXCACHE_CRASH_TRACE"
-CRITICAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EIO})
 log = logging.getLogger(__name__)
-
-# (label of the file, bytes done, bytes total)
-ProgressFn = Callable[[str, int, int], None]
-
-
-# ----------------------------------------------------------------------------------------------- errors
-
-class MoveError(PlexCacheError):
-    """A file operation did not happen. Whatever it had started was undone; the original is untouched."""
-
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class MoveRefused(MoveError):
-    """The operation was refused before anything was touched (or undone at once), for `reason`:
-
-    hardlinked, not_a_file, source_missing, size_mismatch, changed (the file changed while being copied),
-    target_exists, backup_exists, no_share_dir, name_too_long, lost (no copy left to restore from).
-    """
-
-    def __init__(self, message: str, path: str, reason: str) -> None:
-        super().__init__(message, path)
-        self.reason = reason
-
-
-class MoveFailed(MoveError):
-    """An unexpected I/O error or a failed verification; the operation was rolled back."""
-
-    def __init__(self, message: str, path: str, errno_: Optional[int] = None) -> None:
-        super().__init__(message, path)
-        self.errno = errno_
-
-
-class CopyStopped(MoveError):
-    """A stop was asked for while a file was being copied: the partial copy was undone like any failed
-    copy, and the file is where it was before (a large file need not finish before a run can stop)."""
-
-
-class CriticalIOError(MoveError):
-    """Disk full, permission denied, read-only or failing disk: the run must stop (and notify).
-
-    The partial copy was removed and the original left untouched before this was raised.
-    """
-
-    def __init__(self, message: str, path: str, errno_: int) -> None:
-        super().__init__(message, path)
-        self.errno = errno_
-
-
-# -------------------------------------------------------------------------------------------- operations
-
-@dataclass(frozen=True)
-class RecordedCopy:
-    """What a file looked like when it was cached: restore compares the backup and the pool copy to it."""
-
-    size: int
-    mtime_ns: int
-    blake2b: Optional[str] = None
-
-    def matches(self, st: os.stat_result) -> bool:
-        # exact: the copy got the original's mtime to the nanosecond (every pool filesystem keeps ns), and
-        # an in-place edit within the same second must still count as a change
-        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
-
-
-@dataclass(frozen=True)
-class CacheOp:
-    """Copy a video (and its sidecars) from an array disk to the pool.
-
-    sidecars: (array_path, pool_path) pairs, in the same order as the main paths.
-    expected_size: refuse if the array file has another size (e.g. still being written).
-    key: the caller's identity for the item (e.g. its /mnt/user path); echoed in results and progress.
-    disk: the array disk (e.g. "disk3") for scheduling; derived from the device number when None.
-    """
-
-    array_path: str
-    pool_path: str
-    sidecars: Sequence[tuple[str, str]] = ()
-    expected_size: Optional[int] = None
-    key: Optional[str] = None
-    disk: Optional[str] = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sidecars", tuple((str(a), str(p)) for a, p in self.sidecars))
-
-    @property
-    def label(self) -> str:
-        return self.key or self.array_path
-
-
-@dataclass(frozen=True)
-class RestoreOp:
-    """Move a cached video (and its sidecars) back from the pool to its array disk.
-
-    backup_path: where the array original was kept; AUTO (default) means array_path + ".plexcached" for
-    every file of the op, used if present; None means no backups are expected (any file there is left
-    alone). sidecars: (pool_path, array_path) pairs, in the same order as the main paths.
-    recorded: RecordedCopy returned when the files were cached, keyed by pool path. The backup is renamed
-    back only when it and the pool copy both still match them; without them, when the two match each other.
-    confirmed: RecordedCopy of pool copies shown to be complete replacements (Plex lists that file with that
-    size, or the user chose to keep it), keyed by pool path. A pool copy that matches neither `recorded`
-    (or, without a record, its backup) nor `confirmed` is refused (`mismatch`): both copies stay.
-    keep_original: pool paths whose backup the user chose to put back whatever the pool copy holds; the
-    pool copy is removed only once the original is back at its name.
-    keep_backup: pool paths (subtitles: Plex lists no sizes to confirm them by) whose changed, unconfirmed
-    copy is moved back anyway, with its backup kept beside it rather than refused (`mismatch`): nothing is
-    deleted, and `audit` shows the pair as a stray backup for a person to choose.
-    made_dirs: pool directories plexcache-r created when caching (OpResult.made_dirs / Recovered.made_dirs,
-    of this op or of others). Once the pool copies are gone, each of them that is an ancestor of one of this
-    op's pool paths, below the share's own folder, not a mount point and empty, is removed (deepest first).
-    Passing more (e.g. every directory the caller ever saw created) is safe: the rest are ignored.
-    """
-
-    pool_path: str
-    array_path: str
-    backup_path: Optional[str] = AUTO
-    sidecars: Sequence[tuple[str, str]] = ()
-    recorded: Mapping[str, RecordedCopy] = field(default_factory=dict)
-    key: Optional[str] = None
-    disk: Optional[str] = None
-    made_dirs: Sequence[str] = ()
-    confirmed: Mapping[str, RecordedCopy] = field(default_factory=dict)
-    keep_original: Sequence[str] = ()
-    keep_backup: Sequence[str] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sidecars", tuple((str(p), str(a)) for p, a in self.sidecars))
-        object.__setattr__(self, "made_dirs", tuple(str(d) for d in self.made_dirs))
-        object.__setattr__(self, "keep_original", tuple(str(p) for p in self.keep_original))
-        object.__setattr__(self, "keep_backup", tuple(str(p) for p in self.keep_backup))
-
-    @property
-    def label(self) -> str:
-        return self.key or self.array_path
-
-
-Op = Union[CacheOp, RestoreOp]
-
-
-@dataclass
-class MovedFile:
-    """One file of a finished operation, for the registry.
-
-    For a cache: where it now lives on the pool, where the original was kept (backup_path, None when
-    backups are off) and the RecordedCopy to hand back in RestoreOp.recorded. For a restore: the array path
-    it is back at; backup_path is None, or names a backup deliberately left in place (it differed from
-    the pool copy and no record said which one is newer: `audit` reports it as an orphaned backup).
-    """
-
-    array_path: str
-    pool_path: str
-    backup_path: Optional[str]
-    facts: RecordedCopy
-    how: str = "copy"  # copy | rename (restore from the backup)
-
-
-@dataclass
-class OpResult:
-    """Outcome of one operation run by run_ops (Mover.cache/restore return it on success, raise otherwise).
-
-    outcome: cached | restored | refused | failed | critical | not_started (stop requested or run halted).
-    made_dirs: (cache) pool directories this op created, top-down: keep them (e.g. in the registry) and
-    hand them back as RestoreOp.made_dirs so the move back can remove them once empty.
-    removed_dirs: (restore) the empty pool directories the move back removed.
-    """
-
-    op: Op
-    outcome: str
-    files: list[MovedFile] = field(default_factory=list)
-    bytes_copied: int = 0
-    seconds: float = 0.0
-    error: Optional[MoveError] = None
-    made_dirs: list[str] = field(default_factory=list)
-    removed_dirs: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Recovered:
-    """What recovery did with one interrupted operation.
-
-    outcome: cached (finished: the files are on the pool), restored (finished: back on the array),
-    rolled_back (undone: the files are where they were before the op started), mixed (some files each
-    side; `files` lists all, detail names the ones at the destination), failed (could not be repaired now;
-    the journal record stays and the next recovery tries again; detail says why).
-
-    An operation that had already finished (its done record waits for Journal.checkpoint()) is reported
-    the same way as one recovery finishes now (`earlier` is True): apply it to the registry idempotently.
-    made_dirs: (cache) the pool directories the op created that still exist, as OpResult.made_dirs.
-    """
-
-    op_id: str
-    op: Optional[Op]  # None only for an unreadable journal record
-    outcome: str
-    files: list[MovedFile] = field(default_factory=list)
-    detail: str = ""
-    earlier: bool = False  # finished before this recovery (a done record not yet checkpointed)
-    made_dirs: list[str] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        """The op's key, else its array path, else (unreadable record) the op id."""
-        if self.op is None:
-            return self.op_id
-        return self.op.key or self.op.array_path
-
-
-@dataclass
-class OpsOutcome:
-    """What run_ops did: one OpResult per op (input order), and why it ended early, if it did."""
-
-    results: list[OpResult]
-    stopped: bool = False
-    critical: Optional[CriticalIOError] = None
-
-
-# ---------------------------------------------------------------------------------------- crash points
-
-_crash_lock = threading.Lock()
-_crash_counts: dict[str, int] = {}
-
-
-def crash_point(step: str) -> None:
-    """Test hook: PLEXCACHE_CRASH_AT=<step>[:<n>] SIGKILLs this process the n-th time (default 1st) `step`
-    is reached. PLEXCACHE_CRASH_TRACE=<file> appends every step reached as `step:n` (tests enumerate the
-    steps with it). Both unset in production: one dict lookup per step."""
-    spec = os.environ.get(CRASH_ENV)
-    trace = os.environ.get(TRACE_ENV)
-    if not spec and not trace:
-        return
-    with _crash_lock:
-        n = _crash_counts[step] = _crash_counts.get(step, 0) + 1
-    if trace:
-        with open(trace, "a", encoding="utf-8") as handle:
-            handle.write(f"{step}:{n}\n")
-    if spec:
-        name, _, count = spec.partition(":")
-        if name == step and n == int(count or 1):
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 # ------------------------------------------------------------------------------------------ the mover
@@ -386,10 +155,10 @@ class Mover:
         if os.path.lexists(dst):
             raise MoveRefused(f"{dst} already exists on the array; not overwriting it (run `plexcache-r "
                               "audit`)", dst, "target_exists")
-        bst = _lstat(backup) if backup else None
+        bst = lstat_or_none(backup) if backup else None
         if bst is not None and not stat.S_ISREG(bst.st_mode):
             bst = None
-        pst = _lstat(src)
+        pst = lstat_or_none(src)
         if pst is None:
             if bst is None:
                 raise MoveRefused(f"{src} is gone from the pool and there is no backup of it; nothing to "
@@ -512,11 +281,11 @@ class Mover:
                               f"by Unraid's mover?); not moving it back to {f['dst']}, which would make a second "
                               "live copy", f["src"], "elsewhere")
         if f["how"] == "rename":
-            _rename_noreplace(f["backup"], f["dst"])
+            rename_noreplace(f["backup"], f["dst"])
             fsync_dir(os.path.dirname(f["dst"]))
             crash_point(f"{kind}.renamed")
         else:
-            _rename_noreplace(f["tmp"], f["dst"])
+            rename_noreplace(f["tmp"], f["dst"])
             crash_point(f"{kind}.placed")
 
     def _verify(self, f: dict[str, Any], hasher: Optional[hashlib.blake2b]) -> None:
@@ -621,7 +390,7 @@ def _where(intent: dict[str, Any]) -> tuple[str, str]:
         return ("cached" if intent["kind"] == "cache" else "restored"), ""
     if not any(at_dst):
         return "rolled_back", ""
-    kept = [f["dst"] for f, here in zip(intent["files"], at_dst) if here]
+    kept = [f["dst"] for f, here in zip(intent["files"], at_dst, strict=True) if here]
     return "mixed", "only copy kept at " + ", ".join(kept)
 
 
@@ -653,7 +422,7 @@ def _rollback(intent: dict[str, Any], roots: Sequence[str] = ()) -> None:
         if intent["kind"] == "restore" and f["how"] == "rename":
             # the backup was renamed to the array path; name it back while the pool copy is there
             if _exists(f["src"]) and not os.path.lexists(f["backup"]):
-                _rename_noreplace(f["dst"], f["backup"])
+                rename_noreplace(f["dst"], f["backup"])
                 fsync_dir(os.path.dirname(f["dst"]))
             continue
         if _has_size(f["src"], f["size"]):
@@ -661,7 +430,7 @@ def _rollback(intent: dict[str, Any], roots: Sequence[str] = ()) -> None:
             os.unlink(f["dst"])
         elif intent["kind"] == "cache" and f["backup"] and _has_size(f["backup"], f["size"]) \
                 and not os.path.lexists(f["src"]):
-            _rename_noreplace(f["backup"], f["src"])
+            rename_noreplace(f["backup"], f["src"])
             fsync_dir(os.path.dirname(f["src"]))
             os.unlink(f["dst"])
         # else: the new copy is the only complete one left: keep it
@@ -705,7 +474,7 @@ def _retire_array_original(f: dict[str, Any]) -> None:
     if not os.path.lexists(f["src"]):
         return
     if f["backup"]:
-        _rename_noreplace(f["src"], f["backup"])
+        rename_noreplace(f["src"], f["backup"])
     else:
         os.unlink(f["src"])
     fsync_dir(os.path.dirname(f["src"]))
@@ -742,7 +511,7 @@ def _facts_of(f: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------ helpers
 
 def _source_stat(path: str, allow_hardlinked: bool) -> os.stat_result:
-    st = _lstat(path)
+    st = lstat_or_none(path)
     if st is None:
         raise MoveRefused(f"{path} does not exist; skipped", path, "source_missing")
     if not stat.S_ISREG(st.st_mode):
@@ -759,7 +528,7 @@ def _identity(st: os.stat_result) -> dict[str, int]:
 
 def _is(path: str, ident: Optional[dict[str, Any]]) -> bool:
     """True when path is a regular file with exactly this identity (device, inode, size, mtime)."""
-    st = _lstat(path)
+    st = lstat_or_none(path)
     return ident is not None and st is not None and stat.S_ISREG(st.st_mode) and \
         all(_identity(st)[k] == ident.get(k) for k in ("dev", "ino", "size", "mtime_ns"))
 
@@ -768,7 +537,7 @@ def _note_sources(files: list[dict[str, Any]]) -> None:
     """Record each source's identity in the plan: the op retires (deletes, renames) a source only while
     it is still that file."""
     for f in files:
-        st = _lstat(f["src"])
+        st = lstat_or_none(f["src"])
         f["src_id"] = _identity(st) if st is not None and stat.S_ISREG(st.st_mode) else None
 
 
@@ -816,7 +585,7 @@ def _remove_own_temps(f: dict[str, Any], roots: Sequence[str]) -> None:
     temp name is plexcache-r's own, yet a full copy is never removed while it may be the only one."""
     mounts = [_mount_of(f["src"], f["dst"]), *roots]
     for tmp in [f["tmp"], *_elsewhere(f["tmp"], temp_name(f["src"]), mounts)]:
-        st = _lstat(tmp)
+        st = lstat_or_none(tmp)
         if st is None or not stat.S_ISREG(st.st_mode) or st.st_size > f["size"]:
             continue
         if st.st_size == f["size"] and not (os.path.lexists(f["src"]) or _is_placed(f)):
@@ -853,22 +622,15 @@ def _check_name(path: str) -> None:
                           "name_too_long")
 
 
-def _lstat(path: Optional[str]) -> Optional[os.stat_result]:
-    if path is None:
-        return None
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None
 
 
 def _exists(path: Optional[str]) -> bool:
-    st = _lstat(path)
+    st = lstat_or_none(path)
     return st is not None and stat.S_ISREG(st.st_mode)
 
 
 def _has_size(path: Optional[str], size: int) -> bool:
-    st = _lstat(path)
+    st = lstat_or_none(path)
     return st is not None and stat.S_ISREG(st.st_mode) and st.st_size == size
 
 
@@ -881,10 +643,10 @@ def _unlink_quiet(path: Optional[str]) -> None:
 def _check_free(files: list[dict[str, Any]], min_free: int) -> None:
     need: dict[int, tuple[int, str]] = {}
     for f in files:
-        parent = _existing_ancestor(os.path.dirname(f["dst"]))
+        parent = existing_ancestor(os.path.dirname(f["dst"]))
         dev = os.stat(parent).st_dev
         total, _ = need.get(dev, (0, parent))
-        st = _lstat(f["src"])
+        st = lstat_or_none(f["src"])
         # a sparse source is copied sparse: it needs only what it has allocated
         size = st.st_blocks * 512 if st is not None and fastcopy.looks_sparse(st) else f["size"]
         need[dev] = (total + size, parent)
@@ -895,14 +657,6 @@ def _check_free(files: list[dict[str, Any]], min_free: int) -> None:
             raise CriticalIOError(f"not enough free space on {parent}: {total + min_free} bytes needed, "
                                   f"{free} free; free up space or lower the cache limits", parent, errno.ENOSPC)
 
-
-def _existing_ancestor(path: str) -> str:
-    while not os.path.isdir(path):
-        parent = os.path.dirname(path)
-        if parent == path:
-            break
-        path = parent
-    return path
 
 
 # ----------------------------------------------------------------------------------- directories
@@ -992,7 +746,7 @@ def _prune_dirs(dirs: list[str]) -> list[str]:
     removed = []
     with _dirs_lock:  # a cache op in another lane creates its temp file in an existing dir under this lock
         for d in dirs:
-            st, parent = _lstat(d), _lstat(os.path.dirname(d))
+            st, parent = lstat_or_none(d), lstat_or_none(os.path.dirname(d))
             if st is None or parent is None or not stat.S_ISDIR(st.st_mode) or st.st_dev != parent.st_dev:
                 continue  # gone already, replaced by something else, or a mount (a ZFS dataset)
             try:
@@ -1015,34 +769,6 @@ def _remove_made_dirs(made: list[dict[str, str]]) -> None:
                 continue  # not empty (another op uses it) or already gone
             with contextlib.suppress(OSError):
                 fsync_dir(os.path.dirname(d["path"]))
-
-
-# ------------------------------------------------------------------------------------------ renames
-
-_RENAME_NOREPLACE = 1
-_AT_FDCWD = -100
-_libc: Any = None
-
-
-def _rename_noreplace(src: str, dst: str) -> None:
-    """rename(2) that fails with FileExistsError instead of replacing an existing target."""
-    global _libc
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL(None, use_errno=True)
-            _libc.renameat2  # noqa: B018 - probe: glibc >= 2.28
-        except (OSError, AttributeError):
-            _libc = False
-    if _libc:
-        rc = _libc.renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE)
-        if rc == 0:
-            return
-        err = ctypes.get_errno()
-        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
-            raise OSError(err, os.strerror(err), src, None, dst)
-    if os.path.lexists(dst):  # filesystem without RENAME_NOREPLACE: check, then rename
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), dst)
-    os.rename(src, dst)
 
 
 # ------------------------------------------------------------------------------------------ errors
@@ -1086,311 +812,3 @@ def _op_from_json(intent: dict[str, Any]) -> Op:
     doc["recorded"] = {k: RecordedCopy(**v) for k, v in doc.get("recorded", {}).items()}
     doc["confirmed"] = {k: RecordedCopy(**v) for k, v in doc.get("confirmed", {}).items()}
     return RestoreOp(**doc)
-
-
-# ---------------------------------------------------------------------------------- small helpers
-
-def retire_stale_backup(backup_path: str, new_path: str, new_size: int) -> bool:
-    """Delete a backup made stale by an upgrade under another name, once the new file is complete.
-
-    True if deleted. Refused (False) unless: backup_path ends in .plexcached and is a regular file; new_path
-    is a regular file of exactly new_size bytes, is not the backup itself, and nobody has it open (an
-    import still being written). A single unlink needs no journal: it either happened or it did not. An
-    OSError (an immutable folder, a read-only disk) also answers False, logged: the backup is kept.
-    """
-    if not backup_path.endswith(BACKUP_SUFFIX):
-        return False
-    bst, nst = _lstat(backup_path), _lstat(new_path)
-    if bst is None or nst is None or not stat.S_ISREG(bst.st_mode) or not stat.S_ISREG(nst.st_mode):
-        return False
-    if nst.st_size != new_size or (bst.st_dev, bst.st_ino) == (nst.st_dev, nst.st_ino) or is_open(new_path):
-        return False
-    try:
-        os.unlink(backup_path)
-        fsync_dir(os.path.dirname(backup_path))
-    except OSError as exc:  # e.g. EPERM from an immutable folder: both copies stay, the caller goes on
-        log.warning("could not remove the stale backup %s: %s; it is kept", backup_path, exc)
-        return False
-    return True
-
-
-def put_backup_back(backup_path: str, live_path: str, live_size: int) -> bool:
-    """Put a .plexcached backup back as the file, in place of the live array copy a person chose to give up
-    (`audit --fix keep-original` for a stray backup). True if done.
-
-    Refused (False) unless both are regular files, two inodes, live_path still has live_size bytes (what the
-    person saw) and neither is open. The backup keeps its disk: beside the live copy, the live copy goes first
-    and then the backup is renamed into its name; on another disk, the backup is renamed first (for a moment
-    the file is live twice, which `audit` reports) and then the live copy goes. A crash in between leaves the
-    backup's bytes under one of its names, and no byte the person chose to keep is ever at risk.
-    """
-    bst, lst = _lstat(backup_path), _lstat(live_path)
-    if not backup_path.endswith(BACKUP_SUFFIX) or bst is None or lst is None:
-        return False
-    if not stat.S_ISREG(bst.st_mode) or not stat.S_ISREG(lst.st_mode) or lst.st_size != live_size \
-            or (bst.st_dev, bst.st_ino) == (lst.st_dev, lst.st_ino) or open_paths((backup_path, live_path)):
-        return False
-    target = backup_path[: -len(BACKUP_SUFFIX)]
-    try:
-        if target != live_path:
-            _rename_noreplace(backup_path, target)
-            fsync_dir(os.path.dirname(target))
-        os.unlink(live_path)
-        fsync_dir(os.path.dirname(live_path))
-        if target == live_path:
-            _rename_noreplace(backup_path, target)
-            fsync_dir(os.path.dirname(target))
-    except OSError as exc:
-        log.warning("could not put the backup %s back in place of %s: %s", backup_path, live_path, exc)
-        return False
-    log.info("put the backup %s back in place of %s", backup_path, live_path)
-    return True
-
-
-def drop_redundant(path: str, keep: str, *, verify: bool = False, rename_to: Optional[str] = None) -> bool:
-    """Remove `path`, a copy made redundant by the identical `keep` (or, with rename_to, turn it into that
-    name: an array original next to an identical pool copy becomes its backup). True if done.
-
-    Refused (False, reason logged) unless both are regular files (not symlinks), not the same file (inode),
-    of the same size with mtimes within COPY_MTIME_SLACK_NS, with `verify` of the same blake2b, and neither is
-    open; and, with rename_to, that name is free. The checks are repeated after hashing so a file changed
-    meanwhile is not dropped. An unlink, like a no-replace rename, is atomic: a crash leaves either both
-    files or `keep` alone (resp. `keep` and rename_to), never an ambiguous state, so no journal is needed.
-    An OSError (e.g. permission denied) also answers False, with the error logged.
-    """
-    why = _drop_refusal(path, keep, verify)
-    if why is None and rename_to is not None and os.path.lexists(rename_to):
-        why = f"{rename_to} already exists"
-    if why is not None:
-        log.info("not dropping %s (kept: %s): %s", path, keep, why)
-        return False
-    try:
-        if rename_to is None:
-            os.unlink(path)
-        else:
-            _rename_noreplace(path, rename_to)
-            if os.path.dirname(rename_to) != os.path.dirname(path):
-                fsync_dir(os.path.dirname(rename_to))
-        fsync_dir(os.path.dirname(path))
-    except OSError as exc:
-        log.warning("could not drop the redundant copy %s: %s; both copies are still there", path, exc)
-        return False
-    log.info("dropped the redundant copy %s (identical to %s)%s", path, keep,
-             f"; it is now {rename_to}" if rename_to else "")
-    return True
-
-
-def _drop_refusal(path: str, keep: str, verify: bool) -> Optional[str]:
-    """Why `path` may not be dropped in favour of `keep`, or None."""
-    st, kst = _lstat(path), _lstat(keep)
-    if st is None or kst is None:
-        return "one of the copies is gone"
-    why = _identical_by_stat(st, kst)
-    if why is not None:
-        return why
-    if open_paths((path, keep)):
-        return "one of the copies is open (being played?)"
-    if verify:
-        if fastcopy.hash_file(path) != fastcopy.hash_file(keep):
-            return "the contents differ (blake2b)"
-        again, kagain = _lstat(path), _lstat(keep)
-        if again is None or kagain is None or not _same_stat(st, again) or not _same_stat(kst, kagain):
-            return "a copy changed while it was being compared"
-    return None
-
-
-def _identical_by_stat(st: os.stat_result, kst: os.stat_result) -> Optional[str]:
-    if not stat.S_ISREG(st.st_mode) or not stat.S_ISREG(kst.st_mode):
-        return "not both regular files"
-    if (st.st_dev, st.st_ino) == (kst.st_dev, kst.st_ino):
-        return "they are the same file (one inode), not two copies"
-    if st.st_size != kst.st_size:
-        return f"sizes differ ({st.st_size} vs {kst.st_size} bytes)"
-    if abs(st.st_mtime_ns - kst.st_mtime_ns) > COPY_MTIME_SLACK_NS:
-        return "modification times differ"
-    return None
-
-
-def _same_stat(a: os.stat_result, b: os.stat_result) -> bool:
-    return (a.st_dev, a.st_ino, a.st_size, a.st_mtime_ns) == (b.st_dev, b.st_ino, b.st_size, b.st_mtime_ns)
-
-
-# ------------------------------------------------------------------------------ open-file check
-
-def open_paths(paths: Iterable[str]) -> set[str]:
-    """Which of `paths` some process has open (best effort: scans /proc/*/fd; unreadable ones skipped).
-
-    Candidates are fds whose target has the same file name (of the path or of what it resolves to);
-    they match by device and inode, so a file opened through another directory (a container's bind
-    mount) is seen too. A file read through /mnt/user is seen via shfs's own handle on the disk path.
-    A hard link under another name is not seen.
-    """
-    wanted: dict[str, list[tuple[str, int, int]]] = {}
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        for name in {os.path.basename(path), os.path.basename(os.path.realpath(path))}:
-            wanted.setdefault(name, []).append((path, st.st_dev, st.st_ino))
-    found: set[str] = set()
-    if not wanted:
-        return found
-    try:
-        pids = [p for p in os.listdir("/proc") if p.isdigit()]
-    except OSError:
-        return found
-    for pid in pids:
-        fd_dir = f"/proc/{pid}/fd"
-        try:
-            fds = os.listdir(fd_dir)
-        except OSError:
-            continue
-        for fd in fds:
-            _match_fd(f"{fd_dir}/{fd}", wanted, found)
-    return found
-
-
-def _match_fd(link: str, wanted: dict[str, list[tuple[str, int, int]]], found: set[str]) -> None:
-    try:
-        target = os.readlink(link)
-    except OSError:
-        return
-    name = os.path.basename(target.removesuffix(" (deleted)"))
-    candidates = wanted.get(name)
-    if not candidates:
-        return
-    try:
-        st = os.stat(link)
-    except OSError:
-        return
-    for path, dev, ino in candidates:
-        if st.st_dev == dev and st.st_ino == ino:
-            found.add(path)
-
-
-def is_open(path: str, *aliases: str) -> bool:
-    """True if any process has `path` (or one of its aliases, e.g. its /mnt/user path) open."""
-    return bool(open_paths((path, *aliases)))
-
-
-# -------------------------------------------------------------------------------------- scheduling
-
-def disk_of(op: Op) -> str:
-    """The array disk an op reads from or writes to: op.disk, else the device number of its array dir."""
-    if op.disk:
-        return op.disk
-    try:
-        return f"dev{os.stat(_existing_ancestor(os.path.dirname(op.array_path))).st_dev}"
-    except OSError:
-        return "unknown"
-
-
-def _op_bytes(op: Op) -> int:
-    path = op.array_path if isinstance(op, CacheOp) else op.pool_path
-    st = _lstat(path)
-    return st.st_size if st else 0
-
-
-def schedule_by_disk(ops: Sequence[Op], workers: int) -> list[list[Op]]:
-    """Split ops into at most `workers` lanes, run in parallel, each lane one op after another.
-
-    All ops of one array disk share a lane (a spinning disk copies fastest one file at a time), in their
-    given order (the planner's priority). Disks go to the least-loaded lane by bytes, biggest disk first.
-    """
-    return [[op for _i, op in lane] for lane in _lanes(list(enumerate(ops)), workers)]
-
-
-def _lanes(items: list[tuple[int, Op]], workers: int) -> list[list[tuple[int, Op]]]:
-    by_disk: dict[str, list[tuple[int, Op]]] = {}
-    for item in items:
-        by_disk.setdefault(disk_of(item[1]), []).append(item)
-    weights = {d: sum(_op_bytes(op) for _i, op in q) for d, q in by_disk.items()}
-    lanes: list[list[tuple[int, Op]]] = [[] for _ in range(max(1, min(workers, len(by_disk))))]
-    loads = [0] * len(lanes)
-    for disk in sorted(by_disk, key=lambda d: -weights[d]):
-        i = loads.index(min(loads))
-        lanes[i].extend(by_disk[disk])
-        loads[i] += weights[disk]
-    return [lane for lane in lanes if lane]
-
-
-class _Halt:
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.critical: Optional[CriticalIOError] = None
-        self.stopped = False
-
-
-def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] = None,
-            progress: Optional[Any] = None) -> OpsOutcome:
-    """Run ops with schedule_by_disk lanes, one thread per lane.
-
-    stop: a runctl.StopFlag (anything with requested()), checked before each op: once set, the remaining
-    ops end as not_started and OpsOutcome.stopped is True (the caller raises StopRequested). A
-    CriticalIOError halts every lane the same way (OpsOutcome.critical). progress: a runctl.ProgressWriter.
-    Never raises for a single op's failure: each OpResult says what happened.
-    """
-    results: dict[int, OpResult] = {}
-    halt = _Halt()
-
-    def lane_worker(lane: list[tuple[int, Op]]) -> None:
-        for i, op in lane:
-            results[i] = _run_one(op, mover, stop, progress, halt)
-
-    lanes = _lanes(list(enumerate(ops)), workers)
-    with ThreadPoolExecutor(max_workers=max(1, len(lanes)), thread_name_prefix="plexcache-lane") as pool:
-        for future in [pool.submit(lane_worker, lane) for lane in lanes]:
-            future.result()
-    return OpsOutcome([results[i] for i in range(len(ops))], halt.stopped, halt.critical)
-
-
-def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any], halt: _Halt) -> OpResult:
-    if not halt.event.is_set() and stop is not None and stop.requested():
-        halt.stopped = True
-        halt.event.set()
-    if halt.event.is_set():
-        return OpResult(op, "not_started")
-    if progress is not None:
-        progress.file_started(op.label)
-    started = time.monotonic()
-    try:
-        result = mover.run(op, _stoppable(op, stop, progress.on_bytes if progress is not None else None))
-    except CopyStopped:
-        halt.stopped = True
-        halt.event.set()
-        result = OpResult(op, "not_started")
-    except MoveRefused as exc:
-        result = OpResult(op, "refused", error=exc)
-    except CriticalIOError as exc:
-        halt.critical = halt.critical or exc
-        halt.event.set()
-        result = OpResult(op, "critical", error=exc)
-    except MoveFailed as exc:
-        result = OpResult(op, "failed", error=exc)
-    except OSError as exc:  # e.g. a planning stat that failed: report, keep going
-        result = OpResult(op, "failed", error=MoveFailed(str(exc), op.array_path, exc.errno))
-    result.seconds = time.monotonic() - started
-    if progress is not None:
-        progress.file_done(op.label, _op_bytes_done(result))
-    return result
-
-
-def _stoppable(op: Op, stop: Optional[Any], progress: Optional[ProgressFn]) -> Optional[ProgressFn]:
-    """The progress callback, which also ends the copy when a stop is asked for (it is called every ~10 MB
-    or second of copying, so a stop lands within seconds even in the middle of a large file)."""
-    if stop is None:
-        return progress
-
-    def report(label: str, done: int, total: int) -> None:
-        if stop.requested():
-            raise CopyStopped(f"stopped on request while copying {label}; the partial copy was removed",
-                              op.array_path)
-        if progress is not None:
-            progress(label, done, total)
-
-    return report
-
-
-def _op_bytes_done(result: OpResult) -> int:
-    return sum(f.facts.size for f in result.files)

@@ -11,7 +11,8 @@ import errno
 import hashlib
 import os
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 CHUNK = 64 * 1024 * 1024  # bytes per copy_file_range/sendfile call: few syscalls, fine-grained enough
 HASH_BUFFER = 8 * 1024 * 1024
