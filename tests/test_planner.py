@@ -296,3 +296,62 @@ def test_a_learned_pace_decides_which_next_episodes_are_due():
 
     fast = dataclasses.replace(f, due_next={("alice", "tv/Show"): 5})  # five episodes a day
     assert actions(plan([fourth], Registry(), fast, settings(due_episodes=2), NOW), CACHE) == [fourth.path]
+
+
+def test_a_favourite_wakes_its_disk_and_ranks_below_every_other_reason():
+    """A movie watched again and again is due (the play that woke its disk is long over by the nightly run,
+    so waiting for an awake disk would wait for ever); when room is short it is the first to give way."""
+    fav = wanted("Fav", source="rewatch", kind="movie", share="movies")
+    f = on_disks(facts(fav.path, asleep=frozenset({"disk1"})))
+    assert actions(plan([fav], Registry(), f, settings(), NOW), CACHE) == [fav.path]
+    listed = wanted("Listed", source="watchlist", kind="movie", share="movies", rank=7)
+    room = facts(fav.path, listed.path, free=GB * 5 // 2, total=100 * GB)  # one fits above the band
+    p = plan([fav, listed], Registry(), room, settings(min_free="0"), NOW)
+    assert actions(p, CACHE) == [listed.path] and actions(p, SKIP) == [fav.path]
+
+
+def test_the_top_of_a_watchlist_wakes_its_disk_only_while_parity_spins_anyway():
+    """Caching renames the original on its disk (a write), so the first disk a run wakes wakes parity too:
+    two spin-ups for a movie that may be picked. The top of a watchlist is read when the run writes anyway."""
+    top = wanted("Top", source="watchlist", kind="movie", share="movies")
+    deck = wanted("Deck")
+    both = frozenset({"disk1", "disk2", "parity"})
+    f = on_disks(facts(top.path, deck.path, asleep=both), **{top.path: "disk1", deck.path: "disk2"})
+    assert actions(plan([top], Registry(), f, settings(), NOW), SKIP) == [top.path]
+    assert sorted(actions(plan([top, deck], Registry(), f, settings(), NOW), CACHE)) == sorted([top.path, deck.path])
+    awake_parity = on_disks(facts(top.path, asleep=frozenset({"disk1"})), **{top.path: "disk1"})
+    assert actions(plan([top], Registry(), awake_parity, settings(), NOW), CACHE) == [top.path]
+
+
+def test_a_sleeping_disk_is_woken_to_make_room_only_for_a_due_file():
+    """Moving a file back wakes its disk and parity: worth it for what is due before the next run, not to
+    swap in a file that could wait as well (it is cached when the room is there, or its turn comes)."""
+    old = "/mnt/user/tv/Old/old.mkv"
+    listed = "/mnt/user/movies/L/L.mkv"
+    reg = Registry({old: entry(old, cached_at=NOW - 13 * 3600, disk="disk1"),
+                    listed: entry(listed, reasons=[Reason("bob", "watchlist", NOW, rank=9)], disk="disk1")})
+    later = episode("Show", 9, rank=6)  # far ahead: not due
+    want_listed = wanted("L", source="watchlist", kind="movie", share="movies", rank=9, user="bob")
+    f = on_disks(facts(old, listed, later.path, on_pool=[old, listed], free=GB // 2, total=10 * GB,
+                       asleep=frozenset({"disk1"})), **{later.path: "disk2"})
+    p = plan([later, want_listed], reg, f, settings(retention_hours=12, min_free="0"), NOW)
+    assert actions(p, MOVE_BACK) == [] and actions(p, SKIP) == [later.path]
+    assert sorted(actions(p, KEEP)) == sorted([old, listed])
+    deck = wanted("Deck")
+    f = on_disks(facts(old, listed, deck.path, on_pool=[old, listed], free=GB // 2, total=10 * GB,
+                       asleep=frozenset({"disk1"})), **{deck.path: "disk2"})
+    p = plan([deck, want_listed], reg, f, settings(retention_hours=12, min_free="0"), NOW)
+    assert actions(p, MOVE_BACK) == [old] and actions(p, CACHE) == [deck.path]
+
+
+def test_live_mode_wakes_a_disk_only_for_the_episode_after_the_one_playing():
+    """A reaction to playback wakes a sleeping disk for the very next episode only: a viewer who stops before
+    the cached ones run out cost nothing, and one who goes on is met by the reaction to the next episode."""
+    second = episode("Show", 3, rank=1)
+    first = episode("Show", 2, rank=0)
+    f = on_disks(facts(second.path, asleep=frozenset({"disk1"})))
+    assert actions(plan([second], Registry(), f, settings(due_episodes=2), NOW), CACHE) == [second.path]
+    assert actions(plan([second], Registry(), f, settings(due_episodes=2), NOW, add_only=True), SKIP) == [second.path]
+    both = on_disks(facts(first.path, second.path, asleep=frozenset({"disk1"})))
+    live = plan([first, second], Registry(), both, settings(due_episodes=2), NOW, add_only=True)
+    assert sorted(actions(live, CACHE)) == sorted([first.path, second.path])  # woken: everything on it comes

@@ -268,3 +268,36 @@ def test_a_playing_episode_brings_its_next_episodes(monkeypatch):
         ep("Bluey", 1, 3): [("partner", "playing", "playing on Living Room TV", 0)],
         ep("Bluey", 1, 4): [("partner", "next_episode", "1st episode after S01E03", 0)],
         ep("Bluey", 1, 5): [("partner", "next_episode", "2nd episode after S01E03", 1)]}
+
+
+def rewatched(demand) -> dict[str, list[tuple[str, str, str, int]]]:
+    return {title: reasons for title, reasons in table(demand).items() if any(r[1] == "rewatch" for r in reasons)}
+
+
+FAVOURITES = {OWNER: {"watched": [{"item": "Heat", "at": "1d", "count": 2}, {"item": "Dune (2021)", "at": "2d",
+                                                                            "count": 3},
+                                  {"item": "Arrival", "at": "3d"}]}}
+
+
+def test_movies_watched_again_lately_are_wanted_again_most_likely_first(monkeypatch):
+    with simulated(monkeypatch, world(watch=FAVOURITES)) as sim:
+        demand = discover(settings_for(sim), now=sim.world.now)
+        capped = discover(settings_for(sim, {"demand": {"rewatch_items": 1}}), now=sim.world.now)
+        listings = [r for r in sim.find("/library/sections/1/all") if r.query.get("sort") == "lastViewedAt:desc"]
+        assert len(listings) == 2  # one listing of the user's recently watched movies per run and library
+        off = discover(settings_for(sim, {"demand": {"rewatch_items": 0}}), now=sim.world.now)
+    # Watched twice or more: favourites, the most recent first; with two of those the user has the habit, so
+    # a movie watched once lately comes after them.
+    assert rewatched(demand) == {"Heat": [(OWNER, "rewatch", "watched 2 times", 0)],
+                                 "Dune": [(OWNER, "rewatch", "watched 3 times", 1)],
+                                 "Arrival": [(OWNER, "rewatch", "watched once", 2)]}
+    assert rewatched(capped) == {"Heat": [(OWNER, "rewatch", "watched 2 times", 0)]}
+    assert rewatched(off) == {}
+
+
+def test_one_movie_watched_twice_is_no_habit_and_old_favourites_are_forgotten(monkeypatch):
+    watch = {OWNER: {"watched": [{"item": "Heat", "at": "1d", "count": 2}, {"item": "Arrival", "at": "1d"},
+                                 {"item": "Dune (2021)", "at": "20d", "count": 5}]}}
+    with simulated(monkeypatch, world(watch=watch)) as sim:
+        demand = discover(settings_for(sim), now=sim.world.now)
+    assert rewatched(demand) == {"Heat": [(OWNER, "rewatch", "watched 2 times", 0)]}

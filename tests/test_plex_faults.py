@@ -105,10 +105,20 @@ def test_home_user_with_a_pin_cannot_be_switched_to(monkeypatch):
 
 def test_episode_list_failing_keeps_the_on_deck_item(monkeypatch):
     with simulated(monkeypatch) as sim:
-        sim.inject("/library/sections/*/all", "truncated", host="pms")  # the On Deck shows' episodes
+        sim.inject("/library/sections/2/all", "truncated", host="pms")  # the On Deck show's episodes
         demand = discover(settings_for(sim), now=sim.world.now)
     assert unknowns(demand) == [(OWNER, "next_episode")]
     assert table(demand) == {OWNER_DECK: [(OWNER, "on_deck", "On Deck", 0)]}
+
+
+def test_a_failing_listing_of_watched_movies_leaves_the_favourites_unknown(monkeypatch):
+    """Without the user's recently watched movies their favourites are not known: said so (so nothing they
+    were cached for moves back), and the rest of their demand stands."""
+    with simulated(monkeypatch) as sim:
+        sim.inject("/library/sections/1/all", "truncated", host="pms")
+        demand = discover(settings_for(sim), now=sim.world.now)
+    assert unknowns(demand) == [(OWNER, "rewatch")]
+    assert table(demand)[OWNER_DECK] == [(OWNER, "on_deck", "On Deck", 0)]
 
 
 def test_an_episode_listing_without_the_deck_episode_is_not_trusted(monkeypatch):

@@ -105,6 +105,7 @@ class Result:
     hits: int = 0
     predictable_plays: int = 0
     predictable_hits: int = 0
+    predictable_waits: int = 0  # plays someone could have predicted that woke a disk (the viewer waited)
     nights: list[Night] = field(default_factory=list)
     peak_pool: int = 0  # bytes the tool holds on the pool at most (scaled back)
     spinups_playback: int = 0
@@ -133,6 +134,7 @@ class Result:
             if self.predictable_plays else 0.0,
             "spinups_per_day": round((self.spinups_playback + self.spinups_tool + self.spinups_mover) / days, 2),
             "spinups_playback_per_day": round(self.spinups_playback / days, 2),
+            "waits_predictable_per_day": round(self.predictable_waits / days, 2),
             "spinups_tool_per_day": round(self.spinups_tool / days, 2),
             "spinups_mover_per_day": round(self.spinups_mover / days, 2),
             "disk_hours_awake_per_day": round(self.awake_hours / days, 2),
@@ -170,6 +172,7 @@ class Replay:
         # New episodes download to the pool (the shares are pool-first) and wait there for the nightly mover.
         self.downloads: dict[str, Any] = {}
         self.list_misses = False
+        self.list_wakes = False
 
     # ---- looking things up in the world
 
@@ -244,14 +247,21 @@ class Replay:
         upcoming = [p for p in self.future if p.start >= t]
         self.future = upcoming
         night = self.policy.nightly(self, day, upcoming)
-        rate = self.hdd_rate
-        for disk in night.disks_touched:
-            # the run reads and renames on this disk (parity follows the rename); reading takes bytes / HDD
-            # rate, shared by touched disks
-            share = night.bytes_written / max(1, len(night.disks_touched))
-            self.disks.write(disk, t, t + share / rate + 5, "tool")
+        self.tool_writes(night, t, "nightly run")
         self.result.nights.append(night)
         self.result.peak_pool = max(self.result.peak_pool, self.policy.pool_bytes(self))
+
+    def tool_writes(self, night: Night, t: int, what: str) -> None:
+        """The run read and renamed on each disk it touched (parity follows the rename); reading takes bytes /
+        HDD rate, shared by the touched disks. With --wakes, each disk it woke is listed with what the run did."""
+        asleep = [d for d in [*night.disks_touched, Disks.PARITY] if self.disks.asleep(d, t)]
+        for disk in night.disks_touched:
+            share = night.bytes_written / max(1, len(night.disks_touched))
+            self.disks.write(disk, t, t + share / self.hdd_rate + 5, "tool")
+        if self.list_wakes and asleep and night.disks_touched:
+            day, clock = divmod(t - self.h.start, 86400)
+            print(f"    wake day {day + 1} {clock // 3600:02d}:{clock % 3600 // 60:02d} {what}: {' '.join(asleep)}; "
+                  f"{self.policy.describe_run()}", file=sys.stderr)
 
     def mover(self, t: int) -> None:
         """Unraid's mover: every download the tool does not hold (its ignore list) goes to its array disk."""
@@ -270,9 +280,9 @@ class Replay:
             raise RuntimeError(f"script plays {p.key} before it exists")
         rk, part = found
         hit = part.file in self.downloads or self.policy.cached(self, part)
-        if not hit:
-            self.disks.access(part.disk, p.start, p.end, "playback")
+        woke = not hit and self.disks.access(part.disk, p.start, p.end, "playback")
         r = self.result
+        r.predictable_waits += p.predictable and woke
         r.plays += 1
         r.hits += hit
         if p.predictable:
@@ -337,6 +347,10 @@ class Policy:
 
     def pool_bytes(self, replay: Replay) -> int:
         return 0
+
+    def describe_run(self) -> str:
+        """What the last run did, in a few words (the bench lists it for each disk a run woke)."""
+        return ""
 
     def miss_cause(self, replay: Replay, play: Play, part: Any) -> str:
         """Why this play missed the pool, in a few words (the bench groups misses by it)."""
@@ -567,6 +581,17 @@ class PlexcacheR(Policy):
     def pool_bytes(self, replay: Replay) -> int:
         return _tree_bytes(self.sb.disk("cache")) * replay.h.scale
 
+    def describe_run(self) -> str:
+        """The last cycle's caches by their best reason, and its moves back."""
+        counts: dict[str, int] = {}
+        for item in self.last_plan.values():
+            if item.action == "cache":
+                best = min(item.reasons, key=lambda r: r.priority).source if item.reasons else "?"
+                counts[best] = counts.get(best, 0) + 1
+            elif item.action == "move_back":
+                counts["moved back"] = counts.get("moved back", 0) + 1
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
     def miss_cause(self, replay: Replay, play: Play, part: Any) -> str:
         """From the last cycle's plan: not wanted at all, skipped (and why), or cached and gone since."""
         path = str(self.sb.user_path(part.file))
@@ -636,10 +661,7 @@ class PlexcacheRLive(PlexcacheR):
             return report["run"]
 
         night = self.measured(replay, (replay.world.now - replay.h.start) // 86400, cycle)
-        now = replay.world.now
-        for disk in night.disks_touched:
-            replay.disks.write(disk, now, now + night.bytes_written / max(1, len(night.disks_touched))
-                               / replay.hdd_rate + 5, "tool")
+        replay.tool_writes(night, replay.world.now, "live run")
         replay.result.nights.append(night)
         replay.result.peak_pool = max(replay.result.peak_pool, self.pool_bytes(replay))
         return report["run"]
@@ -697,7 +719,8 @@ def _disk_names(sb: Any) -> list[str]:
 
 
 COLUMNS = [("policy", "policy"), ("hit rate", "hit_rate"), ("hit rate (predictable)", "hit_rate_predictable"),
-           ("viewer waits/day", "spinups_playback_per_day"), ("spin-ups/day (all)", "spinups_per_day"),
+           ("viewer waits/day", "spinups_playback_per_day"), ("of them predictable", "waits_predictable_per_day"),
+           ("spin-ups/day (all)", "spinups_per_day"),
            ("by the tool", "spinups_tool_per_day"), ("by the mover", "spinups_mover_per_day"),
            ("disk-hours awake/day", "disk_hours_awake_per_day"), ("GB written to pool/day", "gb_written_per_day"),
            ("peak pool GB", "peak_pool_gb"), ("Plex requests/run", "plex_requests_per_run"),
@@ -755,8 +778,8 @@ def mean_rows(per_seed: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
-def replay_household(h: Household, policies: list[str], workdir: Path,
-                     list_misses: bool) -> Optional[list[Result]]:
+def replay_household(h: Household, policies: list[str], workdir: Path, list_misses: bool,
+                     list_wakes: bool = False) -> Optional[list[Result]]:
     """Every policy over one household's scripted month; None for an unknown policy name."""
     lib = model.build_library(h)
     script = model.write_script(h, lib)
@@ -780,6 +803,7 @@ def replay_household(h: Household, policies: list[str], workdir: Path,
             return None
         replay = Replay(h, lib, script, policy)
         replay.list_misses = list_misses
+        replay.list_wakes = list_wakes
         res = replay.run()
         results.append(res)
         print(f"  seed {h.seed}, {res.policy}: {res.plays} plays, {res.hits} hits, {res.wall_seconds:.1f} s; misses: "
@@ -801,6 +825,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("--keep", help="keep the sandbox trees in this directory")
     ap.add_argument("--misses", action="store_true", help="list every play that missed the pool, and why")
+    ap.add_argument("--wakes", action="store_true", help="list every disk the tool woke, and what that run did")
     args = ap.parse_args(argv)
 
     from plexcache.errors import UsageError
@@ -818,7 +843,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             except UsageError as exc:
                 print(f"household: {exc}", file=sys.stderr)
                 return 2
-            results = replay_household(h, policies, workdir, args.misses)
+            results = replay_household(h, policies, workdir, args.misses, args.wakes)
             if results is None:
                 return 2
             per_seed.append((h, results))

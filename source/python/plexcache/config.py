@@ -126,6 +126,10 @@ class DemandSettings:
         "Count specials (season 0)", "Count season 0 (specials) as next episodes."))
     watchlist_episodes: int = field(default=3, metadata=doc("Episodes from a watchlisted show",
         "First unwatched episodes taken from a watchlisted show.", minimum=0, maximum=100))
+    rewatch_items: int = field(default=5, metadata=doc("Favourite movies per user",
+        "Cache this many of each user's favourite movies: watched at least twice, the last time within two "
+        "weeks (a child's favourites); for a user with two or more of those, other movies watched in that time "
+        "too. They come after everything else wanted (0 = none).", minimum=0, maximum=100))
     days_to_monitor: int = field(default=183, metadata=doc("Only On Deck watched within (days)",
         "Ignore On Deck items not watched within this many days (0 = no limit).", minimum=0, maximum=36500))
     pace: bool = field(default=True, metadata=doc("Learn each viewer's pace",

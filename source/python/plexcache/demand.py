@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional
 
-Source = Literal["playing", "on_deck", "next_episode", "watchlist", "pinned"]
+Source = Literal["playing", "on_deck", "next_episode", "watchlist", "rewatch", "pinned"]
 
 # How soon a file will be watched, soonest first: a lower number is a higher priority.
-PRIORITY: dict[str, int] = {"pinned": 0, "playing": 1, "on_deck": 2, "next_episode": 3, "watchlist": 4}
+PRIORITY: dict[str, int] = {"pinned": 0, "playing": 1, "on_deck": 2, "next_episode": 3, "watchlist": 4,
+                            "rewatch": 5}
+# A movie watched again within this many days is a favourite, likely to be played again soon.
+REWATCH_DAYS = 14
 SERVER = "(server)"
 # plex.tv's user list could not be read: nobody but the owner can be named, so every other user's demand
 # is unknown while the owner's own stays trusted.
@@ -71,6 +74,26 @@ class DemandItem:
     @property
     def best_priority(self) -> int:
         return min((r.priority for r in self.reasons), default=len(PRIORITY))
+
+
+@dataclass(frozen=True)
+class Viewing:
+    """One movie as a user's own watched state shows it: how often they watched it to the end, and when last."""
+
+    key: str
+    view_count: int
+    last_viewed: float
+
+
+def favourites(viewings: list[Viewing], now: float, most: int) -> list[Viewing]:
+    """The movies a user rewatches, most likely first: those watched at least twice, the last time within
+    REWATCH_DAYS. A user with two or more of them has the habit (a child with a few favourites), so their
+    other movies watched within the window are likely again too, after those. At most `most`."""
+    recent = [v for v in viewings if v.last_viewed >= now - REWATCH_DAYS * 86400 and v.view_count >= 1]
+    again = [v for v in recent if v.view_count >= 2]
+    if len(again) < 2:
+        recent = again
+    return sorted(recent, key=lambda v: (v.view_count < 2, -v.last_viewed, v.key))[:most]
 
 
 @dataclass(frozen=True)

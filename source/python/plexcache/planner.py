@@ -8,13 +8,13 @@ Every item carries its reasons (who wants it and why) or a `why` in plain words.
    (if move_back_watched); files that never came from the array are released to the mover instead.
 3. Space: per pool, everything that may stay or arrive competes for the room left above the free-space
    floor and under the size limit. Protected files are counted first; the rest is admitted best first
-   (priority mode: pinned > playing > on deck > next episode > watchlist, then the most recently active,
-   then queue rank; age mode: newest first). What does not fit is moved back (cached) or skipped (not
+   (priority mode: pinned > playing > on deck > next episode > watchlist > favourite, then the most recently
+   active, then queue rank; age mode: newest first). What does not fit is moved back (cached) or skipped (not
    cached); a show's later episodes are not cached after an earlier one did not fit, so no gaps appear.
 4. Spin state (cache.spin_aware): an array disk in standby is woken only for a file due before the next
-   run (see `due`); once it is woken, everything wanted from it is read in the same run. Files on a disk
+   run (see `urgency`); once it is woken, everything wanted from it is read in the same run. Files on a disk
    that stays asleep wait (skipped, with the reason), and so does moving back to it, unless the room is
-   needed.
+   needed for a due file.
 
 Because the room is computed from free space plus the bytes of managed files, it is the same before and
 after the plan is carried out, which makes planning idempotent: a plan made right after applying a plan
@@ -168,12 +168,17 @@ class _Occupant:
     cached: bool  # in the registry now
     fixed: bool  # counted before anything else (protected, or never evicted for space)
     cached_at: float
+    waits: bool = False  # cached, its disk stays asleep this run: moved back to make room for a due file only
+    due: bool = True  # a candidate due before the next run (may take the room of a file that waits)
 
 
 # ---------------------------------------------------------------- the plan
 
 
 ADD_ONLY = "live mode only adds; moving back waits for the scheduled run"
+# Live mode reacts as each episode starts, so only the episode after the one playing is worth waking a disk
+# for: a viewer who stops before it has cost nothing, and one who goes on is met by the next reaction.
+LIVE_DUE = 1
 # A watchlist is worked through from its top: its first few items may be picked before the next run.
 WATCHLIST_DUE = 3
 
@@ -187,7 +192,7 @@ def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Situation, set
     demand = _merge_wanted(wanted)
     result = Plan()
     occupants: list[_Occupant] = []
-    sleeping = staying_asleep(demand, registry, facts, settings)
+    sleeping = staying_asleep(demand, registry, facts, settings, LIVE_DUE if add_only else None)
     for entry in registry.entries.values():
         _plan_entry(entry, demand.get(entry.path), facts, settings, now, result, occupants,
                     ADD_ONLY if add_only else "", sleeping)
@@ -200,33 +205,53 @@ def plan(wanted: Iterable[WantedFile], registry: Registry, facts: Situation, set
     return result
 
 
+MUST, SHARED = 2, 1  # how due a file is: wakes its disk on its own / only while the run writes to the array anyway
+
+
 def due(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts: Situation) -> bool:
-    """Will someone likely want this before the next run? Pinned, playing and On Deck items, the next
-    episodes the viewer's pace reaches by then (`cache.due_episodes` while it is not known), the top of a
-    watchlist. Only a due file wakes a disk in standby."""
+    """Will someone likely want this before the next run? See `urgency`."""
+    return urgency(wanted, reasons, settings, facts) > 0
+
+
+def urgency(wanted: WantedFile, reasons: Iterable[Reason], settings: Settings, facts: Situation,
+            episodes: Optional[int] = None) -> int:
+    """MUST: pinned, playing and On Deck items, the next episodes the viewer's pace reaches before the next run
+    (`cache.due_episodes` while it is not known), a user's favourites (played again and again: one wake caches
+    one for many plays; the disk a play woke is asleep again by the nightly run). SHARED: the top of a
+    watchlist, one of which may be picked: worth waking its disk only when parity spins this run anyway (a
+    copy renames on its disk, a write, so the first disk a run wakes also wakes parity: two spin-ups to spare
+    one viewer's wait would add spin-ups). 0: not due. `episodes`: the next episodes due, whatever the pace
+    (live mode: only the one after what is playing; see LIVE_DUE)."""
     show = f"{wanted.share}/{wanted.rel.split('/', 1)[0]}"
+    level = 0
     for r in reasons:
-        if r.source in ("pinned", "playing", "on_deck"):
-            return True
-        if r.source == "next_episode" and r.rank < facts.due_next.get((r.user, show), settings.cache.due_episodes):
-            return True
+        if r.source in ("pinned", "playing", "on_deck", "rewatch"):
+            return MUST
+        ahead = facts.due_next.get((r.user, show), settings.cache.due_episodes) if episodes is None else episodes
+        if r.source == "next_episode" and r.rank < ahead:
+            return MUST
         if r.source == "watchlist" and r.rank < WATCHLIST_DUE:
-            return True
-    return False
+            level = SHARED
+    return level
 
 
 def staying_asleep(demand: dict[str, tuple[WantedFile, list[Reason]]], registry: Registry, facts: Situation,
-                   settings: Settings) -> frozenset[str]:
+                   settings: Settings, episodes: Optional[int] = None) -> frozenset[str]:
     """The disks in standby this run leaves asleep: those holding no file due before the next run that is
-    still to be read. A disk woken for one due file serves every other wanted file on it in the same wake."""
+    still to be read (a SHARED one counts only when parity spins anyway: it is awake, or a MUST file wakes a
+    disk). A disk woken for one due file serves every other wanted file on it in the same wake."""
     if not settings.cache.spin_aware or not facts.asleep:
         return frozenset()
-    woken = set()
+    wake: dict[str, int] = {}
     for path, (want, reasons) in demand.items():
         file = facts.files.get(path)
         if (path not in registry and file is not None and file.disk in facts.asleep and file.on_array
-                and not file.on_pool and due(want, reasons, settings, facts)):
-            woken.add(file.disk)
+                and not file.on_pool):
+            level = urgency(want, reasons, settings, facts, episodes)
+            wake[file.disk] = max(level, wake.get(file.disk, 0))
+    parity_spins = any(level == MUST for level in wake.values()) or not any(
+        d.startswith("parity") for d in facts.asleep)
+    woken = {d for d, level in wake.items() if level == MUST or (level == SHARED and parity_spins)}
     return facts.asleep - woken
 
 
@@ -278,7 +303,7 @@ def _plan_entry(entry: Entry, want: Optional[tuple[WantedFile, list[Reason]]], f
             item.why = "no one wants it now; move_back_watched is off"
     # Files that never came from the array never move back for space: releasing them frees no room now.
     fixed = settings.cache.eviction == "none" or released
-    occupants.append(_Occupant(item, True, fixed, entry.cached_at))
+    occupants.append(_Occupant(item, True, fixed, entry.cached_at, waits=entry.disk in sleeping))
 
 
 def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Situation, settings: Settings, now: float,
@@ -301,7 +326,7 @@ def _plan_candidate(want: tuple[WantedFile, list[Reason]], facts: Situation, set
         item.why = f"waits: {file.disk} is in standby and nothing on it is due before the next run"
         result.items.append(item)
         return
-    occupants.append(_Occupant(item, False, False, now))
+    occupants.append(_Occupant(item, False, False, now, due=due(wanted, reasons, settings, facts)))
 
 
 def _skip_reason(path: str, file: Optional[FileStatus], facts: Situation, settings: Settings) -> str:
@@ -374,14 +399,20 @@ def _allocate(occupants: list[_Occupant], result: Plan, facts: Situation, settin
             room, limit = _budget(facts_pool, settings, occupied)
             band = floor_band(facts_pool.total)
         used = sum(o.item.size for o in members if o.fixed)
+        # Moving a file back wakes its disk (and parity): the room of one whose disk sleeps is taken only by a
+        # file due before the next run, never to bring in something that could wait as well.
+        waiting = sum(o.item.size for o in members if o.waits and not o.fixed)
         blocked: set[str] = set()
         for occ in sorted((o for o in members if not o.fixed), key=lambda o: _sort_key(o, settings.cache.eviction)):
             show = _show_folder(occ.item)
             # what is cached may fill up to the floor; what arrives must leave the band above it free
             floor_room = room if occ.cached else room - band
+            held = 0 if occ.due or occ.waits else waiting
+            if occ.waits:
+                waiting -= occ.item.size
             if not occ.cached and show is not None and show in blocked:
                 occ.item.action, occ.item.why = SKIP, "an earlier episode of this show did not fit"
-            elif used + occ.item.size <= min(floor_room, limit):
+            elif used + held + occ.item.size <= min(floor_room, limit):
                 used += occ.item.size
             else:
                 _no_room(occ, floor_room <= limit)

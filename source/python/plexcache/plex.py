@@ -31,7 +31,7 @@ from plexapi.server import PlexServer
 
 from plexcache import pinstore, titles
 from plexcache.config import Settings, parse_size
-from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, Unknown
+from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, Unknown, Viewing, favourites
 from plexcache.errors import PlexUnavailable
 from plexcache.http import CountingSession, SessionFactory, make_session
 from plexcache.plexread import (
@@ -50,6 +50,7 @@ from plexcache.plexread import (
     friend_shares,
     home_switch,
     library_sections,
+    query,
     rss_feed,
     server_as,
     sessions,
@@ -64,6 +65,7 @@ __all__ = ["discover", "list_libraries", "list_users", "test_connection"]
 log = logging.getLogger(__name__)
 
 MAX_IDS = 200  # rating keys in one request address (about 1.5 KB)
+RECENT_MOVIES = 50  # a user's most recently watched movies read for their favourites
 WORKERS = 4  # users read side by side; PMS serves a handful of concurrent clients without strain
 
 
@@ -99,6 +101,10 @@ class PlexUser:
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
+
+
+def _times(count: int) -> str:
+    return "watched once" if count == 1 else f"watched {count} times"
 
 
 def internal_error_text(exc: BaseException) -> str:
@@ -596,6 +602,30 @@ class Discovery:
                 continue
             self.watchlist_entries(friend, items, friend.pms_token, "Watchlist (RSS)")
 
+    # -------------------------------------------------------------- favourites
+
+    def rewatches(self, user: PlexUser) -> None:
+        """The movies this user watches again and again (demand.favourites), from their own watched state:
+        one listing per movie library of the movies they watched most recently."""
+        most = self.settings.demand.rewatch_items
+        server = self.server_for(user.pms_token or "")
+        videos: dict[str, Video] = {}
+        for section_id, kind in sorted(self.section_kinds.items()):
+            if kind != "movie" or (user.sections is not None and section_id not in user.sections):
+                continue
+            found = query(server, f"/library/sections/{section_id}/all?type=1&unwatched=0&sort=lastViewedAt:desc",
+                          "recently watched movies", headers={"X-Plex-Container-Start": "0",
+                                                              "X-Plex-Container-Size": str(RECENT_MOVIES)})
+            for elem in found:
+                video = element_record(elem, section_id)
+                if video is not None and video.kind == "movie" and video.last_viewed and not video.view_offset:
+                    videos[video.rk] = video
+        picks = favourites([Viewing(v.rk, v.view_count, v.last_viewed or 0.0) for v in videos.values()],
+                           self.now, most)
+        for rank, pick in enumerate(picks):
+            self.want(videos[pick.key], Reason(user=user.name, source="rewatch", last_active=pick.last_viewed,
+                                               detail=_times(pick.view_count), rank=rank))
+
     # -------------------------------------------------------------- sessions
 
     def sessions(self) -> None:
@@ -640,6 +670,9 @@ class Discovery:
             if user.watchlist and user.kind != "friend":
                 with self.part("watchlist", user.name):
                     self.own_watchlist(user)
+            if user.on_deck and user.pms_token and self.settings.demand.rewatch_items:
+                with self.part("rewatch", user.name):
+                    self.rewatches(user)
             return findings
         finally:
             self._local.findings = None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 SOURCE_WORDS = {"playing": "playing now", "on_deck": "On Deck", "next_episode": "next episode",
-                "watchlist": "watchlist", "pinned": "pinned"}
+                "watchlist": "watchlist", "rewatch": "watched again lately", "pinned": "pinned"}
 
 
 def human_bytes(count: Optional[float]) -> str:
