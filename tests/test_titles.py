@@ -80,7 +80,7 @@ def test_bad_keys_and_plex_down_are_refused_and_change_nothing(env):
         titles.pin(s, episode)
     assert not store.exists()
     down = dataclasses.replace(s, plex=dataclasses.replace(s.plex, url="http://127.0.0.1:9"))
-    with pytest.raises(PlexUnavailable, match="nothing was changed"):
+    with pytest.raises(PlexUnavailable, match="nothing was pinned"):
         titles.pin(down, k["Arrival"])
     with pytest.raises(PlexUnavailable):
         titles.search(down, "arr")

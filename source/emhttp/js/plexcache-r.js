@@ -1275,7 +1275,9 @@
     if (chosen && !list.some(function (r) { return r.id === chosen; })) list.unshift({ id: chosen });   // out of the window now
     fill(select, [h('option', { value: '' }, 'Every run')].concat(list.map(function (r) {
       var span = !r.first ? '' : ': ' + r.first + ' to ' + (r.last.slice(0, 10) === r.first.slice(0, 10) ? r.last.slice(11) : r.last);
-      return h('option', { value: r.id, selected: r.id === chosen }, 'Run ' + r.id + span);
+      // a run's id is its start and its process (20261206-153854-4242); an older line names the process alone
+      var run = /^\d{8}-\d{6}-(\d+)/.exec(r.id);
+      return h('option', { value: r.id, selected: r.id === chosen }, (run ? 'Run' : 'Process ' + r.id) + span + (run ? ' (process ' + run[1] + ')' : ''));
     })));
   }
   function logLine(line, i) {

@@ -62,13 +62,12 @@ def pin(settings: Settings, key: str, on: bool = True, *,
 # ------------------------------------------------------------------ Plex
 
 
-def _server(settings: Settings, session_factory: Optional[SessionFactory]) -> PlexServer:
+def _server(settings: Settings, session_factory: Optional[SessionFactory], then: str = "") -> PlexServer:
     session = (session_factory or make_session)(settings.plex.timeout)
     try:
         server, _info = connect(settings.plex.url, settings.plex.token, session, settings.plex.timeout)
     except PLEX_ERRORS as exc:
-        raise PlexUnavailable(f"cannot read Plex at {settings.plex.url}: {describe_error(exc)}; nothing was "
-                              "changed") from None
+        raise PlexUnavailable(f"cannot read Plex at {settings.plex.url}: {describe_error(exc)}{then}") from None
     return server
 
 
@@ -82,7 +81,7 @@ def _chosen(settings: Settings, server: PlexServer) -> dict[int, str]:
 def describe(settings: Settings, key: str, *, session_factory: Optional[SessionFactory] = None) -> PinnedTitle:
     """What a rating key is, as a title to pin; UsageError when it is not a movie, show or season of a chosen
     library, PlexUnavailable when Plex cannot say."""
-    server = _server(settings, session_factory)
+    server = _server(settings, session_factory, "; nothing was pinned")
     try:
         chosen = _chosen(settings, server)
         found = [e for e in query(server, f"/library/metadata/{key}", "the pinned title")
