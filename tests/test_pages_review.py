@@ -3,11 +3,13 @@ own template and local_prepend.php): what a second look at each control found st
 
 Covers: a settings file that cannot be read at all (a YAML syntax error) is said to be unreadable, not "a value
 that is not valid"; the form says it shows defaults, and Apply says where the unreadable file was kept. A
-cached file's second backup on another disk has a fix (it was a duplicate no one could act on).
+cached file's second backup on another disk and a leftover partial copy have a fix (findings no one could act
+on). The reload after Apply never rebuilds a table under the cursor of someone already in one of its fields.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, namespace_unavailable
 from pages_harness.realworld import real_server
-from realtime import ms
+from realtime import ms, wait_for
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 pytestmark = [pytest.mark.pages,
@@ -131,3 +133,38 @@ def test_a_leftover_partial_copy_can_be_removed_from_the_page(browser: object, r
         page.close()
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def test_a_field_clicked_into_while_the_form_reloads_keeps_what_is_typed(
+        browser: object, real: tuple[Sandbox, Server]) -> None:
+    """After Apply the form reloads the saved settings; a person who has already clicked into a row of a
+    table (a path mapping) must not have that row replaced under the cursor, losing what they then type."""
+    _, server = real
+    page = open_page(browser, server)
+    tab(page, "settings")
+    page.wait_for_function("document.querySelector('[data-key=\"plex.url\"]').value !== ''")
+    # the moment the page has handled the reload's answer: a task queued once its text is read runs after
+    # every promise callback chained to it (the form's rebuild among them)
+    page.evaluate("""() => { const fetch0 = window.fetch; window.fetch = function (url) {
+        const answer = fetch0.apply(this, arguments);
+        if (!/action=config(&|$)/.test(String(url))) return answer;
+        return answer.then(r => { const text = r.text.bind(r);
+          r.text = () => text().then(t => { setTimeout(() => { window.pcrReloaded = true; }, 0); return t; });
+          return r; }); }; }""")
+    held: list[object] = []
+    page.route(re.compile(r"exec\.php\?action=config(&|$)"), lambda route: held.append(route))
+    page.fill('[data-key="demand.next_episodes"]', "4")
+    page.click("#pcr-apply")
+    page.wait_for_selector("#pcr-settings-msg.pcr-ok", timeout=ms(60))
+    assert wait_for(lambda: page.evaluate("1") and bool(held), base=30), "the form reloads after Apply"
+    share = page.locator('[data-key="plex.path_mappings"] tbody tr').first.locator('[data-field="share"]')
+    before = share.input_value()
+    share.click()                                  # the person is in the field when the reload lands
+    held[0].continue_()                            # type: ignore[attr-defined]
+    page.unroute(re.compile(r"exec\.php\?action=config(&|$)"))
+    page.wait_for_function("window.pcrReloaded === true", timeout=ms(60))
+    page.keyboard.press("End")
+    page.keyboard.type("X")
+    assert share.input_value() == before + "X"
+    assert not page.is_disabled("#pcr-apply"), "what was typed counts as a change"
+    page.close()

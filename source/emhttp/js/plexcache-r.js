@@ -614,13 +614,19 @@
   }
 
   function dirty(on) { $('pcr-apply').disabled = !on; }
+  function editing() {
+    var el = document.activeElement;
+    return !!el && !!el.closest && !!el.closest('#pcr-settings') && /^(INPUT|SELECT|TEXTAREA)$/.test(el.tagName) &&
+      el.type !== 'button' && el.type !== 'submit';
+  }
 
   /** Fill the form from the saved settings; keepEdits: unless the user changed a field meanwhile (Apply is
-   * enabled again), so a reload after saving never wipes what was typed while it was on its way. */
+   * enabled again) or is in one (rows are rebuilt: the field would go from under the cursor), so a reload
+   * after saving never wipes what was typed while it was on its way. */
   function loadSettings(keepEdits) {
     var msg = $('pcr-settings-msg');
     return PCR.get('config').then(function (doc) {
-      if (keepEdits && !$('pcr-apply').disabled) return;
+      if (keepEdits && (!$('pcr-apply').disabled || editing())) return;
       if (!doc.ok) { message(msg, 'Cannot read the settings: ' + errorText(doc), 'err'); return; }
       settingsLoaded = doc.settings;
       clearProblems();
