@@ -257,3 +257,44 @@ def test_a_kill_as_a_leftover_is_removed_loses_nothing(world, tmp_path):
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert not tmp.exists() and world.array(HEAT).read_bytes() == content
     assert not [f for f in world.audit()["findings"] if f["kind"] == "leftover"]
+
+
+def _managed_beside_a_different_array_file(tmp_path: Path) -> tuple[World, Path, Path]:
+    """DUNE cached (backups off: the original went), and since then a different file written straight to
+    its array path, so Unraid shows one of two different files."""
+    world = World(tmp_path / "root", backups=False)
+    disk = world.disk_of(DUNE)
+    world.cache(DUNE)
+    array = world.mnt / disk / DUNE[0] / DUNE[1]
+    array.write_bytes(b"another film entirely")
+    return world, world.pool(DUNE), array
+
+
+def test_a_managed_file_beside_a_different_array_file_offers_the_choice(tmp_path):
+    world, pool, array = _managed_beside_a_different_array_file(tmp_path)
+    found = duplicate(world.audit(), world, DUNE)
+    assert found["choices"] == ["keep"] and found["fix"] is None
+    assert sorted(found["paths"]) == sorted([str(pool), str(array)])
+    assert found["places"] == ["cache", world.disk_of(DUNE)]
+
+
+def test_keeping_the_cached_copy_sets_the_array_file_aside_and_it_stays_managed(tmp_path):
+    world, pool, array = _managed_beside_a_different_array_file(tmp_path)
+    other = array.read_bytes()
+    doc = world.audit(f"keep:{pool}")
+    assert [o["result"] for o in doc["fixes"]] == ["ok"], doc["fixes"]
+    assert Path(str(array) + DISCARDED_SUFFIX).read_bytes() == other and not array.exists()
+    assert world.user(DUNE) in world.registry() and str(pool) in world.listed()
+    assert world.user(DUNE) not in {p for _, p in kinds(doc)}
+
+
+def test_keeping_the_array_file_sets_the_cached_copy_aside_and_forgets_it(tmp_path):
+    """The array file is the one Unraid is to show: the cached copy is set aside (its bytes kept), and the
+    file is no longer managed nor on the mover's ignore list, so nothing moves it back over the kept one."""
+    world, pool, array = _managed_beside_a_different_array_file(tmp_path)
+    cached, other = pool.read_bytes(), array.read_bytes()
+    doc = world.audit(f"keep:{array}")
+    assert [o["result"] for o in doc["fixes"]] == ["ok"], doc["fixes"]
+    assert Path(str(pool) + DISCARDED_SUFFIX).read_bytes() == cached and array.read_bytes() == other
+    assert world.user(DUNE) not in world.registry() and str(pool) not in world.listed()
+    assert world.user(DUNE) not in {p for _, p in kinds(world.audit())}

@@ -104,9 +104,19 @@ def judge_managed(facts: FileCopies, entry: Entry, backups_on: bool) -> list[Fin
             out.append(_finding("duplicate", f"{path}: managed, and the array still has an identical original",
                                 fix, path, pool_copy, original, action=action))
         else:
-            out.append(_finding("duplicate", f"{path}: managed, and the array has a different file at the same "
-                                f"path ({_size_words(pool_copy, original)})", None, path, pool_copy, original))
+            out.append(_cached_or_array(facts, pool_copy, original))
     return out
+
+
+def _cached_or_array(facts: FileCopies, pool_copy: Stat, original: Stat) -> Finding:
+    """A managed file's pool copy and a different file since written at its array path: Unraid shows one of
+    them, and only a person can say which is right (KEEP). Keeping the cached copy sets the array file aside;
+    keeping the array file sets the cached copy aside and the file is no longer managed."""
+    found = _finding("duplicate", f"{facts.user_path}: managed, and the array has a different file at the same "
+                     f"path ({_size_words(pool_copy, original)}): choose the copy to keep", None, facts.user_path,
+                     pool_copy, original)
+    found.choices, found.places = [KEEP], [_volume(facts, pool_copy), _volume(facts, original)]
+    return found
 
 
 def _extra_backups(facts: FileCopies, entry: Entry) -> Finding:

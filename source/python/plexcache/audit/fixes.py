@@ -364,7 +364,25 @@ def _fix_keep(ctx: FixContext, findings: list[Finding], wanted: Wanted) -> None:
         done = [_discard_one(other, chosen[0]) for other in finding.paths if other != chosen[0]]
         ctx.progress.file_done(finding.path, 0)
         refused = [why for ok, why in done if not ok]
-        ctx.record(finding, "refused" if refused else "ok", f"kept {chosen[0]}; " + "; ".join(why for _, why in done))
+        message = f"kept {chosen[0]}; " + "; ".join(why for _, why in done)
+        if not refused and _forget_if_cached_copy_went(ctx, finding, chosen[0]):
+            message += "; the file is no longer managed (its subtitles on the pool are left to Unraid's mover)"
+        ctx.record(finding, "refused" if refused else "ok", message)
+
+
+def _forget_if_cached_copy_went(ctx: FixContext, finding: Finding, kept: str) -> bool:
+    """Keeping an array file over a managed file's cached copy ends its management: otherwise a move back
+    would bring the copy set aside over the file the person kept, and the ignore list would pin a path with
+    nothing behind it."""
+    entry = ctx.registry.get(finding.path)
+    if entry is None:
+        return False
+    cached = entry.pool_path(ctx.settings.paths.pool_root)
+    if kept == cached or cached not in finding.paths:
+        return False
+    _remove_managed(ctx.registry, finding.path)
+    ctx.registry_changed = ctx.relist = True
+    return True
 
 
 def _fix_leftover(ctx: FixContext, findings: list[Finding]) -> None:
