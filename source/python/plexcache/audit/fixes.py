@@ -33,7 +33,7 @@ from plexcache.layout import BACKUP_SUFFIX, journal_dir
 from plexcache.maintenance import MaintenanceHistory
 from plexcache.media.journal import Journal
 from plexcache.media.lanes import run_ops
-from plexcache.media.mover import recover
+from plexcache.media.mover import Mover, recover
 from plexcache.media.openfiles import open_paths
 from plexcache.media.ops import RecordedCopy, Recovered, RestoreOp
 from plexcache.media.tidy import (
@@ -45,7 +45,8 @@ from plexcache.media.tidy import (
     put_backup_back,
     retire_stale_backup,
 )
-from plexcache.session import Books, Session
+from plexcache.runctl import StopFlag
+from plexcache.session import Books, Progress, Session
 from plexcache.state import Entry, Registry
 from plexcache.unraid import Unraid, split_user_path
 
@@ -148,9 +149,9 @@ class FixContext:
     settings: Settings
     registry: Registry
     unraid: Unraid
-    mover: Any
-    stop: Any
-    progress: Any
+    mover: Mover
+    stop: StopFlag
+    progress: Progress
     use_hash: bool
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     registry_changed: bool = False

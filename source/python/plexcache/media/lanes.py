@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Optional
+from typing import Optional
 
 from plexcache.media.fs import existing_ancestor, lstat_or_none
 from plexcache.media.mover import Mover
@@ -22,6 +22,8 @@ from plexcache.media.ops import (
     OpResult,
     OpsOutcome,
     ProgressFn,
+    ProgressSink,
+    StopSignal,
 )
 
 
@@ -71,8 +73,8 @@ class _Halt:
         self.stopped = False
 
 
-def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] = None,
-            progress: Optional[Any] = None) -> OpsOutcome:
+def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[StopSignal] = None,
+            progress: Optional[ProgressSink] = None) -> OpsOutcome:
     """Run ops with schedule_by_disk lanes, one thread per lane.
 
     stop: a runctl.StopFlag (anything with requested()), checked before each op: once set, the remaining
@@ -94,7 +96,8 @@ def run_ops(ops: Sequence[Op], workers: int, mover: Mover, stop: Optional[Any] =
     return OpsOutcome([results[i] for i in range(len(ops))], halt.stopped, halt.critical)
 
 
-def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any], halt: _Halt) -> OpResult:
+def _run_one(op: Op, mover: Mover, stop: Optional[StopSignal], progress: Optional[ProgressSink],
+             halt: _Halt) -> OpResult:
     if not halt.event.is_set() and stop is not None and stop.requested():
         halt.stopped = True
         halt.event.set()
@@ -125,7 +128,7 @@ def _run_one(op: Op, mover: Mover, stop: Optional[Any], progress: Optional[Any],
     return result
 
 
-def _stoppable(op: Op, stop: Optional[Any], progress: Optional[ProgressFn]) -> Optional[ProgressFn]:
+def _stoppable(op: Op, stop: Optional[StopSignal], progress: Optional[ProgressFn]) -> Optional[ProgressFn]:
     """The progress callback, which also ends the copy when a stop is asked for (it is called every ~10 MB
     or second of copying, so a stop lands within seconds even in the middle of a large file)."""
     if stop is None:

@@ -8,7 +8,7 @@ import errno
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Optional, Protocol, Union
 
 from plexcache.errors import PlexCacheError
 
@@ -17,6 +17,22 @@ CRITICAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPE
 
 # (label of the file, bytes done, bytes total)
 ProgressFn = Callable[[str, int, int], None]
+
+
+class StopSignal(Protocol):
+    """What the lanes ask between files and while copying (runctl.StopFlag)."""
+
+    def requested(self) -> bool: ...
+
+
+class ProgressSink(Protocol):
+    """Where the lanes report each file and its bytes (runctl.ProgressWriter, session.Progress)."""
+
+    def file_started(self, label: str) -> None: ...
+
+    def on_bytes(self, label: str, done: int, total: int) -> None: ...
+
+    def file_done(self, label: str, size: int) -> None: ...
 
 
 # ----------------------------------------------------------------------------------------------- errors
