@@ -5,12 +5,13 @@ with nothing changed."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
+from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
 from pages_harness.harness import Sandbox, Server, namespace_unavailable
 from pages_harness.realworld import real_server
 from realtime import ms
@@ -53,9 +54,19 @@ def test_a_season_found_by_search_is_pinned_and_cached_by_the_next_run(browser: 
     season = show.locator(".pcr-title-seasons > li", has_text="Season 2")
     assert "10 episodes" in season.inner_text()
     shot(page, "pins-search")
+    season.locator("input.pcr-title-pin").click()      # a season or a show: asked first, with what it holds
+    page.wait_for_selector(".sweet-alert.visible", timeout=ms(10))
+    asked = page.inner_text(".sweet-alert.visible")
+    assert "all 10 episodes of The Bear - Season 2" in asked and "ahead of what" in asked, asked
+    page.click(".sweet-alert.visible button.cancel")
+    page.wait_for_selector(".sweet-alert.visible", state="detached", timeout=ms(10))
+    assert box.cli_json("list")["pinned_titles"] == []     # cancelled: nothing pinned
     season.locator("input.pcr-title-pin").click()
+    confirm(page)
     page.wait_for_selector("#pcr-title-msg.pcr-ok", timeout=ms(30))
-    assert "the next run caches it, as far as the pool has room" in page.inner_text("#pcr-title-msg")
+    said = page.inner_text("#pcr-title-msg")
+    assert "the next run caches it, as far as the pool has room" in said
+    assert re.search(r"\(10 files, [0-9.]+ [kMGT]?B\)", said), said   # what the pin holds, in Unraid's units
     assert season.locator("input.pcr-title-pin").get_attribute("value") == "Pinned"
     page.wait_for_selector("#pcr-titles-pinned li", timeout=ms(30))
     assert "The Bear - Season 2" in page.inner_text("#pcr-titles-pinned")

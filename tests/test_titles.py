@@ -40,6 +40,7 @@ def test_a_pinned_season_is_cached_by_the_next_run_and_stays(env):
     k = keys(sim)
     result = titles.pin(s, k["season 1"])
     assert result["changed"] and result["title"]["title"] == "Severance - Season 1"
+    assert result["files"] == 6 and result["size"] > 0       # what the pin holds, as Plex lists it
     assert titles.search(s, "sever")["results"][0]["seasons"][0]["pinned"]
     report = engine.run_cycle(s, now=now)
     assert report.exit_code == 0, report.failures

@@ -15,8 +15,17 @@
     var label = r.pinned ? 'Pinned' : r.kind === 'show' ? 'Pin the show' : 'Pin';
     var b = h('input', { type: 'button', class: 'pcr-title-pin', value: label, disabled: !!r.pinned,
       'data-key': r.rating_key, 'aria-label': (r.pinned ? 'Pinned: ' : 'Pin ') + r.title });
-    b.addEventListener('click', function () { pin(r, b); });
+    b.addEventListener('click', function () { askThenPin(r, b); });
     return b;
+  }
+  /** A show or a season pins every episode, watched ones too, ahead of what anyone is watching: say so first. */
+  function askThenPin(r, button) {
+    if (r.kind !== 'show' && r.kind !== 'season') { pin(r, button); return; }
+    var what = r.episodes != null ? 'all ' + r.episodes + ' episode' + (r.episodes === 1 ? '' : 's') + ' of ' + r.title
+      : 'every episode of ' + r.title;
+    PCR.confirmAsk('Pin ' + what + '?', 'Pinned files are cached ahead of what anyone is watching, watched episodes ' +
+      'too, and stay on the pool until you unpin them. A large show can push people\'s next episodes back to the array.',
+      function () { pin(r, button); });
   }
   function describe(r) {
     var parts = [KIND[r.kind] || r.kind, r.library];

@@ -18,6 +18,7 @@ import click
 from plexcache import __version__
 from plexcache import config as cfg
 from plexcache.errors import PlexCacheError, SettingsError, UsageError
+from plexcache.words import human_bytes
 
 
 @dataclass
@@ -292,8 +293,8 @@ def pin_title(ctx: Context, key: str, off: bool) -> None:
     if off:
         words = f"Unpinned {title}." if result["changed"] else f"{key} was not pinned."
     else:
-        words = (f"Pinned {title}: the next run caches it, as far as the pool has room." if result["changed"]
-                 else f"{title} is pinned already.")
+        words = (f"Pinned {title} ({result['files']} files, {human_bytes(result['size'])}): the next run caches "
+                 "it, as far as the pool has room." if result["changed"] else f"{title} is pinned already.")
     ctx.emit({**result, "message": words}, words)
 
 

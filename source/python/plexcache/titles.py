@@ -3,7 +3,8 @@ pins (kept by pinstore.py), and what a pinned title holds (the movie, or every e
 show or season) for discovery, which wants each file with the reason "pinned" (docs/cli.md, "Pin by title").
 
 One request answers a search (`/hubs/search`), plus one per show found (its seasons, at most SEASON_LOOKUPS);
-one request checks a key when it is pinned, and one reads a pinned title's files at each run.
+two requests check a key when it is pinned (what it is, what it holds), and one reads a pinned title's
+files at each run.
 """
 
 from __future__ import annotations
@@ -53,10 +54,11 @@ def pin(settings: Settings, key: str, on: bool = True, *,
             return {"changed": gone is not None, "title": asdict(gone) if gone else None}
         if key in titles:
             return {"changed": False, "title": asdict(titles[key])}
-        title = describe(settings, key, session_factory=session_factory)
+        title, held = describe(settings, key, session_factory=session_factory)
         titles[key] = title
         save(settings, titles)
-        return {"changed": True, "title": asdict(title)}
+        return {"changed": True, "title": asdict(title), "files": len(held),
+                "size": sum(v.size for v in held)}
 
 
 # ------------------------------------------------------------------ Plex
@@ -78,9 +80,11 @@ def _chosen(settings: Settings, server: PlexServer) -> dict[int, str]:
             and (not wanted or str(s.id) in wanted or s.title.lower() in wanted)}
 
 
-def describe(settings: Settings, key: str, *, session_factory: Optional[SessionFactory] = None) -> PinnedTitle:
-    """What a rating key is, as a title to pin; UsageError when it is not a movie, show or season of a chosen
-    library, PlexUnavailable when Plex cannot say."""
+def describe(settings: Settings, key: str, *,
+             session_factory: Optional[SessionFactory] = None) -> tuple[PinnedTitle, list[Video]]:
+    """What a rating key is, as a title to pin, and the videos it holds now (so the person pinning a show sees
+    how much it asks of the pool); UsageError when it is not a movie, show or season of a chosen library,
+    PlexUnavailable when Plex cannot say."""
     server = _server(settings, session_factory, "; nothing was pinned")
     try:
         chosen = _chosen(settings, server)
@@ -100,7 +104,12 @@ def describe(settings: Settings, key: str, *, session_factory: Optional[SessionF
     if section not in chosen:
         raise UsageError(f"{a.get('title', key)} is in a library plexcache-r does not read (plex.libraries); "
                          "nothing was pinned")
-    return PinnedTitle(rating_key=key, kind=kind, title=_label(a), library=chosen[section], pinned_at=time.time())
+    title = PinnedTitle(rating_key=key, kind=kind, title=_label(a), library=chosen[section], pinned_at=time.time())
+    try:
+        return title, videos(server, title)
+    except PLEX_ERRORS as exc:
+        raise PlexUnavailable(f"Plex could not list {title.title}: {describe_error(exc)}; nothing was pinned") \
+            from None
 
 
 def _label(a: dict[str, str]) -> str:
