@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 from plexcache import engine, runs
 from plexcache.state import StateStore
@@ -100,3 +101,30 @@ def test_a_health_fix_is_a_run_with_its_own_id(env):
     fix, first = history(s)["runs"][:2]
     assert fix["kind"] == "audit-fix" and fix["id"] != first["id"] and fix["exit_code"] == 0
     assert fix["fixed"] >= 1 and fix["message"].startswith("fixed ")
+
+
+def test_a_play_waits_in_the_volatile_dir_until_the_next_run_writes_the_flash(env):
+    """Live mode sees every play, but the state dir is on the flash, written at most once per run: a play is
+    counted in the volatile dir, shown by `history` at once, and folded into runs.json by the next run (or
+    when live mode stops)."""
+    s = env[0]
+    now = time.time()
+    runs.record(s, {"id": "a", "kind": "run", "started_at": now - 60, "finished_at": now - 50,
+                    "managed_bytes": 1000})
+    on_flash = Path(s.paths.state_dir) / "runs.json"
+    before = on_flash.read_bytes()
+    runs.count_play(s, True, when=now)
+    runs.count_play(s, False, when=now)
+    assert on_flash.read_bytes() == before
+    shown = runs.document(s, days=1, now=now)
+    assert (shown["days"][0]["plays_pool"], shown["days"][0]["plays_array"]) == (1, 1)
+    assert (shown["runs"][0]["plays"], shown["runs"][0]["plays_from_pool"]) == (2, 1)
+    runs.record(s, {"id": "b", "kind": "run", "started_at": now + 10, "finished_at": now + 20})
+    kept = runs.load(s)
+    assert [(r["id"], r["plays"]) for r in kept["runs"]] == [("a", 2), ("b", 0)]
+    again = runs.document(s, days=1, now=now + 30)          # folded once, not counted twice
+    assert (again["days"][0]["plays_pool"], again["days"][0]["plays_array"]) == (1, 1)
+    runs.count_play(s, True, when=now + 40)
+    runs.flush(s)                                            # live mode stopping
+    assert runs.load(s)["runs"][-1]["plays_from_pool"] == 1
+    assert runs.document(s, days=1, now=now + 50)["days"][0]["plays_pool"] == 2

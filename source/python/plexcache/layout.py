@@ -59,6 +59,7 @@ STOP_NAME = "stop"
 PROGRESS_NAME = "progress.json"
 LIVE_STATE_NAME = "live.json"
 RECORD_LOCK_NAME = "runs.lock"  # held a moment while the run history is changed
+PENDING_PLAYS_NAME = "plays.json"  # plays live mode saw since the last run, not yet in the run history
 
 
 def journal_dir(settings: Any) -> str:

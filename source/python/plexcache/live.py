@@ -456,6 +456,7 @@ def serve(settings: Settings, *, stop: Optional[threading.Event] = None) -> None
             watcher.wake.clear()
     finally:
         watcher.close()
+        runs.flush(settings)
         remove_own_file(state_path(settings))
         lock.release()
     log.info("live: stopped")

@@ -2,9 +2,11 @@
 run history alike), and the bounded history of runs with the daily figures the Dashboard draws: the pool
 space cached files used and the plays served from the pool or from the array (docs/cli.md, "history").
 
-Read by `history` without plexapi or the engine; written once at the end of each run and once per play seen
-by live mode, always through fsutil (temporary file, fsync, rename) and under a short lock, because the run
-and live mode may both write it.
+Read by `history` without plexapi or the engine; written once at the end of each run, always through fsutil
+(temporary file, fsync, rename) and under a short lock, because the run and live mode may both write it. The
+state dir is on the flash, so the plays live mode sees wait in the volatile dir (`plays.json`) until the next run
+(or live mode stopping) folds them in; `history` shows them at once. A reboot before that loses only those
+counts.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from pathlib import Path
 from typing import Any, Optional
 
 from plexcache.config import Settings
-from plexcache.fsutil import read_json, write_json_if_changed
-from plexcache.layout import RUNS_FILE
+from plexcache.fsutil import read_json, remove_own_file, write_json_if_changed
+from plexcache.layout import PENDING_PLAYS_NAME, RUNS_FILE
 from plexcache.runctl import RecordLock
 
 SCHEMA = 1
 KEEP_RUNS = 500          # runs kept, newest last
 KEEP_DAYS = 90           # days kept, for runs and daily figures alike
+KEEP_PENDING = 10_000    # plays waiting for the next run (a bound, never reached by a household)
 DAY = "%Y-%m-%d"         # the local day a figure belongs to
 
 _current: Optional[str] = None
@@ -88,14 +91,28 @@ def load(settings: Settings) -> dict[str, Any]:
             "days": days if isinstance(days, dict) else {}}
 
 
+def _pending_path(settings: Settings) -> Path:
+    return Path(settings.paths.volatile_dir) / PENDING_PLAYS_NAME
+
+
+def _pending(settings: Settings) -> list[dict[str, Any]]:
+    """The plays seen since the history was last written: [{"at": seconds, "pool": bool}]."""
+    plays = read_json(_pending_path(settings), SCHEMA).get("plays")
+    return [p for p in plays if isinstance(p, dict)] if isinstance(plays, list) else []
+
+
 @contextmanager
 def _changing(settings: Settings) -> Iterator[dict[str, Any]]:
-    """Read, change and write the history under its lock (a run and live mode may write at once)."""
+    """Read, change and write the history under its lock (a run and live mode may write at once); the plays
+    waiting in the volatile dir are folded in first, and their file goes once they are on the flash."""
     with _lock(settings):
         doc = load(settings)
+        for play in _pending(settings):
+            _add_play(doc, float(play.get("at") or 0), bool(play.get("pool")))
         yield doc
         _trim(doc, time.time())
         write_json_if_changed(_path(settings), doc)
+        remove_own_file(_pending_path(settings))
 
 
 def _trim(doc: dict[str, Any], now: float) -> None:
@@ -108,6 +125,17 @@ def _trim(doc: dict[str, Any], now: float) -> None:
 def _day(doc: dict[str, Any], when: float) -> dict[str, Any]:
     day: dict[str, Any] = doc["days"].setdefault(time.strftime(DAY, time.localtime(when)), {})
     return day
+
+
+def _add_play(doc: dict[str, Any], when: float, from_pool: bool) -> None:
+    """One play: counted for its day, and for the latest run started before it ("plays since")."""
+    day = _day(doc, when)
+    key = "plays_pool" if from_pool else "plays_array"
+    day[key] = int(day.get(key) or 0) + 1
+    if doc["runs"] and float(doc["runs"][-1].get("started_at") or 0) <= when:
+        last = doc["runs"][-1]
+        last["plays"] = int(last.get("plays") or 0) + 1
+        last["plays_from_pool"] = int(last.get("plays_from_pool") or 0) + from_pool
 
 
 def record(settings: Settings, run: dict[str, Any]) -> None:
@@ -124,19 +152,25 @@ def record(settings: Settings, run: dict[str, Any]) -> None:
 
 
 def count_play(settings: Settings, from_pool: bool, when: Optional[float] = None) -> None:
-    """A playback started (seen by live mode): count it for its day and for the latest run ("since")."""
+    """A playback started (seen by live mode): kept in the volatile dir until the history is next written."""
     when = time.time() if when is None else when
     try:
-        with _changing(settings) as doc:
-            day = _day(doc, when)
-            key = "plays_pool" if from_pool else "plays_array"
-            day[key] = int(day.get(key) or 0) + 1
-            if doc["runs"] and float(doc["runs"][-1].get("started_at") or 0) <= when:
-                last = doc["runs"][-1]
-                last["plays"] = int(last.get("plays") or 0) + 1
-                last["plays_from_pool"] = int(last.get("plays_from_pool") or 0) + from_pool
+        with _lock(settings):
+            plays = [*_pending(settings), {"at": when, "pool": from_pool}][-KEEP_PENDING:]
+            write_json_if_changed(_pending_path(settings), {"schema": SCHEMA, "plays": plays})
     except OSError as exc:
         logging.getLogger(__name__).warning("could not count a play in the history: %s", exc)
+
+
+def flush(settings: Settings) -> None:
+    """Fold the waiting plays into the history now (live mode stopping: the array is about to stop)."""
+    if not _pending_path(settings).exists():
+        return
+    try:
+        with _changing(settings):
+            pass
+    except OSError as exc:
+        logging.getLogger(__name__).warning("could not write the plays into the history: %s", exc)
 
 
 def document(settings: Settings, days: int = 30, limit: int = 50, now: Optional[float] = None) -> dict[str, Any]:
@@ -145,6 +179,8 @@ def document(settings: Settings, days: int = 30, limit: int = 50, now: Optional[
     them); a day before the first figure has none (null)."""
     now = time.time() if now is None else now
     doc = load(settings)
+    for play in _pending(settings):
+        _add_play(doc, float(play.get("at") or 0), bool(play.get("pool")))
     known = doc["days"]
     out, carried = [], None
     # noon of each day: a step of 24 hours from noon never lands on another day across a clock change
