@@ -71,3 +71,23 @@ def test_the_future_in_words() -> None:
                  reasons=[Reason("bob", "watchlist"), Reason("alice", "watchlist")])
     assert future(both, 2, s, NOW)["leaves"].startswith("when alice and bob watch M or it leaves the watchlist, "
                                                         "and not before")
+
+
+def test_a_title_pin_goes_only_when_the_pinned_titles_outgrow_the_pool() -> None:
+    """A file wanted for a pinned title is still in the queue (a pinned show larger than the pool cannot all
+    stay), but only behind everything else: its words must not read as if it were about to go."""
+    pinned_title = entry("/mnt/user/tv/Bear/Bear - S02E01.mkv", title="The Bear - S02E01 - One",
+                         reasons=[Reason("(pinned)", "pinned", NOW, "pinned: The Bear - Season 2")])
+    doc = future(pinned_title, 25, settings(), NOW)
+    assert doc["leaves"] == "stays while pinned" and doc["eviction_rank"] == 25
+    assert doc["if_space_short"] == "goes only if the pinned titles outgrow the pool"
+
+
+@pytest.mark.parametrize("mode", ["priority", "age"])
+def test_pinned_titles_are_the_last_to_go_in_either_mode(mode: str) -> None:
+    _, reg = crowd()
+    pin = entry("/mnt/user/tv/Bear/Bear - S02E01.mkv", cached_at=NOW - 90 * 86400,   # cached long ago
+                reasons=[Reason("(pinned)", "pinned", NOW - 90 * 86400, "pinned: The Bear - Season 2")])
+    reg.add(pin)
+    ranks = eviction_order(reg, settings(eviction=mode))
+    assert ranks[pin.path] == len(reg)

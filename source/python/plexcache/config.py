@@ -152,8 +152,8 @@ class CacheSettings:
     move_back_watched: bool = field(default=True, metadata=doc("Move back once watched",
         "Move files back to the array once no user wants them any more."))
     eviction: Literal["priority", "age", "none"] = field(default="priority", metadata=doc("When space runs short",
-        "When space runs short: move back the lowest priority first (priority), the oldest first (age), "
-        "or never move back for space (none).", words={
+        "When space runs short: move back the lowest priority first (priority), the oldest first (age; "
+        "pinned titles still last), or never move back for space (none).", words={
         "priority": "Move back the lowest priority first", "age": "Move back the oldest first",
         "none": "Never move back for space"}))
     size_limit: str = field(default="", metadata=doc("Most space cached files may use",

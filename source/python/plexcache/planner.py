@@ -374,9 +374,11 @@ def _sort_key(occ: _Occupant, mode: str) -> tuple[Any, ...]:
     item = occ.item
     by_priority = (item.priority, -_recency(item.reasons), _rank(item.reasons), item.path)
     if mode == "age":
-        # Wanted files before files no one wants (a watched file kept for retention never pushes out one
-        # about to be watched); then the freshest first; at the same freshness what is cached stays first.
-        return (item.priority == UNWANTED, -_freshness(occ), not occ.cached, *by_priority)
+        # Pinned titles first (a pin means it stays), then wanted files before files no one wants (a watched
+        # file kept for retention never pushes out one about to be watched); then the freshest first; at the
+        # same freshness what is cached stays first.
+        return (item.priority != PRIORITY["pinned"], item.priority == UNWANTED, -_freshness(occ), not occ.cached,
+                *by_priority)
     return by_priority
 
 

@@ -79,7 +79,9 @@ def future(entry: Entry, rank: Optional[int], settings: Settings, now: float) ->
     doc: dict[str, Any] = {"leaves": leaves, "leaves_at": None, "eviction_rank": rank, "if_space_short": ""}
     if not entry.pinned and not entry.reasons and settings.cache.move_back_watched:
         doc["leaves_at"] = max(retention_end, now)
-    if rank is not None:
+    if rank is not None and any(r.source == "pinned" for r in entry.reasons):
+        doc["if_space_short"] = "goes only if the pinned titles outgrow the pool"  # pins are admitted first
+    elif rank is not None:
         doc["if_space_short"] = "first to go if space runs short" if rank == 1 else \
             f"number {rank} to go if space runs short"
     return doc
