@@ -66,7 +66,7 @@ libraries:
       - {title: Metropolis, year: 1927, guids: [imdb://tt0017136], disk: disk1}
 watch:
   admin:
-    watched: ["Severance S01E01-S01E02"]
+    watched: [{item: "Severance S01E01-S01E02", at: 1d}]  # one evening: no pace yet, next_episodes holds
     progress: {"Arrival": {offset: 40m, at: 2h}, "Metropolis": {offset: 10m, at: 3h}}
     onDeck: auto
   alice:
@@ -127,6 +127,27 @@ def test_first_run_caches_what_is_wanted_with_backups_and_exclusions(env):
     assert str(on_pool(sb, ARRIVAL)) in lines
     assert str(on_pool(sb, "movies/Arrival (2016)/Arrival (2016).en.srt")) in lines
     assert all(line.startswith(str(sb.mnt / "cache") + "/") for line in lines)
+
+
+class TestPlexHistory:
+    """A viewer's pace is known from the first run: Plex's own history of the show stands in for the runs
+    that did not happen yet."""
+
+    @pytest.fixture
+    def scenario(self):
+        world = yaml.safe_load(WORLD)
+        world["watch"]["admin"]["watched"] = [{"item": "Severance S01E01", "at": "6d"},
+                                              {"item": "Severance S01E02", "at": "4d"}]
+        return from_dict(world, source="test_engine history")
+
+    def test_a_slow_viewer_gets_one_episode_ahead_at_the_first_run(self, env):
+        s, _sb, _sim, now = env
+        assert run(s, now).exit_code == 0
+        reg = registry(s)
+        # two episodes in a week: one ahead, where a viewer with no history gets next_episodes (2)
+        assert user(s, E04) in reg and user(s, E05) not in reg
+        tracks = json.loads((Path(s.paths.state_dir) / "pace.json").read_text())["tracks"]
+        assert [(t["user"], len(t["watched"])) for t in tracks] == [("admin", 2)]
 
 
 def test_second_run_does_nothing_and_says_so(env):

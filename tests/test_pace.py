@@ -136,3 +136,31 @@ def test_by_default_a_woken_disk_serves_three_nights_of_a_binge():
     learn(tracks, "Show", [1, 4, 7, 10])  # three episodes a night
     look = pace.lookahead(tracks[("sam", "tv/Show")], Settings(), T0 + 3 * DAY)
     assert look.per_day == 3.0 and look.due == 3 and look.ahead == 9
+
+
+def test_plex_history_gives_a_pace_from_the_first_run():
+    """Plex's own history (when the user last viewed each earlier episode) seeds a show seen for the first
+    time: a viewer at four episodes a day for a week gets that pace at once, not the fixed count."""
+    week = [T0 - d * DAY - h * 3600 for d in range(7) for h in range(4)]  # 4 a day over the last 7 days
+    wanted = demand("Show", 40)
+    viewed = {("sam", "Show40"): tuple(week)}
+    tracks: dict = {}
+    pace.observe(tracks, wanted, T0, viewed)
+    look = pace.lookahead(tracks[("sam", "tv/Show")], settings(next_episodes=20), T0)
+    assert look.per_day is not None and 3.9 <= look.per_day <= 4.1
+    assert look.ahead == 12 and look.due == 4
+
+
+def test_plex_history_outside_the_window_or_too_short_is_no_pace():
+    """Views older than the window count for nothing, and one evening is not a pace (as for our own record)."""
+    old = tuple(T0 - 30 * DAY - h * 3600 for h in range(10))
+    evening = tuple(T0 - h * 3600 for h in range(6))
+    for views in (old, evening):
+        tracks: dict = {}
+        pace.observe(tracks, demand("Show", 40), T0, {("sam", "Show40"): views})
+        assert pace.lookahead(tracks[("sam", "tv/Show")], settings(), T0).per_day is None
+    # and a track already learned keeps its own record: the history only seeds a new one
+    tracks = {}
+    learn(tracks, "Show", [1, 2, 3, 4])  # one a day
+    pace.observe(tracks, demand("Show", 4), T0 + 3.5 * DAY, {("sam", "Show4"): tuple(T0 - h * 60 for h in range(50))})
+    assert pace.lookahead(tracks[("sam", "tv/Show")], settings(), T0 + 3.5 * DAY).per_day == round(3 / 3.5, 2)

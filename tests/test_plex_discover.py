@@ -301,3 +301,19 @@ def test_one_movie_watched_twice_is_no_habit_and_old_favourites_are_forgotten(mo
     with simulated(monkeypatch, world(watch=watch)) as sim:
         demand = discover(settings_for(sim), now=sim.world.now)
     assert rewatched(demand) == {"Heat": [(OWNER, "rewatch", "watched 2 times", 0)]}
+
+
+def test_the_next_episodes_listing_brings_plex_history_for_the_pace(monkeypatch):
+    """When the user last viewed each episode before the On Deck one comes with the listing the next episodes
+    are read from (no request of its own): the pace of a show seen for the first time (see test_pace)."""
+    plain = world()
+    timed = world(watch={OWNER: {"watched": [{"item": "Severance S01E01", "at": "4d"},
+                                             {"item": "Severance S01E02", "at": "1d"}]}})
+    with simulated(monkeypatch, plain) as sim:
+        before = discover(settings_for(sim), now=sim.world.now)
+    with simulated(monkeypatch, timed) as sim:
+        demand = discover(settings_for(sim), now=sim.world.now)
+        now = sim.world.now
+    deck = next(k for k, v in demand.items.items() if v.title == ep("Severance", 1, 3))
+    assert demand.viewed == {(OWNER, deck): (now - 4 * 86400, now - 86400)}
+    assert demand.requests == before.requests

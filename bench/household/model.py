@@ -225,7 +225,7 @@ class Play:
     key: Key
     finish: bool  # False: stopped midway, at offset_ms
     offset_ms: int = 0
-    predictable: bool = True  # False for surprise plays (nobody could know)
+    predictable: bool = True  # False when nothing could name it first: surprises, a new show's first episode
 
 
 @dataclass
@@ -322,14 +322,16 @@ class ScriptWriter:
                         return
                     show, pos = queue.pop(), 0
                     eps = _episodes(show)
+                # The next show is picked at random: nothing (no watchlist, no On Deck) names its first episode.
+                known = pos > 0 or resume > 0
                 length = show.minutes * 60
                 if n == count - 1 and rng.random() < float(v.get("stops_midway", 0.2)):
                     # falls asleep: the episode stays On Deck with a position, resumed next time
                     at = min(length - 60, rng.randint(resume + 60, max(resume + 120, length * 4 // 5)))
-                    t = self._play(t, v.name, EpisodeKey(show.title, *eps[pos]), at - resume, at, False)
+                    t = self._play(t, v.name, EpisodeKey(show.title, *eps[pos]), at - resume, at, False, known)
                     resume = at
                     break
-                t = self._play(t, v.name, EpisodeKey(show.title, *eps[pos]), length - resume, 0, True)
+                t = self._play(t, v.name, EpisodeKey(show.title, *eps[pos]), length - resume, 0, True, known)
                 pos, resume = pos + 1, 0
 
     def weekly(self, v: Viewer, rng: random.Random) -> None:

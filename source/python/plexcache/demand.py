@@ -127,6 +127,9 @@ class Demand:
     owner: str = ""
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (title, why) left out by a filter
     warnings: list[str] = field(default_factory=list)  # e.g. a chosen library the server does not have
+    # Plex's own history: (user, rating key of an On Deck or playing episode) -> when the user last viewed
+    # each earlier episode of its show (read with the next episodes, no request of its own; seeds the pace)
+    viewed: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
 
     @property
     def server_unknown(self) -> bool:

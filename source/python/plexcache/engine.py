@@ -88,7 +88,7 @@ class Cycle(Reconciler, Operations):
         if not self.settings.demand.pace or self.demand.server_unknown:
             return wanted
         tracks = pace.load(self.settings)
-        if pace.observe(tracks, wanted, self.now) and not self.report.dry_run:
+        if pace.observe(tracks, wanted, self.now, self.demand.viewed) and not self.report.dry_run:
             pace.save(self.settings, tracks)
         wanted, self.lookaheads = pace.plan_ahead(tracks, wanted, self.settings, self.now)
         return wanted

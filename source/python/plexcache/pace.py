@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -82,13 +82,41 @@ def queues(wanted: Iterable[WantedFile]) -> dict[Key, list[str]]:
     return {key: [head] + [p for _, p in sorted(nexts.get(key, []))] for key, head in heads.items()}
 
 
-def observe(tracks: dict[Key, Track], wanted: Iterable[WantedFile], now: float) -> bool:
-    """Update the tracks with this run's queues; True when anything worth saving changed."""
+def heads(wanted: Iterable[WantedFile]) -> dict[Key, str]:
+    """Per user and show: the rating key of the On Deck (or playing) episode, as `queues` picks it."""
+    out: dict[Key, str] = {}
+    for w in wanted:
+        show = show_of(w)
+        for r in w.item.reasons:
+            if show is not None and r.source in ("on_deck", "playing"):
+                out.setdefault((r.user, show), w.item.rating_key)
+    return out
+
+
+def first_track(queue: list[str], now: float, views: Iterable[float]) -> Track:
+    """A track for a show seen for the first time. Plex's own history (when the user last viewed each
+    earlier episode) fills in the window before it, so a pace is known from the first run after install."""
+    start = now - WINDOW_DAYS * DAY
+    recent = sorted(t for t in views if start <= t <= now)
+    if not recent:
+        return Track(queue, now)
+    # The window opens a day before the first view: viewing comes in evenings, and opening it at the first
+    # view would count a week of evenings over six days.
+    return Track(queue, max(start, recent[0] - DAY), [(t, 1) for t in recent])
+
+
+def observe(tracks: dict[Key, Track], wanted: Iterable[WantedFile], now: float,
+            viewed: Optional[Mapping[tuple[str, str], Iterable[float]]] = None) -> bool:
+    """Update the tracks with this run's queues; True when anything worth saving changed. `viewed`: Plex's
+    history, (user, rating key of the On Deck episode) -> when each earlier episode was last viewed."""
+    wanted = list(wanted)
+    head_keys = heads(wanted) if viewed else {}
     changed = False
     for key, queue in queues(wanted).items():
         old = tracks.get(key)
         if old is None:
-            tracks[key] = Track(queue, now)
+            views = (viewed or {}).get((key[0], head_keys.get(key, "")), ())
+            tracks[key] = first_track(queue, now, views)
             changed = True
             continue
         if queue[0] == old.queue[0]:

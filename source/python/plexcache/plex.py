@@ -73,6 +73,7 @@ WORKERS = 4  # users read side by side; PMS serves a handful of concurrent clien
 class _Findings:
     wants: list[tuple[DemandItem, Reason]] = field(default_factory=list)
     unknown: list[Unknown] = field(default_factory=list)
+    viewed: dict[tuple[str, str], tuple[float, ...]] = field(default_factory=dict)
 
 
 class _UserBuffer(threading.local):
@@ -197,8 +198,10 @@ class Discovery:
         for item, reason in findings.wants:
             self.demand.add(item, reason)
         self.demand.unknown.extend(findings.unknown)
+        self.demand.viewed.update(findings.viewed)
         findings.wants.clear()
         findings.unknown.clear()
+        findings.viewed.clear()
 
     # -------------------------------------------------------------- server and libraries
 
@@ -465,6 +468,9 @@ class Discovery:
         position = next((i for i, e in enumerate(eps) if e.rk == video.rk), None)
         if position is None:
             return
+        views = tuple(sorted(e.last_viewed for e in eps[:position] if e.last_viewed))
+        if views:
+            self._out().viewed[(user.name, video.rk)] = views
         n = 0
         for ep in eps[position + 1:]:
             if n >= wanted:
