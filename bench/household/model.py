@@ -251,7 +251,8 @@ Event = Union[Play, Release, WatchlistChange]
 class Script:
     """Initial watch state (for the scenario) and the events of every day, sorted by time."""
 
-    watched: dict[str, list[str]] = field(default_factory=dict)  # user -> scenario refs watched before day 0
+    # user -> (scenario ref, seconds before day 0) of what was watched before the replay starts
+    watched: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
     progress: dict[str, dict[str, str]] = field(default_factory=dict)
     watchlists: dict[str, list[str]] = field(default_factory=dict)
     events: list[Event] = field(default_factory=list)
@@ -304,8 +305,8 @@ class ScriptWriter:
         show = queue.pop()
         eps = _episodes(show)
         pos = rng.randint(1, max(1, len(eps) - 3))  # already some way into the first show
-        self.script.watched.setdefault(v.name, []).append(f"{_ref(show, *eps[0])}-S{eps[pos - 1][0]:02d}"
-                                                          f"E{eps[pos - 1][1]:02d}")
+        self.past_views(v, show, eps[:pos], _pair(v.get("episodes", [2, 4]), f"{v.name}.episodes", int), 1,
+                        float(v.get("nights_off", 0.2)))
         resume = 0  # seconds into the episode at pos, when the last night stopped midway
         e_lo, e_hi = _pair(v.get("episodes", [2, 4]), f"{v.name}.episodes", int)
         for day in range(self.h.days):
@@ -334,6 +335,29 @@ class ScriptWriter:
                 t = self._play(t, v.name, EpisodeKey(show.title, *eps[pos]), length - resume, 0, True, known)
                 pos, resume = pos + 1, 0
 
+    def past_views(self, v: Viewer, show: ShowSpec, watched: list[tuple[int, int]], per_sitting: tuple[int, int],
+                   every_days: int, days_off: float) -> None:
+        """When the episodes watched before day 0 were watched (Plex's history, which the product reads): the
+        last ones at the viewer's own pace over the last two weeks, the rest a month earlier. Its own random
+        stream, so the script of the replayed days does not change with it."""
+        rng = random.Random(f"{self.h.seed}-{v.name}-{show.title}-history")
+        out = self.script.watched.setdefault(v.name, [])
+        lo, hi = v.window()
+        left, day = len(watched), every_days
+        while left > 0 and day <= 14:
+            if rng.random() >= days_off:
+                n = min(left, rng.randint(*per_sitting))
+                step = show.minutes * 60 + 300
+                # an evening `day` days before day 0 (in seconds before it), over before day 0 begins
+                t = max(day * 86400 - rng.randint(lo, hi), n * step)
+                for k in range(n):
+                    out.append((_ref(show, *watched[left - n + k]), t - k * step))
+                left -= n
+            day += every_days
+        if left:
+            first, last = watched[0], watched[left - 1]
+            out.append((f"{_ref(show, *first)}-S{last[0]:02d}E{last[1]:02d}", 30 * 86400))
+
     def weekly(self, v: Viewer, rng: random.Random) -> None:
         n = int(v.get("shows", 4))
         mine = self.airing[:n]
@@ -343,8 +367,8 @@ class ScriptWriter:
         for show in mine:
             last_season = max(show.seasons)
             present = show.seasons[last_season]
-            self.script.watched.setdefault(v.name, []).append(f"{_ref(show, *_episodes(show)[0])}-"
-                                                              f"S{last_season:02d}E{present:02d}")
+            eps = _episodes(show)
+            self.past_views(v, show, eps[:eps.index((last_season, present)) + 1], (1, 1), 7, 0.0)
             weekday = rng.randrange(7)
             count = present
             for day in range(self.h.days):
@@ -452,6 +476,7 @@ def scenario_document(h: Household, lib: Library, script: Script) -> dict[str, A
             {"id": 2, "type": "movie", "title": "Movies", "locations": ["/data/movies"], "movies": movies,
              "addedAt": "400d"},
         ],
-        "watch": {u: {"watched": [{"item": ref, "at": "2d"} for ref in refs]} for u, refs in script.watched.items()},
+        "watch": {u: {"watched": [{"item": ref, "at": f"{ago}s"} for ref, ago in refs]}
+                  for u, refs in script.watched.items()},
         "watchlists": dict(script.watchlists),
     }
