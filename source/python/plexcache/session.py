@@ -129,7 +129,8 @@ class Books:
             self.event("recovered", key, detail="recorded a cache that finished just before the run "
                        "was interrupted" if earlier else "finished an interrupted cache")
         elif rec.outcome == "restored":
-            if self.registry.remove(key) is None and earlier:
+            # forget, not remove: a subtitle moved back alone (its video stays cached) leaves its video's entry
+            if not self.registry.forget(key) and earlier:
                 return
             self.event("recovered", key, detail="recorded a move back that finished just before the run "
                        "was interrupted" if earlier else "finished an interrupted move back")
