@@ -339,6 +339,7 @@ def test_recover_alone_finishes_forgetting_a_cached_copy_given_up(tmp_path):
     world, pool, array = _managed_beside_a_different_array_file(tmp_path)
     proc = cli(world, "audit", "--fix", f"keep:{array}", env={CRASH_ENV: "discard.set-aside"})
     assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert kinds(world.audit()) == [("interrupted", world.user(DUNE))]   # in flux: nothing else judged
     proc = cli(world, "recover")
     assert proc.returncode == 0, proc.stderr
     assert world.user(DUNE) not in world.registry() and str(pool) not in world.listed()
