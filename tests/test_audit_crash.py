@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from plexcache import engine
 from plexcache.media.crash import CRASH_ENV
 from realtime import seconds
 from test_audit_support import EP1, EP2, HEAT, World, kinds
@@ -113,3 +114,23 @@ def test_cli_audit_json_carries_findings_and_history(world):
     assert doc["findings"][0]["kind"] == "orphaned" and doc["findings"][0]["sizes"][0] > 0
     text = cli(world, "audit").stdout
     assert "orphaned" in text and "--fix restore" in text
+
+
+@pytest.mark.parametrize("step", ["restore.committed", "restore.done"])
+def test_a_kill_as_a_subtitles_lone_backup_is_put_back_leaves_the_next_run_nothing_to_warn_about(world, step):
+    """The subtitle's pool copy went, its video stays cached: the restore fix puts the subtitle's backup back
+    and it leaves the video's entry. Killed before the registry is saved, the next run's recovery takes it out
+    of the video's entry (not a "subtitle left the pool" event as if something else had moved it)."""
+    srt = world.user(EP1)[: -len(".mkv")] + ".en.srt"
+    os.unlink(world.pool(EP1).with_suffix(".en.srt"))
+    assert ("stale", srt) in kinds(world.audit())
+    proc = cli(world, "audit", "--fix", "restore", crash=step)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    cycle = engine.Cycle(world.settings, action="run")
+    cycle.recover()
+    cycle.reconcile([])
+    cycle.save()
+    assert cycle.report.warnings == [] and not [e for e in cycle.books.history.events if e["kind"] == "dropped"]
+    assert srt not in world.registry().get(world.user(EP1)).sidecars
+    assert world.array(EP1).with_suffix(".en.srt").exists() and world.user(EP1) in world.registry()
+    assert world.audit()["findings"] == []

@@ -298,3 +298,50 @@ def test_keeping_the_array_file_sets_the_cached_copy_aside_and_forgets_it(tmp_pa
     assert Path(str(pool) + DISCARDED_SUFFIX).read_bytes() == cached and array.read_bytes() == other
     assert world.user(DUNE) not in world.registry() and str(pool) not in world.listed()
     assert world.user(DUNE) not in {p for _, p in kinds(world.audit())}
+
+
+def test_a_kill_as_the_cached_copy_is_given_up_is_finished_by_the_next_run(tmp_path):
+    """Keeping the array file over a managed file's cached copy sets the copy aside and forgets the entry.
+    A kill at any step between the two leaves the books to the next run (or `recover`): the entry and its
+    ignore-list line go once the copy went, with no warning that something else moved the file; both the
+    kept file and the copy set aside stay. A kill before the copy went changes nothing."""
+    probe, _, array = _managed_beside_a_different_array_file(tmp_path / "probe")
+    trace = tmp_path / "trace"
+    assert cli(probe, "audit", "--fix", f"keep:{array}", env={TRACE_ENV: str(trace)}).returncode == 0
+    steps = [line.strip() for line in trace.read_text().splitlines() if line.startswith("discard.")]
+    assert "discard.set-aside:1" in steps
+    for i, step in enumerate(steps):
+        world, pool, array = _managed_beside_a_different_array_file(tmp_path / f"w{i}")
+        cached, other = pool.read_bytes(), array.read_bytes()
+        proc = cli(world, "audit", "--fix", f"keep:{array}", env={CRASH_ENV: step})
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        aside = Path(str(pool) + DISCARDED_SUFFIX)
+        went = not pool.exists()
+        cycle = engine.Cycle(world.settings, action="run")   # the next run: recovery, then the registry checks
+        cycle.recover()
+        cycle.reconcile([])
+        cycle.save()
+        assert cycle.report.warnings == [], (step, cycle.report.warnings)
+        assert not [e for e in cycle.books.history.events if e["kind"] == "dropped"], step
+        assert array.read_bytes() == other, step
+        if went:
+            assert aside.read_bytes() == cached, step
+            assert world.user(DUNE) not in world.registry() and str(pool) not in world.listed(), step
+            assert world.user(DUNE) not in {p for _, p in kinds(world.audit())}, step
+        else:   # nothing was changed yet: the choice is still open
+            assert pool.read_bytes() == cached and not aside.exists(), step
+            assert world.user(DUNE) in world.registry() and str(pool) in world.listed(), step
+            assert duplicate(world.audit(), world, DUNE)["choices"] == ["keep"], step
+        assert world.journal().is_empty() and not world.journal().has_done(), step
+
+
+def test_recover_alone_finishes_forgetting_a_cached_copy_given_up(tmp_path):
+    world, pool, array = _managed_beside_a_different_array_file(tmp_path)
+    proc = cli(world, "audit", "--fix", f"keep:{array}", env={CRASH_ENV: "discard.set-aside"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert kinds(world.audit()) == [("interrupted", world.user(DUNE))]   # in flux: nothing else judged
+    proc = cli(world, "recover")
+    assert proc.returncode == 0, proc.stderr
+    assert world.user(DUNE) not in world.registry() and str(pool) not in world.listed()
+    assert Path(str(pool) + DISCARDED_SUFFIX).exists() and array.exists()
+    assert world.user(DUNE) not in {p for _, p in kinds(world.audit())}

@@ -19,23 +19,15 @@ from pathlib import Path
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
+from pages_harness.browser import confirm, open_page, shot, tab
 from pages_harness.fake_cli import HOSTILE, XSS
-from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
+from pages_harness.fixtures import PAGE_MARKS, browser_fixture
+from pages_harness.harness import Sandbox, Server, make_sandbox
 from realtime import ms
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [pytest.mark.pages,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+pytestmark = PAGE_MARKS
+browser = browser_fixture()
 VERSION = webgui.NEWEST_STABLE
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module")

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
-from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox, namespace_unavailable
+from pages_harness.browser import chromium, open_page, shot, tab
+from pages_harness.fixtures import PAGE_MARKS
+from pages_harness.harness import REAL_CLI, Sandbox, Server, make_sandbox
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+pytestmark = PAGE_MARKS
 
 # The most clicks on plexcache-r's pages from the first view of the Dashboard to the first cached file.
 CLICK_BUDGET = 5

@@ -16,24 +16,17 @@ from pathlib import Path
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
-from pages_harness.harness import Sandbox, Server, default_settings, make_sandbox, namespace_unavailable
+from pages_harness.browser import confirm, open_page, shot, tab
+from pages_harness.fixtures import PAGE_MARKS, browser_fixture
+from pages_harness.harness import Sandbox, Server, default_settings, make_sandbox
 from realtime import ms
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+pytestmark = PAGE_MARKS
+browser = browser_fixture()
 
 OVERRIDES = [{"name": "alice", "on_deck": True, "watchlist": True, "pin": "1234"},
              {"name": "bob", "on_deck": True, "watchlist": False, "pin": "9876"}]
 FIELD = '[data-key="demand.on_deck_items"]'
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture()

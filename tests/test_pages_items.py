@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
-from pages_harness.harness import Sandbox, Server, namespace_unavailable
-from pages_harness.realworld import real_server
+from pages_harness.browser import confirm, open_page, shot, tab
+from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
+from pages_harness.harness import Sandbox, Server
 from realtime import ms
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [pytest.mark.pages,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+pytestmark = PAGE_MARKS
+browser = browser_fixture()
 
 LIVE = '[data-key="live.enabled"]'
 RTL = "\u05d7\u05d5\u05dc\u05d9\u05ea"   # Dune, in Hebrew
@@ -36,16 +31,7 @@ def world(text: str) -> str:
     return text.replace("Arrival", "Amélie").replace("Dune", RTL)
 
 
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
-    with real_server(tmp_path_factory.mktemp("items"), world_text=world) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
+real = real_fixture("items", world_text=world)
 
 
 def open_settings(browser: object, server: Server) -> object:

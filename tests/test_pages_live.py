@@ -13,32 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import CHROMIUM, chromium, open_page, shot, tab
+from pages_harness.browser import open_page, shot, tab
 from pages_harness.client import post
-from pages_harness.harness import Sandbox, Server, namespace_unavailable
-from pages_harness.realworld import real_server
+from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
+from pages_harness.harness import Sandbox, Server
 from realtime import ms, seconds, wait_for
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [pytest.mark.pages,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+pytestmark = PAGE_MARKS
+browser = browser_fixture()
+real = real_fixture("live")
 
 LIVE = '[data-key="live.enabled"]'
 POLL = '[data-key="live.poll_seconds"]'
 URL = '[data-key="plex.url"]'
-
-
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
-    with real_server(tmp_path_factory.mktemp("live")) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(autouse=True)

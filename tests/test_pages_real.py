@@ -7,33 +7,18 @@ written by `config set`; the health check and the log are the real ones."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import yaml
 
-from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
-from pages_harness.harness import Sandbox, Server, namespace_unavailable
-from pages_harness.realworld import real_server
+from pages_harness.browser import confirm, open_page, shot, tab
+from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
+from pages_harness.harness import Sandbox, Server
 from realtime import ms
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [pytest.mark.pages,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
-
-
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
-    with real_server(tmp_path_factory.mktemp("real")) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
+pytestmark = PAGE_MARKS
+browser = browser_fixture()
+real = real_fixture("real")
 
 
 def test_run_now_then_browse_every_tab(browser: object, real: tuple[Sandbox, Server]) -> None:

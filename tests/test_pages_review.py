@@ -11,32 +11,16 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from pages_harness.browser import CHROMIUM, chromium, confirm, open_page, shot, tab
-from pages_harness.harness import Sandbox, Server, namespace_unavailable
-from pages_harness.realworld import real_server
+from pages_harness.browser import confirm, open_page, shot, tab
+from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
+from pages_harness.harness import Sandbox, Server
 from realtime import ms, wait_for
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-pytestmark = [pytest.mark.pages,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
-
-
-@pytest.fixture(scope="module")
-def real(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Sandbox, Server]]:
-    with real_server(tmp_path_factory.mktemp("review")) as served:
-        yield served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
+pytestmark = PAGE_MARKS
+browser = browser_fixture()
+real = real_fixture("review")
 
 
 def test_an_unreadable_settings_file_is_called_so_and_apply_says_where_it_was_kept(
@@ -69,30 +53,43 @@ def test_an_unreadable_settings_file_is_called_so_and_apply_says_where_it_was_ke
             leftover.unlink()
 
 
-def test_a_managed_files_second_backup_can_be_acted_on(browser: object, real: tuple[Sandbox, Server]) -> None:
-    """Every finding can be acted on: a cached file's backup copied to another disk too (Unraid's mover, a
-    copy by hand) is fixed with one button, keeping the backup on the disk the file moves back to."""
-    box, server = real
+def a_cached_file(box: Sandbox) -> tuple[Path, Path, Path]:
+    """A file a run cached (after one run if none is yet): its path below the user shares, its backup on its own
+    array disk, and another array disk."""
     files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
     paths = box.settings()["paths"]
     entry = next(f for f in files if f["disk"])
     rel = Path(entry["path"]).relative_to(paths["user_root"])
     disks = Path(paths["disks_glob"]).parent
-    home = disks / entry["disk"] / f"{rel}.plexcached"
+    backup = disks / entry["disk"] / f"{rel}.plexcached"
     other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    return rel, backup, other
+
+
+def fix_on_maintenance(page: object, kind: str) -> str:
+    """Audit on the Maintenance tab, press the fix of the finding of `kind` and confirm it: what the page says
+    was done."""
+    tab(page, "maintenance")
+    page.click("#pcr-audit")
+    page.wait_for_selector(f'.pcr-finding[data-kind="{kind}"]', timeout=ms(60))
+    page.click(f'.pcr-finding[data-kind="{kind}"] .pcr-fix')
+    confirm(page)
+    page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
+    page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
+    return page.inner_text("#pcr-fix-result")
+
+
+def test_a_managed_files_second_backup_can_be_acted_on(browser: object, real: tuple[Sandbox, Server]) -> None:
+    """Every finding can be acted on: a cached file's backup copied to another disk too (Unraid's mover, a
+    copy by hand) is fixed with one button, keeping the backup on the disk the file moves back to."""
+    box, server = real
+    rel, home, other = a_cached_file(box)
     extra = other / f"{rel}.plexcached"
     extra.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(home, extra)
     try:
         page = open_page(browser, server)
-        tab(page, "maintenance")
-        page.click("#pcr-audit")
-        page.wait_for_selector('.pcr-finding[data-kind="duplicate"]', timeout=ms(60))
-        page.click('.pcr-finding[data-kind="duplicate"] .pcr-fix')
-        confirm(page)
-        page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
-        page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
-        result = page.inner_text("#pcr-fix-result")
+        result = fix_on_maintenance(page, "duplicate")
         assert "Keep the backup on the file's disk: 1 done" in result, result
         assert home.exists() and not extra.exists()
         assert not page.locator('.pcr-finding[data-kind="duplicate"]').count()
@@ -106,26 +103,13 @@ def test_a_leftover_partial_copy_can_be_removed_from_the_page(browser: object, r
     """Every finding can be acted on: a temporary copy a kill left on another disk is removed with one
     button once its bytes are shown to be the start of the complete file."""
     box, server = real
-    files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
-    paths = box.settings()["paths"]
-    entry = next(f for f in files if f["disk"])
-    rel = Path(entry["path"]).relative_to(paths["user_root"])
-    disks = Path(paths["disks_glob"]).parent
-    backup = disks / entry["disk"] / f"{rel}.plexcached"
-    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    rel, backup, other = a_cached_file(box)
     tmp = (other / rel).with_name(f".{rel.name}.plexcache-tmp")
     tmp.parent.mkdir(parents=True, exist_ok=True)
     tmp.write_bytes(backup.read_bytes()[:4096])
     try:
         page = open_page(browser, server)
-        tab(page, "maintenance")
-        page.click("#pcr-audit")
-        page.wait_for_selector('.pcr-finding[data-kind="leftover"]', timeout=ms(60))
-        page.click('.pcr-finding[data-kind="leftover"] .pcr-fix')
-        confirm(page)
-        page.wait_for_selector("#pcr-fix-result li", timeout=ms(60))
-        page.wait_for_function("!document.getElementById('pcr-audit').disabled", timeout=ms(60))
-        result = page.inner_text("#pcr-fix-result")
+        result = fix_on_maintenance(page, "leftover")
         assert "Remove the partial copy: 1 done" in result, result
         assert not tmp.exists() and backup.exists()
         assert not page.locator('.pcr-finding[data-kind="leftover"]').count()

@@ -6,29 +6,20 @@ one, Move back goes through that release's confirm dialog, and the Logs tab foll
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import CHROMIUM, TAB, chromium, confirm, open_page, shot, tab
-from pages_harness.harness import Sandbox, Server, make_sandbox, namespace_unavailable
+from pages_harness.browser import TAB, confirm, open_page, shot, tab
+from pages_harness.fixtures import PAGE_MARKS, browser_fixture
+from pages_harness.harness import Sandbox, Server, make_sandbox
 from realtime import ms
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-
-pytestmark = [pytest.mark.pages,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium"),
-              pytest.mark.skipif(bool(namespace_unavailable()), reason=namespace_unavailable() or "")]
+pytestmark = PAGE_MARKS
+browser = browser_fixture()
 READY = {"dashboard": "#pcr-activity li b", "settings": "#pcr-settings [data-key='plex.url']:not([value=''])",
          "files": "#pcr-files-body tr[data-path]", "storage": "#pcr-by-library svg",
          "maintenance": "#pcr-findings .pcr-notice", "logs": "#pcr-log span"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with chromium() as b:
-        yield b
 
 
 @pytest.fixture(scope="module", params=webgui.smoke_versions())

@@ -1,15 +1,24 @@
 """Run ids and the run history: one id in last_run.json, the activity events, the log lines and the history;
-the history bounded; plays counted by day and since the latest run; the daily pool figure carried over."""
+the history bounded; plays counted by day and since the latest run, once each even when a kill leaves them
+waiting after the history took them in; the daily pool figure carried over."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-from plexcache import engine, runs
+import pytest
+
+from plexcache import config, engine, runs
+from plexcache.media.crash import CRASH_ENV
 from plexcache.state import StateStore
+from realtime import seconds
 from test_engine import ARRIVAL, logfile, scenario, user  # noqa: F401  (fixtures: the engine's world)
 
 
@@ -128,3 +137,64 @@ def test_a_play_waits_in_the_volatile_dir_until_the_next_run_writes_the_flash(en
     runs.flush(s)                                            # live mode stopping
     assert runs.load(s)["runs"][-1]["plays_from_pool"] == 1
     assert runs.document(s, days=1, now=now + 50)["days"][0]["plays_pool"] == 2
+
+
+def _history_settings(tmp_path: Path) -> tuple[config.Settings, Path]:
+    s = config.Settings()
+    s.paths.state_dir = str(tmp_path / "state")
+    s.paths.volatile_dir = str(tmp_path / "volatile")
+    for d in (s.paths.state_dir, s.paths.volatile_dir):
+        Path(d).mkdir(parents=True)
+    path = tmp_path / "settings.yaml"
+    config.save(s, path)
+    return s, path
+
+
+def _plays(settings) -> tuple[int, int]:
+    run = runs.load(settings)["runs"][-1]
+    return run["plays"], run["plays_from_pool"]
+
+
+def test_plays_folded_once_even_when_their_file_outlives_the_fold(tmp_path):
+    """A kill after runs.json is written and before plays.json goes leaves plays.json behind: the next
+    fold must not count those plays again (nor may `history` show them twice meanwhile)."""
+    s, _ = _history_settings(tmp_path)
+    now = time.time()
+    runs.record(s, {"id": "a", "kind": "run", "started_at": now - 60, "finished_at": now - 50})
+    runs.count_play(s, True, when=now)
+    runs.count_play(s, False, when=now)
+    pending = Path(s.paths.volatile_dir) / "plays.json"
+    left = pending.read_bytes()
+    runs.flush(s)
+    assert _plays(s) == (2, 1) and not pending.exists()
+    pending.write_bytes(left)                        # as a kill before its removal leaves it
+    assert runs.document(s, days=1, now=now)["runs"][0]["plays"] == 2
+    runs.count_play(s, True, when=now + 1)           # and a play seen since
+    runs.flush(s)
+    assert _plays(s) == (3, 2) and not pending.exists()
+    assert runs.document(s, days=1, now=now)["days"][0]["plays_pool"] == 2
+
+
+@pytest.mark.parametrize("then", ["flush", "record"])
+def test_a_kill_between_writing_the_history_and_removing_the_plays_counts_each_play_once(tmp_path, then):
+    s, path = _history_settings(tmp_path)
+    now = time.time()
+    runs.record(s, {"id": "a", "kind": "run", "started_at": now - 60, "finished_at": now - 50})
+    runs.count_play(s, True, when=now)
+    on_flash = Path(s.paths.state_dir) / "runs.json"
+    before = on_flash.read_bytes()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PLEXCACHE")}
+    code = "import sys; from pathlib import Path; from plexcache import config, runs; " \
+           "runs.flush(config.load(Path(sys.argv[1])))"
+    proc = subprocess.run([sys.executable, "-c", code, str(path)], env={**base, CRASH_ENV: "runs.folded"},
+                          capture_output=True, text=True, timeout=seconds(60))
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    assert on_flash.read_bytes() != before and (Path(s.paths.volatile_dir) / "plays.json").exists()
+    assert _plays(s) == (1, 1)
+    if then == "flush":
+        runs.flush(s)
+        assert _plays(s) == (1, 1)
+    else:
+        runs.record(s, {"id": "b", "kind": "run", "started_at": now - 70, "finished_at": now - 65})
+        assert [r["plays"] for r in runs.load(s)["runs"]] == [1, 0]
+    assert runs.document(s, days=1, now=now)["days"][0]["plays_pool"] == 1

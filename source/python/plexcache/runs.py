@@ -6,13 +6,15 @@ Read by `history` without plexapi or the engine; written once at the end of each
 (temporary file, fsync, rename) and under a short lock, because the run and live mode may both write it. The
 state dir is on the flash, so the plays live mode sees wait in the volatile dir (`plays.json`) until the next run
 (or live mode stopping) folds them in; `history` shows them at once. A reboot before that loses only those
-counts.
+counts. Each waiting play carries an id, and the history remembers the ids it folded last, in the same write:
+a kill after that write and before plays.json goes leaves plays that the next fold knows and skips.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +24,7 @@ from typing import Any, Optional
 from plexcache.config import Settings
 from plexcache.fsutil import read_json, remove_own_file, write_json_if_changed
 from plexcache.layout import PENDING_PLAYS_NAME, RUNS_FILE
+from plexcache.media.crash import crash_point
 from plexcache.runctl import RecordLock
 
 SCHEMA = 1
@@ -87,8 +90,10 @@ def load(settings: Settings) -> dict[str, Any]:
     doc = read_json(_path(settings), SCHEMA)
     runs = doc.get("runs")
     days = doc.get("days")
+    folded = doc.get("folded")
     return {"schema": SCHEMA, "runs": runs if isinstance(runs, list) else [],
-            "days": days if isinstance(days, dict) else {}}
+            "days": days if isinstance(days, dict) else {},
+            "folded": [i for i in folded if isinstance(i, str)] if isinstance(folded, list) else []}
 
 
 def _pending_path(settings: Settings) -> Path:
@@ -96,7 +101,8 @@ def _pending_path(settings: Settings) -> Path:
 
 
 def _pending(settings: Settings) -> list[dict[str, Any]]:
-    """The plays seen since the history was last written: [{"at": seconds, "pool": bool}]."""
+    """The plays seen since the history was last written: [{"id", "at": seconds, "pool": bool}] (plays
+    counted before ids were given have none)."""
     plays = read_json(_pending_path(settings), SCHEMA).get("plays")
     return [p for p in plays if isinstance(p, dict)] if isinstance(plays, list) else []
 
@@ -107,12 +113,24 @@ def _changing(settings: Settings) -> Iterator[dict[str, Any]]:
     waiting in the volatile dir are folded in first, and their file goes once they are on the flash."""
     with _lock(settings):
         doc = load(settings)
-        for play in _pending(settings):
-            _add_play(doc, float(play.get("at") or 0), bool(play.get("pool")))
+        pending = _pending(settings)
+        _add_plays(doc, pending)
+        # the ids go to the flash in the same write as the counts: if plays.json outlives it, its plays are
+        # known (it holds only these, and plays counted after them)
+        doc["folded"] = [p["id"] for p in pending if isinstance(p.get("id"), str)]
         yield doc
         _trim(doc, time.time())
         write_json_if_changed(_path(settings), doc)
+        crash_point("runs.folded")
         remove_own_file(_pending_path(settings))
+
+
+def _add_plays(doc: dict[str, Any], pending: list[dict[str, Any]]) -> None:
+    """Count the waiting plays the history has not folded in already."""
+    folded = set(doc["folded"])
+    for play in pending:
+        if play.get("id") not in folded:
+            _add_play(doc, float(play.get("at") or 0), bool(play.get("pool")))
 
 
 def _trim(doc: dict[str, Any], now: float) -> None:
@@ -156,7 +174,8 @@ def count_play(settings: Settings, from_pool: bool, when: Optional[float] = None
     when = time.time() if when is None else when
     try:
         with _lock(settings):
-            plays = [*_pending(settings), {"at": when, "pool": from_pool}][-KEEP_PENDING:]
+            play = {"id": secrets.token_hex(8), "at": when, "pool": from_pool}
+            plays = [*_pending(settings), play][-KEEP_PENDING:]
             write_json_if_changed(_pending_path(settings), {"schema": SCHEMA, "plays": plays})
     except OSError as exc:
         logging.getLogger(__name__).warning("could not count a play in the history: %s", exc)
@@ -179,8 +198,7 @@ def document(settings: Settings, days: int = 30, limit: int = 50, now: Optional[
     them); a day before the first figure has none (null)."""
     now = time.time() if now is None else now
     doc = load(settings)
-    for play in _pending(settings):
-        _add_play(doc, float(play.get("at") or 0), bool(play.get("pool")))
+    _add_plays(doc, _pending(settings))
     known = doc["days"]
     out, carried = [], None
     # noon of each day: a step of 24 hours from noon never lands on another day across a clock change

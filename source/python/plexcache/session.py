@@ -21,7 +21,7 @@ from plexcache.errors import EnvironmentRefuses
 from plexcache.layout import journal_dir
 from plexcache.media.journal import Journal
 from plexcache.media.mover import Mover, recover
-from plexcache.media.ops import MovedFile, Recovered
+from plexcache.media.ops import DISCARDED, MovedFile, Recovered
 from plexcache.runctl import ProgressWriter, RunLock, StopFlag
 from plexcache.state import ActivityHistory, Entry, Registry, StateStore
 from plexcache.unraid import Unraid, check_environment, environment_problems
@@ -129,10 +129,17 @@ class Books:
             self.event("recovered", key, detail="recorded a cache that finished just before the run "
                        "was interrupted" if earlier else "finished an interrupted cache")
         elif rec.outcome == "restored":
-            if self.registry.remove(key) is None and earlier:
+            # forget, not remove: a subtitle moved back alone (its video stays cached) leaves its video's entry
+            if not self.registry.forget(key) and earlier:
                 return
             self.event("recovered", key, detail="recorded a move back that finished just before the run "
                        "was interrupted" if earlier else "finished an interrupted move back")
+        elif rec.outcome == DISCARDED:
+            # the person kept another copy of the file and its cached copy went: no longer managed
+            if not self.registry.forget(key) and earlier:
+                return
+            self.event("recovered", key, detail="recorded that the file is no longer managed: its cached copy "
+                       "was given up for the copy kept" + ("" if earlier else " when the fix was interrupted"))
         elif rec.outcome in ("failed", "mixed"):
             # mixed: some files of the op ended on each side (another program deleted files meanwhile);
             # every file still has its one complete copy, and `audit` shows where.

@@ -118,6 +118,17 @@ class Registry:
     def remove(self, path: str) -> Optional[Entry]:
         return self.entries.pop(path, None)
 
+    def forget(self, user_path: str) -> bool:
+        """Stop managing a path: its own entry, or its place in a video's sidecars. False if not managed."""
+        if self.remove(user_path) is not None:
+            return True
+        for entry in self.entries.values():
+            if user_path in entry.sidecars:
+                entry.sidecars.remove(user_path)
+                entry.recorded.pop(user_path, None)
+                return True
+        return False
+
     def by_rating_key(self) -> dict[str, list[Entry]]:
         out: dict[str, list[Entry]] = {}
         for entry in self.entries.values():

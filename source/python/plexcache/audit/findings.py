@@ -289,8 +289,10 @@ def journal_findings(settings: Settings) -> list[Finding]:
         paths = [p for f in files for p in (f.get("src"), f.get("dst"), f.get("backup")) if isinstance(p, str)]
         sizes: list[Optional[int]] = [f.get("size") for f in files for p in (f.get("src"), f.get("dst"),
                                                                                f.get("backup")) if isinstance(p, str)]
-        state = "committed, recovery finishes it" if op.committed else "not committed, recovery rolls it back"
         kind = op.intent.get("kind") or "operation"
+        state = "committed, recovery finishes it" if op.committed else "not committed, recovery rolls it back"
+        if kind == "discard":  # one atomic step: recovery reads from the files whether it happened
+            state = "recovery records it if the copy went"
         key = (op.intent.get("op") or {}).get("key") if isinstance(op.intent.get("op"), dict) else None
         what = key or (paths[0] if paths else "?")
         out.append(Finding("interrupted", f"interrupted {kind} of {what} ({op.op_id}; {state})",

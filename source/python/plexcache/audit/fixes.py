@@ -35,7 +35,7 @@ from plexcache.media.journal import Journal
 from plexcache.media.lanes import run_ops
 from plexcache.media.mover import Mover, recover
 from plexcache.media.openfiles import open_paths
-from plexcache.media.ops import RecordedCopy, Recovered, RestoreOp
+from plexcache.media.ops import DiscardOp, RecordedCopy, Recovered, RestoreOp
 from plexcache.media.tidy import (
     REMOVED,
     SET_ASIDE,
@@ -163,18 +163,6 @@ class FixContext:
                               "path": finding.path, "result": result, "message": message})
 
 
-def _remove_managed(registry: Registry, user_path: str) -> bool:
-    """Forget a managed path: its own entry, or its place in a video's sidecars."""
-    if registry.remove(user_path) is not None:
-        return True
-    for entry in registry.entries.values():
-        if user_path in entry.sidecars:
-            entry.sidecars.remove(user_path)
-            entry.recorded.pop(user_path, None)
-            return True
-    return False
-
-
 def _recover_first(settings: Settings) -> list[dict[str, Any]]:
     """Finish or roll back interrupted operations the way a run does (the registry and history are brought
     in line with them), before any fix looks at the files. Returns one outcome per operation."""
@@ -268,7 +256,7 @@ def _fix_restore(ctx: FixContext, findings: list[Finding]) -> None:
     restored = set()
     for finding, _ in _run_file_ops(ctx, pairs):
         restored.add(finding.path)
-        if _remove_managed(ctx.registry, finding.path):
+        if ctx.registry.forget(finding.path):
             ctx.registry_changed = True
         ctx.record(finding, "ok", f"put the array copy back at {finding.paths[0][: -len(BACKUP_SUFFIX)]}")
     for finding in with_video:
@@ -290,7 +278,7 @@ def _fix_keep_original(ctx: FixContext, findings: list[Finding]) -> None:
         op = _restore_op(ctx, dataclasses.replace(finding, paths=[backup]), index.get(finding.path))
         pairs.append((finding, dataclasses.replace(op, pool_path=new, keep_original=(new,))))
     for finding, _ in _run_file_ops(ctx, pairs):
-        if _remove_managed(ctx.registry, finding.path):
+        if ctx.registry.forget(finding.path):
             ctx.registry_changed = True
         ctx.record(finding, "ok", f"put the original back at {finding.paths[1][: -len(BACKUP_SUFFIX)]}; "
                    f"removed {finding.paths[0]}")
@@ -362,28 +350,27 @@ def _fix_keep(ctx: FixContext, findings: list[Finding], wanted: Wanted) -> None:
             ctx.record(finding, "skipped", "stopped on request")
             continue
         ctx.progress.file_started(finding.path)
-        done = [_discard_one(other, chosen[0]) for other in finding.paths if other != chosen[0]]
+        given_up = _cached_copy_given_up(ctx, finding, chosen[0])
+        done = [_discard_one(ctx, other, chosen[0], finding.path if other == given_up else None)
+                for other in finding.paths if other != chosen[0]]
         ctx.progress.file_done(finding.path, 0)
         refused = [why for ok, why in done if not ok]
         message = f"kept {chosen[0]}; " + "; ".join(why for _, why in done)
-        if not refused and _forget_if_cached_copy_went(ctx, finding, chosen[0]):
+        if given_up is not None and not os.path.lexists(given_up) and ctx.registry.forget(finding.path):
+            ctx.registry_changed = ctx.relist = True
             message += "; the file is no longer managed (its subtitles on the pool are left to Unraid's mover)"
         ctx.record(finding, "refused" if refused else "ok", message)
 
 
-def _forget_if_cached_copy_went(ctx: FixContext, finding: Finding, kept: str) -> bool:
-    """Keeping an array file over a managed file's cached copy ends its management: otherwise a move back
-    would bring the copy set aside over the file the person kept, and the ignore list would pin a path with
-    nothing behind it."""
+def _cached_copy_given_up(ctx: FixContext, finding: Finding, kept: str) -> Optional[str]:
+    """A managed file's cached copy, when the person keeps another copy of it (the array file): its
+    management ends with it, else a move back would bring the copy set aside over the file the person kept
+    and the ignore list would pin a path with nothing behind it. None when the cached copy stays."""
     entry = ctx.registry.get(finding.path)
     if entry is None:
-        return False
+        return None
     cached = entry.pool_path(ctx.settings.paths.pool_root)
-    if kept == cached or cached not in finding.paths:
-        return False
-    _remove_managed(ctx.registry, finding.path)
-    ctx.registry_changed = ctx.relist = True
-    return True
+    return cached if cached != kept and cached in finding.paths else None
 
 
 def _fix_leftover(ctx: FixContext, findings: list[Finding]) -> None:
@@ -400,8 +387,10 @@ def _fix_leftover(ctx: FixContext, findings: list[Finding]) -> None:
         ctx.record(finding, "ok" if done else "refused", what)
 
 
-def _discard_one(path: str, keep: str) -> tuple[bool, str]:
-    outcome, where = discard_copy(path, keep)
+def _discard_one(ctx: FixContext, path: str, keep: str, forget: Optional[str]) -> tuple[bool, str]:
+    """Give up one copy. The copy whose going ends a file's management (`forget`: its user path) goes as a
+    journaled step, so that a kill before the registry is saved is finished by the next recovery."""
+    outcome, where = ctx.mover.discard(DiscardOp(path, keep, forget)) if forget else discard_copy(path, keep)
     if outcome == REMOVED:
         return True, f"removed {path} (the same bytes)"
     if outcome == SET_ASIDE:
@@ -523,7 +512,7 @@ def _fix_sync(ctx: FixContext, findings: list[Finding], facts_of: dict[str, File
             ctx.registry_changed = True
             ctx.record(finding, "ok", f"kept the damaged file as {finding.path}.damaged; rebuilt from the disks")
         elif finding.action == "forget":
-            changed = _remove_managed(ctx.registry, finding.path)
+            changed = ctx.registry.forget(finding.path)
             ctx.registry_changed = ctx.registry_changed or changed
             ctx.record(finding, "ok", "dropped the registry entry")
         elif finding.action == "adopt":

@@ -9,6 +9,8 @@ cache   journal intent -> make pool dirs -> copy each file to a hidden temp name
 restore journal intent -> per file: rename the intact backup back, or copy the pool file to a hidden temp
         name on the array disk, fsync, verify, rename into place -> fsync dir -> journal commit ->
         remove stale backups -> remove pool copies -> remove the empty pool dirs caching made -> journal done
+discard journal intent -> remove the copy given up (same bytes) or set it aside (tidy.discard_copy, one
+        atomic step) -> journal done; the caller forgets the file when it saves its books
 
 A done operation's records stay in the journal (recover() reports it again) until the caller has saved its
 own bookkeeping and calls Journal.checkpoint().
@@ -41,8 +43,10 @@ from plexcache.media.journal import Journal, JournalEntry
 from plexcache.media.ops import (
     AUTO,
     CRITICAL_ERRNOS,
+    DISCARDED,
     CacheOp,
     CriticalIOError,
+    DiscardOp,
     MovedFile,
     MoveError,
     MoveFailed,
@@ -54,6 +58,7 @@ from plexcache.media.ops import (
     Recovered,
     RestoreOp,
 )
+from plexcache.media.tidy import discard_copy
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +126,26 @@ class Mover:
         intent = {"kind": "restore", "op": _op_to_json(op), "verify": self.verify, "files": files,
                   "made_dirs": made_dirs, "prune_dirs": _prunable_dirs(op)}
         return self._transact("restore", op, intent, progress, started)
+
+    def discard(self, op: DiscardOp) -> tuple[Optional[str], str]:
+        """Give up op.path for op.keep (tidy.discard_copy: removed if the same bytes, else set aside), with
+        the step journaled so that a kill before the caller's books are saved is finished by recovery: the
+        op is reported `discarded` once the copy has left its name. Returns discard_copy's answer."""
+        st = lstat_or_none(op.path)
+        if st is None or not stat.S_ISREG(st.st_mode):
+            return None, "one of the copies is gone or not a regular file"
+        intent = {"kind": "discard", "op": dataclasses.asdict(op),
+                  "files": [{"src": op.path, "keep": op.keep, "size": st.st_size, "src_id": _identity(st)}]}
+        op_id = self.journal.begin(intent)
+        crash_point("discard.journaled")
+        outcome, where = discard_copy(op.path, op.keep)
+        # from the files, not the answer: a copy gone whose directory could not be flushed is gone all the same
+        if _discard_outcome(intent) == DISCARDED:
+            self.journal.mark_done(op_id, DISCARDED, where)
+            crash_point("discard.done")
+        else:
+            self.journal.finish(op_id)
+        return outcome, where
 
     def recover(self) -> list[Recovered]:
         """Finish or roll back every operation left in the journal. See the module-level recover()."""
@@ -328,11 +353,41 @@ def recover(journal: Journal, roots: Sequence[str] = ()) -> list[Recovered]:
             log.error("%s", detail)
             results.append(Recovered(entry.op_id, None, "failed", [], detail))
             continue
-        if entry.finished:
+        if isinstance(op, DiscardOp):
+            results.append(_recover_discard(journal, entry, op))
+        elif entry.finished:
             results.append(_report_done(entry, op))
         else:
             results.append(_recover_one(journal, entry, op, roots))
     return results
+
+
+def _discard_outcome(intent: dict[str, Any]) -> str:
+    """A discard is done once the copy it gives up is no longer at its name as planned (removed or set
+    aside: one atomic step), and changed nothing while that copy is still there."""
+    f = intent["files"][0]
+    return "rolled_back" if _is(f["src"], f["src_id"]) else DISCARDED
+
+
+def _recover_discard(journal: Journal, entry: JournalEntry, op: DiscardOp) -> Recovered:
+    """A discard cut short is judged from the files (nothing is touched): the copy left its name, so the
+    caller is to forget the file (reported until checkpointed, as a done op is); or it is still there, and
+    the record goes (the person's choice is still open)."""
+    if entry.finished:
+        return Recovered(entry.op_id, op, DISCARDED, [], str((entry.done or {}).get("detail") or ""), earlier=True)
+    outcome = _discard_outcome(entry.intent)
+    try:
+        if outcome == DISCARDED:
+            journal.mark_done(entry.op_id, DISCARDED)
+        else:
+            journal.finish(entry.op_id)
+    except OSError as exc:
+        log.error("recovery of the discard %s (%s) failed: %s; will retry at the next run", entry.op_id, op.label,
+                  exc)
+        return Recovered(entry.op_id, op, "failed", [], f"{exc}; will retry at the next run")
+    log.info("an interrupted choice to keep %s over %s: %s", op.keep, op.path,
+             "the copy had gone; the file is no longer managed" if outcome == DISCARDED else "nothing had changed")
+    return Recovered(entry.op_id, op, outcome)
 
 
 def _report_done(entry: JournalEntry, op: Op) -> Recovered:
@@ -801,9 +856,13 @@ def _op_to_json(op: Op) -> dict[str, Any]:
     return doc
 
 
-def _op_from_json(intent: dict[str, Any]) -> Op:
+def _op_from_json(intent: dict[str, Any]) -> Op | DiscardOp:
     """The op of a journal intent; KeyError/TypeError/ValueError for a record this version cannot read."""
     doc = dict(intent["op"])
+    if intent["kind"] == "discard":
+        if not isinstance(intent["files"][0]["src_id"], dict):  # without it the files cannot be judged
+            raise ValueError("a discard record without the identity of the copy it gives up")
+        return DiscardOp(**doc)
     doc["sidecars"] = [tuple(p) for p in doc.get("sidecars", [])]
     if intent["kind"] == "cache":
         return CacheOp(**doc)

@@ -171,6 +171,29 @@ class RestoreOp:
 Op = Union[CacheOp, RestoreOp]
 
 
+@dataclass(frozen=True)
+class DiscardOp:
+    """Give up a managed file's copy (`path`, e.g. its cached copy) for another copy of it a person chose to
+    keep (`keep`, e.g. a different array file): the copy is removed when its bytes are the same, else set
+    aside (media.tidy.discard_copy), and the caller no longer manages the file.
+
+    The copy goes in one atomic step, but the caller records the end of its management only when it saves
+    its books: the journal holds the step in between, and recovery reports it (outcome `discarded`) once the
+    copy has left its name, until the caller's books are saved and checkpointed.
+    key: the caller's identity for the managed file (its /mnt/user path)."""
+
+    path: str
+    keep: str
+    key: Optional[str] = None
+
+    @property
+    def label(self) -> str:
+        return self.key or self.path
+
+
+DISCARDED = "discarded"  # Recovered.outcome of a DiscardOp whose copy left its name
+
+
 @dataclass
 class MovedFile:
     """One file of a finished operation, for the registry.
@@ -213,9 +236,10 @@ class Recovered:
     """What recovery did with one interrupted operation.
 
     outcome: cached (finished: the files are on the pool), restored (finished: back on the array),
-    rolled_back (undone: the files are where they were before the op started), mixed (some files each
-    side; `files` lists all, detail names the ones at the destination), failed (could not be repaired now;
-    the journal record stays and the next recovery tries again; detail says why).
+    discarded (a DiscardOp's copy left its name: the caller forgets op.key), rolled_back (undone: the
+    files are where they were before the op started), mixed (some files each side; `files` lists all,
+    detail names the ones at the destination), failed (could not be repaired now; the journal record stays
+    and the next recovery tries again; detail says why).
 
     An operation that had already finished (its done record waits for Journal.checkpoint()) is reported
     the same way as one recovery finishes now (`earlier` is True): apply it to the registry idempotently.
@@ -223,7 +247,7 @@ class Recovered:
     """
 
     op_id: str
-    op: Optional[Op]  # None only for an unreadable journal record
+    op: Optional[Union[Op, DiscardOp]]  # None only for an unreadable journal record
     outcome: str
     files: list[MovedFile] = field(default_factory=list)
     detail: str = ""
@@ -232,10 +256,11 @@ class Recovered:
 
     @property
     def key(self) -> str:
-        """The op's key, else its array path, else (unreadable record) the op id."""
+        """The op's key, else its array path (a discard: the copy it gives up), else (unreadable record) the
+        op id."""
         if self.op is None:
             return self.op_id
-        return self.op.key or self.op.array_path
+        return self.op.label
 
 
 @dataclass

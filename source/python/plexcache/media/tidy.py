@@ -159,7 +159,8 @@ def discard_copy(path: str, keep: str) -> tuple[Optional[str], str]:
     never replacing a file of that name. `keep` is only ever read. Refused unless both are regular files, two
     inodes, neither open, and neither changed while they were compared. Each change is one unlink or one
     no-replace rename: a crash leaves the copy at its name or gone (identical) or at its new name, with no
-    journal record needed; an OSError answers a refusal, both copies kept.
+    journal record needed for the files (a caller whose books follow the change uses Mover.discard, which
+    journals it for them); an OSError answers a refusal, both copies kept.
     """
     st, kst = lstat_or_none(path), lstat_or_none(keep)
     if st is None or kst is None or not stat.S_ISREG(st.st_mode) or not stat.S_ISREG(kst.st_mode):
