@@ -47,7 +47,8 @@ def test_without_history_the_fixed_count_holds():
     assert nexts(pace.plan_ahead({}, demand("Show", 1), settings(next_episodes=3), T0)[0]) == 3
     tracks: dict = {}
     learn(tracks, "Show", [1, 6, 11, 16])
-    assert nexts(pace.plan_ahead(tracks, demand("Show", 16), settings(pace=False), T0 + 3 * DAY)[0]) == 10
+    fixed = settings(pace=False, next_episodes=10)
+    assert nexts(pace.plan_ahead(tracks, demand("Show", 16), fixed, T0 + 3 * DAY)[0]) == 10
     # half a day without progress is not a pace yet
     assert pace.lookahead(tracks[("sam", "tv/Show")], settings(), T0 + 0.5 * DAY).per_day is None
 

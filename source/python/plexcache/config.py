@@ -119,7 +119,7 @@ class UserSettings:
 class DemandSettings:
     on_deck_items: int = field(default=10, metadata=doc("On Deck items per user",
         "On Deck items taken per user.", minimum=0, maximum=1000))
-    next_episodes: int = field(default=10, metadata=doc("Next episodes after each one in progress",
+    next_episodes: int = field(default=20, metadata=doc("Next episodes after each one in progress",
         "Most episodes taken after each On Deck or in-progress episode; with pace on, each viewer gets the "
         "share of it their pace needs.", minimum=0, maximum=100))
     include_specials: bool = field(default=False, metadata=doc(

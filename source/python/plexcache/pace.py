@@ -3,8 +3,8 @@
 Learned from what every run already sees: a user's On Deck episode of a show and the next episodes after it.
 When a later run finds the On Deck episode moved n places down the queue seen before, the user watched n
 episodes in between. A show seen for the first time starts from Plex's own history (when the user last
-viewed each earlier episode), so a pace is known from the first run. The pace is the episodes watched over the last WINDOW_DAYS (or since the show was
-first seen, if later), per day. Two figures follow, per user and show:
+viewed each earlier episode), so a pace is known from the first run. The pace is the episodes watched over
+the last WINDOW_DAYS (or since the show was first seen, if later), per day. Two figures follow, per user and show:
 
 - ahead: next episodes to cache, ceil(pace x demand.pace_days), at least 1, at most
   demand.next_episodes; a show without enough history takes the user's fastest pace on their other shows
