@@ -79,6 +79,7 @@ def test_with_pace_off_the_tab_says_so_in_one_line(browser: object, real: tuple[
     try:
         page = files_tab(browser, server)
         assert page.get_attribute("#pcr-pace", "data-state") == "off"
+        shot(page, "pace-files-off")
         said = page.inner_text("#pcr-pace-body")
         assert "is off" in said and page.locator("#pcr-pace table").count() == 0, said
         page.click("#pcr-pace a[data-setting='demand.pace']")

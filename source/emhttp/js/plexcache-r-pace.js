@@ -28,6 +28,7 @@
     a.addEventListener('click', function (e) { e.preventDefault(); PCR.toField('[data-key="' + key + '"]')(); });
     return a;
   }
+  function deflt(key) { return ((PCR.schema.keys || {})[key] || {}).default; }
   function plural(n, word) { return n + ' ' + word + (n === 1 ? '' : 's'); }
 
   function row(p) {
@@ -52,7 +53,8 @@
   function render(doc) {
     var box = $('pcr-pace'), body = $('pcr-pace-body');
     if (!box || !doc.ok) return;   // the Dashboard says when the status cannot be read
-    var set = doc.pace_settings || { on: true, next_episodes: 20, pace_days: 3 };
+    var set = doc.pace_settings || { on: deflt('demand.pace'), next_episodes: deflt('demand.next_episodes'),
+      pace_days: deflt('demand.pace_days') };   // a status without them (an older command): the defaults
     var learned = doc.pace || [], key = JSON.stringify([set, learned]);
     if (key === shown) return;
     shown = key;
