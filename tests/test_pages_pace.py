@@ -65,6 +65,9 @@ def test_the_pace_learned_at_the_first_run_is_shown_fastest_first(browser: objec
     said = page.inner_text("#pcr-pace")
     assert "learned from run to run" in said and "last 14 days" in said, said
     assert "at most 20" in said and "3 days" in said, said      # the settings' values, defaults here
+    # the words at each scale, down to one episode in the 14 days a pace is learned over
+    assert page.evaluate("[2, 4.26, 0.2, 1 / 14, 0.03].map(PCR.pace.words)") == [
+        "2 a day", "4.3 a day", "1.4 a week", "1 every 2 weeks", "1 every 5 weeks"]
     shot(page, "pace-files-white")
     page.click("#pcr-pace a[data-setting='demand.pace_days']")
     page.wait_for_function("document.activeElement && document.activeElement.dataset.key === 'demand.pace_days'",
