@@ -73,3 +73,19 @@ def test_a_bulk_move_back_names_ten_files_and_counts_the_rest():
     still = [{"path": f"/mnt/user/tv/{i}.mkv", "reasons": [{"user": "a", "source": "on_deck"}]} for i in range(25)]
     text = render_report({"message": "", "moved_back": 25, "exit_code": 0, "still_wanted": still})
     assert text.count("is still wanted") == 10 and "and 15 more still wanted" in text
+
+
+def test_status_names_each_viewers_pace_fastest_first_and_counts_the_rest():
+    from plexcache.render import pace_words, render_status
+
+    paces = [{"user": "sam", "show": "tv/Severance (2022)", "episodes_per_day": 4.33, "ahead": 13, "due": 5},
+             {"user": "robin", "show": "tv/Slow Horses (2022)", "episodes_per_day": 0.14, "ahead": 1, "due": 1}]
+    paces += [{"user": f"u{n}", "show": f"tv/Show {n}", "episodes_per_day": 0.5, "ahead": 2, "due": 1}
+              for n in range(12)]
+    text = render_status({"pace": paces}, now=0)
+    assert "  sam, Severance (2022): 4.3 episodes a day; 13 cached ahead, 5 due before the next run" in text
+    assert "  robin, Slow Horses (2022): 1 episode a week; 1 cached ahead, 1 due before the next run" in text
+    assert "  and 4 more (plexcache-r --json status)" in text
+    assert "pace" not in render_status({"pace": []}, now=0).lower()
+    assert [pace_words(x) for x in (1.0, 2.5, 0.3, 0.01)] == [
+        "1 episode a day", "2.5 episodes a day", "2 episodes a week", "1 episode a week"]

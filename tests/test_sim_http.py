@@ -82,3 +82,17 @@ def test_sim_serve_subprocess(tmp_path):
         proc.terminate()
         proc.wait(timeout=seconds(10))
         proc.stdout.close()
+
+
+def test_a_client_hanging_up_mid_request_leaves_no_traceback(sim, capfd):
+    """A run killed on purpose (the soak, the crash tests) resets its connection: the simulator goes on
+    without printing a traceback for it, and still answers the next client."""
+    import socket
+    import struct
+
+    host, port = sim.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=seconds(5)) as conn:
+        conn.sendall(b"GET /identity HTTP/1.1\r\nHost: x\r\n")  # headers not finished: the server is reading
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends a reset
+    assert requests.get(f"{sim.url}/identity", timeout=seconds(5)).ok
+    assert "Traceback" not in capfd.readouterr().err

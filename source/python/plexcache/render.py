@@ -118,12 +118,33 @@ def render_status(document: dict[str, Any], now: Optional[float] = None) -> str:
                      + f"; {human_bytes(cache.get('floor_bytes'))} always left free")
     lines.append(f"Next run: {_when(document.get('next_run'), now)}")
     lines.append(f"Live mode: {_live_words(document.get('live') or {})}")
+    lines.extend(_pace_lines(document.get("pace") or []))
     last = document.get("last_run")
     if last:
         lines.append(f"Last run: {human_age(last.get('finished_at'), now)}, exit {last.get('exit_code')}: "
                      f"{last.get('message', '')}")
     lines.extend(f"  ! {w['message']}" for w in document.get("warnings", []))
     return "\n".join(lines)
+
+
+def _pace_lines(paces: list[dict[str, Any]]) -> list[str]:
+    """Each viewer's learned pace (already fastest first), and what follows from it."""
+    if not paces:
+        return []
+    lines = ["Each viewer's pace:"]
+    for p in paces[:SHOWN]:
+        show = str(p.get("show", "")).split("/", 1)[-1]
+        lines.append(f"  {p.get('user')}, {show}: {pace_words(float(p.get('episodes_per_day') or 0))}; "
+                     f"{p.get('ahead')} cached ahead, {p.get('due')} due before the next run")
+    if len(paces) > SHOWN:
+        lines.append(f"  and {len(paces) - SHOWN} more (plexcache-r --json status)")
+    return lines
+
+
+def pace_words(per_day: float) -> str:
+    """'4.3 episodes a day', or for a slow viewer '2 episodes a week' (a fraction of a day reads badly)."""
+    count, span = (round(per_day, 1), "day") if per_day >= 1 else (max(1, round(per_day * 7)), "week")
+    return f"{count:g} episode{'' if count == 1 else 's'} a {span}"
 
 
 def _when(moment: Optional[float], now: Optional[float] = None) -> str:

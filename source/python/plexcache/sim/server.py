@@ -82,6 +82,16 @@ class HttpError(Exception):
 Route = tuple[str, "re.Pattern[str]", Callable[..., Any]]
 
 
+class _Server(ThreadingHTTPServer):
+    """A client that hangs up mid-request (a run killed on purpose, a timeout) is no error of the server's:
+    it is not worth a traceback on stderr. Anything else still gets one."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (ConnectionResetError, BrokenPipeError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class SimServer:
     """A simulated Plex world served over HTTP on 127.0.0.1."""
 
@@ -106,7 +116,7 @@ class SimServer:
 
     def start(self) -> str:
         handler = type("SimHandler", (_Handler,), {"sim": self})
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), handler)
+        self._httpd = _Server(("127.0.0.1", self.port), handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
