@@ -58,16 +58,16 @@ def test_the_pace_learned_at_the_first_run_is_shown_fastest_first(browser: objec
     assert per_day == sorted(per_day, reverse=True) == [p["episodes_per_day"] for p in learned]
     # five episodes over the six days since a day before the first view: in a week's words, not "0.8 a day"
     bear_row = page.locator("#pcr-pace tbody tr", has_text="The Bear")
-    assert bear_row.locator("td").nth(2).inner_text() == "5.8 a week"
+    assert bear_row.locator("td").nth(2).inner_text() == "6 a week"
     fast = next(p for p in learned if p["episodes_per_day"] >= 1)
     fast_row = page.locator("#pcr-pace tbody tr", has_text=fast["show"].split("/", 1)[1])
     assert fast_row.locator("td").nth(2).inner_text() == f"{fast['episodes_per_day']:.1f}".removesuffix(".0") + " a day"
     said = page.inner_text("#pcr-pace")
     assert "learned from run to run" in said and "last 14 days" in said, said
     assert "at most 20" in said and "3 days" in said, said      # the settings' values, defaults here
-    # the words at each scale, down to one episode in the 14 days a pace is learned over
-    assert page.evaluate("[2, 4.26, 0.2, 1 / 14, 0.03].map(PCR.pace.words)") == [
-        "2 a day", "4.3 a day", "1.4 a week", "1 every 2 weeks", "1 every 5 weeks"]
+    # the words at each scale, down to a viewer who stopped (nothing in the 14 days a pace is learned over)
+    assert page.evaluate("[2, 4.26, 0.5, 1 / 14, 0.03, 0].map(PCR.pace.words)") == [
+        "2 a day", "4.3 a day", "4 a week", "1 a week", "1 every 5 weeks", "none lately"]
     shot(page, "pace-files-white")
     page.click("#pcr-pace a[data-setting='demand.pace_days']")
     page.wait_for_function("document.activeElement && document.activeElement.dataset.key === 'demand.pace_days'",

@@ -12,12 +12,14 @@
 
   function $(id) { return document.getElementById(id); }
 
-  /** A figure a person reads at a glance: "4.3 a day", "5.8 a week", "1 every 2 weeks". */
+  /** A figure a person reads at a glance, as `status` words it in a terminal: "4.3 a day", or for a slow
+   * viewer whole episodes a week ("6 a week"; a fraction of a day reads badly); "none lately" when the
+   * viewer has stopped (the 14 days hold no episode). */
   function paceWords(perDay) {
-    function one(n) { return n.toFixed(1).replace(/\.0$/, ''); }
-    if (perDay >= 1) return one(perDay) + ' a day';
-    if (perDay * 7 >= 1) return one(perDay * 7) + ' a week';
-    return '1 every ' + Math.max(2, Math.round(1 / (perDay * 7))) + ' weeks';
+    var weekly = Math.round(perDay * 7);
+    if (perDay >= 1) return perDay.toFixed(1).replace(/\.0$/, '') + ' a day';
+    if (weekly >= 1) return weekly + ' a week';
+    return perDay > 0 ? '1 every ' + Math.round(1 / (perDay * 7)) + ' weeks' : 'none lately';
   }
   PCR.pace.words = paceWords;
 
