@@ -70,11 +70,11 @@
     }
     box.dataset.state = learned.length ? 'learned' : 'empty';
     fill(body, learned.length ? [
-      h('table', { class: 'unraid pcr-table pcr-pace-table' },
+      h('div', { class: 'pcr-table-wrap' }, h('table', { class: 'unraid pcr-table pcr-pace-table' },
         h('thead', null, h('tr', null, h('td', null, 'Show'), h('td', null, 'Viewer'), h('td', null, 'Pace'),
           h('td', { class: 'pcr-num', title: 'Next episodes kept cached for this viewer' }, 'Cached ahead'),
           h('td', { class: 'pcr-num', title: 'Next episodes likely watched before the next run' }, 'Due by the next run'))),
-        h('tbody', null, learned.map(row))),
+        h('tbody', null, learned.map(row)))),
       whereFrom(set)] : [
       h('p', null, 'Nothing learned yet: a viewer\'s pace shows here once a run has seen them watch a show ' +
         'for three days.'),
