@@ -39,6 +39,7 @@ def test_the_pace_learned_at_the_first_run_is_shown_fastest_first(browser: objec
     assert page.get_attribute("#pcr-pace", "data-state") == "empty"
     said = page.inner_text("#pcr-pace")
     assert "Nothing learned yet" in said and page.locator("#pcr-pace table").count() == 0, said
+    shot(page, "pace-files-empty")
     page.close()
 
     assert box.cli_json("run")["exit_code"] == 0

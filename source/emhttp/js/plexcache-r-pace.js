@@ -76,8 +76,8 @@
           h('td', { class: 'pcr-num', title: 'Next episodes likely watched before the next run' }, 'Due by the next run'))),
         h('tbody', null, learned.map(row)))),
       whereFrom(set)] : [
-      h('p', null, 'Nothing learned yet: a viewer\'s pace shows here once a run has seen them watch a show ' +
-        'for three days.'),
+      h('p', null, 'Nothing learned yet: a viewer\'s pace shows here once they have watched a show over three ' +
+        'days or more.'),
       whereFrom(set)]);
   }
 
