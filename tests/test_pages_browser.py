@@ -302,7 +302,8 @@ def test_ten_thousand_files_paged_filtered_then_pinned_and_moved_back_whole(brow
 
 def test_file_names_made_of_markup_are_text_on_every_tab(browser: object, tmp_path: Path) -> None:
     """A file named <img src=x onerror=alert(1)>.mkv (and one with quotes and ampersands) is shown as
-    text on the Dashboard, Cached files, Storage, Maintenance and Logs tabs; nothing of it runs. Fix
+    text on the Dashboard, Cached files (with a show and a viewer of such names in Each viewer's pace),
+    Storage, Maintenance and Logs tabs; nothing of it runs. Fix
     works on its finding."""
     box = make_sandbox(tmp_path, VERSION)
     box.extra_env["PCR_FAKE_HOSTILE"] = "1"
@@ -317,6 +318,9 @@ def test_file_names_made_of_markup_are_text_on_every_tab(browser: object, tmp_pa
         page.wait_for_selector("#pcr-files-body tr[data-path]")
         cells = page.inner_text("#pcr-files-body")
         assert f"{XSS}.mkv" in cells and HOSTILE[1][1] in cells and "<i>alice</i>" in cells
+        page.wait_for_selector("#pcr-pace tbody tr")
+        pace = page.inner_text("#pcr-pace tbody")
+        assert XSS in pace and "<i>bob</i>" in pace and "2.5 a day" in pace, pace
         tab(page, "storage")
         page.wait_for_selector("#pcr-largest tr")
         assert f"Films {XSS}" in page.inner_text("#pcr-by-library")

@@ -126,6 +126,9 @@ class World:
                                 "to the array."}]
         if os.environ.get("PCR_FAKE_HOSTILE") == "1":
             warnings.append({"code": f"x{XSS}", "message": f"cannot read {HOSTILE[1][1]} {XSS}"})
+        pace = []
+        if os.environ.get("PCR_FAKE_HOSTILE") == "1":
+            pace = [{"user": "<i>bob</i>", "show": f"tv/{XSS}", "episodes_per_day": 2.5, "ahead": 8, "due": 3}]
         if not s.plex.path_mappings:
             warnings.append({"code": "unmapped_paths", "message": "No path mappings: Plex paths under /data cannot be "
                              "translated to shares. Add them in Settings."})
@@ -136,7 +139,9 @@ class World:
                           "limit_bytes": int(total * 0.6), "floor_bytes": int(total * 0.1)},
                 "counts": {"files": len(files), "pinned": sum(1 for f in files if f["pinned"]), "bytes": managed},
                 "next_run": time.time() + 3 * 3600 if s.schedule.mode != "off" else None,
-                "live": self.live(), "warnings": warnings}
+                "live": self.live(), "warnings": warnings, "pace": pace if s.demand.pace else [],
+                "pace_settings": {"on": s.demand.pace, "next_episodes": s.demand.next_episodes,
+                                  "pace_days": s.demand.pace_days}}
 
     def live(self) -> dict:
         """As the product reads it: the watcher's state file in the volatile folder while it runs."""

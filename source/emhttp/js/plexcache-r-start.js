@@ -20,17 +20,7 @@
     a.addEventListener('click', function (e) { e.preventDefault(); then(); });
     return a;
   }
-  /** Open the Settings tab at a field (Unraid's tab bar: buttons in 7.x, labels of radio inputs in 6.12). */
-  function toField(selector) {
-    return function () {
-      var t = document.querySelector('button#tab2, label[for=tab2]');
-      if (t) t.click();
-      setTimeout(function () {
-        var el = document.querySelector(selector);
-        if (el) { el.scrollIntoView({ block: 'center' }); if (el.focus) el.focus(); }
-      }, 50);
-    };
-  }
+  var toField = PCR.toField;
 
   // --- the checklist ----------------------------------------------------------------------------------
 

@@ -1329,10 +1329,22 @@
     whenShown($('pcr-logs'), function () { logLoad(); logTail(); });
   }
 
-  // for plexcache-r-start.js (the Dashboard's Get started panel and the preview)
+  /** Open the Settings tab at a field (Unraid's tab bar: buttons in 7.x, labels of radio inputs in 6.12). */
+  function toField(selector) {
+    return function () {
+      var t = document.querySelector('button#tab2, label[for=tab2]');
+      if (t) t.click();
+      setTimeout(function () {
+        var el = document.querySelector(selector);
+        if (el) { el.scrollIntoView({ block: 'center' }); if (el.focus) el.focus(); }
+      }, 50);
+    };
+  }
+
+  // for the other scripts of the pages (Get started and the preview, History, pins, each viewer's pace)
   Object.assign(PCR, { h: h, fill: fill, icon: icon, message: message, errorText: errorText, reasonText: reasonText,
     confirmAsk: confirmAsk, startRun: startRun, pollStatus: pollStatus, svg: svg, whenShown: whenShown,
-    onFiles: onFiles });
+    onFiles: onFiles, toField: toField });
 
   function init() { initDashboard(); initSettings(); initFiles(); initStorage(); initMaintenance(); initLogs(); }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', init); else init();

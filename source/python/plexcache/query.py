@@ -116,7 +116,10 @@ def status(settings: Settings) -> dict[str, Any]:
             "next_run": _next_run(settings), "live": _live_status(settings),
             "mover_tuning": _mover_tuning(settings), "plugin_version": __version__,
             "activity": activity(store.load_history().events, registry), "warnings": warnings,
-            "pace": pace.summary(settings, time.time()) if settings.demand.pace else []}
+            "pace": pace.summary(settings, time.time()) if settings.demand.pace else [],
+            # what bounds those figures, for a page that shows them (and says when pace is off)
+            "pace_settings": {"on": settings.demand.pace, "next_episodes": settings.demand.next_episodes,
+                              "pace_days": settings.demand.pace_days}}
 
 
 def _unfinished_warnings(journal: Journal) -> list[dict[str, str]]:
