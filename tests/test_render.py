@@ -87,5 +87,6 @@ def test_status_names_each_viewers_pace_fastest_first_and_counts_the_rest():
     assert "  robin, Slow Horses (2022): 1 episode a week; 1 cached ahead, 1 due before the next run" in text
     assert "  and 4 more (plexcache-r --json status)" in text
     assert "pace" not in render_status({"pace": []}, now=0).lower()
-    assert [pace_words(x) for x in (1.0, 2.5, 0.3, 0.01)] == [
-        "1 episode a day", "2.5 episodes a day", "2 episodes a week", "1 episode a week"]
+    assert [pace_words(x) for x in (1.0, 2.5, 0.3, 2.5 / 7, 0.05, 0.0)] == [
+        "1 episode a day", "2.5 episodes a day", "2 episodes a week", "3 episodes a week",
+        "1 episode every 3 weeks", "none lately"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -142,9 +143,18 @@ def _pace_lines(paces: list[dict[str, Any]]) -> list[str]:
 
 
 def pace_words(per_day: float) -> str:
-    """'4.3 episodes a day', or for a slow viewer '2 episodes a week' (a fraction of a day reads badly)."""
-    count, span = (round(per_day, 1), "day") if per_day >= 1 else (max(1, round(per_day * 7)), "week")
-    return f"{count:g} episode{'' if count == 1 else 's'} a {span}"
+    """'4.3 episodes a day', or for a slow viewer '2 episodes a week' (a fraction of a day reads badly), as
+    the Cached files tab words it (halves round up there, so here too); 'none lately' once a viewer stopped."""
+    weekly = math.floor(per_day * 7 + 0.5)
+    if per_day >= 1:
+        count, span = round(per_day, 1), "a day"
+    elif weekly >= 1:
+        count, span = weekly, "a week"
+    elif per_day > 0:
+        return f"1 episode every {math.floor(1 / (per_day * 7) + 0.5)} weeks"
+    else:
+        return "none lately"
+    return f"{count:g} episode{'' if count == 1 else 's'} {span}"
 
 
 def _when(moment: Optional[float], now: Optional[float] = None) -> str:
