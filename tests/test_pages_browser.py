@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import confirm, open_page, shot, tab
+from pages_harness.browser import confirm, open_page, open_settings, shot, tab
 from pages_harness.fake_cli import HOSTILE, XSS
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture
 from pages_harness.harness import Sandbox, Server, make_sandbox
@@ -74,10 +74,8 @@ def test_every_tab_in_both_themes_is_captured(browser: object, served: tuple[San
 
 def test_a_setting_is_saved_through_the_cli(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    page = open_page(browser, server)
-    tab(page, "settings")
+    page = open_settings(browser, server, "demand.on_deck_items")
     field = '[data-key="demand.on_deck_items"]'
-    page.wait_for_function(f"document.querySelector('{field}').value !== ''")
     page.fill(field, "7")
     page.select_option('[data-key="schedule.mode"]', "interval")
     assert page.is_visible('[data-key="schedule.interval_hours"]')

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import confirm, open_page, shot, tab
+from pages_harness.browser import confirm, open_page, open_settings, shot, tab
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture
 from pages_harness.harness import Sandbox, Server, default_settings, make_sandbox
 from realtime import ms
@@ -41,16 +41,9 @@ def served(tmp_path: Path) -> Iterator[tuple[Sandbox, Server]]:
     assert box.php_errors() == []
 
 
-def open_settings(browser: object, server: Server) -> object:
-    page = open_page(browser, server)
-    tab(page, "settings")
-    page.wait_for_function(f"document.querySelector('{FIELD}').value !== ''")
-    return page
-
-
 def test_apply_keeps_each_users_plex_home_pin(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    page = open_settings(browser, server)
+    page = open_settings(browser, server, "demand.on_deck_items")
     rows = page.locator("#pcr-overrides tbody tr")
     assert rows.count() == 2
     pins = rows.locator('[data-field="pin"]')
@@ -80,7 +73,7 @@ def test_apply_keeps_each_users_plex_home_pin(browser: object, served: tuple[San
 
 def test_after_a_refused_apply_the_plex_buttons_answer(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    page = open_settings(browser, server)
+    page = open_settings(browser, server, "demand.on_deck_items")
     page.fill('[data-key="cache.min_free"]', "lots")
     page.click("#pcr-apply")
     page.wait_for_selector('.pcr-problem[data-problem="cache.min_free"]')
@@ -102,7 +95,7 @@ def test_after_a_refused_apply_the_plex_buttons_answer(browser: object, served: 
 def test_default_asks_then_keeps_what_it_says(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
     before = box.config.read_bytes()
-    page = open_settings(browser, server)
+    page = open_settings(browser, server, "demand.on_deck_items")
     page.click("#pcr-default")
     page.wait_for_selector(".sweet-alert.visible")
     assert "Apply" in page.inner_text(".sweet-alert.visible"), "it asks first and says nothing is saved yet"
@@ -200,7 +193,7 @@ def test_opening_maintenance_wakes_no_disk(browser: object, served: tuple[Sandbo
 
 def test_a_share_that_does_not_exist_is_saved_with_a_warning(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    page = open_settings(browser, server)
+    page = open_settings(browser, server, "demand.on_deck_items")
     page.click('.pcr-add-row[data-for="pcr-mappings"]')
     page.fill('#pcr-mappings tbody tr:last-child [data-field="plex"]', "/data/films")
     page.fill('#pcr-mappings tbody tr:last-child [data-field="share"]', "/mnt/user/no-such-share")
@@ -219,7 +212,7 @@ def test_a_share_that_does_not_exist_is_saved_with_a_warning(browser: object, se
 def test_messages_name_fields_and_buttons_not_keys_and_commands(browser: object,
                                                                 served: tuple[Sandbox, Server]) -> None:
     _, server = served
-    page = open_settings(browser, server)
+    page = open_settings(browser, server, "demand.on_deck_items")
     say = page.evaluate("""() => [
       PCR.say("cannot read Plex at http://x:32400: refused; check plex.url and plex.token " +
               "(run `plexcache-r plex login` for a new token)"),

@@ -14,7 +14,7 @@ import re
 import shutil
 from pathlib import Path
 
-from pages_harness.browser import confirm, open_page, shot, tab
+from pages_harness.browser import confirm, open_page, open_settings, shot, tab
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
 from pages_harness.harness import Sandbox, Server
 from realtime import ms
@@ -32,13 +32,6 @@ def world(text: str) -> str:
 
 
 real = real_fixture("items", world_text=world)
-
-
-def open_settings(browser: object, server: Server) -> object:
-    page = open_page(browser, server)
-    tab(page, "settings")
-    page.wait_for_function("document.querySelector('[data-key=\"plex.url\"]').value !== ''")
-    return page
 
 
 def apply(page: object) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pages_harness.browser import open_page, shot, tab
+from pages_harness.browser import open_settings, shot, tab
 from pages_harness.client import post
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
 from pages_harness.harness import Sandbox, Server
@@ -49,13 +49,6 @@ def alive(pid: int) -> bool:
         return False
 
 
-def settings_page(browser: object, server: Server) -> object:
-    page = open_page(browser, server)
-    tab(page, "settings")
-    page.wait_for_function("document.querySelector('[data-key=\"plex.url\"]').value !== ''")
-    return page
-
-
 def apply(page: object) -> str:
     page.evaluate("document.getElementById('pcr-settings-msg').className = ''")
     page.click("#pcr-apply")
@@ -70,7 +63,7 @@ def running_pid(box: Sandbox, other_than: int = 0) -> int:
 
 
 def turn_on(browser: object, server: Server) -> tuple[object, int]:
-    page = settings_page(browser, server)
+    page = open_settings(browser, server)
     page.select_option(LIVE, "true")
     assert "Live mode is on" in apply(page)
     return page, running_pid(server.box)
@@ -143,7 +136,7 @@ def test_apply_off_stops_a_watcher_started_by_hand(browser, real) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         assert running_pid(box) == proc.pid
-        page = settings_page(browser, server)
+        page = open_settings(browser, server)
         turn_off(page, box, proc.pid)
         assert proc.wait(timeout=seconds(30)) is not None
         page.close()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from pages_harness import webgui
-from pages_harness.browser import TAB, confirm, open_page, shot, tab
+from pages_harness.browser import TAB, confirm, open_page, open_settings, shot, tab
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture
 from pages_harness.harness import Sandbox, Server, make_sandbox
 from realtime import ms
@@ -47,10 +47,8 @@ def test_every_tab_renders(browser: object, served: tuple[Sandbox, Server]) -> N
 
 def test_a_setting_is_saved_and_a_stale_token_refused(browser: object, served: tuple[Sandbox, Server]) -> None:
     box, server = served
-    page = open_page(browser, server)
-    tab(page, "settings")
+    page = open_settings(browser, server, "demand.on_deck_items")
     field = '[data-key="demand.on_deck_items"]'
-    page.wait_for_function(f"document.querySelector('{field}').value !== ''")
     page.fill(field, "6")
     page.click("#pcr-apply")
     page.wait_for_selector("#pcr-settings-msg.pcr-ok")

@@ -45,6 +45,14 @@ def tab(page: Any, name: str) -> None:
     page.click(f"button#tab{n}, label[for=tab{n}]")
 
 
+def open_settings(browser: Any, server: Any, key: str = "plex.url") -> Any:
+    """A new page on the Settings tab, once the form holds the settings (the field `key` is filled in)."""
+    page = open_page(browser, server)
+    tab(page, "settings")
+    page.wait_for_function(f"document.querySelector('[data-key=\"{key}\"]').value !== ''")
+    return page
+
+
 def confirm(page: Any) -> None:
     """Press the confirm button of Unraid's SweetAlert dialog."""
     page.click(".sweet-alert.visible button.confirm")
