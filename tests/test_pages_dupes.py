@@ -11,6 +11,7 @@ from pathlib import Path
 from pages_harness.browser import confirm, open_page, shot, tab
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
 from pages_harness.harness import Sandbox, Server
+from pages_harness.realworld import cached_files
 from realtime import ms
 
 pytestmark = PAGE_MARKS
@@ -22,9 +23,7 @@ DISCARDED = ".plexcache-discarded"
 
 
 def cacheable_share(box: Sandbox) -> str:
-    files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
-    assert files
-    return Path(files[0]["path"]).relative_to(box.settings()["paths"]["user_root"]).parts[0]
+    return Path(cached_files(box)[0]["path"]).relative_to(box.settings()["paths"]["user_root"]).parts[0]
 
 
 def live_twice(box: Sandbox) -> tuple[str, Path, Path]:

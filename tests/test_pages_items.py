@@ -17,6 +17,7 @@ from pathlib import Path
 from pages_harness.browser import confirm, open_page, open_settings, shot, tab
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
 from pages_harness.harness import Sandbox, Server
+from pages_harness.realworld import a_cached_file, cached_files
 from realtime import ms
 
 pytestmark = PAGE_MARKS
@@ -135,15 +136,6 @@ def test_the_files_table_sorts_from_the_keyboard(browser: object, real: tuple[Sa
     page.close()
 
 
-def cached_files(box: Sandbox) -> list[dict]:
-    files = box.cli_json("list")["files"]
-    if not files:
-        box.cli_json("run")
-        files = box.cli_json("list")["files"]
-    assert files
-    return files
-
-
 def test_recent_activity_names_titles_users_and_reasons_at_each_files_time(browser: object,
                                                                            real: tuple[Sandbox, Server]) -> None:
     box, server = real
@@ -221,13 +213,8 @@ def test_search_ignores_accents_and_names_keep_their_direction(browser: object,
 def test_maintenance_groups_alike_findings_shows_copies_and_keeps_a_fixs_result(
         browser: object, real: tuple[Sandbox, Server]) -> None:
     box, server = real
-    files = cached_files(box)
+    rel, backup, other = a_cached_file(box)
     paths = box.settings()["paths"]
-    entry = next(f for f in files if f["disk"])
-    rel = Path(entry["path"]).relative_to(paths["user_root"])
-    disks = Path(paths["disks_glob"]).parent
-    backup = disks / entry["disk"] / f"{rel}.plexcached"
-    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
     second = other / f"{rel}.plexcached"
     second.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(backup, second)                      # a second backup on another disk: a duplicate

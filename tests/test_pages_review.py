@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 from pages_harness.browser import confirm, open_page, shot, tab
 from pages_harness.fixtures import PAGE_MARKS, browser_fixture, real_fixture
 from pages_harness.harness import Sandbox, Server
+from pages_harness.realworld import a_cached_file
 from realtime import ms, wait_for
 
 pytestmark = PAGE_MARKS
@@ -51,19 +51,6 @@ def test_an_unreadable_settings_file_is_called_so_and_apply_says_where_it_was_ke
         box.config.write_text(good)
         for leftover in box.config.parent.glob(box.config.name + ".broken-*"):
             leftover.unlink()
-
-
-def a_cached_file(box: Sandbox) -> tuple[Path, Path, Path]:
-    """A file a run cached (after one run if none is yet): its path below the user shares, its backup on its own
-    array disk, and another array disk."""
-    files = box.cli_json("list")["files"] or (box.cli_json("run") and box.cli_json("list")["files"])
-    paths = box.settings()["paths"]
-    entry = next(f for f in files if f["disk"])
-    rel = Path(entry["path"]).relative_to(paths["user_root"])
-    disks = Path(paths["disks_glob"]).parent
-    backup = disks / entry["disk"] / f"{rel}.plexcached"
-    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
-    return rel, backup, other
 
 
 def fix_on_maintenance(page: object, kind: str) -> str:

@@ -43,3 +43,25 @@ def real_server(root: Path, adjust: Optional[Callable[[dict[str, Any]], None]] =
         with Server(box) as server:
             yield box, server
         assert box.php_errors() == []
+
+
+def cached_files(box: Sandbox) -> list[dict[str, Any]]:
+    """The files the real CLI lists as cached, after one run if none is yet."""
+    files = box.cli_json("list")["files"]
+    if not files:
+        box.cli_json("run")
+        files = box.cli_json("list")["files"]
+    assert files, "a run cached nothing"
+    return list(files)
+
+
+def a_cached_file(box: Sandbox) -> tuple[Path, Path, Path]:
+    """A cached file with a backup on its array disk: its path below the user shares, that backup, and another
+    array disk."""
+    paths = box.settings()["paths"]
+    entry = next(f for f in cached_files(box) if f["disk"])
+    rel = Path(entry["path"]).relative_to(paths["user_root"])
+    disks = Path(paths["disks_glob"]).parent
+    backup = disks / entry["disk"] / f"{rel}.plexcached"
+    other = next(d for d in sorted(disks.glob(Path(paths["disks_glob"]).name)) if d.name != entry["disk"])
+    return rel, backup, other
