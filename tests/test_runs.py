@@ -198,3 +198,19 @@ def test_a_kill_between_writing_the_history_and_removing_the_plays_counts_each_p
         runs.record(s, {"id": "b", "kind": "run", "started_at": now - 70, "finished_at": now - 65})
         assert [r["plays"] for r in runs.load(s)["runs"]] == [1, 0]
     assert runs.document(s, days=1, now=now)["days"][0]["plays_pool"] == 1
+
+
+def test_a_damaged_history_is_set_aside_and_never_stops_a_run(env):
+    """runs.json and the waiting plays only keep figures: unreadable, they go aside as NAME.unreadable and the
+    figures start afresh; the run itself goes on and says nothing false about the media."""
+    s, _sb, _sim, now = env
+    state = StateStore(s).dir
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "runs.json").write_text("{broken")
+    pending = Path(s.paths.volatile_dir) / runs.PENDING_PLAYS_NAME
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    pending.write_text("[1, 2")
+    report = engine.run_cycle(s, now=now)
+    assert report.exit_code == 0 and report.cached > 0
+    assert (state / "runs.json.unreadable").read_text() == "{broken"
+    assert [r["kind"] for r in history(s)["runs"]] == ["run"]

@@ -86,3 +86,19 @@ def test_bad_keys_and_plex_down_are_refused_and_change_nothing(env):
     with pytest.raises(PlexUnavailable):
         titles.search(down, "arr")
     assert not store.exists() and not StateStore(s).registry_path.exists()
+
+
+def test_an_unreadable_pins_file_leaves_the_pins_unknown_and_says_what_to_do(env):
+    """The pinned titles are a person's choice: never thrown away. Unreadable, a run treats their demand as
+    unknown (nothing pinned goes back on their account) and names the file; `list` says what to do."""
+    s, _sb, _sim, now = env
+    store = pinstore._path(s)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("{broken")
+    report = engine.run_cycle(s, now=now)
+    unknown = [u for u in report.to_json()["unknown"] if u["source"] == "pinned"]
+    assert unknown and "pinned_titles.json is unreadable" in unknown[0]["error"]
+    assert not any("internal error" in w for w in report.to_json()["warnings"])
+    with pytest.raises(UsageError, match="remove it to forget the pinned titles"):
+        engine.list_files(s)
+    assert store.read_text() == "{broken"

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from plexcache.errors import UsageError
+
+log = logging.getLogger(__name__)
 
 
 def fsync_dir(path: str | os.PathLike[str]) -> None:
@@ -58,16 +61,19 @@ def write_json_if_changed(path: Path, document: dict[str, Any]) -> bool:
     return True
 
 
-def read_json(path: Path, schema: int, default: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Read a state file written by write_json_if_changed; a missing file gives `default`."""
+REBUILD = "run `plexcache-r audit` to rebuild it"
+
+
+def read_json(path: Path, schema: int, default: dict[str, Any] | None = None, remedy: str = REBUILD) -> dict[str, Any]:
+    """Read a state file written by write_json_if_changed; a missing file gives `default`. An unreadable one is
+    a UsageError naming it and `remedy`, what the person can do about it."""
     path = Path(path)
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return dict(default or {"schema": schema})
     except (OSError, ValueError) as exc:
-        raise UsageError(f"state file {path} is unreadable ({exc}); run `plexcache-r audit` to rebuild it") \
-            from None
+        raise UsageError(f"state file {path} is unreadable ({exc}); {remedy}") from None
     found = document.get("schema") if isinstance(document, dict) else None
     if found != schema:
         raise UsageError(f"state file {path} has schema {found!r}, expected {schema}; "
@@ -82,3 +88,16 @@ def remove_own_file(path: str | os.PathLike[str]) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def read_advisory_json(path: Path, schema: int) -> dict[str, Any]:
+    """A state file that only keeps figures (nothing a person chose, nothing about where media is): when it
+    cannot be read it is renamed aside to NAME.unreadable, for a look later, and the figures start afresh
+    rather than stopping the program."""
+    try:
+        return read_json(path, schema, remedy="set aside")
+    except UsageError as exc:
+        with contextlib.suppress(OSError):
+            os.replace(path, f"{path}.unreadable")
+        log.warning("%s as %s.unreadable; its figures start afresh", exc, Path(path).name)
+        return {"schema": schema}

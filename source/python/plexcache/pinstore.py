@@ -31,7 +31,8 @@ def _path(settings: Settings) -> Path:
 
 
 def load(settings: Settings) -> dict[str, PinnedTitle]:
-    titles = read_json(_path(settings), SCHEMA).get("titles") or {}
+    titles = read_json(_path(settings), SCHEMA, remedy="fix it, or remove it to forget the pinned titles "
+                       "(until then nothing pinned is moved back on their account)").get("titles") or {}
     return {key: PinnedTitle(rating_key=key, kind=str(t.get("kind", "")), title=str(t.get("title", "")),
                              library=str(t.get("library", "")), pinned_at=float(t.get("pinned_at") or 0))
             for key, t in titles.items() if isinstance(t, dict)}

@@ -32,7 +32,7 @@ from plexapi.server import PlexServer
 from plexcache import pinstore, titles
 from plexcache.config import Settings, parse_size
 from plexcache.demand import OTHER_USERS, SERVER, Demand, DemandItem, Reason, Unknown, Viewing, favourites
-from plexcache.errors import PlexUnavailable
+from plexcache.errors import PlexUnavailable, UsageError
 from plexcache.http import CountingSession, SessionFactory, make_session
 from plexcache.plexread import (
     PLEX_ERRORS,
@@ -173,6 +173,9 @@ class Discovery:
         except PLEX_ERRORS as exc:
             for scope in scopes:
                 self.unknown(scope, source, exc)
+        except UsageError as exc:  # a state file it needs is unreadable: as unknown as a Plex failure
+            for scope in scopes:
+                self.unknown(scope, source, str(exc))
         except Exception as exc:  # a bug in this program: see internal_error
             self.internal_error(source, scopes, exc)
 
@@ -658,7 +661,10 @@ class Discovery:
         """Titles pinned by rating key (movie, show, season): each file of each, wanted with the reason
         "pinned" (one request a title). A title that cannot be read leaves the pins' demand unknown, so
         nothing pinned is moved back on its account."""
-        for title in pinstore.load(self.settings).values():
+        pinned: dict[str, pinstore.PinnedTitle] = {}
+        with self.part("pinned", pinstore.PINNED_USER):
+            pinned = pinstore.load(self.settings)  # unreadable: the pins' demand is unknown, as when Plex fails
+        for title in pinned.values():
             with self.part("pinned", pinstore.PINNED_USER):
                 for video in titles.videos(self.server, title):
                     self.want(video, Reason(user=pinstore.PINNED_USER, source="pinned", last_active=title.pinned_at,

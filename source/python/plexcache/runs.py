@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from plexcache.config import Settings
-from plexcache.fsutil import read_json, remove_own_file, write_json_if_changed
+from plexcache.fsutil import read_advisory_json, remove_own_file, write_json_if_changed
 from plexcache.layout import PENDING_PLAYS_NAME, RUNS_FILE
 from plexcache.media.crash import crash_point
 from plexcache.runctl import RecordLock
@@ -87,7 +87,7 @@ def _lock(settings: Settings) -> RecordLock:
 
 
 def load(settings: Settings) -> dict[str, Any]:
-    doc = read_json(_path(settings), SCHEMA)
+    doc = read_advisory_json(_path(settings), SCHEMA)
     runs = doc.get("runs")
     days = doc.get("days")
     folded = doc.get("folded")
@@ -103,7 +103,7 @@ def _pending_path(settings: Settings) -> Path:
 def _pending(settings: Settings) -> list[dict[str, Any]]:
     """The plays seen since the history was last written: [{"id", "at": seconds, "pool": bool}] (plays
     counted before ids were given have none)."""
-    plays = read_json(_pending_path(settings), SCHEMA).get("plays")
+    plays = read_advisory_json(_pending_path(settings), SCHEMA).get("plays")
     return [p for p in plays if isinstance(p, dict)] if isinstance(plays, list) else []
 
 
